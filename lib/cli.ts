@@ -1,0 +1,92 @@
+// What every subcommand's command line shares: flag parsing, the usage
+// error, and the context main.ts hands in.
+//
+// Flag parsing uses node:util's parseArgs in place of @std/cli (JSR is out
+// of reach here); this file is the only one that imports it, so going back
+// to @std/cli is a change to this file alone.
+
+import { parseArgs } from "node:util";
+
+/** A wrong command line: main.ts prints it with the usage and exits 2. */
+export class UsageError extends Error {
+  override name = "UsageError";
+}
+
+/** What main.ts gives a subcommand: its world, injected. */
+export interface CliContext {
+  /** Reads an environment variable (undefined when unset or not permitted). */
+  env(name: string): string | undefined;
+  /** Writes to standard output. */
+  stdout(text: string): void;
+  /** Writes to standard error. */
+  stderr(text: string): void;
+  /** Aborted on SIGINT/SIGTERM (for subcommands that run until stopped). */
+  signal: AbortSignal;
+}
+
+/** One flag of a subcommand. */
+export interface FlagSpec {
+  type: "string" | "boolean";
+  short?: string;
+}
+
+/** Parsed flags: strings and booleans by long name, and the positionals. */
+export interface ParsedFlags {
+  values: Record<string, string | boolean | undefined>;
+  positionals: string[];
+}
+
+/**
+ * Parses `args` against `spec`; an unknown flag, a missing value or an
+ * unexpected positional is a {@linkcode UsageError}.
+ *
+ * @example
+ * ```ts
+ * parseFlags(["--port", "0"], { port: { type: "string" } }); // { values: { port: "0" }, positionals: [] }
+ * ```
+ */
+export function parseFlags(
+  args: string[],
+  spec: Record<string, FlagSpec>,
+  allowPositionals = false,
+): ParsedFlags {
+  try {
+    const { values, positionals } = parseArgs({
+      args,
+      options: spec,
+      strict: true,
+      allowPositionals,
+    });
+    return { values: values as ParsedFlags["values"], positionals };
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    throw new UsageError(message.split("\n")[0].replace(/\. To specify.*$/, ""));
+  }
+}
+
+/**
+ * Reads an integer flag in `[min, max]`; `fallback` when absent.
+ *
+ * @example
+ * ```ts
+ * intFlag({ port: "1337" }, "port", 1337, 0, 65535); // 1337
+ * ```
+ */
+export function intFlag(
+  values: ParsedFlags["values"],
+  name: string,
+  fallback: number,
+  min: number,
+  max = Number.MAX_SAFE_INTEGER,
+): number {
+  const raw = values[name];
+  if (raw === undefined) return fallback;
+  const text = String(raw).trim();
+  const value = /^\d+$/.test(text) ? Number(text) : NaN;
+  if (!Number.isSafeInteger(value) || value < min || value > max) {
+    throw new UsageError(
+      `--${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(String(raw))}`,
+    );
+  }
+  return value;
+}

@@ -1,0 +1,226 @@
+// The frames of PROTOCOL.md, typed, and the only place that sees raw JSON.
+//
+// Decoding turns one line of text into a typed frame or a FrameError whose
+// reason is the sentence that goes on the wire. Encoding turns a frame into
+// exactly one line ending in "\n" (JSON.stringify escapes every control
+// character, so a frame never contains a raw newline). Unknown fields are
+// ignored everywhere (rule zero: tolerant in what we receive).
+
+/** `{"command":"login","nickname":…}`, with the `since` extension (§8). */
+export interface LoginFrame {
+  type: "login";
+  nickname: string;
+  /** Replay only messages with `seq` greater than this. */
+  since?: number;
+}
+
+/** `{"message":…}` from a client, with the `id` extension (§8). */
+export interface SendFrame {
+  type: "send";
+  message: string;
+  id?: string;
+}
+
+/** What a client may send. */
+export type ClientFrame = LoginFrame | SendFrame;
+
+/** A stored chat message as the server sends it (§5). */
+export interface ChatMessage {
+  from: string;
+  message: string;
+  time: string;
+  /** The server's sequence number (§8); absent from core-only servers. */
+  seq?: number;
+}
+
+/** A command response, ack or error (§2, §6, §8). */
+export interface StatusFrame {
+  status: "ok" | "error";
+  reason?: string;
+  id?: string;
+}
+
+/** What a server may send, as a client understands it. */
+export type ServerFrame =
+  | ({ type: "message" } & ChatMessage)
+  | ({ type: "status" } & StatusFrame)
+  | { type: "unknown"; value: Record<string, unknown> };
+
+/** A frame that could not be accepted, and why (the wire reason). */
+export interface FrameError {
+  type: "error";
+  reason: string;
+  /** The `id` of a rejected message, when it had a usable one. */
+  id?: string;
+}
+
+/** The longest `id` a message may carry (§8). */
+export const MAX_ID_LENGTH = 64;
+
+/** The server's default cap on a message's text, in UTF-8 bytes (§5). */
+export const DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024;
+
+/**
+ * Decodes one line from a client.
+ *
+ * @example
+ * ```ts
+ * decodeClientFrame('{"command":"login","nickname":"bob"}'); // { type: "login", nickname: "bob" }
+ * decodeClientFrame("[1]"); // { type: "error", reason: "frame must be a JSON object" }
+ * ```
+ */
+export function decodeClientFrame(line: string): ClientFrame | FrameError {
+  const value = parseObject(line);
+  if (value.type === "error") return value;
+  const frame = value.object;
+  if ("command" in frame) {
+    const command = frame.command;
+    if (typeof command !== "string") return fail("command must be a string");
+    if (command !== "login") return fail(`unknown command ${quote(command)}`);
+    if (typeof frame.nickname !== "string") return fail("nickname must be a string");
+    const login: LoginFrame = { type: "login", nickname: frame.nickname };
+    if (frame.since !== undefined && frame.since !== null) {
+      const since = frame.since;
+      if (typeof since !== "number" || !Number.isSafeInteger(since) || since < 0) {
+        return fail("since must be a non-negative integer");
+      }
+      login.since = since;
+    }
+    return login;
+  }
+  if ("message" in frame) {
+    let id: string | undefined;
+    if (frame.id !== undefined && frame.id !== null) {
+      if (typeof frame.id !== "string") return fail("id must be a string");
+      if (frame.id.length > MAX_ID_LENGTH) {
+        return fail(`id must be at most ${MAX_ID_LENGTH} characters`);
+      }
+      id = frame.id;
+    }
+    if (typeof frame.message !== "string") return fail("message must be a string", id);
+    const send: SendFrame = { type: "send", message: frame.message };
+    if (id !== undefined) send.id = id;
+    return send;
+  }
+  return fail('frame must have "command" or "message"');
+}
+
+/**
+ * Checks a message's text against §5: a non-empty string of at most
+ * `maxBytes` UTF-8 bytes. Returns the wire reason, or undefined when valid.
+ */
+export function checkMessageText(text: string, maxBytes: number): string | undefined {
+  if (text.length === 0) return "message must not be empty";
+  // A UTF-16 code unit is at most 3 UTF-8 bytes, so short texts skip the count.
+  if (text.length * 3 > maxBytes && utf8Length(text) > maxBytes) {
+    return `message must be at most ${maxBytes} bytes`;
+  }
+  return undefined;
+}
+
+/**
+ * Decodes one line from a server. Tolerant: a frame we do not recognise is
+ * `unknown` rather than an error, and a malformed `seq` is dropped.
+ */
+export function decodeServerFrame(line: string): ServerFrame | FrameError {
+  const value = parseObject(line);
+  if (value.type === "error") return value;
+  const frame = value.object;
+  if (typeof frame.message === "string" && "from" in frame) {
+    const message: ServerFrame = {
+      type: "message",
+      from: typeof frame.from === "string" ? frame.from : String(frame.from),
+      message: frame.message,
+      time: typeof frame.time === "string" ? frame.time : "",
+    };
+    if (typeof frame.seq === "number" && Number.isSafeInteger(frame.seq) && frame.seq > 0) {
+      message.seq = frame.seq;
+    }
+    return message;
+  }
+  if (frame.status === "ok" || frame.status === "error") {
+    const status: ServerFrame = { type: "status", status: frame.status };
+    if (typeof frame.reason === "string") status.reason = frame.reason;
+    if (typeof frame.id === "string") status.id = frame.id;
+    return status;
+  }
+  return { type: "unknown", value: frame };
+}
+
+/** `{"command":"login",…}` as one line. */
+export function encodeLogin(nickname: string, since?: number): string {
+  const frame: Record<string, unknown> = { command: "login", nickname };
+  if (since !== undefined) frame.since = since;
+  return line(frame);
+}
+
+/** `{"message":…}` from a client, as one line. */
+export function encodeSend(message: string, id?: string): string {
+  return line(id === undefined ? { message } : { message, id });
+}
+
+/** A status frame as one line, fields in the protocol's order. */
+export function encodeStatus(frame: StatusFrame): string {
+  const out: Record<string, unknown> = { status: frame.status };
+  if (frame.id !== undefined) out.id = frame.id;
+  if (frame.reason !== undefined) out.reason = frame.reason;
+  return line(out);
+}
+
+/** A chat message as the server sends it, as one line. */
+export function encodeChatMessage(message: ChatMessage): string {
+  const out: Record<string, unknown> = {
+    from: message.from,
+    message: message.message,
+    time: message.time,
+  };
+  if (message.seq !== undefined) out.seq = message.seq;
+  return line(out);
+}
+
+/** The number of bytes `text` takes in UTF-8 (lone surrogates count as U+FFFD). */
+export function utf8Length(text: string): number {
+  let bytes = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x80) bytes += 1;
+    else if (c < 0x800) bytes += 2;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length) {
+      const next = text.charCodeAt(i + 1);
+      if (next >= 0xdc00 && next <= 0xdfff) {
+        bytes += 4;
+        i++;
+      } else bytes += 3;
+    } else bytes += 3;
+  }
+  return bytes;
+}
+
+function line(frame: Record<string, unknown>): string {
+  return JSON.stringify(frame) + "\n";
+}
+
+function parseObject(
+  text: string,
+): { type: "object"; object: Record<string, unknown> } | FrameError {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return fail("malformed JSON");
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    return fail("frame must be a JSON object");
+  }
+  return { type: "object", object: value as Record<string, unknown> };
+}
+
+function fail(reason: string, id?: string): FrameError {
+  return id === undefined ? { type: "error", reason } : { type: "error", reason, id };
+}
+
+/** Quotes a peer's value for an error sentence, cut short so a reply stays small. */
+function quote(value: string): string {
+  const cut = value.length > 40 ? `${value.slice(0, 40)}…` : value;
+  return JSON.stringify(cut);
+}

@@ -1,0 +1,186 @@
+// The server's TLS identity: a certificate given with --cert/--key, checked
+// before use, or a development certificate generated once and reused.
+//
+// Zero-config TLS: without --cert/--key the server makes a self-signed
+// ECDSA P-256 leaf (CA:FALSE, serverAuth, SAN localhost, 127.0.0.1, ::1 and
+// the host name) with @peculiar/x509, writes it under certs/ (the key with
+// mode 0600) and uses the same one on every restart, so a client that
+// trusted it once keeps trusting it. Every failure is a StartupError: one
+// sentence for the operator, no stack trace.
+
+import "reflect-metadata";
+import * as x509 from "@peculiar/x509";
+import { createPrivateKey, X509Certificate } from "node:crypto";
+import { join } from "node:path";
+
+/** A startup problem the operator can fix; its message is the whole story. */
+export class StartupError extends Error {
+  override name = "StartupError";
+}
+
+/** A certificate and key ready for `Deno.listenTls`. */
+export interface TlsIdentity {
+  certPem: string;
+  keyPem: string;
+  certPath: string;
+  keyPath: string;
+  /** SHA-256 fingerprint, colon-separated upper-case hex (as openssl prints it). */
+  fingerprint: string;
+  /** True when this call generated the certificate. */
+  generated: boolean;
+}
+
+/** File names of the generated certificate inside its folder. */
+export const GENERATED_CERT_FILE = "cert.pem";
+/** File name of the generated key inside its folder (mode 0600). */
+export const GENERATED_KEY_FILE = "key.pem";
+/** How long a generated certificate is valid: 825 days, the longest clients accept. */
+export const GENERATED_VALIDITY_DAYS = 825;
+
+const ALGORITHM = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" } as const;
+
+/**
+ * Loads a certificate and key given by the operator and checks that both
+ * are PEM and belong together.
+ */
+export async function loadIdentity(certPath: string, keyPath: string): Promise<TlsIdentity> {
+  const certPem = await readText(certPath, "certificate");
+  const keyPem = await readText(keyPath, "key");
+  const fingerprint = checkPair(certPem, keyPem, certPath, keyPath);
+  return { certPem, keyPem, certPath, keyPath, fingerprint, generated: false };
+}
+
+/**
+ * Returns the development certificate in `dir`, generating it first when
+ * there is none. `hostname` joins the subject alternative names.
+ */
+export async function ensureGeneratedIdentity(
+  dir: string,
+  hostname: string,
+  now: Date,
+): Promise<TlsIdentity> {
+  const certPath = join(dir, GENERATED_CERT_FILE);
+  const keyPath = join(dir, GENERATED_KEY_FILE);
+  const [hasCert, hasKey] = [await exists(certPath), await exists(keyPath)];
+  if (hasCert && hasKey) {
+    const identity = await loadIdentity(certPath, keyPath);
+    return identity;
+  }
+  if (hasCert !== hasKey) {
+    const [found, missing] = hasCert ? [certPath, keyPath] : [keyPath, certPath];
+    throw new StartupError(
+      `Cannot use the generated certificate: ${found} exists but ${missing} does not; remove ${found} to generate a new pair.`,
+    );
+  }
+  const { certPem, keyPem } = await generateIdentity(hostname, now);
+  try {
+    await Deno.mkdir(dir, { recursive: true });
+    // Key first, created 0600, so it is never readable by others, not even briefly.
+    await Deno.writeTextFile(keyPath, keyPem, { mode: 0o600, createNew: true });
+    await Deno.writeTextFile(certPath, certPem, { createNew: true });
+  } catch (error) {
+    throw new StartupError(`Cannot write the generated certificate to ${dir}: ${reason(error)}.`);
+  }
+  return { certPem, keyPem, certPath, keyPath, fingerprint: fingerprintOf(certPem), generated: true };
+}
+
+/** Generates a self-signed ECDSA P-256 server certificate and its PKCS#8 key, as PEM. */
+export async function generateIdentity(
+  hostname: string,
+  now: Date,
+): Promise<{ certPem: string; keyPem: string }> {
+  x509.cryptoProvider.set(crypto);
+  const keys = await crypto.subtle.generateKey(ALGORITHM, true, ["sign", "verify"]);
+  const names: x509.JsonGeneralName[] = [
+    { type: "dns", value: "localhost" },
+    { type: "ip", value: "127.0.0.1" },
+    { type: "ip", value: "::1" },
+  ];
+  if (hostname && hostname !== "localhost" && /^[A-Za-z0-9.-]+$/.test(hostname)) {
+    names.push({ type: "dns", value: hostname });
+  }
+  const serial = crypto.getRandomValues(new Uint8Array(16));
+  serial[0] &= 0x7f; // A positive serial number.
+  const cert = await x509.X509CertificateGenerator.createSelfSigned({
+    serialNumber: hex(serial),
+    name: `CN=${names.find((n) => n.type === "dns" && n.value !== "localhost")?.value ?? "localhost"}`,
+    notBefore: new Date(now.getTime() - 60 * 60 * 1000),
+    notAfter: new Date(now.getTime() + GENERATED_VALIDITY_DAYS * 24 * 60 * 60 * 1000),
+    signingAlgorithm: ALGORITHM,
+    keys,
+    extensions: [
+      new x509.BasicConstraintsExtension(false, undefined, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth], false),
+      new x509.SubjectAlternativeNameExtension(names, false),
+      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+    ],
+  });
+  const pkcs8 = await crypto.subtle.exportKey("pkcs8", keys.privateKey);
+  return {
+    certPem: cert.toString("pem") + "\n",
+    keyPem: x509.PemConverter.encode(pkcs8, "PRIVATE KEY") + "\n",
+  };
+}
+
+/** The SHA-256 fingerprint of a PEM certificate, as `AB:CD:…`. */
+export function fingerprintOf(certPem: string): string {
+  return new X509Certificate(certPem).fingerprint256;
+}
+
+/** Checks both PEMs and that the key belongs to the certificate; returns the fingerprint. */
+function checkPair(certPem: string, keyPem: string, certPath: string, keyPath: string): string {
+  if (!/-----BEGIN CERTIFICATE-----/.test(certPem)) {
+    throw new StartupError(`Cannot use ${certPath}: it is not a PEM certificate (no BEGIN CERTIFICATE line).`);
+  }
+  if (!/-----BEGIN (?:[A-Z]+ )?PRIVATE KEY-----/.test(keyPem)) {
+    throw new StartupError(`Cannot use ${keyPath}: it is not a PEM private key (no BEGIN PRIVATE KEY line).`);
+  }
+  let cert: X509Certificate;
+  try {
+    cert = new X509Certificate(certPem);
+  } catch (error) {
+    throw new StartupError(`Cannot use ${certPath}: the certificate does not parse (${reason(error)}).`);
+  }
+  let key: ReturnType<typeof createPrivateKey>;
+  try {
+    key = createPrivateKey(keyPem);
+  } catch (error) {
+    throw new StartupError(`Cannot use ${keyPath}: the private key does not parse (${reason(error)}).`);
+  }
+  if (!cert.checkPrivateKey(key)) {
+    throw new StartupError(`Cannot use ${keyPath}: the key does not match the certificate in ${certPath}.`);
+  }
+  return cert.fingerprint256;
+}
+
+async function readText(path: string, what: string): Promise<string> {
+  try {
+    return await Deno.readTextFile(path);
+  } catch (error) {
+    throw new StartupError(`Cannot read the ${what} file ${path}: ${reason(error)}.`);
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw new StartupError(`Cannot look at ${path}: ${reason(error)}.`);
+  }
+}
+
+/** The first line of an error's message, without the runtime's "(os error N)" noise. */
+export function reason(error: unknown): string {
+  if (error instanceof Deno.errors.NotFound) return "no such file or directory";
+  if (error instanceof Deno.errors.PermissionDenied) return "permission denied";
+  if (error instanceof Deno.errors.IsADirectory) return "it is a directory";
+  const message = error instanceof Error ? error.message : String(error);
+  return message.split("\n")[0].replace(/:? ?\(os error \d+\)/, "").replace(/\.$/, "");
+}
+
+function hex(bytes: Uint8Array): string {
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}

@@ -1,0 +1,260 @@
+// One client connection: the TLS handshake, the read loop, the login
+// deadline, and the replies. It turns bytes into frames (lines.ts,
+// protocol.ts), hands them to the hub, and owns the outbox that writes back.
+//
+// A failure stays in its room: a bad frame gets an error reply and the
+// connection goes on; a broken connection ends only itself. Every way a
+// peer can vanish (EOF, reset, broken pipe, a failed handshake) ends here as
+// one "disconnect" with a reason, and frees the nickname at once.
+
+import { type LineError, LineSplitter } from "../lines.ts";
+import { decodeClientFrame, encodeStatus, type StatusFrame } from "../protocol.ts";
+import type { Hub, Member } from "./hub.ts";
+import type { Logger } from "./log.ts";
+import { Outbox } from "./outbox.ts";
+
+/** The parts of `Deno.TlsConn` a connection uses. */
+export interface PeerConn {
+  read(buffer: Uint8Array): Promise<number | null>;
+  write(bytes: Uint8Array): Promise<number>;
+  handshake(): Promise<unknown>;
+  closeWrite(): Promise<void>;
+  close(): void;
+}
+
+/** Per-connection limits. */
+export interface ConnectionLimits {
+  /** Time from accept to a successful login (TLS handshake included). */
+  loginTimeoutMs: number;
+  /** Failed logins after which the connection is closed. */
+  maxLoginAttempts: number;
+  /** Longest frame read; longer ones are discarded with an error reply. */
+  maxLineBytes: number;
+  /** Bytes a slow reader may have waiting before it is cut off. */
+  sendQueueBytes: number;
+}
+
+/** Size of each connection's read buffer. Small: an idle client should cost little. */
+export const READ_BUFFER_BYTES = 16 * 1024;
+
+/** How long a closing connection may take to flush what it owes before it is cut. */
+export const CLOSE_FLUSH_MS = 1000;
+
+const encoder = new TextEncoder();
+
+/**
+ * Serves one accepted TLS connection until it ends.
+ *
+ * @example
+ * ```ts
+ * const connection = new Connection(conn, "127.0.0.1:5000", 1, hub, limits, logger);
+ * await connection.serve(); // resolves when the connection has ended
+ * ```
+ */
+export class Connection implements Member {
+  readonly id: number;
+  readonly outbox: Outbox;
+  nickname?: string;
+  readonly #conn: PeerConn;
+  readonly #peer: string;
+  readonly #hub: Hub;
+  readonly #limits: ConnectionLimits;
+  readonly #logger: Logger;
+  readonly #splitter: LineSplitter;
+  #failedLogins = 0;
+  #deadline: number | undefined;
+  /** Set once the connection is ending; the first reason wins. */
+  #endReason: string | undefined;
+  /** Settles when end() is called: handshakes and reads cannot be cancelled, so they race it. */
+  readonly #ended: Promise<null>;
+  #signalEnded!: () => void;
+
+  constructor(
+    conn: PeerConn,
+    peer: string,
+    id: number,
+    hub: Hub,
+    limits: ConnectionLimits,
+    logger: Logger,
+  ) {
+    this.#conn = conn;
+    this.#peer = peer;
+    this.id = id;
+    this.#hub = hub;
+    this.#limits = limits;
+    this.#logger = logger;
+    this.outbox = new Outbox(conn, hub.store, id, { sendQueueBytes: limits.sendQueueBytes });
+    this.#ended = new Promise((resolve) => this.#signalEnded = () => resolve(null));
+    this.#splitter = new LineSplitter(limits.maxLineBytes, {
+      line: (text) => this.#onLine(text),
+      error: (reason) => this.#onLineError(reason),
+    });
+  }
+
+  /** The peer's address, as logged. */
+  get peer(): string {
+    return this.#peer;
+  }
+
+  /** Runs the connection to its end. Never rejects. */
+  async serve(): Promise<void> {
+    this.#deadline = setTimeout(() => this.#timeOut(), this.#limits.loginTimeoutMs);
+    const pump = this.outbox.run().then(
+      () => this.outbox.failure && this.end(this.outbox.failure),
+      (error) => this.end(describeGone(error)),
+    );
+    try {
+      await Promise.race([this.#conn.handshake(), this.#ended]);
+    } catch (error) {
+      this.end(`TLS handshake failed: ${describeGone(error)}`);
+    }
+    await this.#readLoop();
+    this.outbox.close();
+    await this.#flushThenClose(pump);
+  }
+
+  /** Member.kick: the hub cut this connection off. */
+  kick(reason: string): void {
+    this.end(reason);
+  }
+
+  /**
+   * Ends the connection: frees the nickname now, stops reading, and lets
+   * the outbox write what it owes (up to {@linkcode CLOSE_FLUSH_MS}) before
+   * a polite close. The first reason given is the one logged.
+   */
+  end(reason: string): void {
+    if (this.#endReason !== undefined) return;
+    this.#endReason = reason;
+    clearTimeout(this.#deadline);
+    this.#hub.leave(this);
+    this.outbox.close();
+    this.#signalEnded();
+  }
+
+  async #readLoop(): Promise<void> {
+    const buffer = new Uint8Array(READ_BUFFER_BYTES);
+    while (this.#endReason === undefined) {
+      let n: number | null;
+      try {
+        n = await Promise.race([this.#conn.read(buffer), this.#ended]);
+      } catch (error) {
+        this.end(describeGone(error));
+        return;
+      }
+      if (n === null) {
+        if (this.#endReason === undefined) {
+          this.#splitter.end();
+          this.end("closed by peer");
+        }
+        return;
+      }
+      this.#splitter.push(buffer.subarray(0, n));
+    }
+  }
+
+  async #flushThenClose(pump: Promise<unknown>): Promise<void> {
+    let timer: number | undefined;
+    const timeout = new Promise<void>((resolve) => timer = setTimeout(resolve, CLOSE_FLUSH_MS));
+    await Promise.race([pump, timeout]);
+    clearTimeout(timer);
+    try {
+      // close_notify, when the peer is still there to receive it.
+      if (this.#endReason !== "closed by peer") {
+        await Promise.race([this.#conn.closeWrite(), new Promise((r) => setTimeout(r, 100))]);
+      }
+    } catch {
+      // The peer is already gone.
+    }
+    try {
+      this.#conn.close();
+    } catch {
+      // Already closed.
+    }
+    await pump;
+    this.#logger.log("disconnect", {
+      peer: this.#peer,
+      nick: this.nickname,
+      reason: this.#endReason ?? "closed",
+    });
+  }
+
+  #timeOut(): void {
+    if (this.nickname !== undefined) return;
+    this.#logger.log("login timeout", { peer: this.#peer });
+    this.#reply({ status: "error", reason: "login timeout" });
+    this.end("login timeout");
+  }
+
+  #onLine(text: string): void {
+    if (this.#endReason !== undefined) return;
+    const frame = decodeClientFrame(text);
+    if (frame.type === "error") {
+      this.#reply({ status: "error", reason: frame.reason, id: frame.id });
+      return;
+    }
+    if (frame.type === "login") {
+      this.#login(frame.nickname, frame.since);
+      return;
+    }
+    if (this.nickname === undefined) {
+      this.#reply({ status: "error", reason: "login required", id: frame.id });
+      return;
+    }
+    const posted = this.#hub.post(this, frame.message);
+    if (!posted.ok) {
+      this.#reply({ status: "error", reason: posted.reason, id: frame.id });
+      return;
+    }
+    const id = frame.id;
+    if (id !== undefined && posted.seq !== undefined) {
+      this.#hub.store.whenDurable(posted.seq).then(
+        () => this.#reply({ status: "ok", id }),
+        () => this.#reply({ status: "error", id, reason: "storage failed" }),
+      );
+    }
+  }
+
+  #login(nickname: string, since: number | undefined): void {
+    const result = this.#hub.login(this, nickname, since);
+    if (result.ok) {
+      clearTimeout(this.#deadline);
+      this.#logger.log("login", { peer: this.#peer, nick: this.nickname, since });
+      return;
+    }
+    if (result.reason === "already logged in") {
+      this.#reply({ status: "error", reason: result.reason });
+      return;
+    }
+    this.#failedLogins++;
+    this.#logger.log("login refused", {
+      peer: this.#peer,
+      reason: result.reason,
+      attempt: this.#failedLogins,
+    });
+    this.#reply({ status: "error", reason: result.reason });
+    if (this.#failedLogins >= this.#limits.maxLoginAttempts) this.end("too many failed logins");
+  }
+
+  #onLineError(reason: LineError): void {
+    if (this.#endReason !== undefined) return;
+    this.#reply({ status: "error", reason });
+  }
+
+  #reply(frame: StatusFrame): void {
+    if (!this.outbox.reply(encoder.encode(encodeStatus(frame))) && this.outbox.failure) {
+      this.end(this.outbox.failure);
+    }
+  }
+}
+
+/** A short reason for a vanished peer, from whatever the runtime threw. */
+export function describeGone(error: unknown): string {
+  if (error instanceof Deno.errors.UnexpectedEof) return "connection lost (unexpected EOF)";
+  if (error instanceof Deno.errors.ConnectionReset) return "connection reset by peer";
+  if (error instanceof Deno.errors.BrokenPipe) return "connection lost (broken pipe)";
+  if (error instanceof Deno.errors.Interrupted) return "connection interrupted";
+  if (error instanceof Deno.errors.BadResource) return "connection closed";
+  if (error instanceof Error) return error.message.split("\n")[0];
+  return String(error);
+}

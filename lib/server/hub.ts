@@ -1,0 +1,120 @@
+// The shared state of one chat: who is logged in, and the history.
+//
+// The hub is a small synchronous object. Nothing in it awaits, so a login
+// (reserve the nickname, note the newest seq, start the replay) and a post
+// (store, then wake every receiver) each happen in one step of the event
+// loop: no message can fall between a client's replay and its live traffic,
+// and none can reach it twice. Connections hold the I/O; the hub holds only
+// their outboxes.
+
+import { checkNickname, nicknameKey } from "../nickname.ts";
+import { checkMessageText, encodeChatMessage, encodeStatus } from "../protocol.ts";
+import { formatWireTime } from "../time.ts";
+import type { Outbox } from "./outbox.ts";
+import type { HistoryStore } from "./store.ts";
+
+/** A logged-in or logging-in connection, as the hub sees it. */
+export interface Member {
+  /** Unique per connection for the life of the process; tags its messages. */
+  readonly id: number;
+  readonly outbox: Outbox;
+  /** Set by the hub on a successful login. */
+  nickname?: string;
+  /** Called when the member's outbox failed (a slow reader): cut it off. */
+  kick(reason: string): void;
+}
+
+/** What the hub needs from its surroundings. */
+export interface HubOptions {
+  store: HistoryStore;
+  /** Cap on a message's text in UTF-8 bytes. */
+  maxMessageBytes: number;
+  /** The server's clock; messages are stamped with it. */
+  clock: () => Date;
+}
+
+/** The result of a login or a post: ok, or the reason that goes on the wire. */
+export type HubResult = { ok: true; seq?: number } | { ok: false; reason: string };
+
+const encoder = new TextEncoder();
+const OK_BYTES = encoder.encode(encodeStatus({ status: "ok" }));
+
+/**
+ * Holds the logged-in members and the history, and moves messages between
+ * them.
+ *
+ * @example
+ * ```ts
+ * const hub = new Hub({ store: new MemoryStore(), maxMessageBytes: 16384, clock: () => new Date() });
+ * hub.login(alice, "alice");
+ * hub.post(alice, "hello"); // stored, and every other member is woken
+ * hub.leave(alice);
+ * ```
+ */
+export class Hub {
+  readonly #store: HistoryStore;
+  readonly #maxMessageBytes: number;
+  readonly #clock: () => Date;
+  readonly #members = new Map<string, Member>();
+
+  constructor(options: HubOptions) {
+    this.#store = options.store;
+    this.#maxMessageBytes = options.maxMessageBytes;
+    this.#clock = options.clock;
+  }
+
+  /** How many members are logged in. */
+  get size(): number {
+    return this.#members.size;
+  }
+
+  /** The history this hub stores into. */
+  get store(): HistoryStore {
+    return this.#store;
+  }
+
+  /**
+   * Logs a member in: reserves the nickname (case ignored), queues
+   * `{"status":"ok"}` and starts the replay of messages after `since`,
+   * followed seamlessly by live messages. Nothing is queued on failure.
+   */
+  login(member: Member, rawNickname: string, since = 0): HubResult {
+    if (member.nickname !== undefined) return { ok: false, reason: "already logged in" };
+    const checked = checkNickname(rawNickname);
+    if (!checked.ok) return checked;
+    const key = nicknameKey(checked.nickname);
+    if (this.#members.has(key)) return { ok: false, reason: "nickname already in use" };
+    this.#members.set(key, member);
+    member.nickname = checked.nickname;
+    member.outbox.reply(OK_BYTES);
+    member.outbox.startStream(since + 1, this.#store.lastSeq + 1);
+    return { ok: true };
+  }
+
+  /** Frees a member's nickname at once. Safe to call more than once. */
+  leave(member: Member): void {
+    if (member.nickname === undefined) return;
+    const key = nicknameKey(member.nickname);
+    if (this.#members.get(key) === member) this.#members.delete(key);
+  }
+
+  /**
+   * Stores a message from a logged-in member, stamped with its nickname and
+   * the server's time, and wakes every other member. Returns its seq.
+   */
+  post(member: Member, text: string): HubResult {
+    const from = member.nickname;
+    if (from === undefined) return { ok: false, reason: "login required" };
+    const invalid = checkMessageText(text, this.#maxMessageBytes);
+    if (invalid !== undefined) return { ok: false, reason: invalid };
+    const time = formatWireTime(this.#clock());
+    const seq = this.#store.append(
+      (seq) => encoder.encode(encodeChatMessage({ from, message: text, time, seq })),
+      member.id,
+    );
+    for (const other of this.#members.values()) {
+      if (other !== member && !other.outbox.notify()) other.kick("send queue full");
+    }
+    return { ok: true, seq };
+  }
+}

@@ -1,0 +1,218 @@
+// Everything one connection has yet to receive, and the pump that writes it.
+//
+// A connection's outgoing data is two things: a short queue of its own
+// replies (login result, acks, errors), and a cursor into the shared history
+// store. Messages are never copied per receiver: the pump reads the stored
+// wire bytes from the cursor as the socket drains, so a replay of a million
+// messages streams without ever being queued, and live messages cost each
+// receiver nothing until it is ready. Whatever is waiting is coalesced into
+// large writes (one write per line per receiver is many times slower).
+//
+// The bound on a slow reader is on live traffic: the bytes stored since the
+// connection logged in that it has not yet been sent, plus its queued
+// replies. Over `sendQueueBytes` the outbox fails, and the connection is cut;
+// nobody else notices.
+
+import type { HistoryStore } from "./store.ts";
+
+/** The write side of a connection (`Deno.Conn` fits). */
+export interface Writer {
+  /** Writes some of `bytes`; resolves to how many were written. */
+  write(bytes: Uint8Array): Promise<number>;
+}
+
+/** Limits of one outbox. */
+export interface OutboxOptions {
+  /**
+   * Most bytes a connection may have waiting (live messages and replies)
+   * before it is cut off as a slow reader.
+   * @default {8388608}
+   */
+  sendQueueBytes: number;
+  /**
+   * Most bytes gathered for one write.
+   * @default {262144}
+   */
+  batchBytes?: number;
+}
+
+/** The default cap on waiting bytes per connection: 8 MiB. */
+export const DEFAULT_SEND_QUEUE_BYTES = 8 * 1024 * 1024;
+/** The default size of one coalesced write: 256 KiB. */
+export const DEFAULT_BATCH_BYTES = 256 * 1024;
+
+/** Why an outbox stopped accepting data. */
+export type OutboxFailure = "send queue full";
+
+/**
+ * Queues replies and streams stored messages to one connection.
+ *
+ * @example
+ * ```ts
+ * const outbox = new Outbox(conn, store, 7, { sendQueueBytes: 8 << 20 });
+ * const pump = outbox.run();
+ * outbox.reply(new TextEncoder().encode('{"status":"ok"}\n'));
+ * outbox.startStream(1, store.lastSeq + 1);
+ * outbox.close(); // after the queue is written, run() resolves
+ * await pump;
+ * ```
+ */
+export class Outbox {
+  readonly #writer: Writer;
+  readonly #store: HistoryStore;
+  readonly #author: number;
+  readonly #limit: number;
+  readonly #batch: number;
+  #replies: Uint8Array[] = [];
+  #replyBytes = 0;
+  /** Next seq to send; 0 until the connection has logged in. */
+  #cursor = 0;
+  /** The first seq stored after login: from here on, waiting bytes count against the limit. */
+  #liveFrom = Infinity;
+  #wake: (() => void) | undefined;
+  #closing = false;
+  #failure: OutboxFailure | undefined;
+  #idle: (() => void)[] = [];
+
+  /**
+   * @param writer Where bytes go.
+   * @param store The history to stream from.
+   * @param author The connection's author tag: its own messages are skipped.
+   */
+  constructor(writer: Writer, store: HistoryStore, author: number, options: OutboxOptions) {
+    this.#writer = writer;
+    this.#store = store;
+    this.#author = author;
+    this.#limit = options.sendQueueBytes;
+    this.#batch = options.batchBytes ?? DEFAULT_BATCH_BYTES;
+  }
+
+  /** Why the outbox failed, if it did. */
+  get failure(): OutboxFailure | undefined {
+    return this.#failure;
+  }
+
+  /** Bytes waiting that count against the limit. */
+  get queuedBytes(): number {
+    const live = this.#cursor === 0 ? 0 : this.#store.bytesFrom(Math.max(this.#cursor, this.#liveFrom));
+    return this.#replyBytes + live;
+  }
+
+  /** True when nothing is waiting to be written. */
+  get idle(): boolean {
+    return this.#replyBytes === 0 && (this.#cursor === 0 || this.#cursor > this.#store.lastSeq);
+  }
+
+  /** Queues one encoded reply. Returns false when the outbox has failed or is closing. */
+  reply(bytes: Uint8Array): boolean {
+    if (this.#closing) return false;
+    this.#replies.push(bytes);
+    this.#replyBytes += bytes.length;
+    return this.#check();
+  }
+
+  /**
+   * Starts streaming stored messages from `fromSeq`. Messages from
+   * `liveFrom` on were stored after login and count against the limit.
+   */
+  startStream(fromSeq: number, liveFrom: number): void {
+    this.#cursor = Math.max(fromSeq, 1);
+    this.#liveFrom = liveFrom;
+    this.#poke();
+  }
+
+  /** Tells the outbox that the store has grown. Returns false if that made it fail. */
+  notify(): boolean {
+    if (this.#closing || this.#cursor === 0) return !this.#closing;
+    if (!this.#check()) return false;
+    this.#poke();
+    return true;
+  }
+
+  /** Stops taking data; `run()` resolves once what is queued is written. */
+  close(): void {
+    this.#closing = true;
+    this.#poke();
+  }
+
+  /** Resolves when nothing is waiting (or the outbox closed). */
+  drained(): Promise<void> {
+    if (this.idle || this.#failure) return Promise.resolve();
+    return new Promise((resolve) => this.#idle.push(resolve));
+  }
+
+  /**
+   * Writes until closed. Rejects when a write fails (the peer is gone);
+   * resolves after `close()` once everything queued is written, or at once
+   * when the outbox failed.
+   */
+  async run(): Promise<void> {
+    try {
+      while (this.#failure === undefined) {
+        const bytes = this.#take();
+        if (bytes === undefined) {
+          this.#settleIdle();
+          if (this.#closing) return;
+          await new Promise<void>((resolve) => this.#wake = resolve);
+          this.#wake = undefined;
+          continue;
+        }
+        let written = 0;
+        while (written < bytes.length) {
+          written += await this.#writer.write(written === 0 ? bytes : bytes.subarray(written));
+        }
+      }
+    } finally {
+      this.#closing = true;
+      this.#settleIdle(true);
+    }
+  }
+
+  /** Gathers the next write: replies first, then stored messages. */
+  #take(): Uint8Array | undefined {
+    const pieces = this.#replies;
+    let bytes = this.#replyBytes;
+    if (bytes > 0) {
+      this.#replies = [];
+      this.#replyBytes = 0;
+    }
+    if (this.#cursor !== 0 && this.#cursor <= this.#store.lastSeq && bytes < this.#batch) {
+      const read = this.#store.read(this.#cursor, this.#batch - bytes, this.#author);
+      this.#cursor = read.next;
+      for (const piece of read.pieces) pieces.push(piece);
+      bytes += read.bytes;
+    }
+    if (pieces.length === 0) return undefined;
+    if (pieces.length === 1) return pieces[0];
+    const out = new Uint8Array(bytes);
+    let offset = 0;
+    for (const piece of pieces) {
+      out.set(piece, offset);
+      offset += piece.length;
+    }
+    return out;
+  }
+
+  #check(): boolean {
+    if (this.#failure) return false;
+    if (this.queuedBytes > this.#limit) {
+      this.#failure = "send queue full";
+      this.#replies = [];
+      this.#replyBytes = 0;
+      this.#poke();
+      return false;
+    }
+    return true;
+  }
+
+  #poke(): void {
+    this.#wake?.();
+  }
+
+  #settleIdle(force = false): void {
+    if (this.#idle.length === 0 || (!force && !this.idle)) return;
+    const waiting = this.#idle;
+    this.#idle = [];
+    for (const resolve of waiting) resolve();
+  }
+}

@@ -1,0 +1,95 @@
+// The one entrypoint: `chat server …`, `chat client …`, `chat --help`,
+// `chat --version`. It parses the subcommand, lazy-loads its module and
+// hands it the process's world (environment, output, a stop signal). This is
+// the only file that touches Deno.args, Deno.env and Deno.exit, and the one
+// place where an error becomes an exit code.
+
+import config from "./deno.json" with { type: "json" };
+import { type CliContext, UsageError } from "./lib/cli.ts";
+import { StartupError } from "./lib/server/cert.ts";
+
+const USAGE = `chat ${config.version}: a TLS chat server and terminal client
+
+Usage:
+  chat server [--host 0.0.0.0] [--port 1337] [--cert FILE --key FILE] [options]
+  chat client [--addr HOST[:PORT]] [--nick NAME] [--ca FILE] [--insecure] [--json]
+  chat --help | --version
+
+Run "chat server --help" or "chat client --help" for every option.
+`;
+
+const encoder = new TextEncoder();
+
+function write(stream: { writeSync(p: Uint8Array): number }, text: string): void {
+  const bytes = encoder.encode(text);
+  let offset = 0;
+  while (offset < bytes.length) offset += stream.writeSync(bytes.subarray(offset));
+}
+
+function env(name: string): string | undefined {
+  try {
+    return Deno.env.get(name);
+  } catch {
+    return undefined; // Not permitted: treat as unset.
+  }
+}
+
+async function main(args: string[]): Promise<number> {
+  const [command, ...rest] = args;
+  const stop = new AbortController();
+  const context: CliContext = {
+    env,
+    stdout: (text) => write(Deno.stdout, text),
+    stderr: (text) => write(Deno.stderr, text),
+    signal: stop.signal,
+  };
+  switch (command) {
+    case "server": {
+      const { runServer } = await import("./lib/server/cli.ts");
+      for (const signal of ["SIGINT", "SIGTERM"] as const) {
+        Deno.addSignalListener(signal, () => stop.abort(signal));
+      }
+      return await runServer(rest, context);
+    }
+    case "client": {
+      const { runClient } = await import("./lib/client/cli.ts");
+      return await runClient(rest, context);
+    }
+    case "-h":
+    case "--help":
+    case "help":
+      context.stdout(USAGE);
+      return 0;
+    case "-V":
+    case "--version":
+    case "version":
+      context.stdout(`chat ${config.version}\n`);
+      return 0;
+    case undefined:
+      context.stderr(USAGE);
+      return 2;
+    default:
+      context.stderr(`chat: unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
+      return 2;
+  }
+}
+
+if (import.meta.main) {
+  let code: number;
+  try {
+    code = await main(Deno.args);
+  } catch (error) {
+    if (error instanceof UsageError) {
+      write(Deno.stderr, `chat: ${error.message}\n\n${USAGE}`);
+      code = 2;
+    } else if (error instanceof StartupError) {
+      write(Deno.stderr, `chat: ${error.message}\n`);
+      code = 1;
+    } else {
+      const detail = error instanceof Error ? (error.stack ?? error.message) : String(error);
+      write(Deno.stderr, `chat: unexpected error: ${detail}\n`);
+      code = 1;
+    }
+  }
+  Deno.exit(code);
+}
