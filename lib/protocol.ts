@@ -2,8 +2,9 @@
 //
 // Decoding turns one line of text into a typed frame or a FrameError whose
 // reason is the sentence that goes on the wire. Encoding turns a frame into
-// exactly one line ending in "\n" (JSON.stringify escapes every control
-// character, so a frame never contains a raw newline). Unknown fields are
+// exactly one line ending in "\n" with no raw line break or control character
+// inside (JSON.stringify escapes only C0, so DEL, C1 such as NEL and the
+// U+2028/U+2029 separators are escaped here). Unknown fields are
 // ignored everywhere (rule zero: tolerant in what we receive).
 
 /** `{"command":"login","nickname":…}`, with the `since` extension (§8). */
@@ -196,8 +197,15 @@ export function utf8Length(text: string): number {
   return bytes;
 }
 
+/** What JSON.stringify leaves raw but a line reader or a terminal may act on. */
+const UNESCAPED_BREAKS = /[\u007f-\u009f\u2028\u2029]/g;
+
 function line(frame: Record<string, unknown>): string {
-  return JSON.stringify(frame) + "\n";
+  const json = JSON.stringify(frame).replace(
+    UNESCAPED_BREAKS,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
+  return json + "\n";
 }
 
 function parseObject(
