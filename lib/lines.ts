@@ -56,7 +56,9 @@ export class LineSplitter {
    */
   constructor(maxLineBytes: number, sink: LineSink) {
     if (!Number.isSafeInteger(maxLineBytes) || maxLineBytes < 1) {
-      throw new RangeError(`Cannot split lines: maxLineBytes must be a positive integer, got ${maxLineBytes}`);
+      throw new RangeError(
+        `Cannot split lines: maxLineBytes must be a positive integer, got ${maxLineBytes}`,
+      );
     }
     this.#max = maxLineBytes;
     this.#sink = sink;

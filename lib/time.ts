@@ -20,7 +20,9 @@ export function formatWireTime(date: Date, offsetMinutes = -date.getTimezoneOffs
   const shifted = new Date(date.getTime() + offsetMinutes * 60_000);
   const sign = offsetMinutes < 0 ? "-" : "+";
   const abs = Math.abs(offsetMinutes);
-  return `${shifted.toISOString().slice(0, 19)}${sign}${pad2(Math.floor(abs / 60))}${pad2(abs % 60)}`;
+  return `${shifted.toISOString().slice(0, 19)}${sign}${pad2(Math.floor(abs / 60))}${
+    pad2(abs % 60)
+  }`;
 }
 
 /** A parsed wire time: the instant, and the offset the sender wrote it in. */
@@ -48,7 +50,11 @@ export function parseWireTime(text: string): WireTime | undefined {
   const m = WIRE_TIME.exec(text);
   if (!m) return undefined;
   const [, y, mo, d, h, mi, s = "0", frac = "", z, sign, oh, om = "0"] = m;
-  const month = Number(mo), day = Number(d), hour = Number(h), minute = Number(mi), second = Number(s);
+  const month = Number(mo),
+    day = Number(d),
+    hour = Number(h),
+    minute = Number(mi),
+    second = Number(s);
   if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60) {
     return undefined;
   }

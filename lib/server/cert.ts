@@ -26,8 +26,10 @@ export interface TlsIdentity {
   keyPath: string;
   /** SHA-256 fingerprint, colon-separated upper-case hex (as openssl prints it). */
   fingerprint: string;
-  /** True when this call generated the certificate. */
-  generated: boolean;
+  /** "given" with --cert/--key; "generated" for the development certificate. */
+  source: "given" | "generated";
+  /** True when this very start created the generated certificate. */
+  created: boolean;
 }
 
 /** File names of the generated certificate inside its folder. */
@@ -47,7 +49,7 @@ export async function loadIdentity(certPath: string, keyPath: string): Promise<T
   const certPem = await readText(certPath, "certificate");
   const keyPem = await readText(keyPath, "key");
   const fingerprint = checkPair(certPem, keyPem, certPath, keyPath);
-  return { certPem, keyPem, certPath, keyPath, fingerprint, generated: false };
+  return { certPem, keyPem, certPath, keyPath, fingerprint, source: "given", created: false };
 }
 
 /**
@@ -63,8 +65,7 @@ export async function ensureGeneratedIdentity(
   const keyPath = join(dir, GENERATED_KEY_FILE);
   const [hasCert, hasKey] = [await exists(certPath), await exists(keyPath)];
   if (hasCert && hasKey) {
-    const identity = await loadIdentity(certPath, keyPath);
-    return identity;
+    return { ...await loadIdentity(certPath, keyPath), source: "generated" };
   }
   if (hasCert !== hasKey) {
     const [found, missing] = hasCert ? [certPath, keyPath] : [keyPath, certPath];
@@ -81,7 +82,15 @@ export async function ensureGeneratedIdentity(
   } catch (error) {
     throw new StartupError(`Cannot write the generated certificate to ${dir}: ${reason(error)}.`);
   }
-  return { certPem, keyPem, certPath, keyPath, fingerprint: fingerprintOf(certPem), generated: true };
+  return {
+    certPem,
+    keyPem,
+    certPath,
+    keyPath,
+    fingerprint: fingerprintOf(certPem),
+    source: "generated",
+    created: true,
+  };
 }
 
 /** Generates a self-signed ECDSA P-256 server certificate and its PKCS#8 key, as PEM. */
@@ -103,7 +112,9 @@ export async function generateIdentity(
   serial[0] &= 0x7f; // A positive serial number.
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: hex(serial),
-    name: `CN=${names.find((n) => n.type === "dns" && n.value !== "localhost")?.value ?? "localhost"}`,
+    name: `CN=${
+      names.find((n) => n.type === "dns" && n.value !== "localhost")?.value ?? "localhost"
+    }`,
     notBefore: new Date(now.getTime() - 60 * 60 * 1000),
     notAfter: new Date(now.getTime() + GENERATED_VALIDITY_DAYS * 24 * 60 * 60 * 1000),
     signingAlgorithm: ALGORITHM,
@@ -131,25 +142,35 @@ export function fingerprintOf(certPem: string): string {
 /** Checks both PEMs and that the key belongs to the certificate; returns the fingerprint. */
 function checkPair(certPem: string, keyPem: string, certPath: string, keyPath: string): string {
   if (!/-----BEGIN CERTIFICATE-----/.test(certPem)) {
-    throw new StartupError(`Cannot use ${certPath}: it is not a PEM certificate (no BEGIN CERTIFICATE line).`);
+    throw new StartupError(
+      `Cannot use ${certPath}: it is not a PEM certificate (no BEGIN CERTIFICATE line).`,
+    );
   }
   if (!/-----BEGIN (?:[A-Z]+ )?PRIVATE KEY-----/.test(keyPem)) {
-    throw new StartupError(`Cannot use ${keyPath}: it is not a PEM private key (no BEGIN PRIVATE KEY line).`);
+    throw new StartupError(
+      `Cannot use ${keyPath}: it is not a PEM private key (no BEGIN PRIVATE KEY line).`,
+    );
   }
   let cert: X509Certificate;
   try {
     cert = new X509Certificate(certPem);
   } catch (error) {
-    throw new StartupError(`Cannot use ${certPath}: the certificate does not parse (${reason(error)}).`);
+    throw new StartupError(
+      `Cannot use ${certPath}: the certificate does not parse (${reason(error)}).`,
+    );
   }
   let key: ReturnType<typeof createPrivateKey>;
   try {
     key = createPrivateKey(keyPem);
   } catch (error) {
-    throw new StartupError(`Cannot use ${keyPath}: the private key does not parse (${reason(error)}).`);
+    throw new StartupError(
+      `Cannot use ${keyPath}: the private key does not parse (${reason(error)}).`,
+    );
   }
   if (!cert.checkPrivateKey(key)) {
-    throw new StartupError(`Cannot use ${keyPath}: the key does not match the certificate in ${certPath}.`);
+    throw new StartupError(
+      `Cannot use ${keyPath}: the key does not match the certificate in ${certPath}.`,
+    );
   }
   return cert.fingerprint256;
 }

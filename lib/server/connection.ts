@@ -7,6 +7,7 @@
 // peer can vanish (EOF, reset, broken pipe, a failed handshake) ends here as
 // one "disconnect" with a reason, and frees the nickname at once.
 
+import { withDeadline } from "../deadline.ts";
 import { type LineError, LineSplitter } from "../lines.ts";
 import { decodeClientFrame, encodeStatus, type StatusFrame } from "../protocol.ts";
 import type { Hub, Member } from "./hub.ts";
@@ -62,7 +63,7 @@ export class Connection implements Member {
   readonly #logger: Logger;
   readonly #splitter: LineSplitter;
   #failedLogins = 0;
-  #deadline: number | undefined;
+  #deadline: ReturnType<typeof setTimeout> | undefined;
   /** Set once the connection is ending; the first reason wins. */
   #endReason: string | undefined;
   /** Settles when end() is called: handshakes and reads cannot be cancelled, so they race it. */
@@ -154,15 +155,10 @@ export class Connection implements Member {
   }
 
   async #flushThenClose(pump: Promise<unknown>): Promise<void> {
-    let timer: number | undefined;
-    const timeout = new Promise<void>((resolve) => timer = setTimeout(resolve, CLOSE_FLUSH_MS));
-    await Promise.race([pump, timeout]);
-    clearTimeout(timer);
+    await withDeadline(pump, CLOSE_FLUSH_MS);
     try {
       // close_notify, when the peer is still there to receive it.
-      if (this.#endReason !== "closed by peer") {
-        await Promise.race([this.#conn.closeWrite(), new Promise((r) => setTimeout(r, 100))]);
-      }
+      if (this.#endReason !== "closed by peer") await withDeadline(this.#conn.closeWrite(), 100);
     } catch {
       // The peer is already gone.
     }

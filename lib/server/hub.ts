@@ -87,7 +87,10 @@ export class Hub {
     this.#members.set(key, member);
     member.nickname = checked.nickname;
     member.outbox.reply(OK_BYTES);
-    member.outbox.startStream(since + 1, this.#store.lastSeq + 1);
+    // A `since` beyond the newest seq comes from an earlier life of a
+    // memory-only server: replay nothing, but deliver every new message.
+    const last = this.#store.lastSeq;
+    member.outbox.startStream(Math.min(since, last) + 1, last + 1);
     return { ok: true };
   }
 
@@ -112,8 +115,10 @@ export class Hub {
       (seq) => encoder.encode(encodeChatMessage({ from, message: text, time, seq })),
       member.id,
     );
+    // The sender is woken too: its outbox skips the message but moves past
+    // it, so its own words never count as traffic it is behind on.
     for (const other of this.#members.values()) {
-      if (other !== member && !other.outbox.notify()) other.kick("send queue full");
+      if (!other.outbox.notify()) other.kick("send queue full");
     }
     return { ok: true, seq };
   }

@@ -94,7 +94,9 @@ export class Outbox {
 
   /** Bytes waiting that count against the limit. */
   get queuedBytes(): number {
-    const live = this.#cursor === 0 ? 0 : this.#store.bytesFrom(Math.max(this.#cursor, this.#liveFrom));
+    const live = this.#cursor === 0
+      ? 0
+      : this.#store.bytesFrom(Math.max(this.#cursor, this.#liveFrom));
     return this.#replyBytes + live;
   }
 
@@ -108,7 +110,9 @@ export class Outbox {
     if (this.#closing) return false;
     this.#replies.push(bytes);
     this.#replyBytes += bytes.length;
-    return this.#check();
+    if (!this.#check()) return false;
+    this.#poke();
+    return true;
   }
 
   /**
@@ -172,13 +176,12 @@ export class Outbox {
   #take(): Uint8Array | undefined {
     const pieces = this.#replies;
     let bytes = this.#replyBytes;
-    if (bytes > 0) {
-      this.#replies = [];
-      this.#replyBytes = 0;
-    }
+    this.#replies = [];
+    this.#replyBytes = 0;
     if (this.#cursor !== 0 && this.#cursor <= this.#store.lastSeq && bytes < this.#batch) {
       const read = this.#store.read(this.#cursor, this.#batch - bytes, this.#author);
       this.#cursor = read.next;
+      if (pieces.length === 0 && read.pieces.length === 1) return read.pieces[0];
       for (const piece of read.pieces) pieces.push(piece);
       bytes += read.bytes;
     }

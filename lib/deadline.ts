@@ -1,0 +1,18 @@
+// Waiting with a limit: every wait in this project has one, and the timer
+// behind it is always cleared so nothing lingers after the wait is over.
+
+/**
+ * Resolves with `promise`'s value, or with `undefined` once `ms` have passed,
+ * whichever comes first. A rejection of `promise` after the time is up is
+ * ignored; one before it is passed on.
+ *
+ * @example
+ * ```ts
+ * const line = await withDeadline(reader.next(), 1000); // undefined after 1 s
+ * ```
+ */
+export function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const expired = new Promise<undefined>((resolve) => timer = setTimeout(() => resolve(undefined), ms));
+  return Promise.race([promise, expired]).finally(() => clearTimeout(timer));
+}
