@@ -1,0 +1,304 @@
+// `chat server` as a real process: flags, startup errors, the generated
+// certificate, the banner, and a clean exit on SIGTERM.
+
+import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
+import config from "../../deno.json" with { type: "json" };
+import { TestClient } from "./_helpers.ts";
+
+const MAIN = fileURLToPath(new URL("../../main.ts", import.meta.url));
+/** The permissions of `deno task server`: the tests prove they are enough. */
+const PERMISSIONS = [
+  "--allow-net",
+  "--allow-read",
+  "--allow-write",
+  "--allow-env",
+  "--allow-sys=hostname",
+];
+
+function chat(args: string[], cwd?: string): Deno.Command {
+  return new Command(args, cwd);
+}
+
+class Command extends Deno.Command {
+  constructor(args: string[], cwd?: string) {
+    super(Deno.execPath(), {
+      args: ["run", ...PERMISSIONS, MAIN, ...args],
+      cwd,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+      env: { NO_COLOR: "1" },
+    });
+  }
+}
+
+async function run(args: string[], cwd?: string) {
+  const { code, stdout, stderr } = await chat(args, cwd).output();
+  const decoder = new TextDecoder();
+  return { code, stdout: decoder.decode(stdout), stderr: decoder.decode(stderr) };
+}
+
+/** A server process, with its output read as it comes. */
+class ServerProcess {
+  readonly child: Deno.ChildProcess;
+  stdout = "";
+  stderr = "";
+  readonly #done: Promise<void>;
+
+  constructor(args: string[], cwd: string) {
+    this.child = chat(args, cwd).spawn();
+    const collect = async (stream: ReadableStream<Uint8Array>, key: "stdout" | "stderr") => {
+      for await (const text of stream.pipeThrough(new TextDecoderStream())) this[key] += text;
+    };
+    this.#done = Promise.all([
+      collect(this.child.stdout, "stdout"),
+      collect(this.child.stderr, "stderr"),
+    ])
+      .then(() => {});
+  }
+
+  /** Waits for "listening on HOST:PORT" and returns the port. */
+  async listening(timeoutMs = 15_000): Promise<number> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      const match = /^listening on (\S+):(\d+)$/m.exec(this.stdout);
+      if (match) return Number(match[2]);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    throw new Error(`no "listening on" line; stdout: ${this.stdout} stderr: ${this.stderr}`);
+  }
+
+  async stop(signal: Deno.Signal = "SIGTERM"): Promise<{ code: number; ms: number }> {
+    const started = performance.now();
+    this.child.kill(signal);
+    const status = await this.child.status;
+    const ms = performance.now() - started;
+    await this.#done;
+    return { code: status.code, ms };
+  }
+}
+
+Deno.test("--version prints the version kept in deno.json", async () => {
+  const { code, stdout } = await run(["--version"]);
+  assert.equal(code, 0);
+  assert.equal(stdout.trim(), `chat ${config.version}`);
+});
+
+Deno.test("--help lists the subcommands on stdout", async () => {
+  const { code, stdout } = await run(["--help"]);
+  assert.equal(code, 0);
+  assert.match(stdout, /chat server/);
+  assert.match(stdout, /chat client/);
+});
+
+Deno.test("an unknown subcommand or flag prints usage on stderr and exits 2", async () => {
+  for (const args of [["dance"], ["server", "--bogus"], ["server", "--port"], []]) {
+    const { code, stdout, stderr } = await run(args);
+    assert.equal(code, 2, args.join(" "));
+    assert.equal(stdout, "");
+    assert.match(stderr, /Usage:/);
+  }
+});
+
+Deno.test("server --help lists every flag with its default", async () => {
+  const { code, stdout } = await run(["server", "--help"]);
+  assert.equal(code, 0);
+  for (
+    const flag of [
+      "--host",
+      "--port",
+      "--cert",
+      "--key",
+      "--login-timeout",
+      "--max-line-bytes",
+      "--max-message-bytes",
+      "--send-queue-bytes",
+      "--max-clients",
+      "--log-format",
+    ]
+  ) {
+    assert.match(stdout, new RegExp(`${flag}\\b`), flag);
+  }
+});
+
+Deno.test("bad flag values are usage errors", async () => {
+  for (
+    const args of [
+      ["--port", "70000"],
+      ["--port", "abc"],
+      ["--log-format", "xml"],
+      ["--cert", "only-cert.pem"],
+      ["--max-clients", "0"],
+    ]
+  ) {
+    const { code, stderr } = await run(["server", ...args]);
+    assert.equal(code, 2, args.join(" "));
+    assert.match(stderr, /^chat: --/, stderr);
+  }
+});
+
+Deno.test("generates a certificate once, keeps the key private, and reuses it", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const first = new ServerProcess(["server", "--host", "127.0.0.1", "--port", "0"], dir);
+    const port = await first.listening();
+    assert.match(first.stdout, new RegExp(`^listening on 127\\.0\\.0\\.1:${port}$`, "m"));
+    assert.match(first.stdout, /generated self-signed certificate certs\/cert\.pem/);
+    const fingerprint = /SHA-256 fingerprint ([0-9A-F:]{95})/.exec(first.stdout)?.[1];
+    assert.ok(fingerprint, first.stdout);
+    assert.match(
+      first.stdout,
+      new RegExp(`chat client --addr localhost:${port} --ca certs/cert\\.pem --nick NAME`),
+    );
+    assert.equal((await Deno.stat(`${dir}/certs/key.pem`)).mode! & 0o777, 0o600);
+    // The certificate is trusted by a client that is given it.
+    const certPem = await Deno.readTextFile(`${dir}/certs/cert.pem`);
+    const client = await TestClient.login({ port, certPem }, "bob");
+    await client.close();
+    assert.equal((await first.stop()).code, 0);
+
+    const second = new ServerProcess(["server", "--host", "127.0.0.1", "--port", "0"], dir);
+    await second.listening();
+    assert.match(second.stdout, /using self-signed certificate certs\/cert\.pem/);
+    assert.ok(second.stdout.includes(fingerprint), "the same certificate is served again");
+    assert.equal((await second.stop()).code, 0);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("SIGTERM closes every connection politely and exits 0 within 2 s", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const server = new ServerProcess(["server", "--host", "127.0.0.1", "--port", "0"], dir);
+    const port = await server.listening();
+    const certPem = await Deno.readTextFile(`${dir}/certs/cert.pem`);
+    const client = await TestClient.login({ port, certPem }, "bob");
+    const { code, ms } = await server.stop("SIGTERM");
+    assert.equal(code, 0);
+    assert.ok(ms < 2000, `exit took ${ms} ms`);
+    assert.ok(await client.closedByServer(1000));
+    await client.close();
+    assert.match(
+      server.stderr,
+      /disconnect peer=127\.0\.0\.1:\d+ nick=bob reason="server shutting down"/,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("logs one JSON object per line with --log-format json, and never message text", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const server = new ServerProcess(
+      ["server", "--host", "127.0.0.1", "--port", "0", "--log-format", "json"],
+      dir,
+    );
+    const port = await server.listening();
+    const certPem = await Deno.readTextFile(`${dir}/certs/cert.pem`);
+    const client = await TestClient.login({ port, certPem }, "bob");
+    await client.send({ message: "top secret words" });
+    await client.close();
+    await server.stop();
+    const events = server.stderr.trim().split("\n").map((line) => JSON.parse(line));
+    assert.deepEqual(events.map((e) => e.event), ["connect", "login", "disconnect", "stopped"]);
+    assert.equal(events[1].nick, "bob");
+    assert.match(events[1].peer, /^127\.0\.0\.1:\d+$/);
+    assert.ok(!server.stderr.includes("top secret"));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("startup errors are one sentence and a non-zero exit, never a stack trace", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    // Two real pairs, so one key can be given with the other's certificate.
+    for (const name of ["a", "b"]) {
+      const openssl = new Deno.Command("openssl", {
+        args: [
+          "req",
+          "-x509",
+          "-newkey",
+          "ec",
+          "-pkeyopt",
+          "ec_paramgen_curve:P-256",
+          "-nodes",
+          "-keyout",
+          `${dir}/${name}-key.pem`,
+          "-out",
+          `${dir}/${name}-cert.pem`,
+          "-days",
+          "2",
+          "-subj",
+          "/CN=localhost",
+        ],
+        stdout: "null",
+        stderr: "null",
+      });
+      assert.equal((await openssl.output()).code, 0);
+    }
+    await Deno.writeTextFile(`${dir}/garbage.pem`, "hello, I am not a certificate\n");
+    const busy = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const cases: [string[], RegExp][] = [
+      [
+        ["--cert", `${dir}/missing.pem`, "--key", `${dir}/a-key.pem`],
+        /Cannot read the certificate file .*missing\.pem: no such file or directory\./,
+      ],
+      [
+        ["--cert", `${dir}/garbage.pem`, "--key", `${dir}/a-key.pem`],
+        /garbage\.pem: it is not a PEM certificate/,
+      ],
+      [
+        ["--cert", `${dir}/a-cert.pem`, "--key", `${dir}/garbage.pem`],
+        /garbage\.pem: it is not a PEM private key/,
+      ],
+      [
+        ["--cert", `${dir}/a-cert.pem`, "--key", `${dir}/b-key.pem`],
+        /b-key\.pem: the key does not match the certificate/,
+      ],
+      [["--cert", `${dir}/a-cert.pem`, "--key", dir], /Cannot read the key file/],
+      [[
+        "--cert",
+        `${dir}/a-cert.pem`,
+        "--key",
+        `${dir}/a-key.pem`,
+        "--port",
+        String(busy.addr.port),
+      ], /the port is already in use/],
+    ];
+    try {
+      for (const [args, expected] of cases) {
+        const { code, stderr } = await run(["server", "--host", "127.0.0.1", ...args], dir);
+        assert.equal(code, 1, args.join(" "));
+        assert.match(stderr, expected);
+        assert.equal(stderr.trim().split("\n").length, 1, stderr);
+        assert.doesNotMatch(stderr, /\bat .*:\d+:\d+/, "no stack trace");
+      }
+    } finally {
+      busy.close();
+    }
+    // A given pair that is valid works.
+    const ok = new ServerProcess(
+      [
+        "server",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--cert",
+        `${dir}/a-cert.pem`,
+        "--key",
+        `${dir}/a-key.pem`,
+      ],
+      dir,
+    );
+    await ok.listening();
+    assert.match(ok.stdout, /^certificate .*a-cert\.pem$/m);
+    assert.equal((await ok.stop()).code, 0);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

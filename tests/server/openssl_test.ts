@@ -1,0 +1,117 @@
+// The seed's own test: a person types at `openssl s_client` connected to
+// our server. Also the hard way to leave: an s_client killed with SIGKILL.
+
+import assert from "node:assert/strict";
+import { eventually, startServer, TestClient } from "./_helpers.ts";
+
+/** `openssl s_client` as a person at a terminal would run it (with -crlf, as some do). */
+class SClient {
+  readonly child: Deno.ChildProcess;
+  readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
+  output = "";
+  readonly #reading: Promise<void>;
+
+  constructor(port: number, caFile: string) {
+    this.child = new Deno.Command("openssl", {
+      args: [
+        "s_client",
+        "-connect",
+        `127.0.0.1:${port}`,
+        "-servername",
+        "localhost",
+        "-CAfile",
+        caFile,
+        "-verify_return_error",
+        "-quiet",
+        "-crlf",
+      ],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "null",
+    }).spawn();
+    this.#writer = this.child.stdin.getWriter();
+    const stdout = this.child.stdout;
+    this.#reading = (async () => {
+      for await (const text of stdout.pipeThrough(new TextDecoderStream())) {
+        this.output += text;
+      }
+    })();
+  }
+
+  /** Types a line and presses Enter. */
+  async type(line: string): Promise<void> {
+    await this.#writer.write(new TextEncoder().encode(line + "\n"));
+  }
+
+  /** Waits until the screen shows a line matching `pattern`. */
+  async sees(pattern: RegExp, timeoutMs = 5000): Promise<boolean> {
+    return await eventually(() => pattern.test(this.output), timeoutMs);
+  }
+
+  async kill(signal: Deno.Signal): Promise<void> {
+    this.child.kill(signal);
+    await this.child.status;
+    await this.#writer.close().catch(() => {});
+    await this.#reading;
+  }
+}
+
+Deno.test("a person at openssl s_client can log in, chat, and see the history", async () => {
+  await using server = await startServer();
+  const dir = await Deno.makeTempDir();
+  try {
+    const caFile = `${dir}/cert.pem`;
+    await Deno.writeTextFile(caFile, server.certPem);
+    await using alice = await TestClient.login(server, "alice");
+    await alice.send({ message: "welcome, whoever comes next" });
+
+    const person = new SClient(server.port, caFile);
+    await person.type('{"message":"can I talk yet?"}');
+    assert.ok(await person.sees(/"reason":"login required"/), person.output);
+    await person.type("");
+    await person.type("this is not json");
+    assert.ok(await person.sees(/"reason":"malformed JSON"/), person.output);
+    await person.type('{"command":"login","nickname":"alice"}');
+    assert.ok(await person.sees(/"reason":"nickname already in use"/), person.output);
+    await person.type('{"command":"login","nickname":"typist"}');
+    assert.ok(await person.sees(/\{"status":"ok"\}/), person.output);
+    assert.ok(
+      await person.sees(/"from":"alice","message":"welcome, whoever comes next"/),
+      person.output,
+    );
+
+    await person.type('{"message":"hello from a terminal"}');
+    const relayed = await alice.next();
+    assert.equal(relayed.from, "typist");
+    assert.equal(relayed.message, "hello from a terminal");
+
+    await alice.send({ message: "hi typist" });
+    assert.ok(await person.sees(/"from":"alice","message":"hi typist"/), person.output);
+    await person.kill("SIGTERM");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("an abrupt disconnect (s_client killed with SIGKILL) frees the nickname", async () => {
+  await using server = await startServer();
+  const dir = await Deno.makeTempDir();
+  try {
+    const caFile = `${dir}/cert.pem`;
+    await Deno.writeTextFile(caFile, server.certPem);
+    const person = new SClient(server.port, caFile);
+    await person.type('{"command":"login","nickname":"ghost"}');
+    assert.ok(await person.sees(/\{"status":"ok"\}/), person.output);
+    await person.kill("SIGKILL");
+    assert.ok(
+      await eventually(() =>
+        server.logs.some((l) => l.startsWith("disconnect") && l.includes("nick=ghost"))
+      ),
+      server.logs.join("\n"),
+    );
+    await using again = await TestClient.login(server, "ghost");
+    void again;
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
