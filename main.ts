@@ -5,6 +5,7 @@
 // place where an error becomes an exit code.
 
 import config from "./deno.json" with { type: "json" };
+import process from "node:process";
 import { type CliContext, UsageError } from "./lib/cli.ts";
 import { StartupError } from "./lib/server/cert.ts";
 
@@ -53,6 +54,13 @@ async function main(args: string[]): Promise<number> {
     }
     case "client": {
       const { runClient } = await import("./lib/client/cli.ts");
+      // In raw terminal mode Ctrl-C is a key, not a signal; these cover pipes and kill.
+      for (const signal of ["SIGINT", "SIGTERM"] as const) {
+        Deno.addSignalListener(signal, () => stop.abort(signal));
+      }
+      context.isTerminal = { stdin: Deno.stdin.isTerminal(), stdout: Deno.stdout.isTerminal() };
+      context.stdin = () => Deno.stdin.readable;
+      context.terminal = () => ({ input: process.stdin, output: process.stdout });
       return await runClient(rest, context);
     }
     case "-h":

@@ -6,6 +6,7 @@
 // to @std/cli is a change to this file alone.
 
 import { parseArgs } from "node:util";
+import type { Readable, Writable } from "node:stream";
 
 /** A wrong command line: main.ts prints it with the usage and exits 2. */
 export class UsageError extends Error {
@@ -22,6 +23,12 @@ export interface CliContext {
   stderr(text: string): void;
   /** Aborted on SIGINT/SIGTERM (for subcommands that run until stopped). */
   signal: AbortSignal;
+  /** Whether standard input and output are terminals (absent: neither is). */
+  isTerminal?: { stdin: boolean; stdout: boolean };
+  /** Standard input as bytes, for subcommands that read it (absent: no input). */
+  stdin?: () => ReadableStream<Uint8Array>;
+  /** The terminal as node streams, for node:readline (absent: no terminal). */
+  terminal?: () => { input: Readable; output: Writable };
 }
 
 /** One flag of a subcommand. */
