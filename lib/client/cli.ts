@@ -1,0 +1,352 @@
+// `chat client`: the command line, the environment defaults, and the wiring
+// of session, screen and input for the three ways the client runs:
+//
+// - terminal: stdin and stdout are terminals; readline input, prompts for
+//   what is missing, colours, status in the prompt.
+// - pipe: each stdin line is one message; plain display lines on stdout,
+//   notices on stderr; end of input sends what is pending and leaves.
+// - json (`--json`): like pipe, but every received frame is printed as one
+//   JSON line, for bots and scripts.
+
+import { join } from "node:path";
+import { type CliContext, parseFlags, UsageError } from "../cli.ts";
+import { checkNickname } from "../nickname.ts";
+import { formatWireTime } from "../time.ts";
+import { type Address, parseAddress } from "./address.ts";
+import { dialTls } from "./connect.ts";
+import { readInputLines } from "./input.ts";
+import { safeJsonLine } from "./json_output.ts";
+import { KnownHosts, KnownHostsError } from "./known_hosts.ts";
+import { Transcript } from "./render.ts";
+import { ClientError, Session, type SessionEvents, type SessionStatus } from "./session.ts";
+import { TerminalUi } from "./terminal.ts";
+import { TrustError, TrustPolicy } from "./trust.ts";
+import { sanitize } from "./sanitize.ts";
+
+/** The address offered when none is given on a terminal. */
+export const DEFAULT_ADDRESS = "localhost:1337";
+/** The largest `--ca` file read. */
+export const MAX_CA_FILE_BYTES = 1024 * 1024;
+
+const USAGE =
+  `Usage: chat client [--addr HOST[:PORT]] [--nick NAME] [--ca FILE] [--insecure] [--json]
+
+Connects to a chat server over TLS and chats. On a terminal, what is
+missing is asked for; without one, each line of standard input is one
+message and the client leaves at end of input.
+
+Options:
+  --addr HOST[:PORT]  server address (default port 1337; IPv6 as [::1]:1337)
+                      default: $CHAT_ADDR; on a terminal asked, offering ${DEFAULT_ADDRESS}
+  --nick NAME         nickname (default: $CHAT_NICK; on a terminal asked)
+  --ca FILE           also trust this PEM certificate (a self-signed server
+                      certificate or its CA), besides the system's roots
+  --insecure          do not verify the server's certificate at all
+  --json              print every received frame as one JSON line
+  -h, --help          show this help
+
+Trusted certificates the user accepted are pinned in
+$XDG_CONFIG_HOME/chat/known_hosts (or ~/.config/chat/known_hosts).
+Colours are off with NO_COLOR or when standard output is not a terminal.
+`;
+
+const HELP = [
+  "commands:",
+  "  /help          this list",
+  "  /quit          leave (Ctrl-C and Ctrl-D too)",
+  "  //text         send a message that starts with /",
+  "Up/Down recall earlier lines; the usual line editing keys work.",
+];
+
+const FLAGS = {
+  addr: { type: "string" },
+  nick: { type: "string" },
+  ca: { type: "string" },
+  insecure: { type: "boolean" },
+  json: { type: "boolean" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+/**
+ * Runs `chat client` with `args` (after the subcommand). Resolves with the
+ * exit code: 0 after /quit, Ctrl-C/Ctrl-D or end of input, 1 on a fatal
+ * problem; throws {@linkcode UsageError} for a wrong command line (exit 2).
+ */
+export async function runClient(args: string[], context: CliContext): Promise<number> {
+  const { values } = parseFlags(args, FLAGS);
+  if (values.help) {
+    context.stdout(USAGE);
+    return 0;
+  }
+  const json = values.json === true;
+  const stdoutTty = context.isTerminal?.stdout ?? false;
+  const interactive = !json && stdoutTty && (context.isTerminal?.stdin ?? false) &&
+    context.terminal !== undefined;
+  const color = stdoutTty && !json && !context.env("NO_COLOR");
+
+  const addrText = stringFlag(values.addr) ?? nonEmpty(context.env("CHAT_ADDR"));
+  const nickText = stringFlag(values.nick) ?? nonEmpty(context.env("CHAT_NICK"));
+  let address: Address | undefined;
+  if (addrText !== undefined) {
+    const parsed = parseAddress(addrText);
+    if (!parsed.ok) throw new UsageError(`--addr: ${parsed.reason}`);
+    address = parsed.address;
+  }
+  let nickname: string | undefined;
+  let nickProblem: string | undefined;
+  if (nickText !== undefined) {
+    const checked = checkNickname(nickText);
+    if (checked.ok) nickname = checked.nickname;
+    else if (!interactive) throw new UsageError(`--nick: ${checked.reason}`);
+    else nickProblem = checked.reason;
+  }
+  if (!interactive) {
+    if (!address) {
+      throw new UsageError("no server address: pass --addr HOST[:PORT] or set CHAT_ADDR");
+    }
+    if (!nickname) throw new UsageError("no nickname: pass --nick NAME or set CHAT_NICK");
+  }
+
+  let ca: string[] | undefined;
+  try {
+    if (typeof values.ca === "string") ca = [await readCa(values.ca)];
+  } catch (error) {
+    context.stderr(`chat: ${message(error)}\n`);
+    return 1;
+  }
+  const configHome = nonEmpty(context.env("XDG_CONFIG_HOME")) ??
+    (nonEmpty(context.env("HOME")) && join(context.env("HOME")!, ".config"));
+  const knownHosts = configHome
+    ? new KnownHosts(join(configHome, "chat", "known_hosts"))
+    : undefined;
+
+  const ui = interactive ? new TerminalUi(context.terminal!()) : undefined;
+  const transcript = new Transcript({ color });
+  const quit = new AbortController();
+  let session: Session | undefined;
+  const onSignal = () => quit.abort();
+  context.signal.addEventListener("abort", onSignal);
+  quit.signal.addEventListener("abort", () => session?.quit());
+  try {
+    if (ui) {
+      ui.setHandlers({ line: () => {}, quit: () => quit.abort() });
+      ui.start();
+      address ??= await askAddress(ui, transcript);
+      if (nickProblem) ui.print(transcript.notice(`nickname: ${nickProblem}`));
+      nickname ??= address && await askNickname(ui, transcript, "Nickname: ");
+      if (!address || !nickname) return 0;
+    }
+    const target = address!;
+    const notify = (text: string) => {
+      if (ui) ui.print(transcript.notice(text));
+      else context.stderr(`chat: ${sanitize(text)}\n`);
+    };
+    const trust = new TrustPolicy({
+      host: target.label,
+      insecure: values.insecure === true,
+      knownHosts,
+      notify,
+      ask: ui && (async (question) => /^\s*y(es)?\s*$/i.test((await ui.ask(question)) ?? "")),
+    });
+    // Own messages are shown when they go out, so the transcript stays in order.
+    const echo = (text: string) => {
+      if (json) return;
+      const lines = transcript.message({
+        from: session!.nickname,
+        message: text,
+        time: formatWireTime(new Date()),
+      });
+      if (ui) ui.print(lines);
+      else context.stdout(lines.join("\n") + "\n");
+    };
+    const events: SessionEvents = {
+      message: (msg, line) => {
+        if (json) context.stdout(safeJsonLine(line) + "\n");
+        else if (ui) ui.print(transcript.message(msg));
+        else context.stdout(transcript.message(msg).join("\n") + "\n");
+      },
+      frame: (_frame, line) => {
+        if (json) context.stdout(safeJsonLine(line) + "\n");
+      },
+      notice: notify,
+      status: (status) => ui?.setPrompt(promptFor(status, Date.now())),
+      sent: echo,
+    };
+    session = new Session({
+      nickname: nickname!,
+      label: target.label,
+      interactive,
+      events,
+      dial: (sink) =>
+        dialTls(
+          { host: target.host, port: target.port, ca, verify: (peer) => trust.check(peer) },
+          sink,
+        ),
+      chooseNickname: ui &&
+        ((reason) => askNickname(ui, transcript, `Another nickname (${reason}): `)),
+    });
+    const live = session;
+    if (quit.signal.aborted) return 0;
+
+    // The countdown in the prompt while waiting to reconnect.
+    const ticker = ui && setInterval(() => {
+      if (live.status.phase === "waiting") ui.setPrompt(promptFor(live.status, Date.now()));
+    }, 1000);
+    const stopInput = new AbortController();
+    try {
+      if (ui) {
+        ui.setHandlers({
+          line: (text) => handleTyped(text, live, ui, transcript, () => quit.abort()),
+          quit: () => quit.abort(),
+        });
+      } else if (context.stdin) {
+        const input = context.stdin();
+        readInputLines(input, {
+          line: (text) => submit(live, text, notify, false),
+          skipped: notify,
+        }, stopInput.signal).then(() => live.finish(), (error) => {
+          notify(`cannot read standard input: ${message(error)}`);
+          live.finish();
+        });
+      } else {
+        live.finish();
+      }
+      await live.run();
+      return 0;
+    } finally {
+      stopInput.abort();
+      if (ticker !== undefined) clearInterval(ticker);
+    }
+  } catch (error) {
+    if (
+      error instanceof ClientError || error instanceof TrustError ||
+      error instanceof KnownHostsError
+    ) {
+      ui?.close();
+      context.stderr(`chat: ${error.message.split("\n").map(sanitize).join("\n")}\n`);
+      return 1;
+    }
+    throw error;
+  } finally {
+    context.signal.removeEventListener("abort", onSignal);
+    ui?.close();
+  }
+}
+
+function handleTyped(
+  text: string,
+  session: Session,
+  ui: TerminalUi,
+  transcript: Transcript,
+  quit: () => void,
+): void {
+  if (text.trim() === "") return;
+  if (text.startsWith("/") && !text.startsWith("//")) {
+    const command = text.slice(1).trim().split(/\s+/)[0].toLowerCase();
+    if (command === "quit" || command === "exit" || command === "q") quit();
+    else if (command === "help" || command === "?") ui.print(transcript.notice(HELP.join("\n")));
+    else {
+      ui.print(transcript.notice(`unknown command /${command} (type /help for the commands)`));
+    }
+    return;
+  }
+  const notify = (notice: string) => ui.print(transcript.notice(notice));
+  submit(session, text.startsWith("//") ? text.slice(1) : text, notify, true);
+}
+
+/** Hands a line to the session; it is echoed when it goes out (SessionEvents.sent). */
+function submit(
+  session: Session,
+  text: string,
+  notify: (text: string) => void,
+  sayQueued: boolean,
+): void {
+  const result = session.submit(text);
+  if (!result.ok) notify(`not sent: ${result.reason}`);
+  else if (result.queued && sayQueued) {
+    notify(`not connected: "${preview(text)}" is queued and goes out after the login`);
+  }
+}
+
+function preview(text: string): string {
+  return text.length > 40 ? `${text.slice(0, 40)}…` : text;
+}
+
+/** The prompt carries the status: `[reconnecting in 4 s] bob> `. */
+export function promptFor(status: SessionStatus, now: number): string {
+  const parts: string[] = [];
+  switch (status.phase) {
+    case "connecting":
+      parts.push("connecting…");
+      break;
+    case "logging-in":
+      parts.push("logging in…");
+      break;
+    case "waiting": {
+      const seconds = Math.max(0, Math.ceil(((status.retryAt ?? now) - now) / 1000));
+      parts.push(`reconnecting in ${seconds} s`);
+      break;
+    }
+    case "closed":
+      parts.push("offline");
+      break;
+  }
+  if (status.queued > 0) parts.push(`${status.queued} queued`);
+  if (status.unconfirmed > 0) parts.push(`${status.unconfirmed} unconfirmed`);
+  const state = parts.length > 0 ? `[${parts.join(", ")}] ` : "";
+  return `${state}${sanitize(status.nickname)}> `;
+}
+
+async function askAddress(ui: TerminalUi, transcript: Transcript): Promise<Address | undefined> {
+  while (true) {
+    const answer = await ui.ask(`Server address [${DEFAULT_ADDRESS}]: `);
+    if (answer === undefined) return undefined;
+    const parsed = parseAddress(answer.trim() === "" ? DEFAULT_ADDRESS : answer);
+    if (parsed.ok) return parsed.address;
+    ui.print(transcript.notice(`address: ${parsed.reason}`));
+  }
+}
+
+async function askNickname(
+  ui: TerminalUi,
+  transcript: Transcript,
+  question: string,
+): Promise<string | undefined> {
+  while (true) {
+    const answer = await ui.ask(question);
+    if (answer === undefined) return undefined;
+    const checked = checkNickname(answer.trim());
+    if (checked.ok) return checked.nickname;
+    ui.print(transcript.notice(`nickname: ${checked.reason}`));
+  }
+}
+
+async function readCa(path: string): Promise<string> {
+  let text: string;
+  try {
+    const info = await Deno.stat(path);
+    if (info.size > MAX_CA_FILE_BYTES) {
+      throw new ClientError(`--ca ${path}: larger than ${MAX_CA_FILE_BYTES} bytes`);
+    }
+    text = await Deno.readTextFile(path);
+  } catch (error) {
+    if (error instanceof ClientError) throw error;
+    throw new ClientError(`cannot read --ca ${path}: ${message(error)}`);
+  }
+  if (!text.includes("-----BEGIN CERTIFICATE-----")) {
+    throw new ClientError(`--ca ${path}: no PEM certificate ("-----BEGIN CERTIFICATE-----") in it`);
+  }
+  return text;
+}
+
+function stringFlag(value: string | boolean | undefined): string | undefined {
+  return typeof value === "string" ? value : undefined;
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === undefined || value === "" ? undefined : value;
+}
+
+function message(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
