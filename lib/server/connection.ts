@@ -38,6 +38,9 @@ export interface ConnectionLimits {
 /** Size of each connection's read buffer. Small: an idle client should cost little. */
 export const READ_BUFFER_BYTES = 16 * 1024;
 
+/** Rejected frames logged per connection; the rest are answered but not logged. */
+export const LOGGED_REJECTIONS = 20;
+
 /** How long a closing connection may take to flush what it owes before it is cut. */
 export const CLOSE_FLUSH_MS = 1000;
 
@@ -63,6 +66,7 @@ export class Connection implements Member {
   readonly #logger: Logger;
   readonly #splitter: LineSplitter;
   #failedLogins = 0;
+  #rejected = 0;
   #deadline: ReturnType<typeof setTimeout> | undefined;
   /** Set once the connection is ending; the first reason wins. */
   #endReason: string | undefined;
@@ -186,7 +190,7 @@ export class Connection implements Member {
     if (this.#endReason !== undefined) return;
     const frame = decodeClientFrame(text);
     if (frame.type === "error") {
-      this.#reply({ status: "error", reason: frame.reason, id: frame.id });
+      this.#reject(frame.reason, frame.id);
       return;
     }
     if (frame.type === "login") {
@@ -194,12 +198,12 @@ export class Connection implements Member {
       return;
     }
     if (this.nickname === undefined) {
-      this.#reply({ status: "error", reason: "login required", id: frame.id });
+      this.#reject("login required", frame.id);
       return;
     }
     const posted = this.#hub.post(this, frame.message);
     if (!posted.ok) {
-      this.#reply({ status: "error", reason: posted.reason, id: frame.id });
+      this.#reject(posted.reason, frame.id);
       return;
     }
     const id = frame.id;
@@ -234,7 +238,27 @@ export class Connection implements Member {
 
   #onLineError(reason: LineError): void {
     if (this.#endReason !== undefined) return;
-    this.#reply({ status: "error", reason });
+    this.#reject(reason);
+  }
+
+  /**
+   * Answers a frame we cannot accept, and logs it: a team debugging its
+   * client at a meetup wants to see why. The log is capped per connection
+   * so a peer cannot flood it.
+   */
+  #reject(reason: string, id?: string): void {
+    this.#rejected++;
+    if (this.#rejected <= LOGGED_REJECTIONS) {
+      this.#logger.log("frame rejected", { peer: this.#peer, nick: this.nickname, reason });
+      if (this.#rejected === LOGGED_REJECTIONS) {
+        this.#logger.log("frame rejected", {
+          peer: this.#peer,
+          nick: this.nickname,
+          reason: `further rejected frames from this connection are not logged`,
+        });
+      }
+    }
+    this.#reply({ status: "error", reason, id });
   }
 
   #reply(frame: StatusFrame): void {

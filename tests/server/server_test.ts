@@ -138,6 +138,9 @@ Deno.test("answers every bad frame with an error and keeps the connection", asyn
   assert.equal((await alice.next()).message, "still here");
   assert.deepEqual(await alice.quiet(), [], "no bad frame was relayed");
   assert.equal(server.store.lastSeq, 1);
+  const rejected = server.logs.filter((l) => l.startsWith("frame rejected") && l.includes("nick=bob"));
+  assert.equal(rejected.length, bad.length, "each rejected frame is logged with the peer");
+  assert.match(rejected[0], /peer=127\.0\.0\.1:\d+ nick=bob reason=malformed JSON/);
 });
 
 Deno.test("reassembles frames split across writes, including inside a UTF-8 character", async () => {
@@ -332,4 +335,26 @@ Deno.test("shutdown closes every connection politely and returns promptly", asyn
   assert.ok(took < 2000, `stopped in ${took} ms`);
   await a.close();
   await b.close();
+});
+
+Deno.test("a client that does not speak TLS is disconnected, and the server goes on", async () => {
+  await using server = await startServer();
+  const plain = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+  await plain.write(new TextEncoder().encode('{"command":"login","nickname":"plain"}\n'));
+  const buffer = new Uint8Array(1024);
+  // The server answers with a TLS alert at most, never with a frame, then closes.
+  let text = "";
+  while (true) {
+    const n = await plain.read(buffer).catch(() => null);
+    if (n === null) break;
+    text += new TextDecoder().decode(buffer.subarray(0, n));
+  }
+  plain.close();
+  assert.ok(!text.includes("status"), text);
+  assert.ok(
+    await eventually(() => server.logs.some((l) => l.includes("TLS handshake failed"))),
+    server.logs.join("\n"),
+  );
+  await using bob = await TestClient.login(server, "bob");
+  void bob;
 });
