@@ -115,6 +115,7 @@ export class Hub {
       (seq) => encoder.encode(encodeChatMessage({ from, message: text, time, seq })),
       member.id,
     );
+    member.outbox.authored(seq);
     // The sender is woken too: its outbox skips the message but moves past
     // it, so its own words never count as traffic it is behind on.
     for (const other of this.#members.values()) {

@@ -133,6 +133,17 @@ export class Outbox {
     return true;
   }
 
+  /**
+   * Tells the outbox that message `seq` was posted by this very connection.
+   * It is never sent back, so it must not count as waiting. The pump would
+   * skip it too, but only once it runs: a member posting in a burst, or while
+   * a write to it is stuck, was counted as behind on its own words and cut
+   * off as a slow reader.
+   */
+  authored(seq: number): void {
+    if (this.#cursor === seq) this.#cursor = seq + 1;
+  }
+
   /** Stops taking data; `run()` resolves once what is queued is written. */
   close(): void {
     this.#closing = true;
