@@ -48,7 +48,7 @@ export const LOGIN_NOTICE_MS = 5000;
 export const LOGIN_TIMEOUT_MS = 30_000;
 /** The replay is taken as over when no message arrived for this long... */
 export const REPLAY_QUIET_MS = 300;
-/** ...or at the latest after this long; then unconfirmed messages are resent. */
+/** ...or at the latest after this long; then waiting and unconfirmed messages are sent. */
 export const REPLAY_MAX_WAIT_MS = 3000;
 /** At end of input, how long to wait for outstanding acks before closing. */
 export const FINISH_ACK_WAIT_MS = 5000;
@@ -417,7 +417,9 @@ export class Session {
       this.#notice("the server's replay begins here (messages already shown are skipped)");
     }
     this.#setPhase("online");
-    if (this.#outbox.some((item) => item.inDoubt)) {
+    // Waiting lines go out after the replay, so they come after it on every screen
+    // (and a message in doubt is resent only when the replay does not show it).
+    if (this.#outbox.length > 0) {
       this.#holding = true;
       this.#holdDeadline = this.#timers.now() + REPLAY_MAX_WAIT_MS;
       this.#armHold();

@@ -1,0 +1,338 @@
+// Test helpers for the client: certificates made with openssl at test time
+// (no private key is ever committed), a fake TLS chat server that records
+// what the client sends and lets the test answer frame by frame, the client
+// run in-process without a terminal, and a tmux-driven terminal.
+
+import { LineSplitter } from "../../lib/lines.ts";
+import type { CliContext } from "../../lib/cli.ts";
+import { runClient } from "../../lib/client/cli.ts";
+
+/** The repository root (main.ts lives there). */
+export const ROOT = new URL("../../", import.meta.url).pathname;
+
+/** A certificate and key on disk, with their PEM text and SHA-256 fingerprint. */
+export interface TestCert {
+  certFile: string;
+  keyFile: string;
+  certPem: string;
+  keyPem: string;
+  /** Colon-separated upper-case hex, as openssl and node:tls print it. */
+  fingerprint: string;
+}
+
+/** Test certificates in a temp dir, and the dir's cleanup. */
+export interface TestCerts {
+  dir: string;
+  /** `openssl req -x509 -newkey rsa:2048 …`: self-signed, CA:TRUE (openssl's default). */
+  caTrue: TestCert;
+  /** A self-signed leaf with basicConstraints CA:FALSE. */
+  caFalse: TestCert;
+  /** Another CA:TRUE certificate for the same names (a "changed" server certificate). */
+  other: TestCert;
+  remove(): Promise<void>;
+}
+
+async function run(command: string, args: string[], cwd?: string): Promise<string> {
+  const out = await new Deno.Command(command, { args, cwd, stdout: "piped", stderr: "piped" })
+    .output();
+  if (!out.success) {
+    throw new Error(`${command} ${args.join(" ")} failed: ${new TextDecoder().decode(out.stderr)}`);
+  }
+  return new TextDecoder().decode(out.stdout);
+}
+
+async function makeCert(dir: string, name: string, extra: string[]): Promise<TestCert> {
+  const certFile = `${dir}/${name}.pem`;
+  const keyFile = `${dir}/${name}.key`;
+  await run("openssl", [
+    "req",
+    "-x509",
+    ...extra,
+    "-keyout",
+    keyFile,
+    "-out",
+    certFile,
+    "-days",
+    "2",
+    "-nodes",
+    "-subj",
+    "/CN=localhost",
+    "-addext",
+    "subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1",
+  ]);
+  const fp = await run("openssl", ["x509", "-in", certFile, "-noout", "-fingerprint", "-sha256"]);
+  return {
+    certFile,
+    keyFile,
+    certPem: await Deno.readTextFile(certFile),
+    keyPem: await Deno.readTextFile(keyFile),
+    fingerprint: fp.trim().split("=")[1],
+  };
+}
+
+/** Makes the test certificates (about a second; do it once per test file). */
+export async function makeCerts(): Promise<TestCerts> {
+  const dir = await Deno.makeTempDir({ prefix: "chat-client-certs-" });
+  const [caTrue, caFalse, other] = await Promise.all([
+    makeCert(dir, "ca-true", ["-newkey", "rsa:2048"]),
+    makeCert(dir, "ca-false", [
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:P-256",
+      "-addext",
+      "basicConstraints=critical,CA:FALSE",
+    ]),
+    makeCert(dir, "other", ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]),
+  ]);
+  return { dir, caTrue, caFalse, other, remove: () => Deno.remove(dir, { recursive: true }) };
+}
+
+/** Polls `check` until it is true; false after `timeoutMs`. */
+export async function eventually(check: () => boolean, timeoutMs = 5000): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return true;
+}
+
+/** A frame as the fake server received it. */
+export type Frame = Record<string, unknown>;
+
+const encoder = new TextEncoder();
+
+/** One accepted connection of the {@linkcode FakeServer}. */
+export class FakeConn {
+  readonly conn: Deno.TlsConn;
+  /** Every line received, in order (also those already taken by next()). */
+  readonly received: string[] = [];
+  #cursor = 0;
+  /** "close_notify" when the client closed politely, else what went wrong. */
+  readonly ended: Promise<string>;
+  #done = false;
+
+  constructor(conn: Deno.TlsConn) {
+    this.conn = conn;
+    this.ended = this.#read();
+  }
+
+  /** True once the connection is over. */
+  get done(): boolean {
+    return this.#done;
+  }
+
+  /** The next line the client sent, parsed; throws after `timeoutMs`. */
+  async next(timeoutMs = 5000): Promise<Frame> {
+    const ok = await eventually(() => this.received.length > this.#cursor || this.#done, timeoutMs);
+    if (this.received.length > this.#cursor) return JSON.parse(this.received[this.#cursor++]);
+    throw new Error(
+      ok ? "connection ended while waiting for a frame" : `no frame in ${timeoutMs} ms`,
+    );
+  }
+
+  /** Sends frames: objects as JSON lines, strings as they are (add your own "\n"). */
+  async send(...frames: (Frame | string)[]): Promise<void> {
+    const text = frames.map((f) => typeof f === "string" ? f : JSON.stringify(f) + "\n").join("");
+    const bytes = encoder.encode(text);
+    let offset = 0;
+    while (offset < bytes.length) offset += await this.conn.write(bytes.subarray(offset));
+  }
+
+  /** Drops the connection from the server side. */
+  async drop(): Promise<void> {
+    try {
+      this.conn.close();
+    } catch {
+      // Already closed.
+    }
+    await this.ended;
+  }
+
+  async #read(): Promise<string> {
+    const splitter = new LineSplitter(1 << 24, {
+      line: (text) => this.received.push(text),
+      error: (reason) => this.received.push(JSON.stringify({ fakeServerError: reason })),
+    });
+    const buffer = new Uint8Array(64 * 1024);
+    let how = "close_notify";
+    try {
+      while (true) {
+        const n = await this.conn.read(buffer);
+        if (n === null) break;
+        splitter.push(buffer.subarray(0, n));
+      }
+    } catch (error) {
+      how = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+    }
+    this.#done = true;
+    try {
+      this.conn.close();
+    } catch {
+      // Already closed.
+    }
+    return how;
+  }
+}
+
+/** A TLS server that speaks whatever the test says, on 127.0.0.1:0 (or ::1). */
+export class FakeServer {
+  readonly listener: Deno.TlsListener;
+  readonly conns: FakeConn[] = [];
+  #taken = 0;
+  readonly #accepting: Promise<void>;
+
+  constructor(cert: TestCert, hostname = "127.0.0.1") {
+    const listener = Deno.listenTls({ hostname, port: 0, cert: cert.certPem, key: cert.keyPem });
+    this.listener = listener;
+    this.#accepting = (async () => {
+      try {
+        for await (const conn of listener) this.conns.push(new FakeConn(conn));
+      } catch {
+        // Listener closed.
+      }
+    })();
+  }
+
+  get port(): number {
+    return this.listener.addr.port;
+  }
+
+  /** The next connection the client made; throws after `timeoutMs`. */
+  async accept(timeoutMs = 5000): Promise<FakeConn> {
+    if (!await eventually(() => this.conns.length > this.#taken, timeoutMs)) {
+      throw new Error(`no connection in ${timeoutMs} ms`);
+    }
+    return this.conns[this.#taken++];
+  }
+
+  /** Closes the listener and every connection. */
+  async close(): Promise<void> {
+    this.listener.close();
+    await this.#accepting;
+    await Promise.all(this.conns.map((conn) => conn.drop()));
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
+
+/** A client run in-process without a terminal: its stdin, stdout, stderr and exit code. */
+export class PipeClient {
+  stdout = "";
+  stderr = "";
+  readonly code: Promise<number>;
+  readonly #input: ReadableStreamDefaultController<Uint8Array>;
+  readonly #stop = new AbortController();
+  #exited: number | undefined;
+
+  constructor(args: string[], env: Record<string, string> = {}) {
+    let controller!: ReadableStreamDefaultController<Uint8Array>;
+    const stdin = new ReadableStream<Uint8Array>({ start: (c) => void (controller = c) });
+    this.#input = controller;
+    const context: CliContext = {
+      env: (name) => env[name],
+      stdout: (text) => void (this.stdout += text),
+      stderr: (text) => void (this.stderr += text),
+      signal: this.#stop.signal,
+      isTerminal: { stdin: false, stdout: false },
+      stdin: () => stdin,
+    };
+    this.code = runClient(args, context).then((code) => this.#exited = code);
+  }
+
+  /** Types lines into stdin. */
+  type(...lines: string[]): void {
+    this.#input.enqueue(encoder.encode(lines.map((line) => line + "\n").join("")));
+  }
+
+  /** Ends stdin (EOF). */
+  end(): void {
+    try {
+      this.#input.close();
+    } catch {
+      // Already closed or cancelled.
+    }
+  }
+
+  /** Sends the client SIGINT, as main.ts would. */
+  interrupt(): void {
+    this.#stop.abort("SIGINT");
+  }
+
+  /** The exit code, once the client has exited. */
+  get exited(): number | undefined {
+    return this.#exited;
+  }
+}
+
+/** Default environment for in-process clients: no colour, config in a temp dir. */
+export function clientEnv(configDir: string, extra: Record<string, string> = {}) {
+  return { NO_COLOR: "1", XDG_CONFIG_HOME: configDir, HOME: configDir, ...extra };
+}
+
+/** A terminal in tmux, on its own server socket, at a fixed size. */
+export class Tmux {
+  readonly socket = `chat-test-${crypto.randomUUID().slice(0, 8)}`;
+
+  /** Starts `command` (a shell command line) in a new 100x30 window. */
+  async start(command: string, size = { width: 100, height: 30 }): Promise<void> {
+    await this.#tmux(
+      "new-session",
+      "-d",
+      "-x",
+      String(size.width),
+      "-y",
+      String(size.height),
+      command,
+    );
+  }
+
+  /** Presses keys (tmux key names such as Enter, C-c, or plain text). */
+  async keys(...keys: string[]): Promise<void> {
+    await this.#tmux("send-keys", ...keys);
+  }
+
+  /** Types text literally (no key-name lookup). */
+  async type(text: string): Promise<void> {
+    await this.#tmux("send-keys", "-l", text);
+  }
+
+  /** What the window shows, one string with "\n" between rows. */
+  async screen(): Promise<string> {
+    return await this.#tmux("capture-pane", "-p");
+  }
+
+  /** Polls the screen until `pattern` matches; throws with the screen after `timeoutMs`. */
+  async waitFor(pattern: RegExp, timeoutMs = 10_000): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    let screen = "";
+    while (Date.now() < deadline) {
+      screen = await this.screen();
+      if (pattern.test(screen)) return screen;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    throw new Error(`screen never matched ${pattern}:\n${screen}`);
+  }
+
+  /** Kills the tmux server (and the programs in it). */
+  async kill(): Promise<void> {
+    await new Deno.Command("tmux", { args: ["-L", this.socket, "kill-server"], stderr: "null" })
+      .output();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.kill();
+  }
+
+  async #tmux(...args: string[]): Promise<string> {
+    return await run("tmux", ["-L", this.socket, ...args]);
+  }
+}
+
+/** Quotes a string for a POSIX shell command line. */
+export function shellQuote(text: string): string {
+  return `'${text.replaceAll("'", `'\\''`)}'`;
+}

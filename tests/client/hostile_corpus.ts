@@ -1,0 +1,54 @@
+// Nicknames and messages a hostile server or user might send to take over
+// a terminal: escape sequences (colours, cursor moves, screen clears, window
+// titles, OSC 8 links), C1 controls, carriage returns that overwrite a line,
+// backspaces, bells, DEL, bidi overrides that reverse text, zero-width and
+// invisible characters that make two nicknames look alike, lone surrogates.
+
+/** Nicknames that must never reach the terminal raw. */
+export const HOSTILE_NICKNAMES: readonly string[] = [
+  "\x1b[31mred",
+  "bob\u202e",
+  "\u202eboB",
+  "al\u200bice",
+  "alice\u2060",
+  "\ufeffcarol",
+  "dave\x08\x08\x08\x08eve",
+  "root\r",
+  "\x9b2J",
+  "\x07bell",
+  "del\x7f",
+  "\u2066isolate\u2069",
+  "\u200e\u200fmarks",
+  "\u3164",
+  "tag\u{e0041}",
+  "line\u2028sep",
+  "\ud800lone",
+  "\x1b]0;title\x07",
+];
+
+/** Messages that must never reach the terminal raw (newlines are legitimate line breaks). */
+export const HOSTILE_MESSAGES: readonly string[] = [
+  "\x1b[31mred text\x1b[0m",
+  "\x1b[2J\x1b[Hcleared screen",
+  "\x1b[1A\x1b[2Kerased the line above",
+  "overwrite\rFAKE <admin> hello",
+  "\x1b]8;;https://evil.example\x1b\\click\x1b]8;;\x1b\\",
+  "\x1b]52;c;ZXZpbA==\x07clipboard",
+  "\x1bP+q544e\x1b\\device control",
+  "\u202etxt.exe",
+  "zero\u200bwidth\u200cjoin\u200djoiner",
+  "bell\x07\x07\x07",
+  "back\x08\x08\x08\x08space",
+  "\x85next line C1",
+  "\x9b31mC1 CSI",
+  "tab\there",
+  "null\x00byte",
+  "multi\n\x1b[31mline\n\u202eend",
+  "paragraph\u2029separator",
+  "\ud83d lone high surrogate",
+];
+
+/** Any raw character that must not reach the terminal (colour codes included: NO_COLOR is set). */
+export const RAW_UNSAFE =
+  // deno-lint-ignore no-control-regex -- matching raw control characters is the point.
+  /[\x00-\x09\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060\u2066-\u2069\ufeff\u2028\u2029\u3164]|[\ud800-\udfff]/u;

@@ -1,0 +1,299 @@
+// The client without a terminal against a fake TLS server: the frames it
+// sends (login first, one message per line, `since` after a reconnect),
+// what it shows for history, odd times, hostile input and errors, and how
+// it leaves (close_notify, exit 0 at end of input).
+
+import assert from "node:assert/strict";
+import { UsageError } from "../../lib/cli.ts";
+import { MAX_SERVER_LINE_BYTES } from "../../lib/client/connect.ts";
+import { clientEnv, eventually, FakeServer, makeCerts, PipeClient } from "./_helpers.ts";
+import { HOSTILE_MESSAGES, HOSTILE_NICKNAMES, RAW_UNSAFE } from "./hostile_corpus.ts";
+
+const certs = await makeCerts();
+globalThis.addEventListener("unload", () => Deno.removeSync(certs.dir, { recursive: true }));
+
+async function setup() {
+  const server = new FakeServer(certs.caTrue);
+  const config = await Deno.makeTempDir({ prefix: "chat-client-config-" });
+  const start = (extra: string[] = [], env: Record<string, string> = {}) =>
+    new PipeClient(
+      ["--addr", `127.0.0.1:${server.port}`, "--ca", certs.caTrue.certFile, ...extra],
+      clientEnv(config, env),
+    );
+  return {
+    server,
+    start,
+    async [Symbol.asyncDispose]() {
+      await server.close();
+      await Deno.remove(config, { recursive: true });
+    },
+  };
+}
+
+function lines(text: string): string[] {
+  return text.split("\n").filter((line) => line !== "");
+}
+
+Deno.test("sends the login first, then each input line as one message, and leaves politely at end of input", async () => {
+  await using t = await setup();
+  const client = t.start(["--nick", "bob"]);
+  client.type("hello", "", "second line");
+  const conn = await t.server.accept();
+  assert.deepEqual(await conn.next(), { command: "login", nickname: "bob" });
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  assert.equal(conn.received.length, 1, "nothing but the login before the answer");
+  await conn.send({ status: "ok" });
+  const first = await conn.next();
+  const second = await conn.next();
+  assert.equal(first.message, "hello");
+  assert.equal(second.message, "second line");
+  assert.equal(typeof first.id, "string");
+  assert.notEqual(first.id, second.id);
+  client.end();
+  assert.equal(await client.code, 0);
+  assert.equal(await conn.ended, "close_notify");
+  assert.match(client.stdout, /^\d\d:\d\d <bob> hello\n\d\d:\d\d <bob> second line\n$/m);
+  assert(!client.stdout.includes("\x1b"), "no colour without a terminal");
+});
+
+Deno.test("shows history across days with separators, multi-line messages indented, odd time formats", async () => {
+  await using t = await setup();
+  const client = t.start(["--nick", "bob"]);
+  const conn = await t.server.accept();
+  await conn.next();
+  await conn.send(
+    { status: "ok" },
+    { from: "alice", message: "first", time: "2017-01-12T20:00:00-0800", seq: 1 },
+    { from: "carol", message: "colon offset", time: "2017-01-13T05:30:00+01:00", seq: 2 },
+    { from: "alice", message: "zulu with fraction", time: "2017-01-13T23:59:59.999Z", seq: 3 },
+    { from: "dave", message: "line one\nline two\r\nline three", time: "2017-01-14T00:00:00Z" },
+    { from: "eve", message: "no time" },
+    { from: "eve", message: "bad time", time: "yesterday\x1b[2J" },
+  );
+  assert(await eventually(() => client.stdout.includes("bad time")));
+  client.end();
+  assert.equal(await client.code, 0);
+  assert.deepEqual(lines(client.stdout), [
+    "--- Friday 2017-01-13 ---",
+    "04:00 <alice> first",
+    "04:30 <carol> colon offset",
+    "23:59 <alice> zulu with fraction",
+    "--- Saturday 2017-01-14 ---",
+    "00:00 <dave> line one",
+    "             line two",
+    "             line three",
+    "--:-- <eve> no time",
+    "yesterday\\x1b[2J <eve> bad time",
+  ]);
+});
+
+Deno.test("hostile nicknames and messages reach stdout only as visible escapes", async () => {
+  await using t = await setup();
+  const client = t.start(["--nick", "bob"]);
+  const conn = await t.server.accept();
+  await conn.next();
+  await conn.send({ status: "ok" });
+  for (const from of HOSTILE_NICKNAMES) {
+    await conn.send({ from, message: "hi", time: "2017-01-12T20:00:00Z" });
+  }
+  for (const message of HOSTILE_MESSAGES) {
+    await conn.send({ from: "mallory", message, time: "2017-01-12T20:00:00Z" });
+  }
+  await conn.send({ from: "mallory", message: "the end", time: "2017-01-12T20:00:00Z" });
+  await conn.send({ status: "error", reason: "bad\x1b]0;owned\x07 reason" });
+  assert(await eventually(() => client.stdout.includes("the end")));
+  client.end();
+  assert.equal(await client.code, 0);
+  assert.doesNotMatch(client.stdout, RAW_UNSAFE);
+  assert.doesNotMatch(client.stderr, RAW_UNSAFE);
+  assert.match(client.stdout, /\\x1b\[31m/);
+  assert.match(client.stdout, /\\u202e/);
+  assert.match(client.stderr, /server: bad\\x1b\]0;owned\\x07 reason/);
+  // One display line per message line: a hostile CR or ESC never adds or hides a line.
+  const shown = lines(client.stdout).filter((line) => !line.startsWith("---"));
+  const expected = HOSTILE_NICKNAMES.length +
+    HOSTILE_MESSAGES.reduce((n, m) => n + m.split(/\r?\n/).length, 0) + 1;
+  assert.equal(shown.length, expected);
+});
+
+Deno.test("a login error without a terminal exits non-zero with the server's reason", async () => {
+  await using t = await setup();
+  const client = t.start([], { CHAT_NICK: "bob" });
+  const conn = await t.server.accept();
+  assert.deepEqual(await conn.next(), { command: "login", nickname: "bob" });
+  await conn.send({ status: "error", reason: "nickname already in use" });
+  assert.equal(await client.code, 1);
+  assert.match(client.stderr, /login as bob refused: nickname already in use/);
+});
+
+Deno.test("a login error without a reason says the nickname was taken or not allowed", async () => {
+  await using t = await setup();
+  const client = t.start(["--nick", "bob"]);
+  const conn = await t.server.accept();
+  await conn.next();
+  await conn.send({ status: "error" });
+  assert.equal(await client.code, 1);
+  assert.match(client.stderr, /nickname taken or not allowed/);
+});
+
+Deno.test("after a dropped connection it logs in again with since, sends queued lines, shows nothing twice", async () => {
+  await using t = await setup();
+  const client = t.start(["--nick", "bob"]);
+  const conn = await t.server.accept();
+  await conn.next();
+  await conn.send(
+    { status: "ok" },
+    { from: "alice", message: "one", time: "2017-01-12T20:00:00Z", seq: 1 },
+    { from: "alice", message: "two", time: "2017-01-12T20:01:00Z", seq: 2 },
+  );
+  assert(await eventually(() => client.stdout.includes("two")));
+  await conn.drop();
+  assert(await eventually(() => /reconnecting in \d+ s/.test(client.stderr)), client.stderr);
+  client.type("typed while away");
+  const again = await t.server.accept(5000);
+  assert.deepEqual(await again.next(), { command: "login", nickname: "bob", since: 2 });
+  await again.send(
+    { status: "ok" },
+    // A server that ignores `since` repeats seq 2: it must not show twice.
+    { from: "alice", message: "two", time: "2017-01-12T20:01:00Z", seq: 2 },
+    { from: "alice", message: "three", time: "2017-01-12T20:02:00Z", seq: 3 },
+  );
+  const queued = await again.next();
+  assert.equal(queued.message, "typed while away");
+  await again.send({ status: "ok", id: queued.id });
+  assert(await eventually(() => client.stderr.includes('delivered: "typed while away"')));
+  assert(await eventually(() => client.stdout.includes("three")));
+  client.end();
+  assert.equal(await client.code, 0);
+  const shown = lines(client.stdout).filter((line) => !line.startsWith("---"));
+  assert.deepEqual(shown.map((line) => line.slice(6)), [
+    "<alice> one",
+    "<alice> two",
+    "<alice> three",
+    "<bob> typed while away",
+  ]);
+});
+
+Deno.test("against a server without seq, a reconnect marks the replay and skips what was shown", async () => {
+  await using t = await setup();
+  const client = t.start(["--nick", "bob"]);
+  const conn = await t.server.accept();
+  await conn.next();
+  const a = { from: "alice", message: "a", time: "2017-01-12T20:00:00Z" };
+  const b = { from: "carol", message: "b", time: "2017-01-12T20:01:00Z" };
+  await conn.send({ status: "ok" }, a, b);
+  client.type("mine");
+  assert.equal((await conn.next()).message, "mine");
+  assert(await eventually(() => client.stdout.includes("<carol> b")));
+  await conn.drop();
+  const again = await t.server.accept(5000);
+  assert.deepEqual(await again.next(), { command: "login", nickname: "bob" });
+  const mine = { from: "bob", message: "mine", time: "2017-01-12T20:02:00Z" };
+  const c = { from: "alice", message: "c", time: "2017-01-12T20:03:00Z" };
+  await again.send({ status: "ok" }, a, b, mine, c);
+  assert(await eventually(() => client.stdout.includes("<alice> c")));
+  client.end();
+  assert.equal(await client.code, 0);
+  assert.match(client.stderr, /replay begins here/);
+  const shown = lines(client.stdout).filter((line) => !line.startsWith("---"));
+  assert.deepEqual(shown.map((line) => line.slice(6)), [
+    "<alice> a",
+    "<carol> b",
+    "<bob> mine",
+    "<alice> c",
+  ]);
+});
+
+Deno.test("a message unconfirmed when the connection dropped is resent unless the replay shows it", async () => {
+  await using t = await setup();
+  const client = t.start(["--nick", "bob"]);
+  const conn = await t.server.accept();
+  await conn.next();
+  await conn.send({ status: "ok" });
+  client.type("m1");
+  const m1 = await conn.next();
+  await conn.send({ status: "ok", id: m1.id }); // This server acks.
+  client.type("m2", "m3");
+  const m2 = await conn.next();
+  const m3 = await conn.next();
+  await conn.drop(); // m2 and m3 were never confirmed.
+  const again = await t.server.accept(5000);
+  await again.next();
+  await again.send(
+    { status: "ok" },
+    { from: "bob", message: "m1", time: "2017-01-12T20:00:00Z", seq: 1 },
+    { from: "bob", message: "m2", time: "2017-01-12T20:00:01Z", seq: 2 },
+  );
+  const resent = await again.next();
+  assert.deepEqual(resent, { message: "m3", id: m3.id });
+  await again.send({ status: "ok", id: m3.id });
+  assert(await eventually(() => client.stderr.includes('delivered: "m3"')));
+  client.end();
+  assert.equal(await client.code, 0);
+  assert.notEqual(m2.id, m3.id);
+  assert.match(client.stderr, /delivered: "m2"/);
+  assert.equal(again.received.length, 2, "login and m3 only");
+  const shown = lines(client.stdout).filter((line) => !line.startsWith("---"));
+  assert.deepEqual(shown.map((line) => line.slice(6)), ["<bob> m1", "<bob> m2", "<bob> m3"]);
+});
+
+Deno.test("--json prints every received frame as one terminal-safe JSON line", async () => {
+  await using t = await setup();
+  const client = t.start(["--nick", "bot", "--json"]);
+  const conn = await t.server.accept();
+  await conn.next();
+  const frames: Record<string, unknown>[] = [
+    { status: "ok" },
+    { from: "alice\u202e", message: "hi\u0085\nthere", time: "2017-01-12T20:00:00Z", seq: 1, x: 1 },
+    { status: "error", reason: "login required" },
+    { something: "unknown" },
+  ];
+  await conn.send(...frames);
+  assert(await eventually(() => client.stdout.includes("unknown")));
+  client.type("from the bot");
+  const sent = await conn.next();
+  assert.equal(sent.message, "from the bot");
+  await conn.send({ status: "ok", id: sent.id });
+  frames.push({ status: "ok", id: sent.id });
+  client.end();
+  assert.equal(await client.code, 0);
+  const out = lines(client.stdout);
+  assert.deepEqual(out.map((line) => JSON.parse(line)), frames);
+  assert.doesNotMatch(client.stdout, RAW_UNSAFE);
+});
+
+Deno.test("an over-long line from the server becomes a notice; the connection goes on", async () => {
+  await using t = await setup();
+  const client = t.start(["--nick", "bob"]);
+  const conn = await t.server.accept();
+  await conn.next();
+  await conn.send({ status: "ok" });
+  await conn.send(`{"from":"x","message":"${"y".repeat(MAX_SERVER_LINE_BYTES)}"}\n`);
+  await conn.send("not json\n", { from: "alice", message: "still here", time: "" });
+  assert(await eventually(() => client.stdout.includes("still here")));
+  client.end();
+  assert.equal(await client.code, 0);
+  assert.match(client.stderr, /dropped a line from the server: line too long/);
+  assert.match(client.stderr, /ignored a frame from the server: malformed JSON/);
+  assert.doesNotMatch(client.stdout, /yyyy/);
+});
+
+Deno.test("without a terminal, a missing address or nickname is a usage error", async () => {
+  await assert.rejects(new PipeClient(["--nick", "bob"]).code, UsageError);
+  await assert.rejects(new PipeClient(["--addr", "localhost"]).code, /no nickname/);
+  await assert.rejects(new PipeClient(["--addr", "h:0", "--nick", "b"]).code, /--addr: port/);
+  await assert.rejects(new PipeClient(["--addr", "h", "--nick", "a\u202eb"]).code, /--nick/);
+  await assert.rejects(new PipeClient(["--addr", "h", "--nick", "b", "--bogus"]).code, UsageError);
+});
+
+Deno.test("a refused connection without a terminal is an error, not a hang", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = listener.addr.port;
+  listener.close();
+  const client = new PipeClient(["--addr", `127.0.0.1:${port}`, "--nick", "bob"]);
+  assert.equal(await client.code, 1);
+  assert.match(
+    client.stderr,
+    new RegExp(`cannot connect to 127.0.0.1:${port}: connection refused`),
+  );
+});
