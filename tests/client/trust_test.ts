@@ -1,0 +1,191 @@
+// Which servers the client talks to: --ca for a self-signed certificate
+// (CA:TRUE as `openssl req -x509` makes it, and CA:FALSE), refusal without a
+// terminal before anything is sent, --insecure with one warning, pins in
+// known_hosts, IPv6 literals.
+
+import assert from "node:assert/strict";
+import { KnownHosts } from "../../lib/client/known_hosts.ts";
+import { type PeerCertificate, TrustError, TrustPolicy } from "../../lib/client/trust.ts";
+import { clientEnv, eventually, FakeServer, makeCerts, PipeClient } from "./_helpers.ts";
+
+const certs = await makeCerts();
+globalThis.addEventListener("unload", () => Deno.removeSync(certs.dir, { recursive: true }));
+
+async function tempDir(): Promise<string> {
+  return await Deno.makeTempDir({ prefix: "chat-client-trust-" });
+}
+
+/** Runs a client that logs in, says one line, and leaves; returns it after exit. */
+async function chatOnce(server: FakeServer, args: string[], config: string, host = "127.0.0.1") {
+  const client = new PipeClient(
+    [
+      "--addr",
+      `${host.includes(":") ? `[${host}]` : host}:${server.port}`,
+      "--nick",
+      "bob",
+      ...args,
+    ],
+    clientEnv(config),
+  );
+  client.type("hi");
+  client.end();
+  const conn = await server.accept();
+  assert.deepEqual(await conn.next(), { command: "login", nickname: "bob" });
+  await conn.send({ status: "ok" });
+  assert.equal((await conn.next()).message, "hi");
+  assert.equal(await client.code, 0, client.stderr);
+  return client;
+}
+
+Deno.test("--ca trusts a self-signed CA:TRUE certificate made by openssl req -x509", async () => {
+  await using server = new FakeServer(certs.caTrue);
+  const config = await tempDir();
+  await chatOnce(server, ["--ca", certs.caTrue.certFile], config);
+  await Deno.remove(config, { recursive: true });
+});
+
+Deno.test("--ca trusts a self-signed CA:FALSE certificate", async () => {
+  await using server = new FakeServer(certs.caFalse);
+  const config = await tempDir();
+  await chatOnce(server, ["--ca", certs.caFalse.certFile], config);
+  await Deno.remove(config, { recursive: true });
+});
+
+Deno.test("IPv6 addresses work as [::1]:PORT", {
+  ignore: !Deno.networkInterfaces().some((i) => i.address === "::1"),
+}, async () => {
+  await using server = new FakeServer(certs.caTrue, "::1");
+  const config = await tempDir();
+  await chatOnce(server, ["--ca", certs.caTrue.certFile], config, "::1");
+  await Deno.remove(config, { recursive: true });
+});
+
+Deno.test("an untrusted certificate without a terminal is refused and nothing is sent, not even the login", async () => {
+  await using server = new FakeServer(certs.caTrue);
+  const config = await tempDir();
+  const client = new PipeClient(
+    ["--addr", `127.0.0.1:${server.port}`, "--nick", "bob", "--ca", certs.other.certFile],
+    clientEnv(config),
+  );
+  client.type("secret");
+  const conn = await server.accept();
+  assert.equal(await client.code, 1);
+  await conn.ended;
+  assert.deepEqual(conn.received, []);
+  assert.match(client.stderr, /--ca/);
+  assert.match(client.stderr, /--insecure/);
+  assert.match(client.stderr, new RegExp(certs.caTrue.fingerprint));
+  assert.match(client.stderr, /Nothing was sent/);
+  await Deno.remove(config, { recursive: true });
+});
+
+Deno.test("--insecure skips verification and says so once, across reconnects", async () => {
+  await using server = new FakeServer(certs.caTrue);
+  const config = await tempDir();
+  const client = new PipeClient(
+    ["--addr", `127.0.0.1:${server.port}`, "--nick", "bob", "--insecure"],
+    clientEnv(config),
+  );
+  const first = await server.accept();
+  await first.next();
+  await first.send({ status: "ok" });
+  assert(await eventually(() => client.stderr.includes("logged in")));
+  await first.drop();
+  const second = await server.accept();
+  assert.deepEqual(await second.next(), { command: "login", nickname: "bob" });
+  await second.send({ status: "ok" });
+  assert(await eventually(() => client.stderr.includes("reconnected")));
+  client.end();
+  assert.equal(await client.code, 0);
+  assert.equal(client.stderr.match(/--insecure/g)?.length, 1);
+  assert.match(client.stderr, new RegExp(`not verified \\(SHA-256 ${certs.caTrue.fingerprint}\\)`));
+  await Deno.remove(config, { recursive: true });
+});
+
+Deno.test("a pinned certificate that changed is refused loudly with both fingerprints", async () => {
+  await using server = new FakeServer(certs.caTrue);
+  const config = await tempDir();
+  const hosts = new KnownHosts(`${config}/chat/known_hosts`);
+  await hosts.add(`127.0.0.1:${server.port}`, certs.other.fingerprint);
+  const client = new PipeClient(
+    ["--addr", `127.0.0.1:${server.port}`, "--nick", "bob", "--ca", certs.caTrue.certFile],
+    clientEnv(config),
+  );
+  const conn = await server.accept();
+  assert.equal(await client.code, 1);
+  await conn.ended;
+  assert.deepEqual(conn.received, []);
+  assert.match(client.stderr, /HAS CHANGED/);
+  assert.match(client.stderr, new RegExp(`pinned: +SHA-256 ${certs.other.fingerprint}`));
+  assert.match(client.stderr, new RegExp(`presented: SHA-256 ${certs.caTrue.fingerprint}`));
+  assert.match(client.stderr, /known_hosts/);
+  await Deno.remove(config, { recursive: true });
+});
+
+Deno.test("a pinned certificate that matches is trusted without --ca", async () => {
+  await using server = new FakeServer(certs.caTrue);
+  const config = await tempDir();
+  await new KnownHosts(`${config}/chat/known_hosts`).add(
+    `127.0.0.1:${server.port}`,
+    certs.caTrue.fingerprint,
+  );
+  await chatOnce(server, [], config);
+  await Deno.remove(config, { recursive: true });
+});
+
+const peer = (overrides: Partial<PeerCertificate> = {}): PeerCertificate => ({
+  authorized: false,
+  authorizationError: "DEPTH_ZERO_SELF_SIGNED_CERT",
+  fingerprint: "AA:BB",
+  subject: "localhost",
+  ...overrides,
+});
+
+Deno.test("the trust prompt pins the certificate on yes and refuses on no", async () => {
+  const config = await tempDir();
+  const hosts = new KnownHosts(`${config}/chat/known_hosts`);
+  const questions: string[] = [];
+  const notices: string[] = [];
+  const policy = (answer: boolean) =>
+    new TrustPolicy({
+      host: "example.org:1337",
+      insecure: false,
+      knownHosts: hosts,
+      notify: (text) => notices.push(text),
+      ask: (question) => {
+        questions.push(question);
+        return Promise.resolve(answer);
+      },
+    });
+  await assert.rejects(policy(false).check(peer()), TrustError);
+  assert.equal(await hosts.get("example.org:1337"), undefined);
+  await policy(true).check(peer());
+  assert.equal(await hosts.get("EXAMPLE.org:1337"), "AA:BB");
+  assert.match(questions[0], /self-signed certificate/);
+  assert.match(questions[0], /SHA-256: AA:BB/);
+  // Pinned now: no question, and a different certificate is refused.
+  await policy(true).check(peer());
+  assert.equal(questions.length, 2);
+  await assert.rejects(policy(true).check(peer({ fingerprint: "CC:DD" })), /HAS CHANGED/);
+  // Even a certificate a CA accepts must match the pin.
+  await assert.rejects(
+    policy(true).check(peer({ fingerprint: "CC:DD", authorized: true })),
+    /CC:DD/,
+  );
+  const text = await Deno.readTextFile(hosts.path);
+  assert.match(text, /^example\.org:1337 AA:BB$/m);
+  assert.equal((await Deno.stat(hosts.path)).mode! & 0o777, 0o600);
+  await Deno.remove(config, { recursive: true });
+});
+
+Deno.test("known_hosts replaces a host's pin and keeps the others", async () => {
+  const config = await tempDir();
+  const hosts = new KnownHosts(`${config}/deep/dir/known_hosts`);
+  await hosts.add("a:1", "11");
+  await hosts.add("b:2", "22");
+  await hosts.add("a:1", "33");
+  assert.equal(await hosts.get("a:1"), "33");
+  assert.equal(await hosts.get("b:2"), "22");
+  assert.equal(await hosts.get("c:3"), undefined);
+  await Deno.remove(config, { recursive: true });
+});
