@@ -52,3 +52,8 @@ export const HOSTILE_MESSAGES: readonly string[] = [
 export const RAW_UNSAFE =
   // deno-lint-ignore no-control-regex -- matching raw control characters is the point.
   /[\x00-\x09\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060\u2066-\u2069\ufeff\u2028\u2029\u3164]|[\ud800-\udfff]/u;
+
+/** The SGR codes styleText adds for our colours (dim, yellow, the nickname palette) and their resets. */
+export const OUR_COLOR_CODES =
+  // deno-lint-ignore no-control-regex -- these are the escape sequences we emit.
+  /\x1b\[(?:2|22|33|39|3[1-6]|9[1-6])m/g;
