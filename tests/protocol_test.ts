@@ -1,0 +1,445 @@
+// Unit tests for the typed frames of PROTOCOL.md (lib/protocol.ts).
+
+import assert from "node:assert/strict";
+import {
+  checkMessageText,
+  decodeClientFrame,
+  decodeServerFrame,
+  DEFAULT_MAX_MESSAGE_BYTES,
+  encodeChatMessage,
+  encodeLogin,
+  encodeSend,
+  encodeStatus,
+  MAX_ID_LENGTH,
+  utf8Length,
+} from "../lib/protocol.ts";
+
+/** Asserts that `line` is refused with an error reply whose reason matches `reason`. */
+function assertRefused(line: string, reason: RegExp): void {
+  const frame = decodeClientFrame(line);
+  assert.equal(frame.type, "error", `${line} should be refused, got ${JSON.stringify(frame)}`);
+  if (frame.type !== "error") return;
+  assert.match(frame.reason, reason, `reason for ${line}`);
+}
+
+// §6: malformed JSON and values that are not objects.
+
+Deno.test("refuses malformed JSON", () => {
+  for (const line of ["{", '{"command":"login"', "login bob", "{'message':'x'}", '{"a":1}}', ""]) {
+    assertRefused(line, /malformed JSON/);
+  }
+});
+
+Deno.test("refuses JSON values that are not objects", () => {
+  for (
+    const line of ["[]", '[{"command":"login","nickname":"bob"}]', '"login"', "42", "null", "true"]
+  ) {
+    assertRefused(line, /object/);
+  }
+});
+
+Deno.test("refuses an object with neither command nor message", () => {
+  assertRefused("{}", /command|message/);
+  assertRefused('{"nickname":"bob"}', /command|message/);
+});
+
+// §6: missing or mistyped fields, unknown commands.
+
+Deno.test("refuses a command that is not a string", () => {
+  for (const command of ["1", "null", "true", '["login"]', '{"login":1}']) {
+    assertRefused(`{"command":${command},"nickname":"bob"}`, /command/);
+  }
+});
+
+Deno.test("refuses a login whose nickname is missing or not a string", () => {
+  assertRefused('{"command":"login"}', /nickname/);
+  for (const nickname of ["1", "null", "false", '["bob"]', '{"name":"bob"}']) {
+    assertRefused(`{"command":"login","nickname":${nickname}}`, /nickname/);
+  }
+});
+
+Deno.test("refuses an unknown command and names it", () => {
+  assertRefused('{"command":"logout"}', /unknown command.*logout/);
+  assertRefused('{"command":"LOGIN","nickname":"bob"}', /unknown command/);
+  assertRefused('{"command":"","nickname":"bob"}', /unknown command/);
+});
+
+Deno.test("keeps the reason for an unknown command short", () => {
+  const frame = decodeClientFrame(JSON.stringify({ command: "x".repeat(10_000) }));
+  assert.equal(frame.type, "error");
+  if (frame.type === "error") assert.ok(frame.reason.length < 100, frame.reason);
+});
+
+Deno.test("refuses a message that is not a string", () => {
+  for (const message of ["1", "null", "true", '["hi"]', '{"text":"hi"}']) {
+    assertRefused(`{"message":${message}}`, /message/);
+  }
+});
+
+Deno.test("refuses a message whose id is not a string", () => {
+  for (const id of ["1", "true", '["a"]', '{"a":1}']) {
+    assertRefused(`{"message":"hi","id":${id}}`, /id/);
+  }
+});
+
+Deno.test("refuses an id longer than 64 characters and accepts one of exactly 64", () => {
+  assert.equal(MAX_ID_LENGTH, 64);
+  assertRefused(JSON.stringify({ message: "hi", id: "i".repeat(65) }), /id/);
+  assert.deepEqual(decodeClientFrame(JSON.stringify({ message: "hi", id: "i".repeat(64) })), {
+    type: "send",
+    message: "hi",
+    id: "i".repeat(64),
+  });
+});
+
+Deno.test("keeps the id of a message refused for its text, so the error can carry it", () => {
+  assert.deepEqual(decodeClientFrame('{"message":5,"id":"m1"}'), {
+    type: "error",
+    reason: "message must be a string",
+    id: "m1",
+  });
+});
+
+Deno.test("refuses a since that is negative, fractional or not a number", () => {
+  for (const since of ["-1", "1.5", '"3"', "true", "[1]", "1e300"]) {
+    assertRefused(`{"command":"login","nickname":"bob","since":${since}}`, /since/);
+  }
+});
+
+// Valid frames.
+
+Deno.test("decodes a login", () => {
+  assert.deepEqual(decodeClientFrame('{"command":"login","nickname":"bob"}'), {
+    type: "login",
+    nickname: "bob",
+  });
+});
+
+Deno.test("decodes a login with since, including since 0", () => {
+  assert.deepEqual(decodeClientFrame('{"command":"login","nickname":"bob","since":41}'), {
+    type: "login",
+    nickname: "bob",
+    since: 41,
+  });
+  assert.deepEqual(decodeClientFrame('{"command":"login","nickname":"bob","since":0}'), {
+    type: "login",
+    nickname: "bob",
+    since: 0,
+  });
+});
+
+Deno.test("treats since null as no since", () => {
+  assert.deepEqual(decodeClientFrame('{"command":"login","nickname":"bob","since":null}'), {
+    type: "login",
+    nickname: "bob",
+  });
+});
+
+Deno.test("ignores unknown fields in a login", () => {
+  const line = '{"version":2,"command":"login","nickname":"bob","password":"x","extra":{"a":[1]}}';
+  assert.deepEqual(decodeClientFrame(line), { type: "login", nickname: "bob" });
+});
+
+Deno.test("decodes a message and keeps its text exactly", () => {
+  const text = 'The quick brown fox\njumped over the "lazy" dog \u2028 😀 \u0000';
+  assert.deepEqual(decodeClientFrame(JSON.stringify({ message: text })), {
+    type: "send",
+    message: text,
+  });
+});
+
+Deno.test("decodes a message with an id", () => {
+  assert.deepEqual(decodeClientFrame('{"message":"hi","id":"m-1"}'), {
+    type: "send",
+    message: "hi",
+    id: "m-1",
+  });
+});
+
+Deno.test("ignores from, time, seq and unknown fields in a client message", () => {
+  const line = '{"from":"alice","message":"hi","time":"2017-01-12T20:00:00-0800","seq":9,"x":1}';
+  assert.deepEqual(decodeClientFrame(line), { type: "send", message: "hi" });
+});
+
+Deno.test("decodes an empty message (its text is checked separately)", () => {
+  assert.deepEqual(decodeClientFrame('{"message":""}'), { type: "send", message: "" });
+  assert.notEqual(checkMessageText("", DEFAULT_MAX_MESSAGE_BYTES), undefined);
+});
+
+// §5: message text.
+
+Deno.test("refuses an empty message text", () => {
+  assert.match(checkMessageText("", 16) ?? "", /empty/);
+});
+
+Deno.test("accepts a message text of exactly 16 KiB", () => {
+  assert.equal(DEFAULT_MAX_MESSAGE_BYTES, 16 * 1024);
+  assert.equal(checkMessageText("a".repeat(16 * 1024), DEFAULT_MAX_MESSAGE_BYTES), undefined);
+  // 4096 four-byte characters: 8192 UTF-16 code units, 16 KiB of UTF-8.
+  assert.equal(checkMessageText("😀".repeat(4096), DEFAULT_MAX_MESSAGE_BYTES), undefined);
+});
+
+Deno.test("refuses a message text one byte over the cap", () => {
+  assert.match(
+    checkMessageText("a".repeat(16 * 1024 + 1), DEFAULT_MAX_MESSAGE_BYTES) ?? "",
+    /16384 bytes/,
+  );
+});
+
+Deno.test("counts the cap in UTF-8 bytes for multibyte text", () => {
+  const max = DEFAULT_MAX_MESSAGE_BYTES;
+  // 5461 three-byte characters are 16383 bytes; one more ASCII byte is exactly the cap.
+  assert.equal(checkMessageText(`${"✓".repeat(5461)}a`, max), undefined);
+  assert.notEqual(checkMessageText(`${"✓".repeat(5461)}é`, max), undefined); // 16385 bytes
+  assert.notEqual(checkMessageText("✓".repeat(5462), max), undefined); // 16386 bytes
+  assert.notEqual(checkMessageText(`${"😀".repeat(4096)}a`, max), undefined); // 16385 bytes
+  assert.notEqual(checkMessageText(`${"é".repeat(8192)}a`, max), undefined); // 16385 bytes
+  assert.equal(checkMessageText("é".repeat(8192), max), undefined); // 16384 bytes
+});
+
+Deno.test("applies a cap other than the default", () => {
+  assert.equal(checkMessageText("abcd", 4), undefined);
+  assert.notEqual(checkMessageText("abcde", 4), undefined);
+  assert.notEqual(checkMessageText("éé€", 4), undefined);
+});
+
+// Encoders: exactly one line, never a raw line break.
+
+const NASTY = [
+  "line one\nline two",
+  "carriage\rreturn\r\n",
+  "separators \u2028 and \u2029",
+  "next line \u0085 here",
+  "controls \u0000\u0001\u0007\u001b[31m\u007f\u009b",
+  'quotes " and \\ backslash',
+  "emoji 😀 and lone \ud800 surrogate",
+];
+
+/** Asserts `line` is one frame: ends in "\n" and has no other line break of any kind. */
+function assertOneLine(line: string): void {
+  assert.ok(line.endsWith("\n"), JSON.stringify(line));
+  const body = line.slice(0, -1);
+  // No line break of any kind (C0 holds \n, \r, VT, FF; C1 holds NEL), nor any
+  // other raw control character a terminal or a line reader could act on.
+  // deno-lint-ignore no-control-regex
+  assert.doesNotMatch(body, /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/, JSON.stringify(line));
+}
+
+Deno.test("encodes a chat message as one line, whatever its text holds", () => {
+  for (const text of NASTY) {
+    const line = encodeChatMessage({
+      from: "bob",
+      message: text,
+      time: "2017-01-12T20:00:00-0800",
+      seq: 7,
+    });
+    assertOneLine(line);
+    // The escapes are JSON's own: any JSON parser gets the exact text back.
+    assert.deepEqual(JSON.parse(line), {
+      from: "bob",
+      message: text,
+      time: "2017-01-12T20:00:00-0800",
+      seq: 7,
+    });
+  }
+});
+
+Deno.test("encodes frames that decode back to what was encoded", () => {
+  for (const text of NASTY.filter((t) => t.isWellFormed())) {
+    const chat = encodeChatMessage({ from: "b\u2028ob", message: text, time: "t", seq: 3 });
+    assert.deepEqual(decodeServerFrame(chat.slice(0, -1)), {
+      type: "message",
+      from: "b\u2028ob",
+      message: text,
+      time: "t",
+      seq: 3,
+    });
+    const send = encodeSend(text, "id\n1");
+    assertOneLine(send);
+    assert.deepEqual(decodeClientFrame(send), { type: "send", message: text, id: "id\n1" });
+    const login = encodeLogin(text, 12);
+    assertOneLine(login);
+    assert.deepEqual(decodeClientFrame(login), { type: "login", nickname: text, since: 12 });
+    const status = encodeStatus({ status: "error", id: "x", reason: text });
+    assertOneLine(status);
+    assert.deepEqual(decodeServerFrame(status), {
+      type: "status",
+      status: "error",
+      id: "x",
+      reason: text,
+    });
+  }
+});
+
+Deno.test("encodes the frames of the protocol's examples byte for byte", () => {
+  assert.equal(encodeLogin("bob"), '{"command":"login","nickname":"bob"}\n');
+  assert.equal(encodeLogin("bob", 5), '{"command":"login","nickname":"bob","since":5}\n');
+  assert.equal(encodeSend("hi"), '{"message":"hi"}\n');
+  assert.equal(encodeSend("hi", "m1"), '{"message":"hi","id":"m1"}\n');
+  assert.equal(encodeStatus({ status: "ok" }), '{"status":"ok"}\n');
+  assert.equal(encodeStatus({ status: "ok", id: "m1" }), '{"status":"ok","id":"m1"}\n');
+  assert.equal(
+    encodeStatus({ status: "error", reason: "login required" }),
+    '{"status":"error","reason":"login required"}\n',
+  );
+  assert.equal(
+    encodeChatMessage({
+      from: "bob",
+      message: "The quick brown fox\njumped over the lazy dog",
+      time: "2017-01-12T20:00:00-0800",
+    }),
+    '{"from":"bob","message":"The quick brown fox\\njumped over the lazy dog","time":"2017-01-12T20:00:00-0800"}\n',
+  );
+  assert.equal(
+    encodeChatMessage({ from: "bob", message: "x", time: "t", seq: 12 }),
+    '{"from":"bob","message":"x","time":"t","seq":12}\n',
+  );
+});
+
+// decodeServerFrame: tolerant in what a client receives.
+
+Deno.test("decodes a chat message from a server with and without seq", () => {
+  assert.deepEqual(
+    decodeServerFrame('{"from":"bob","message":"hi","time":"2017-01-12T20:00:00-0800","seq":4}'),
+    { type: "message", from: "bob", message: "hi", time: "2017-01-12T20:00:00-0800", seq: 4 },
+  );
+  assert.deepEqual(
+    decodeServerFrame('{"from":"bob","message":"hi","time":"2017-01-12T20:00:00Z"}'),
+    {
+      type: "message",
+      from: "bob",
+      message: "hi",
+      time: "2017-01-12T20:00:00Z",
+    },
+  );
+});
+
+Deno.test("drops a seq that is not a positive integer and keeps the message", () => {
+  for (const seq of ["0", "-3", "1.5", '"4"', "null", "true", "1e300"]) {
+    const frame = decodeServerFrame(`{"from":"bob","message":"hi","time":"t","seq":${seq}}`);
+    assert.deepEqual(
+      frame,
+      { type: "message", from: "bob", message: "hi", time: "t" },
+      `seq ${seq}`,
+    );
+  }
+});
+
+Deno.test("tolerates a chat message with a missing time or a non-string from", () => {
+  assert.deepEqual(decodeServerFrame('{"from":"bob","message":"hi"}'), {
+    type: "message",
+    from: "bob",
+    message: "hi",
+    time: "",
+  });
+  const frame = decodeServerFrame('{"from":42,"message":"hi","time":"t"}');
+  assert.equal(frame.type, "message");
+  if (frame.type === "message") assert.equal(typeof frame.from, "string");
+});
+
+Deno.test("decodes status frames with id and reason, ignoring unknown fields", () => {
+  assert.deepEqual(decodeServerFrame('{"status":"ok"}'), { type: "status", status: "ok" });
+  assert.deepEqual(decodeServerFrame('{"status":"ok","id":"m1","extra":true}'), {
+    type: "status",
+    status: "ok",
+    id: "m1",
+  });
+  assert.deepEqual(decodeServerFrame('{"status":"error","reason":"nickname already in use"}'), {
+    type: "status",
+    status: "error",
+    reason: "nickname already in use",
+  });
+  assert.deepEqual(decodeServerFrame('{"status":"error","id":"m2","reason":"too long"}'), {
+    type: "status",
+    status: "error",
+    id: "m2",
+    reason: "too long",
+  });
+  // A reason or id of the wrong type is left out, not an error.
+  assert.deepEqual(decodeServerFrame('{"status":"error","reason":5,"id":[1]}'), {
+    type: "status",
+    status: "error",
+  });
+});
+
+Deno.test("decodes frames it does not know as unknown, not as errors", () => {
+  for (
+    const value of [{ status: "maybe" }, { type: "ping" }, {}, { message: "no sender" }, {
+      from: "bob",
+    }]
+  ) {
+    assert.deepEqual(decodeServerFrame(JSON.stringify(value)), { type: "unknown", value });
+  }
+});
+
+Deno.test("refuses server lines that are not JSON objects", () => {
+  assert.equal(decodeServerFrame("not json").type, "error");
+  assert.equal(decodeServerFrame("[1,2]").type, "error");
+  assert.equal(decodeServerFrame("null").type, "error");
+});
+
+// utf8Length.
+
+/** A small deterministic PRNG (mulberry32), so a failure can be replayed. */
+function prng(seed: number): () => number {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+Deno.test("utf8Length agrees with TextEncoder on fixed edge cases", () => {
+  const encoder = new TextEncoder();
+  for (
+    const text of [
+      "",
+      "a",
+      "\u007f",
+      "\u0080",
+      "\u07ff",
+      "\u0800",
+      "\uffff",
+      "😀",
+      "\u{10ffff}",
+      "\ud800",
+      "\udc00",
+      "\udc00\ud800",
+      "a\ud800",
+      "\ud800a",
+      "\ud83d\ud83d\ude00",
+    ]
+  ) {
+    assert.equal(utf8Length(text), encoder.encode(text).length, JSON.stringify(text));
+  }
+});
+
+Deno.test("utf8Length agrees with TextEncoder on random strings with surrogate pairs", () => {
+  const encoder = new TextEncoder();
+  const random = prng(2017);
+  // Code units from every UTF-8 length class, including both halves of surrogate pairs.
+  const ranges: [number, number][] = [
+    [0x00, 0x7f],
+    [0x80, 0x7ff],
+    [0x800, 0xd7ff],
+    [0xd800, 0xdbff],
+    [0xdc00, 0xdfff],
+    [0xe000, 0xffff],
+  ];
+  for (let round = 0; round < 2000; round++) {
+    const units: number[] = [];
+    const length = Math.floor(random() * 24);
+    for (let i = 0; i < length; i++) {
+      if (random() < 0.3) {
+        const cp = 0x10000 + Math.floor(random() * 0x100000);
+        units.push(0xd800 + ((cp - 0x10000) >> 10), 0xdc00 + ((cp - 0x10000) & 0x3ff));
+        continue;
+      }
+      const [lo, hi] = ranges[Math.floor(random() * ranges.length)];
+      units.push(lo + Math.floor(random() * (hi - lo + 1)));
+    }
+    const text = String.fromCharCode(...units);
+    assert.equal(utf8Length(text), encoder.encode(text).length, JSON.stringify(text));
+  }
+});

@@ -1,0 +1,246 @@
+// Unit tests for the in-memory history (lib/server/store.ts).
+
+import assert from "node:assert/strict";
+import { ARENA_CHUNK_BYTES, MemoryStore, type ReadResult } from "../../lib/server/store.ts";
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** The wire line a test stores for `seq`: its text names the seq, so order is visible. */
+function wire(seq: number, text = `m${seq}`): Uint8Array {
+  return encoder.encode(`{"message":"${text}","seq":${seq}}\n`);
+}
+
+function concat(pieces: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(pieces.reduce((n, p) => n + p.length, 0));
+  let offset = 0;
+  for (const piece of pieces) {
+    out.set(piece, offset);
+    offset += piece.length;
+  }
+  return out;
+}
+
+/** Reads everything from `fromSeq` in one go, as text. */
+function readAll(store: MemoryStore, fromSeq: number, skipAuthor = -1): string {
+  const result = store.read(fromSeq, Number.MAX_SAFE_INTEGER, skipAuthor);
+  assert.equal(result.bytes, result.pieces.reduce((n, p) => n + p.length, 0));
+  return decoder.decode(concat(result.pieces));
+}
+
+/** Appends messages `texts`, each by its author, and returns what each stored line was. */
+function fill(store: MemoryStore, messages: { author: number; text?: string }[]): string[] {
+  const lines: string[] = [];
+  for (const { author, text } of messages) {
+    store.append((seq) => {
+      const bytes = wire(seq, text);
+      lines.push(decoder.decode(bytes));
+      return bytes;
+    }, author);
+  }
+  return lines;
+}
+
+Deno.test("starts empty", () => {
+  const store = new MemoryStore();
+  assert.equal(store.lastSeq, 0);
+  assert.equal(store.firstSeq, 1);
+  assert.equal(store.bytesFrom(1), 0);
+  assert.deepEqual(store.read(1, 1024, -1), { pieces: [], bytes: 0, next: 1 });
+});
+
+Deno.test("numbers messages from 1, one more per message, and tells encode the seq", () => {
+  const store = new MemoryStore();
+  const seen: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    const seq = store.append((seq) => {
+      seen.push(seq);
+      return wire(seq);
+    }, 1);
+    assert.equal(seq, i + 1);
+    assert.equal(store.lastSeq, i + 1);
+  }
+  assert.deepEqual(seen, [1, 2, 3, 4, 5]);
+});
+
+Deno.test("reads back the exact wire bytes of every message from a seq, in order", () => {
+  const store = new MemoryStore();
+  const lines = fill(store, [{ author: 1 }, { author: 2, text: "héllo ✓ 😀" }, { author: 1 }, {
+    author: 3,
+  }]);
+  assert.equal(readAll(store, 1), lines.join(""));
+  assert.equal(readAll(store, 2), lines.slice(1).join(""));
+  assert.equal(readAll(store, 4), lines[3]);
+  assert.equal(readAll(store, 5), "");
+  assert.equal(readAll(store, 0), lines.join(""), "seq 0 reads from the start");
+});
+
+Deno.test("says where to read next", () => {
+  const store = new MemoryStore();
+  fill(store, [{ author: 1 }, { author: 1 }, { author: 1 }]);
+  assert.equal(store.read(1, Number.MAX_SAFE_INTEGER, -1).next, 4);
+  assert.equal(store.read(3, Number.MAX_SAFE_INTEGER, -1).next, 4);
+  assert.equal(store.read(9, Number.MAX_SAFE_INTEGER, -1).next, 9);
+});
+
+Deno.test("keeps a message's bytes even if encode's buffer is reused afterwards", () => {
+  const store = new MemoryStore();
+  const buffer = wire(1);
+  store.append(() => buffer, 1);
+  const before = decoder.decode(buffer);
+  buffer.fill(0x21);
+  assert.equal(readAll(store, 1), before);
+});
+
+Deno.test("leaves out the messages of the skipped author", () => {
+  const store = new MemoryStore();
+  const lines = fill(store, [
+    { author: 7 },
+    { author: 8 },
+    { author: 7 },
+    { author: 7 },
+    { author: 9 },
+    { author: 7 },
+  ]);
+  assert.equal(readAll(store, 1, 7), lines[1] + lines[4]);
+  assert.equal(readAll(store, 1, 8), lines[0] + lines[2] + lines[3] + lines[4] + lines[5]);
+  assert.equal(readAll(store, 1, 42), lines.join(""));
+});
+
+Deno.test("reports nothing left, and the end as next, when only skipped messages remain", () => {
+  const store = new MemoryStore();
+  fill(store, [{ author: 1 }, { author: 7 }, { author: 7 }]);
+  const result = store.read(2, 1024, 7);
+  assert.deepEqual(result, { pieces: [], bytes: 0, next: 4 });
+});
+
+Deno.test("batches reads by maxBytes, overshooting by at most one message", () => {
+  const store = new MemoryStore();
+  const lines = fill(
+    store,
+    Array.from({ length: 50 }, (_, i) => ({ author: 1, text: "x".repeat(i % 7) })),
+  );
+  for (const maxBytes of [1, 20, 45, 100, 100_000]) {
+    let from = 1;
+    let text = "";
+    let batches = 0;
+    while (from <= store.lastSeq) {
+      const result: ReadResult = store.read(from, maxBytes, -1);
+      const count = result.next - from;
+      assert.ok(count >= 1, "a read makes progress");
+      const got = decoder.decode(concat(result.pieces));
+      assert.equal(got, lines.slice(from - 1, result.next - 1).join(""));
+      assert.equal(result.bytes, encoder.encode(got).length);
+      // Without its last message, a batch is under maxBytes ("about maxBytes").
+      const last = encoder.encode(lines[result.next - 2]).length;
+      assert.ok(
+        result.bytes - last < maxBytes,
+        `batch of ${result.bytes} for maxBytes ${maxBytes}`,
+      );
+      text += got;
+      from = result.next;
+      batches++;
+    }
+    assert.equal(text, lines.join(""));
+    if (maxBytes === 1) assert.equal(batches, 50, "maxBytes 1 reads one message at a time");
+    if (maxBytes === 100_000) assert.equal(batches, 1);
+  }
+});
+
+Deno.test("reads at least one message even when it is larger than maxBytes", () => {
+  const store = new MemoryStore();
+  const lines = fill(store, [{ author: 1, text: "y".repeat(500) }, { author: 1 }]);
+  const result = store.read(1, 10, -1);
+  assert.equal(decoder.decode(concat(result.pieces)), lines[0]);
+  assert.equal(result.next, 2);
+  assert.equal(store.read(1, 0, -1).next, 2);
+});
+
+Deno.test("gives consecutive messages as one slice", () => {
+  const store = new MemoryStore();
+  const lines = fill(store, Array.from({ length: 100 }, () => ({ author: 1 })));
+  const result = store.read(1, Number.MAX_SAFE_INTEGER, -1);
+  assert.equal(result.pieces.length, 1);
+  assert.equal(decoder.decode(result.pieces[0]), lines.join(""));
+});
+
+Deno.test("counts the bytes from a seq to the newest message", () => {
+  const store = new MemoryStore();
+  const lines = fill(store, [{ author: 1, text: "a" }, { author: 2, text: "ééé" }, {
+    author: 1,
+    text: "😀",
+  }]);
+  const sizes = lines.map((line) => encoder.encode(line).length);
+  assert.equal(store.bytesFrom(1), sizes[0] + sizes[1] + sizes[2]);
+  assert.equal(store.bytesFrom(0), sizes[0] + sizes[1] + sizes[2]);
+  assert.equal(store.bytesFrom(2), sizes[1] + sizes[2]);
+  assert.equal(store.bytesFrom(3), sizes[2]);
+  assert.equal(store.bytesFrom(4), 0);
+  assert.equal(store.bytesFrom(100), 0);
+});
+
+Deno.test("reads across arena chunks without losing or reordering a byte", () => {
+  const store = new MemoryStore();
+  // Messages of about a fifth of a chunk: the arena fills and a new chunk starts.
+  const size = Math.floor(ARENA_CHUNK_BYTES / 5);
+  const lines = fill(
+    store,
+    Array.from(
+      { length: 12 },
+      (_, i) => ({ author: 1, text: String.fromCharCode(97 + i).repeat(size) }),
+    ),
+  );
+  const total = lines.reduce((n, line) => n + line.length, 0);
+  assert.ok(total > 2 * ARENA_CHUNK_BYTES, "the messages span at least three chunks");
+  const result = store.read(1, Number.MAX_SAFE_INTEGER, -1);
+  assert.ok(result.pieces.length >= 3, "one slice per chunk");
+  assert.ok(result.pieces.length < 12, "consecutive messages in a chunk share a slice");
+  assert.equal(decoder.decode(concat(result.pieces)), lines.join(""));
+  assert.equal(store.bytesFrom(1), total);
+  // Every start point, so every chunk boundary is crossed from both sides.
+  for (let from = 1; from <= 12; from++) {
+    assert.equal(readAll(store, from), lines.slice(from - 1).join(""), `from ${from}`);
+    assert.equal(readAll(store, from, 1), "");
+  }
+});
+
+Deno.test("stores a message larger than an arena chunk, and messages around it", () => {
+  const store = new MemoryStore();
+  const lines = fill(store, [
+    { author: 1, text: "before" },
+    { author: 2, text: "B".repeat(ARENA_CHUNK_BYTES + 1000) },
+    { author: 1, text: "after" },
+    { author: 2, text: "C".repeat(ARENA_CHUNK_BYTES * 2) },
+  ]);
+  assert.equal(readAll(store, 1), lines.join(""));
+  assert.equal(readAll(store, 2, 1), lines[1] + lines[3]);
+  assert.equal(readAll(store, 3), lines[2] + lines[3]);
+  assert.equal(readAll(store, 3, 2), lines[2]);
+  assert.equal(store.bytesFrom(2), lines[1].length + lines[2].length + lines[3].length);
+  const one = store.read(2, 1, -1);
+  assert.equal(decoder.decode(concat(one.pieces)), lines[1]);
+  assert.equal(one.next, 3);
+});
+
+Deno.test("keeps every message when it grows past its initial capacity", () => {
+  const store = new MemoryStore();
+  const count = 5000;
+  const lines = fill(store, Array.from({ length: count }, (_, i) => ({ author: i % 3 })));
+  assert.equal(store.lastSeq, count);
+  assert.equal(readAll(store, 1), lines.join(""));
+  for (const from of [1, 1023, 1024, 1025, 2048, 2049, 4096, 4097, 5000]) {
+    const expected = lines.slice(from - 1).join("");
+    assert.equal(readAll(store, from), expected, `from ${from}`);
+    assert.equal(store.bytesFrom(from), encoder.encode(expected).length, `bytes from ${from}`);
+  }
+  assert.equal(
+    readAll(store, 4990, 0),
+    lines.slice(4989).filter((_, i) => (4989 + i) % 3 !== 0).join(""),
+  );
+});
+
+Deno.test("is durable at once", async () => {
+  const store = new MemoryStore();
+  const seq = store.append(wire, 1);
+  assert.equal(await store.whenDurable(seq), undefined);
+});
