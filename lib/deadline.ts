@@ -13,6 +13,8 @@
  */
 export function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
   let timer: ReturnType<typeof setTimeout> | undefined;
-  const expired = new Promise<undefined>((resolve) => timer = setTimeout(() => resolve(undefined), ms));
+  const expired = new Promise<undefined>((resolve) =>
+    timer = setTimeout(() => resolve(undefined), ms)
+  );
   return Promise.race([promise, expired]).finally(() => clearTimeout(timer));
 }

@@ -93,7 +93,7 @@ export function decodeClientFrame(line: string): ClientFrame | FrameError {
     let id: string | undefined;
     if (frame.id !== undefined && frame.id !== null) {
       if (typeof frame.id !== "string") return fail("id must be a string");
-      if (frame.id.length > MAX_ID_LENGTH) {
+      if (frame.id.length > MAX_ID_LENGTH && [...frame.id].length > MAX_ID_LENGTH) {
         return fail(`id must be at most ${MAX_ID_LENGTH} characters`);
       }
       id = frame.id;

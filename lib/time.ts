@@ -33,7 +33,7 @@ export interface WireTime {
 }
 
 const WIRE_TIME =
-  /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?(?:(Z|z)|([+-])(\d{2}):?(\d{2})?)$/;
+  /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?(?:(Z|z)|([+-])(\d{2})(?::?(\d{2}))?)$/;
 
 /**
  * Parses a `time` as other implementations send it; `undefined` when it is
@@ -61,8 +61,9 @@ export function parseWireTime(text: string): WireTime | undefined {
   const offsetMinutes = z ? 0 : (sign === "-" ? -1 : 1) * (Number(oh) * 60 + Number(om));
   if (Math.abs(offsetMinutes) > 18 * 60) return undefined;
   const ms = frac ? Math.floor(Number(`0.${frac}`) * 1000) : 0;
-  const utc = Date.UTC(Number(y), month - 1, day, hour, minute, Math.min(second, 59), ms) -
-    offsetMinutes * 60_000;
+  const local = new Date(Date.UTC(2000, month - 1, day, hour, minute, Math.min(second, 59), ms));
+  local.setUTCFullYear(Number(y)); // Date.UTC would read years 0-99 as 1900-1999.
+  const utc = local.getTime() - offsetMinutes * 60_000;
   const date = new Date(utc);
   if (Number.isNaN(date.getTime())) return undefined;
   // Reject dates that rolled over, such as February 30th.

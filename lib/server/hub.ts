@@ -115,11 +115,11 @@ export class Hub {
       (seq) => encoder.encode(encodeChatMessage({ from, message: text, time, seq })),
       member.id,
     );
+    // The sender's outbox steps over its own message at once, so its own
+    // words never count as traffic it is behind on; only the others wake.
     member.outbox.authored(seq);
-    // The sender is woken too: its outbox skips the message but moves past
-    // it, so its own words never count as traffic it is behind on.
     for (const other of this.#members.values()) {
-      if (!other.outbox.notify()) other.kick("send queue full");
+      if (other !== member && !other.outbox.notify()) other.kick("send queue full");
     }
     return { ok: true, seq };
   }

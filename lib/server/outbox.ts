@@ -107,7 +107,7 @@ export class Outbox {
 
   /** Queues one encoded reply. Returns false when the outbox has failed or is closing. */
   reply(bytes: Uint8Array): boolean {
-    if (this.#closing) return false;
+    if (this.#closing || this.#failure) return false;
     this.#replies.push(bytes);
     this.#replyBytes += bytes.length;
     if (!this.#check()) return false;
@@ -125,9 +125,9 @@ export class Outbox {
     this.#poke();
   }
 
-  /** Tells the outbox that the store has grown. Returns false if that made it fail. */
+  /** Tells the outbox that the store has grown. Returns false when the outbox has failed. */
   notify(): boolean {
-    if (this.#closing || this.#cursor === 0) return !this.#closing;
+    if (this.#closing || this.#cursor === 0) return this.#failure === undefined;
     if (!this.#check()) return false;
     this.#poke();
     return true;
