@@ -1,3 +1,4 @@
+// deno-lint-ignore-file no-console -- a benchmark prints its figures.
 // Quick figures for the server, in one process over real TLS on loopback:
 // how long a new client's replay of N stored messages takes, and how many
 // deliveries per second three clients reach when each sends to the other
