@@ -69,7 +69,8 @@ export function dialTls(options: DialOptions, sink: LinkSink): Promise<Link> {
       port: options.port,
       // SNI carries host names only; for an IP literal the check uses the IP SAN.
       servername: isIpLiteral(options.host) ? undefined : options.host,
-      ca: options.ca ? [...tls.rootCertificates, ...options.ca] : undefined,
+      // node:tls replaces the default roots with `ca`, so the roots go in first.
+      ca: options.ca ? [...systemRoots(), ...options.ca] : undefined,
       rejectUnauthorized: false,
     });
     let phase: "handshake" | "verify" | "open" | "closed" = "handshake";
@@ -146,6 +147,28 @@ export function dialTls(options: DialOptions, sink: LinkSink): Promise<Link> {
       }, (refusal) => fail(refusal instanceof Error ? refusal : new Error(String(refusal))));
     });
   });
+}
+
+/**
+ * The default trusted roots, when Deno lets us read them (`--allow-sys=ca`).
+ * Without that permission `--ca` alone is trusted: asking would prompt (or,
+ * with the terminal in raw mode, fail), and the server the user named with
+ * --ca is the one that matters.
+ */
+function systemRoots(): readonly string[] {
+  try {
+    if (
+      Deno.permissions.querySync({
+        name: "sys",
+        kind: "ca" as Deno.SysPermissionDescriptor["kind"],
+      }).state !== "granted"
+    ) {
+      return [];
+    }
+    return tls.rootCertificates;
+  } catch {
+    return [];
+  }
 }
 
 function closePolitely(socket: tls.TLSSocket): Promise<void> {

@@ -61,8 +61,15 @@ export class TerminalUi {
     // Runs before readline handles the key, while the line is still on screen.
     options.input.prependListener("keypress", this.#beforeKey);
     this.#rl.on("line", (text) => this.#onLine(text));
-    this.#rl.on("SIGINT", () => this.#onQuit());
-    this.#rl.on("close", () => this.#onQuit());
+    this.#rl.on("SIGINT", () => {
+      if (!this.#closed) this.#quit();
+    });
+    this.#rl.on("close", () => {
+      // Ctrl-D on an empty line, or the input ended: readline has closed itself.
+      const wasOpen = !this.#closed;
+      this.#closed = true;
+      if (wasOpen) this.#quit();
+    });
   }
 
   /** Sets what happens on a submitted line and on Ctrl-C/Ctrl-D. */
@@ -120,13 +127,14 @@ export class TerminalUi {
 
   /** Restores the terminal (leaves raw mode); the prompt line is cleared. */
   close(): void {
-    if (this.#closed) return;
-    this.#eraseRows(this.#rl.getCursorPos().rows + 1);
-    this.#closed = true;
+    if (!this.#closed) {
+      this.#eraseRows(this.#rl.getCursorPos().rows + 1);
+      this.#closed = true;
+      this.#rl.close();
+    }
     this.#input.removeListener("keypress", this.#beforeKey);
     this.#asking?.resolve(undefined);
     this.#asking = undefined;
-    this.#rl.close();
     this.#input.pause();
   }
 
@@ -157,8 +165,7 @@ export class TerminalUi {
     this.#handlers.line(text);
   }
 
-  #onQuit(): void {
-    if (this.#closed) return;
+  #quit(): void {
     const asking = this.#asking;
     this.#asking = undefined;
     asking?.resolve(undefined);
