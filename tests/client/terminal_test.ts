@@ -17,11 +17,20 @@ import {
 const certs = await makeCerts();
 globalThis.addEventListener("unload", () => Deno.removeSync(certs.dir, { recursive: true }));
 
+/** The permission flags of `deno task client`, so these tests prove the task's permissions suffice. */
+const CLIENT_TASK_FLAGS = (() => {
+  const config = JSON.parse(Deno.readTextFileSync(`${ROOT}/deno.json`));
+  const command: string = config.tasks.client.command;
+  const match = /^deno run (.*) main\.ts client$/.exec(command);
+  if (!match) throw new Error(`unexpected client task: ${command}`);
+  return match[1];
+})();
+
 /** The shell command that runs the client as `deno task client` does, then reports its exit code. */
 function clientCommand(args: string[], env: Record<string, string>): string {
   const vars = Object.entries(env).map(([k, v]) => `${k}=${shellQuote(v)}`).join(" ");
   const deno = shellQuote(Deno.execPath());
-  const flags = "--allow-net --allow-read --allow-write --allow-env --allow-sys";
+  const flags = CLIENT_TASK_FLAGS;
   const quoted = args.map(shellQuote).join(" ");
   return `cd ${
     shellQuote(ROOT)
