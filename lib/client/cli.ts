@@ -126,7 +126,10 @@ export async function runClient(args: string[], context: CliContext): Promise<nu
   let session: Session | undefined;
   const onSignal = () => quit.abort();
   context.signal.addEventListener("abort", onSignal);
-  quit.signal.addEventListener("abort", () => session?.quit());
+  quit.signal.addEventListener("abort", () => {
+    if (session) session.quit();
+    else ui?.close(); // Still at a prompt: it answers undefined, and we leave.
+  });
   try {
     if (ui) {
       ui.setHandlers({ line: () => {}, quit: () => quit.abort() });
@@ -146,7 +149,7 @@ export async function runClient(args: string[], context: CliContext): Promise<nu
       insecure: values.insecure === true,
       knownHosts,
       notify,
-      ask: ui && (async (question) => /^\s*y(es)?\s*$/i.test((await ui.ask(question)) ?? "")),
+      ask: ui && (async (question) => /^\s*y(es)?\s*$/i.test((await ask(ui, question)) ?? "")),
     });
     // Own messages are shown when they go out, so the transcript stays in order.
     const echo = (text: string) => {
@@ -299,7 +302,7 @@ export function promptFor(status: SessionStatus, now: number): string {
 
 async function askAddress(ui: TerminalUi, transcript: Transcript): Promise<Address | undefined> {
   while (true) {
-    const answer = await ui.ask(`Server address [${DEFAULT_ADDRESS}]: `);
+    const answer = await ask(ui, `Server address [${DEFAULT_ADDRESS}]: `);
     if (answer === undefined) return undefined;
     const parsed = parseAddress(answer.trim() === "" ? DEFAULT_ADDRESS : answer);
     if (parsed.ok) return parsed.address;
@@ -313,12 +316,17 @@ async function askNickname(
   question: string,
 ): Promise<string | undefined> {
   while (true) {
-    const answer = await ui.ask(question);
+    const answer = await ask(ui, question);
     if (answer === undefined) return undefined;
     const checked = checkNickname(answer.trim());
     if (checked.ok) return checked.nickname;
     ui.print(transcript.notice(`nickname: ${checked.reason}`));
   }
+}
+
+/** Asks on the terminal; the question may quote the server (a reason, a certificate subject). */
+function ask(ui: TerminalUi, question: string): Promise<string | undefined> {
+  return ui.ask(question.split("\n").map(sanitize).join("\n"));
 }
 
 async function readCa(path: string): Promise<string> {

@@ -134,8 +134,8 @@ Deno.test("asks for the address and the nickname, and for another nickname after
   await t.tmux.keys("Enter");
   const conn = await t.server.accept(15_000);
   assert.deepEqual(await conn.next(), { command: "login", nickname: "bob" });
-  await conn.send({ status: "error", reason: "nickname already in use" });
-  await t.tmux.waitFor(/Another nickname \(nickname already in use\):$/m);
+  await conn.send({ status: "error", reason: "nickname already in use\x1b[2J" });
+  await t.tmux.waitFor(/Another nickname \(nickname already in use\\x1b\[2J\):$/m);
   await t.tmux.type("bobby");
   await t.tmux.keys("Enter");
   assert.deepEqual(await conn.next(), { command: "login", nickname: "bobby" });
