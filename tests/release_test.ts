@@ -1,0 +1,344 @@
+// The release, checked without building it. `deno compile` needs to download
+// its runtime (denort) from dl.deno.land, which this project's CI cannot
+// reach; everything else is checked here: the permission set is one and the
+// same in every task and names exactly the environment the code reads; the
+// pinned Deno accepts every compile flag and gets as far as the runtime for
+// every target; an executable built around a stand-in runtime embeds exactly
+// that permission set; the set is enough for a real server/client session;
+// and both workflows parse and do what the release needs.
+
+import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
+import { parse } from "yaml";
+import config from "../deno.json" with { type: "json" };
+import { runSession } from "./release/session.ts";
+
+const ROOT = fileURLToPath(new URL("../", import.meta.url));
+const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
+
+/** The release targets, as `deno compile --target` names them. */
+const TARGETS = [
+  "x86_64-unknown-linux-gnu",
+  "aarch64-unknown-linux-gnu",
+  "x86_64-apple-darwin",
+  "aarch64-apple-darwin",
+  "x86_64-pc-windows-msvc",
+];
+
+/** Permissions no task may carry: everything, subprocesses, native code, remote code. */
+const FORBIDDEN =
+  /^(-A|--allow-all|--allow-run|--allow-ffi|--allow-import|-P|--permission-set)(=|$)/;
+
+type Tasks = Record<string, { command: string }>;
+const tasks = config.tasks as Tasks;
+
+/** The commands of a task string, `a && b` being two, each split into words. */
+function commands(task: string): string[][] {
+  assert.doesNotMatch(task, /["'`$|;<>\\]|\|\||(?<!&)&(?!&)/, `plain words and && only: ${task}`);
+  return task.split("&&").map((part) => part.trim().split(/\s+/));
+}
+
+/** The one `deno SUBCOMMAND` command of a task. */
+function denoCommand(name: string, subcommand: string): string[] {
+  const [command, ...more] = commands(tasks[name].command);
+  assert.equal(more.length, 0, `${name}: one command`);
+  assert.deepEqual(command.slice(0, 2), ["deno", subcommand], name);
+  return command;
+}
+
+/** Every `deno compile` command of the compile tasks. */
+function compileCommands(): { task: string; args: string[] }[] {
+  return ["compile", "compile:all"].flatMap((task) =>
+    commands(tasks[task].command).map((args) => {
+      assert.deepEqual(args.slice(0, 2), ["deno", "compile"], task);
+      return { task, args };
+    })
+  );
+}
+
+/** The permission flags of a command, in order. */
+function permissionFlags(args: string[]): string[] {
+  return args.filter((arg) =>
+    /^(--(allow|deny|ignore)-[a-z]+|--no-prompt|-[ANRWES]|--permission-set|-P)(=|$)/.test(arg)
+  );
+}
+
+/** The value of `--flag VALUE` (or `--flag=VALUE`) in `args`. */
+function flagValue(args: string[], flag: string): string | undefined {
+  const at = args.findIndex((arg) => arg === flag || arg.startsWith(`${flag}=`));
+  if (at < 0) return undefined;
+  return args[at] === flag ? args[at + 1] : args[at].slice(flag.length + 1);
+}
+
+/** The permission set: that of `deno task server`. */
+const PERMISSIONS = permissionFlags(denoCommand("server", "run"));
+
+async function deno(args: string[], env: Record<string, string> = {}) {
+  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args,
+    cwd: ROOT,
+    env: { NO_COLOR: "1", ...env },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const decoder = new TextDecoder();
+  return { code, stdout: decoder.decode(stdout), stderr: decoder.decode(stderr) };
+}
+
+async function readYaml(path: string): Promise<Record<string, unknown>> {
+  return parse(await Deno.readTextFile(`${ROOT}${path}`));
+}
+
+// deno-lint-ignore no-explicit-any
+type Workflow = any;
+
+/** Every step of every job of a workflow. */
+function steps(
+  workflow: Workflow,
+): { uses?: string; run?: string; with?: Record<string, string> }[] {
+  return Object.values(workflow.jobs).flatMap((job) => (job as Workflow).steps ?? []);
+}
+
+/** Every `run:` script of a job, joined. */
+function runs(job: Workflow): string {
+  return (job.steps ?? []).map((step: Workflow) => step.run ?? "").join("\n");
+}
+
+/**
+ * The metadata `deno compile` embeds in an executable (entrypoint, permissions,
+ * flags): the last JSON object that starts with `{"argv":`.
+ */
+// deno-lint-ignore no-explicit-any
+function embeddedMetadata(bytes: Uint8Array): Record<string, any> {
+  const text = new TextDecoder("latin1").decode(bytes);
+  const start = text.lastIndexOf('{"argv":');
+  assert.ok(start >= 0, "the executable embeds its metadata");
+  let depth = 0;
+  let inString = false;
+  for (let i = start; i < text.length; i++) {
+    const char = text[i];
+    if (inString) {
+      if (char === "\\") i++;
+      else if (char === '"') inString = false;
+    } else if (char === '"') inString = true;
+    else if (char === "{" || char === "[") depth++;
+    else if ((char === "}" || char === "]") && --depth === 0) {
+      return JSON.parse(text.slice(start, i + 1));
+    }
+  }
+  throw new Error("the embedded metadata does not end");
+}
+
+/** The Deno version .ci/run installs: the one the project pins. */
+async function pinnedDeno(): Promise<string> {
+  const script = await Deno.readTextFile(`${ROOT}.ci/run`);
+  const version = script.match(/^DENO_VERSION=(\S+)$/m)?.[1];
+  assert.ok(version, ".ci/run sets DENO_VERSION");
+  return version;
+}
+
+Deno.test("the server, client and compile tasks carry one permission set, and no more", () => {
+  assert.ok(PERMISSIONS.length > 0);
+  assert.deepEqual(permissionFlags(denoCommand("client", "run")), PERMISSIONS, "client");
+  for (const { task, args } of compileCommands()) {
+    assert.deepEqual(permissionFlags(args), PERMISSIONS, `${task}: ${args.join(" ")}`);
+  }
+  for (const flag of PERMISSIONS) assert.doesNotMatch(flag, FORBIDDEN);
+  assert.match(flagValue(PERMISSIONS, "--allow-env") ?? "", /^[A-Z_]+(,[A-Z_]+)*$/);
+  assert.ok(PERMISSIONS.includes("--no-prompt"), "a missing permission fails, never prompts");
+  assert.ok(PERMISSIONS.includes("--deny-import"), "no code from the network");
+});
+
+Deno.test("--allow-env lists exactly the variables the code reads", async () => {
+  // Environment variables often hold secrets, so the list is exact. main.ts
+  // reads a variable it may not as unset, so a missing name would fail quietly:
+  // this is where it shows.
+  const read = new Set<string>();
+  const files = [`${ROOT}main.ts`];
+  for (let i = 0, dirs = [`${ROOT}lib`]; i < dirs.length; i++) {
+    for await (const entry of Deno.readDir(dirs[i])) {
+      const path = `${dirs[i]}/${entry.name}`;
+      if (entry.isDirectory) dirs.push(path);
+      else if (entry.name.endsWith(".ts")) files.push(path);
+    }
+  }
+  for (const path of files) {
+    const source = await Deno.readTextFile(path);
+    for (const [, name] of source.matchAll(/\benv(?:\.get)?\(\s*"([A-Z0-9_]+)"/g)) read.add(name);
+  }
+  const allowed = flagValue(PERMISSIONS, "--allow-env")!.split(",");
+  assert.deepEqual(allowed.toSorted(), [...read].toSorted());
+});
+
+Deno.test("deno task compile builds dist/chat for this machine", () => {
+  const [{ args }, ...rest] = compileCommands();
+  assert.equal(rest.length, TARGETS.length);
+  assert.equal(flagValue(args, "--target"), undefined);
+  assert.equal(flagValue(args, "--output"), "dist/chat");
+  assert.equal(args.at(-1), "main.ts");
+});
+
+Deno.test("deno task compile:all builds every release target into dist/", () => {
+  const all = compileCommands().filter(({ task }) => task === "compile:all");
+  assert.deepEqual(all.map(({ args }) => flagValue(args, "--target")), TARGETS);
+  for (const { args } of all) {
+    const target = flagValue(args, "--target")!;
+    const exe = target.includes("windows") ? ".exe" : "";
+    assert.equal(flagValue(args, "--output"), `dist/chat-${target}${exe}`);
+    assert.equal(args.at(-1), "main.ts");
+  }
+});
+
+Deno.test("the pinned Deno knows every flag of the tasks", async () => {
+  const help = {
+    run: (await deno(["run", "--help"])).stdout,
+    compile: (await deno(["compile", "--help"])).stdout,
+  };
+  const used = [
+    ["run", denoCommand("server", "run")],
+    ["run", denoCommand("client", "run")],
+    ...compileCommands().map(({ args }) => ["compile", args] as const),
+  ] as const;
+  for (const [subcommand, args] of used) {
+    for (const arg of args.filter((word) => word.startsWith("-"))) {
+      const name = arg.split("=")[0];
+      const known = new RegExp(`(^|[\\s,])${name}(?=[\\s=\\[,]|$)`, "m");
+      assert.match(help[subcommand], known, `deno ${subcommand} --help lists ${name}`);
+    }
+  }
+});
+
+Deno.test("deno compile gets as far as the runtime download for every target", async () => {
+  // DENORT_BIN names the runtime to embed instead of downloading it. A missing
+  // file makes compile stop right there, after it parsed the flags (targets
+  // included), resolved the module graph (npm packages, lazy imports) and type
+  // checked: what is left is the download this machine cannot make.
+  const dir = await Deno.makeTempDir({ prefix: "chat-compile-" });
+  try {
+    const attempt = async ({ args }: { args: string[] }) => {
+      const output = args.indexOf("--output");
+      const target = flagValue(args, "--target") ?? "host";
+      if (output < 0) return { target, code: -1, stdout: "", stderr: "no --output" };
+      const changed = args.with(output + 1, `${dir}/${target}/chat`).slice(1);
+      return { target, ...await deno(changed, { DENORT_BIN: `${dir}/no-such-denort` }) };
+    };
+    const [first, ...rest] = compileCommands();
+    const results = [await attempt(first)]; // Fills the type-check cache for the others.
+    results.push(...await Promise.all(rest.map(attempt)));
+    for (const { target, code, stderr } of results) {
+      assert.notEqual(code, 0, target);
+      assert.match(stderr, /Could not find denort/, `${target}:\n${stderr}`);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("the executable embeds exactly the permission set, and only the npm packages it uses", async () => {
+  // A stand-in runtime (any executable of this machine's format) lets compile
+  // finish: the output cannot run, but it carries what a real one would, the
+  // metadata with the permissions included.
+  const standIn = Deno.build.os === "linux" ? "/usr/bin/true" : Deno.execPath();
+  const dir = await Deno.makeTempDir({ prefix: "chat-compile-" });
+  try {
+    const [{ args }] = compileCommands();
+    const output = `${dir}/chat`;
+    const compiled = await deno(args.with(args.indexOf("--output") + 1, output).slice(1), {
+      DENORT_BIN: standIn,
+    });
+    assert.equal(compiled.code, 0, compiled.stderr);
+    const metadata = embeddedMetadata(await Deno.readFile(output));
+    const env = flagValue(PERMISSIONS, "--allow-env")!.split(",");
+    assert.deepEqual(metadata.permissions, {
+      ...metadata.permissions,
+      allow_net: [], // [] is all, null is none.
+      allow_read: [],
+      allow_write: [],
+      allow_env: env,
+      allow_sys: [],
+      allow_run: null,
+      allow_ffi: null,
+      deny_import: [],
+      prompt: false,
+    });
+    // The tree of embedded files: the server's certificate library, not the test's YAML parser.
+    assert.match(compiled.stderr, /@peculiar/);
+    assert.match(compiled.stderr, /reflect-metadata/);
+    assert.doesNotMatch(compiled.stderr, /yaml/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("the permission set runs a server and its clients (deno run, as the executable would)", async () => {
+  const tmux = await new Deno.Command("tmux", { args: ["-V"], stdout: "null", stderr: "null" })
+    .output().catch(() => undefined);
+  assert.ok(tmux?.success, "tmux is needed for the terminal client (apt-get install tmux)");
+  const info = JSON.parse((await deno(["info", "--json"])).stdout);
+  await runSession({
+    command: [Deno.execPath(), "run", ...PERMISSIONS, MAIN],
+    tty: true,
+    // The session moves HOME; the module cache stays where it is.
+    env: { DENO_DIR: info.denoDir },
+  });
+});
+
+Deno.test("ci.yml runs the README's test command on pushes and pull requests", async () => {
+  const ci: Workflow = await readYaml(".github/workflows/ci.yml");
+  assert.ok("push" in ci.on && "pull_request" in ci.on);
+  const readme = await Deno.readTextFile(`${ROOT}README.md`);
+  assert.match(readme, /deno task ok/);
+  assert.ok(steps(ci).some((step) => step.run?.trim() === "deno task ok"));
+});
+
+Deno.test("release.yml tests, builds every target, sums and attaches them on a tag v*", async () => {
+  const release: Workflow = await readYaml(".github/workflows/release.yml");
+  assert.deepEqual(release.on.push.tags, ["v*"]);
+  assert.deepEqual(release.permissions, { contents: "read" });
+  const { test, build, smoke, release: publish } = release.jobs;
+  assert.match(runs(test), /^deno task ok$/m);
+  assert.match(runs(build), /^deno task compile:all$/m);
+  assert.match(runs(build), /^sha256sum chat-\* > SHA256SUMS$/m);
+  assert.deepEqual(build.needs, "test");
+  // Each native executable runs the session on its own OS before anything is published.
+  const outputs = compileCommands().filter(({ task }) => task === "compile:all")
+    .map(({ args }) => flagValue(args, "--output")!.replace("dist/", ""));
+  for (const { chat } of smoke.strategy.matrix.include) assert.ok(outputs.includes(chat), chat);
+  assert.match(runs(smoke), /tests\/release\/session\.ts/);
+  assert.deepEqual(publish.needs, ["build", "smoke"]);
+  assert.deepEqual(publish.permissions, { contents: "write" });
+  assert.match(runs(publish), /gh release create "\$TAG" dist\/chat-\* dist\/SHA256SUMS/);
+  assert.match(runs(publish), /gh release upload "\$TAG" dist\/chat-\* dist\/SHA256SUMS/);
+});
+
+Deno.test("the workflows use the pinned Deno and only tasks that exist", async () => {
+  const version = await pinnedDeno();
+  for (const path of [".github/workflows/ci.yml", ".github/workflows/release.yml"]) {
+    const workflow: Workflow = await readYaml(path);
+    const setups = steps(workflow).filter((step) => step.uses?.startsWith("denoland/setup-deno@"));
+    assert.ok(setups.length > 0, path);
+    for (const step of setups) assert.equal(String(step.with?.["deno-version"]), version, path);
+    for (const jobName of Object.keys(workflow.jobs)) {
+      const needs = [workflow.jobs[jobName].needs ?? []].flat();
+      for (const need of needs) {
+        assert.ok(need in workflow.jobs, `${path}: ${jobName} needs ${need}`);
+      }
+    }
+    for (const step of steps(workflow)) {
+      for (const [, task] of (step.run ?? "").matchAll(/deno task ([\w:-]+)/g)) {
+        assert.ok(task in tasks, `${path}: deno task ${task}`);
+      }
+    }
+  }
+});
+
+Deno.test("the README's install section names every release file", async () => {
+  const readme = await Deno.readTextFile(`${ROOT}README.md`);
+  const section = readme.split("<!-- install:start -->")[1]?.split("<!-- install:end -->")[0];
+  assert.ok(section, "README has the install markers");
+  for (const { args } of compileCommands().filter(({ task }) => task === "compile:all")) {
+    assert.ok(section.includes(flagValue(args, "--output")!.replace("dist/", "")));
+  }
+  assert.match(section, /SHA256SUMS/);
+  assert.match(section, /deno task compile:all/);
+});
