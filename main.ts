@@ -35,6 +35,14 @@ function env(name: string): string | undefined {
   }
 }
 
+/** Aborts `stop` on SIGINT and SIGTERM (Windows has no SIGTERM: SIGINT and SIGBREAK there). */
+function stopOnSignals(stop: AbortController): void {
+  const signals: Deno.Signal[] = Deno.build.os === "windows"
+    ? ["SIGINT", "SIGBREAK"]
+    : ["SIGINT", "SIGTERM"];
+  for (const signal of signals) Deno.addSignalListener(signal, () => stop.abort(signal));
+}
+
 async function main(args: string[]): Promise<number> {
   const [command, ...rest] = args;
   const stop = new AbortController();
@@ -47,17 +55,13 @@ async function main(args: string[]): Promise<number> {
   switch (command) {
     case "server": {
       const { runServer } = await import("./lib/server/cli.ts");
-      for (const signal of ["SIGINT", "SIGTERM"] as const) {
-        Deno.addSignalListener(signal, () => stop.abort(signal));
-      }
+      stopOnSignals(stop);
       return await runServer(rest, context);
     }
     case "client": {
       const { runClient } = await import("./lib/client/cli.ts");
       // In raw terminal mode Ctrl-C is a key, not a signal; these cover pipes and kill.
-      for (const signal of ["SIGINT", "SIGTERM"] as const) {
-        Deno.addSignalListener(signal, () => stop.abort(signal));
-      }
+      stopOnSignals(stop);
       context.isTerminal = { stdin: Deno.stdin.isTerminal(), stdout: Deno.stdout.isTerminal() };
       context.stdin = () => Deno.stdin.readable;
       context.terminal = () => ({ input: process.stdin, output: process.stdout });

@@ -154,7 +154,8 @@ export class Connection implements Member {
         }
         return;
       }
-      this.#splitter.push(buffer.subarray(0, n));
+      // Every frame of this read is handled before the others are woken, once.
+      this.#hub.batch(() => this.#splitter.push(buffer.subarray(0, n)));
     }
   }
 

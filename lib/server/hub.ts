@@ -56,6 +56,13 @@ export class Hub {
   readonly #maxMessageBytes: number;
   readonly #clock: () => Date;
   readonly #members = new Map<string, Member>();
+  /** Inside batch(): posts are stored at once, but members are woken once at the end. */
+  #batchDepth = 0;
+  /** The member whose posts await the wake-up; null when posts of several members wait. */
+  #pendingAuthor: Member | null | undefined;
+  /** The wire time of the current second, formatted once per second rather than per message. */
+  #timeSecond = NaN;
+  #timeText = "";
 
   constructor(options: HubOptions) {
     this.#store = options.store;
@@ -110,7 +117,7 @@ export class Hub {
     if (from === undefined) return { ok: false, reason: "login required" };
     const invalid = checkMessageText(text, this.#maxMessageBytes);
     if (invalid !== undefined) return { ok: false, reason: invalid };
-    const time = formatWireTime(this.#clock());
+    const time = this.#now();
     const seq = this.#store.append(
       (seq) => encoder.encode(encodeChatMessage({ from, message: text, time, seq })),
       member.id,
@@ -118,9 +125,49 @@ export class Hub {
     // The sender's outbox steps over its own message at once, so its own
     // words never count as traffic it is behind on; only the others wake.
     member.outbox.authored(seq);
-    for (const other of this.#members.values()) {
-      if (other !== member && !other.outbox.notify()) other.kick("send queue full");
+    if (this.#batchDepth === 0) {
+      this.#wake(member);
+    } else {
+      this.#pendingAuthor = this.#pendingAuthor === undefined || this.#pendingAuthor === member
+        ? member
+        : null;
     }
     return { ok: true, seq };
+  }
+
+  /**
+   * Runs `work` (typically: every frame of one read) and wakes the other
+   * members once at its end instead of once per message. Order and content
+   * are unchanged: each outbox reads the store from its own cursor.
+   */
+  batch(work: () => void): void {
+    this.#batchDepth++;
+    try {
+      work();
+    } finally {
+      this.#batchDepth--;
+      if (this.#batchDepth === 0 && this.#pendingAuthor !== undefined) {
+        const author = this.#pendingAuthor;
+        this.#pendingAuthor = undefined;
+        this.#wake(author);
+      }
+    }
+  }
+
+  /** Wakes every member but `author` (all of them when null); cuts off those over their limit. */
+  #wake(author: Member | null): void {
+    for (const other of this.#members.values()) {
+      if (other !== author && !other.outbox.notify()) other.kick("send queue full");
+    }
+  }
+
+  #now(): string {
+    const now = this.#clock();
+    const second = Math.floor(now.getTime() / 1000);
+    if (second !== this.#timeSecond) {
+      this.#timeSecond = second;
+      this.#timeText = formatWireTime(now);
+    }
+    return this.#timeText;
   }
 }

@@ -7,14 +7,8 @@ import config from "../../deno.json" with { type: "json" };
 import { TestClient } from "./_helpers.ts";
 
 const MAIN = fileURLToPath(new URL("../../main.ts", import.meta.url));
-/** The permissions of `deno task server`: the tests prove they are enough. */
-const PERMISSIONS = [
-  "--allow-net",
-  "--allow-read",
-  "--allow-write",
-  "--allow-env",
-  "--allow-sys=hostname",
-];
+/** The permissions of `deno task server`, read from deno.json: the tests prove they are enough. */
+const PERMISSIONS = config.tasks.server.command.split(" ").filter((word) => word.startsWith("--"));
 
 function chat(args: string[], cwd?: string): Deno.Command {
   return new Command(args, cwd);

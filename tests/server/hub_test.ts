@@ -408,3 +408,40 @@ Deno.test("a member's own posts do not count while a write to it is stuck", asyn
   await h.finish();
   assert.deepEqual(texts(alice), ["hello alice"]);
 });
+
+Deno.test("a batch of posts wakes each member once, and every message still arrives in order", async () => {
+  const h = new Harness();
+  const sender = h.login("sender");
+  const receiver = h.login("receiver");
+  await settle();
+  const writesBefore = receiver.writer.writes.length;
+  h.hub.batch(() => {
+    for (let i = 0; i < 50; i++) assert.equal(h.hub.post(sender, `m${i}`).ok, true);
+    // Nothing is woken until the batch ends.
+    assert.equal(receiver.writer.writes.length, writesBefore);
+  });
+  await settle();
+  assert.deepEqual(texts(receiver), Array.from({ length: 50 }, (_, i) => `m${i}`));
+  assert.equal(receiver.writer.writes.length, writesBefore + 1, "one coalesced write");
+  assert.deepEqual(texts(sender), [], "the sender never gets its own messages");
+  await h.finish();
+});
+
+Deno.test("stamps messages with the clock's current second even when the time is cached", async () => {
+  const h = new Harness();
+  const sender = h.login("sender");
+  const receiver = h.login("receiver");
+  h.hub.post(sender, "first");
+  h.now += 999; // the same second: same text
+  h.hub.post(sender, "second");
+  h.now += 1; // the next second
+  h.hub.post(sender, "third");
+  await settle();
+  const times = (receiver.writer.frames as Frame[]).filter((f) => "from" in f).map((f) => f.time);
+  assert.deepEqual(times, [
+    formatWireTime(new Date(FIXED)),
+    formatWireTime(new Date(FIXED)),
+    formatWireTime(new Date(FIXED + 1000)),
+  ]);
+  await h.finish();
+});
