@@ -15,7 +15,8 @@ import {
 } from "./cert.ts";
 import { createLogger, LOG_FORMATS, type LogFormat } from "./log.ts";
 import { DEFAULT_LIMITS, formatAddr, serve, type ServerLimits } from "./server.ts";
-import { MemoryStore } from "./store.ts";
+import { FileStore } from "./file_store.ts";
+import { type HistoryStore, MemoryStore } from "./store.ts";
 
 /** Where the generated development certificate lives, relative to the working directory. */
 export const DEFAULT_CERT_DIR = "certs";
@@ -35,6 +36,10 @@ Options:
   --max-message-bytes N     longest message text in UTF-8 bytes (default ${DEFAULT_LIMITS.maxMessageBytes})
   --send-queue-bytes N      bytes a slow reader may fall behind before it is cut off (default ${DEFAULT_LIMITS.sendQueueBytes})
   --max-clients N           open connections beyond this are closed at once (default ${DEFAULT_LIMITS.maxClients})
+  --max-per-ip N            open connections from one address beyond this are closed at once (default ${DEFAULT_LIMITS.maxPerIp})
+  --rate-limit PER_SECOND   frames a client may send per second, bursts of twice that; 0 for no limit (default ${DEFAULT_LIMITS.rateLimit})
+  --data-dir DIR            keep the history in DIR/messages.log across restarts (and the generated certificate in DIR)
+  --history-limit N         replay only the newest N messages; 0 for all (default 0: all)
   --log-format text|json    log lines on stderr for people or machines (default text)
   -h, --help                show this help
 `;
@@ -49,6 +54,10 @@ const FLAGS = {
   "max-message-bytes": { type: "string" },
   "send-queue-bytes": { type: "string" },
   "max-clients": { type: "string" },
+  "max-per-ip": { type: "string" },
+  "rate-limit": { type: "string" },
+  "data-dir": { type: "string" },
+  "history-limit": { type: "string" },
   "log-format": { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
@@ -61,6 +70,10 @@ export interface ServerConfig {
   key?: string;
   logFormat: LogFormat;
   limits: ServerLimits;
+  /** Where durable history (and the generated certificate) lives; memory only when absent. */
+  dataDir?: string;
+  /** Replay only the newest this many messages; 0 for all. */
+  historyLimit: number;
 }
 
 /** Reads `chat server` flags; a wrong one is a {@linkcode UsageError}. */
@@ -89,7 +102,14 @@ export function parseServerArgs(args: string[]): ServerConfig | "help" {
     maxMessageBytes: intFlag(values, "max-message-bytes", DEFAULT_LIMITS.maxMessageBytes, 1),
     sendQueueBytes: intFlag(values, "send-queue-bytes", DEFAULT_LIMITS.sendQueueBytes, 1024),
     maxClients: intFlag(values, "max-clients", DEFAULT_LIMITS.maxClients, 1),
+    maxPerIp: intFlag(values, "max-per-ip", DEFAULT_LIMITS.maxPerIp, 1),
+    rateLimit: intFlag(values, "rate-limit", DEFAULT_LIMITS.rateLimit, 0, 1_000_000),
+    handshakeTimeoutMs: DEFAULT_LIMITS.handshakeTimeoutMs,
   };
+  const dataDir = values["data-dir"] as string | undefined;
+  if (dataDir !== undefined && dataDir.trim() === "") {
+    throw new UsageError("--data-dir must not be empty");
+  }
   return {
     host: host.replace(/^\[(.*)\]$/, "$1"),
     port: intFlag(values, "port", 1337, 0, 65535),
@@ -97,6 +117,8 @@ export function parseServerArgs(args: string[]): ServerConfig | "help" {
     key,
     logFormat: logFormat as LogFormat,
     limits,
+    dataDir,
+    historyLimit: intFlag(values, "history-limit", 0, 0),
   };
 }
 
@@ -108,21 +130,31 @@ export async function runServer(args: string[], context: CliContext): Promise<nu
     return 0;
   }
   const clock = () => new Date();
+  const logger = createLogger({ format: config.logFormat, write: context.stderr, clock });
   const identity = config.cert !== undefined && config.key !== undefined
     ? await loadIdentity(config.cert, config.key)
-    : await ensureGeneratedIdentity(DEFAULT_CERT_DIR, hostName(), clock());
-  const listener = listen(config, identity);
+    : await ensureGeneratedIdentity(config.dataDir ?? DEFAULT_CERT_DIR, hostName(), clock());
+  const store: HistoryStore = config.dataDir === undefined
+    ? new MemoryStore({ historyLimit: config.historyLimit })
+    : await FileStore.open(config.dataDir, {
+      historyLimit: config.historyLimit,
+      warn: (message) => logger.log("warning", { reason: message }),
+    });
+  let listener: Deno.TlsListener;
+  try {
+    listener = listen(config, identity);
+  } catch (error) {
+    await store.close?.();
+    throw error;
+  }
   const where = formatAddr(listener.addr);
   context.stdout(banner(identity, listener.addr.port));
+  if (store instanceof FileStore) {
+    context.stdout(`history ${store.path}: ${store.lastSeq} messages\n`);
+  }
   context.stdout(`listening on ${where}\n`);
-  const logger = createLogger({ format: config.logFormat, write: context.stderr, clock });
-  await serve(listener, {
-    limits: config.limits,
-    store: new MemoryStore(),
-    logger,
-    clock,
-    signal: context.signal,
-  });
+  await serve(listener, { limits: config.limits, store, logger, clock, signal: context.signal });
+  await store.close?.();
   logger.log("stopped", { reason: String(context.signal.reason ?? "stopped") });
   return 0;
 }

@@ -13,6 +13,7 @@ import { decodeClientFrame, encodeStatus, type StatusFrame } from "../protocol.t
 import type { Hub, Member } from "./hub.ts";
 import type { Logger } from "./log.ts";
 import { Outbox } from "./outbox.ts";
+import { TokenBucket } from "./rate_limit.ts";
 
 /** The parts of `Deno.TlsConn` a connection uses. */
 export interface PeerConn {
@@ -33,7 +34,17 @@ export interface ConnectionLimits {
   maxLineBytes: number;
   /** Bytes a slow reader may have waiting before it is cut off. */
   sendQueueBytes: number;
+  /** Time from accept to a finished TLS handshake. */
+  handshakeTimeoutMs: number;
+  /** Frames per second a client may send on average (bursts of twice that); 0 for no limit. */
+  rateLimit: number;
 }
+
+/**
+ * Frames refused in a row for the rate limit after which the client counts
+ * as flooding and is cut off: a client that slows down when told is kept.
+ */
+export const FLOOD_STRIKES = 100;
 
 /** Size of each connection's read buffer. Small: an idle client should cost little. */
 export const READ_BUFFER_BYTES = 16 * 1024;
@@ -66,6 +77,9 @@ export class Connection implements Member {
   readonly #logger: Logger;
   readonly #splitter: LineSplitter;
   #failedLogins = 0;
+  readonly #bucket: TokenBucket;
+  /** Frames refused by the rate limit since the last one accepted. */
+  #strikes = 0;
   #rejected = 0;
   #deadline: ReturnType<typeof setTimeout> | undefined;
   /** Set once the connection is ending; the first reason wins. */
@@ -89,6 +103,7 @@ export class Connection implements Member {
     this.#limits = limits;
     this.#logger = logger;
     this.outbox = new Outbox(conn, hub.store, id, { sendQueueBytes: limits.sendQueueBytes });
+    this.#bucket = new TokenBucket(limits.rateLimit, limits.rateLimit * 2, performance.now());
     this.#ended = new Promise((resolve) => this.#signalEnded = () => resolve(null));
     this.#splitter = new LineSplitter(limits.maxLineBytes, {
       line: (text) => this.#onLine(text),
@@ -108,10 +123,19 @@ export class Connection implements Member {
       () => this.outbox.failure && this.end(this.outbox.failure),
       (error) => this.end(describeGone(error)),
     );
+    const handshakeDeadline = setTimeout(() => {
+      this.#logger.log("handshake timeout", {
+        peer: this.#peer,
+        limit_ms: this.#limits.handshakeTimeoutMs,
+      });
+      this.end("TLS handshake timeout");
+    }, this.#limits.handshakeTimeoutMs);
     try {
       await Promise.race([this.#conn.handshake(), this.#ended]);
     } catch (error) {
       this.end(`TLS handshake failed: ${describeGone(error)}`);
+    } finally {
+      clearTimeout(handshakeDeadline);
     }
     await this.#readLoop();
     this.outbox.close();
@@ -189,6 +213,11 @@ export class Connection implements Member {
 
   #onLine(text: string): void {
     if (this.#endReason !== undefined) return;
+    if (!this.#bucket.take(performance.now())) {
+      this.#rateLimited();
+      return;
+    }
+    this.#strikes = 0;
     const frame = decodeClientFrame(text);
     if (frame.type === "error") {
       this.#reject(frame.reason, frame.id);
@@ -235,6 +264,29 @@ export class Connection implements Member {
     });
     this.#reply({ status: "error", reason: result.reason });
     if (this.#failedLogins >= this.#limits.maxLoginAttempts) this.end("too many failed logins");
+  }
+
+  /** A frame over the rate limit: refused unread; a client that keeps on is cut off. */
+  #rateLimited(): void {
+    this.#strikes++;
+    if (this.#strikes === 1) {
+      this.#logger.log("rate limited", {
+        peer: this.#peer,
+        nick: this.nickname,
+        limit: this.#limits.rateLimit,
+      });
+    }
+    if (this.#strikes >= FLOOD_STRIKES) {
+      this.#logger.log("flooding", {
+        peer: this.#peer,
+        nick: this.nickname,
+        refused: this.#strikes,
+      });
+      this.#reply({ status: "error", reason: "rate limit exceeded: closing the connection" });
+      this.end("flooding");
+      return;
+    }
+    this.#reply({ status: "error", reason: "rate limit exceeded" });
   }
 
   #onLineError(reason: LineError): void {

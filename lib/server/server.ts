@@ -19,6 +19,8 @@ export interface ServerLimits extends ConnectionLimits {
   maxClients: number;
   /** Cap on a message's text, in UTF-8 bytes. */
   maxMessageBytes: number;
+  /** Open connections from one IP address beyond this are closed right after accept. */
+  maxPerIp: number;
 }
 
 /** Defaults of every limit (PROTOCOL.md and `chat server --help`). */
@@ -29,6 +31,9 @@ export const DEFAULT_LIMITS: ServerLimits = {
   maxMessageBytes: 16 * 1024,
   sendQueueBytes: 8 * 1024 * 1024,
   maxClients: 10_000,
+  maxPerIp: 100,
+  handshakeTimeoutMs: 10_000,
+  rateLimit: 50,
 };
 
 /** How long shutdown waits for connections to close before giving up on them. */
@@ -70,6 +75,8 @@ export async function serve(listener: PeerListener, options: ServeOptions): Prom
     clock: options.clock,
   });
   const open = new Map<ConnectionType, Promise<void>>();
+  /** Open connections per IP address. */
+  const perIp = new Map<string, number>();
   let nextId = 1;
   const stop = () => {
     try {
@@ -98,8 +105,15 @@ export async function serve(listener: PeerListener, options: ServeOptions): Prom
       continue;
     }
     const peer = formatAddr(conn.remoteAddr);
-    if (open.size >= limits.maxClients) {
-      logger.log("refused", { peer, reason: "too many clients", limit: limits.maxClients });
+    const ip = conn.remoteAddr.transport === "tcp" ? conn.remoteAddr.hostname : peer;
+    const fromIp = perIp.get(ip) ?? 0;
+    const refusal = open.size >= limits.maxClients
+      ? { reason: "too many clients", limit: limits.maxClients }
+      : fromIp >= limits.maxPerIp
+      ? { reason: "too many connections from this address", limit: limits.maxPerIp }
+      : undefined;
+    if (refusal) {
+      logger.log("refused", { peer, ...refusal });
       try {
         conn.close();
       } catch {
@@ -107,9 +121,18 @@ export async function serve(listener: PeerListener, options: ServeOptions): Prom
       }
       continue;
     }
+    perIp.set(ip, fromIp + 1);
     const connection = new Connection(conn, peer, nextId++, hub, limits, logger);
     logger.log("connect", { peer });
-    open.set(connection, connection.serve().finally(() => open.delete(connection)));
+    open.set(
+      connection,
+      connection.serve().finally(() => {
+        open.delete(connection);
+        const left = perIp.get(ip)! - 1;
+        if (left === 0) perIp.delete(ip);
+        else perIp.set(ip, left);
+      }),
+    );
   }
   signal.removeEventListener("abort", stop);
   stop();

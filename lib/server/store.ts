@@ -38,6 +38,8 @@ export interface HistoryStore {
   read(fromSeq: number, maxBytes: number, skipAuthor: number): ReadResult;
   /** Bytes of wire data in messages `fromSeq`…lastSeq (0 when none). */
   bytesFrom(fromSeq: number): number;
+  /** Finishes pending writes and releases what the store holds (files, locks). */
+  close?(): Promise<void>;
 }
 
 /** Size of one arena chunk; a message larger than this gets its own chunk. */
@@ -45,34 +47,60 @@ export const ARENA_CHUNK_BYTES = 4 * 1024 * 1024;
 
 const INITIAL_CAPACITY = 1024;
 
+/** Options of {@linkcode MemoryStore}. */
+export interface MemoryStoreOptions {
+  /**
+   * Keep only the newest this many messages (older ones leave memory and
+   * the replay). Undefined or 0 keeps all of them, as the seed asks.
+   */
+  historyLimit?: number;
+}
+
 /**
- * Keeps the whole history in memory, as the seed asks: about 28 bytes of
- * index per message on top of its wire bytes.
+ * Keeps the history in memory: each message's wire bytes in a 4 MiB arena
+ * chunk, plus 24 bytes of index (up to twice that while the index grows).
  */
 export class MemoryStore implements HistoryStore {
+  readonly #limit: number;
   #chunks: Uint8Array[] = [];
+  /** The absolute number of #chunks[0] (chunks before it were dropped). */
+  #chunkBase = 0;
   #chunkUsed = 0;
-  #count = 0;
-  // Index by seq - 1. Plain growable typed arrays: no object per message.
+  #last = 0;
+  #first = 1;
+  /** The seq stored at index 0 of the arrays below. */
+  #base = 1;
+  // Index by seq - #base. Plain growable typed arrays: no object per message.
   #chunkOf = new Uint32Array(INITIAL_CAPACITY);
   #offset = new Uint32Array(INITIAL_CAPACITY);
   #length = new Uint32Array(INITIAL_CAPACITY);
   #author = new Int32Array(INITIAL_CAPACITY);
-  /** Wire bytes of messages 1…seq, at index seq (index 0 is 0). */
+  /** Wire bytes of messages #base…(#base + i - 1), at index i (index 0 is 0). */
   #total = new Float64Array(INITIAL_CAPACITY + 1);
 
+  constructor(options: MemoryStoreOptions = {}) {
+    const limit = options.historyLimit ?? 0;
+    if (!Number.isSafeInteger(limit) || limit < 0) {
+      throw new RangeError(
+        `Cannot make a store: historyLimit must be a non-negative integer, got ${limit}`,
+      );
+    }
+    this.#limit = limit;
+  }
+
   get lastSeq(): number {
-    return this.#count;
+    return this.#last;
   }
 
   get firstSeq(): number {
-    return 1;
+    return this.#first;
   }
 
   append(encode: (seq: number) => Uint8Array, author: number): number {
-    const seq = this.#count + 1;
+    const seq = this.#last + 1;
     const bytes = encode(seq);
-    this.#reserve(seq);
+    const i = seq - this.#base;
+    this.#reserve(i + 1);
     let chunk = this.#chunks[this.#chunks.length - 1];
     if (chunk === undefined || this.#chunkUsed + bytes.length > chunk.length) {
       chunk = new Uint8Array(Math.max(ARENA_CHUNK_BYTES, bytes.length));
@@ -80,14 +108,14 @@ export class MemoryStore implements HistoryStore {
       this.#chunkUsed = 0;
     }
     chunk.set(bytes, this.#chunkUsed);
-    const i = seq - 1;
-    this.#chunkOf[i] = this.#chunks.length - 1;
+    this.#chunkOf[i] = this.#chunkBase + this.#chunks.length - 1;
     this.#offset[i] = this.#chunkUsed;
     this.#length[i] = bytes.length;
     this.#author[i] = author;
-    this.#total[seq] = this.#total[seq - 1] + bytes.length;
+    this.#total[i + 1] = this.#total[i] + bytes.length;
     this.#chunkUsed += bytes.length;
-    this.#count = seq;
+    this.#last = seq;
+    if (this.#limit > 0 && seq - this.#first + 1 > this.#limit) this.#trim(seq - this.#limit + 1);
     return seq;
   }
 
@@ -98,35 +126,63 @@ export class MemoryStore implements HistoryStore {
   read(fromSeq: number, maxBytes: number, skipAuthor: number): ReadResult {
     const pieces: Uint8Array[] = [];
     let bytes = 0;
-    let seq = Math.max(fromSeq, 1);
+    let seq = Math.max(fromSeq, this.#first);
     // The run of consecutive messages being gathered into one slice.
     let runChunk = -1, runStart = 0, runEnd = 0;
-    while (seq <= this.#count && (bytes === 0 || bytes < maxBytes)) {
-      const i = seq - 1;
+    while (seq <= this.#last && (bytes === 0 || bytes < maxBytes)) {
+      const i = seq - this.#base;
       seq++;
       if (this.#author[i] === skipAuthor) continue;
       const chunk = this.#chunkOf[i], offset = this.#offset[i], length = this.#length[i];
       if (chunk === runChunk && offset === runEnd) {
         runEnd += length;
       } else {
-        if (runChunk !== -1) pieces.push(this.#chunks[runChunk].subarray(runStart, runEnd));
+        if (runChunk !== -1) pieces.push(this.#slice(runChunk, runStart, runEnd));
         runChunk = chunk;
         runStart = offset;
         runEnd = offset + length;
       }
       bytes += length;
     }
-    if (runChunk !== -1) pieces.push(this.#chunks[runChunk].subarray(runStart, runEnd));
+    if (runChunk !== -1) pieces.push(this.#slice(runChunk, runStart, runEnd));
     return { pieces, bytes, next: seq };
   }
 
   bytesFrom(fromSeq: number): number {
-    if (fromSeq > this.#count) return 0;
-    return this.#total[this.#count] - this.#total[Math.max(fromSeq, 1) - 1];
+    if (fromSeq > this.#last) return 0;
+    const from = Math.max(fromSeq, this.#first);
+    return this.#total[this.#last - this.#base + 1] - this.#total[from - this.#base];
   }
 
-  #reserve(seq: number): void {
-    if (seq <= this.#chunkOf.length) return;
+  #slice(chunk: number, start: number, end: number): Uint8Array {
+    return this.#chunks[chunk - this.#chunkBase].subarray(start, end);
+  }
+
+  /** Forgets messages before `first`, and the arena chunks only they used. */
+  #trim(first: number): void {
+    this.#first = first;
+    const keepChunk = this.#chunkOf[first - this.#base];
+    while (this.#chunkBase < keepChunk) {
+      this.#chunks.shift();
+      this.#chunkBase++;
+    }
+    // Move the index down once the forgotten part is as large as the kept one.
+    const drop = first - this.#base;
+    if (drop >= this.#last - first + 1 && drop >= INITIAL_CAPACITY) {
+      const keep = this.#last - first + 1;
+      this.#chunkOf.copyWithin(0, drop, drop + keep);
+      this.#offset.copyWithin(0, drop, drop + keep);
+      this.#length.copyWithin(0, drop, drop + keep);
+      this.#author.copyWithin(0, drop, drop + keep);
+      const dropped = this.#total[drop];
+      for (let i = 0; i <= keep; i++) this.#total[i] = this.#total[i + drop] - dropped;
+      this.#base = first;
+    }
+  }
+
+  /** Makes room for `size` index entries. */
+  #reserve(size: number): void {
+    if (size <= this.#chunkOf.length) return;
     const capacity = this.#chunkOf.length * 2;
     this.#chunkOf = grow(this.#chunkOf, new Uint32Array(capacity));
     this.#offset = grow(this.#offset, new Uint32Array(capacity));

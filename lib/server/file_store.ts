@@ -1,0 +1,274 @@
+// Durable history: `chat server --data-dir DIR`.
+//
+// An append-only log, DIR/messages.log, holds one line per stored message:
+// the exact wire bytes, `seq` included. Replay is served from memory (a
+// MemoryStore loaded from the log at start), so durability costs nothing on
+// the read path. Writes use group commit: whatever was appended while the
+// previous write and fsync ran goes out as one write and one fsync, and only
+// then are the `id` acks of those messages released.
+//
+// At start the log is checked line by line. A torn last line (the server
+// died mid-write) is cut off with a warning; damage anywhere else stops the
+// server with one sentence naming the file and line, because skipping a line
+// would be silent loss. DIR/lock is held for as long as the store is open,
+// so two servers never write one log.
+
+import { join } from "node:path";
+import { decodeServerFrame } from "../protocol.ts";
+import { reason, StartupError } from "./cert.ts";
+import { type HistoryStore, MemoryStore, type ReadResult } from "./store.ts";
+
+/** The log's file name inside the data folder. */
+export const LOG_FILE = "messages.log";
+/** The lock file's name inside the data folder. */
+export const LOCK_FILE = "lock";
+
+/** Options of {@linkcode FileStore.open}. */
+export interface FileStoreOptions {
+  /** Keep only the newest this many messages for replay; 0 or undefined keeps all. */
+  historyLimit?: number;
+  /** Receives warnings, such as a torn last line that was cut off. */
+  warn: (message: string) => void;
+}
+
+interface Waiter {
+  seq: number;
+  resolve: () => void;
+  reject: (error: Error) => void;
+}
+
+/**
+ * A history store backed by an append-only log in a folder.
+ *
+ * @example
+ * ```ts
+ * const store = await FileStore.open("data", { warn: console.warn });
+ * const seq = store.append((seq) => encode(seq), authorId);
+ * await store.whenDurable(seq); // fsynced
+ * await store.close();
+ * ```
+ */
+export class FileStore implements HistoryStore {
+  readonly #memory: MemoryStore;
+  readonly #log: Deno.FsFile;
+  readonly #lock: Deno.FsFile;
+  readonly #path: string;
+  readonly #warn: (message: string) => void;
+  #pending: Uint8Array[] = [];
+  #pendingBytes = 0;
+  #durable: number;
+  #waiters: Waiter[] = [];
+  #flushing: Promise<void> | undefined;
+  #closed = false;
+
+  private constructor(
+    memory: MemoryStore,
+    log: Deno.FsFile,
+    lock: Deno.FsFile,
+    path: string,
+    warn: (message: string) => void,
+  ) {
+    this.#memory = memory;
+    this.#log = log;
+    this.#lock = lock;
+    this.#path = path;
+    this.#warn = warn;
+    this.#durable = memory.lastSeq;
+  }
+
+  /**
+   * Opens (creating when needed) the data folder `dir`: takes its lock,
+   * loads and checks the log. Every failure is a StartupError.
+   */
+  static async open(dir: string, options: FileStoreOptions): Promise<FileStore> {
+    try {
+      await Deno.mkdir(dir, { recursive: true });
+    } catch (error) {
+      throw new StartupError(`Cannot use the data folder ${dir}: ${reason(error)}.`);
+    }
+    const lockPath = join(dir, LOCK_FILE);
+    let lock: Deno.FsFile;
+    try {
+      lock = await Deno.open(lockPath, { read: true, write: true, create: true });
+    } catch (error) {
+      throw new StartupError(`Cannot open the lock file ${lockPath}: ${reason(error)}.`);
+    }
+    if (!await lock.tryLock(true)) {
+      lock.close();
+      throw new StartupError(
+        `Cannot use the data folder ${dir}: another chat server is using it (${lockPath} is locked).`,
+      );
+    }
+    const path = join(dir, LOG_FILE);
+    try {
+      const memory = new MemoryStore({ historyLimit: options.historyLimit });
+      const log = await loadLog(path, memory, options.warn);
+      return new FileStore(memory, log, lock, path, options.warn);
+    } catch (error) {
+      lock.close();
+      throw error;
+    }
+  }
+
+  /** The log file's path. */
+  get path(): string {
+    return this.#path;
+  }
+
+  get lastSeq(): number {
+    return this.#memory.lastSeq;
+  }
+
+  get firstSeq(): number {
+    return this.#memory.firstSeq;
+  }
+
+  append(encode: (seq: number) => Uint8Array, author: number): number {
+    if (this.#closed) throw new Error(`Cannot store a message: ${this.#path} is closed`);
+    return this.#memory.append((seq) => {
+      const bytes = encode(seq);
+      this.#pending.push(bytes);
+      this.#pendingBytes += bytes.length;
+      this.#flushing ??= this.#flush();
+      return bytes;
+    }, author);
+  }
+
+  whenDurable(seq: number): Promise<void> {
+    if (seq <= this.#durable) return Promise.resolve();
+    return new Promise((resolve, reject) => this.#waiters.push({ seq, resolve, reject }));
+  }
+
+  read(fromSeq: number, maxBytes: number, skipAuthor: number): ReadResult {
+    return this.#memory.read(fromSeq, maxBytes, skipAuthor);
+  }
+
+  bytesFrom(fromSeq: number): number {
+    return this.#memory.bytesFrom(fromSeq);
+  }
+
+  /** Writes what is pending, then closes the log and releases the lock. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#flushing;
+    this.#log.close();
+    this.#lock.close();
+  }
+
+  /** Group commit: one write and one fsync for everything appended meanwhile. */
+  async #flush(): Promise<void> {
+    // Let the rest of this turn's appends (one read's frames) join the batch.
+    await Promise.resolve();
+    while (this.#pending.length > 0) {
+      const batch = concat(this.#pending, this.#pendingBytes);
+      const upTo = this.#memory.lastSeq;
+      this.#pending = [];
+      this.#pendingBytes = 0;
+      try {
+        let written = 0;
+        while (written < batch.length) written += await this.#log.write(batch.subarray(written));
+        await this.#log.syncData();
+        this.#durable = upTo;
+        this.#settle(upTo);
+      } catch (error) {
+        this.#warn(
+          `cannot write ${this.#path}: ${
+            reason(error)
+          }; messages up to seq ${upTo} are not durable`,
+        );
+        this.#settle(upTo, new Error("storage failed"));
+      }
+    }
+    this.#flushing = undefined;
+  }
+
+  #settle(upTo: number, error?: Error): void {
+    let done = 0;
+    while (done < this.#waiters.length && this.#waiters[done].seq <= upTo) {
+      const waiter = this.#waiters[done++];
+      if (error) waiter.reject(error);
+      else waiter.resolve();
+    }
+    if (done > 0) this.#waiters = this.#waiters.slice(done);
+  }
+}
+
+/**
+ * Reads and checks the log into `memory`, cuts off a torn last line, and
+ * returns the log opened for appending.
+ */
+async function loadLog(
+  path: string,
+  memory: MemoryStore,
+  warn: (message: string) => void,
+): Promise<Deno.FsFile> {
+  let data: Uint8Array;
+  try {
+    data = await Deno.readFile(path);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) {
+      throw new StartupError(`Cannot read the history ${path}: ${reason(error)}.`);
+    }
+    data = new Uint8Array(0);
+  }
+  const decoder = new TextDecoder("utf-8", { fatal: true });
+  let start = 0;
+  let line = 0;
+  while (start < data.length) {
+    const end = data.indexOf(0x0a, start);
+    if (end === -1) break;
+    line++;
+    const bytes = data.subarray(start, end + 1);
+    const problem = checkLine(bytes, memory.lastSeq + 1, decoder);
+    if (problem) {
+      throw new StartupError(
+        `Cannot load the history: ${path} line ${line} is damaged (${problem}); the server never skips a line, so repair or move the file aside.`,
+      );
+    }
+    memory.append(() => bytes, 0);
+    start = end + 1;
+  }
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(path, { read: true, write: true, create: true });
+    if (start < data.length) {
+      await file.truncate(start);
+      await file.syncData();
+      warn(
+        `cut off a torn last line in ${path} (line ${line + 1}, ${
+          data.length - start
+        } bytes without a newline: the server stopped mid-write)`,
+      );
+    }
+    await file.seek(0, Deno.SeekMode.End);
+  } catch (error) {
+    throw new StartupError(`Cannot open the history ${path} for writing: ${reason(error)}.`);
+  }
+  return file;
+}
+
+/** What is wrong with one stored line, or undefined when it is a good message with seq `expected`. */
+function checkLine(bytes: Uint8Array, expected: number, decoder: TextDecoder): string | undefined {
+  let text: string;
+  try {
+    text = decoder.decode(bytes.subarray(0, bytes.length - 1));
+  } catch {
+    return "invalid UTF-8";
+  }
+  const frame = decodeServerFrame(text);
+  if (frame.type !== "message") return "not a stored message";
+  if (frame.seq !== expected) return `seq ${frame.seq ?? "missing"} where ${expected} was expected`;
+  return undefined;
+}
+
+function concat(pieces: Uint8Array[], total: number): Uint8Array {
+  if (pieces.length === 1) return pieces[0];
+  const out = new Uint8Array(total);
+  let offset = 0;
+  for (const piece of pieces) {
+    out.set(piece, offset);
+    offset += piece.length;
+  }
+  return out;
+}
