@@ -1,0 +1,441 @@
+// `deno task bench`: our server against `ncat -l --chat --ssl`, on this
+// machine, in one run. Each scenario of lib/bench/scenarios.ts runs N times
+// (3; 1 with --quick) against a fresh server process of each kind, through
+// `chat bench` in its own process (so the generator never shares a process
+// with what it measures), and the medians go into a markdown table on
+// stdout; progress goes to stderr. The replay and idle-clients scenarios
+// measure ours only. Exit status 1 when a run against our server lost or
+// duplicated a message or failed; ncat's problems are reported, not fatal.
+//
+//   deno task bench [--quick] [--runs N] [--no-ncat] [--json]
+//
+// Linux only (sh, ulimit, /proc); needs openssl, and ncat (installed with
+// apt-get when missing, which needs root).
+
+import config from "../deno.json" with { type: "json" };
+import { fileURLToPath } from "node:url";
+import { intFlag, parseFlags, UsageError } from "../lib/cli.ts";
+import { chooseDialer } from "../lib/bench/dial.ts";
+import {
+  type Child,
+  ensureNcat,
+  freePort,
+  makeCertificate,
+  residentKiB,
+  run,
+  spawn,
+  startNcat,
+  startOurServer,
+} from "../lib/bench/processes.ts";
+import { fillHistory, timeReplay } from "../lib/bench/replay.ts";
+import type { BenchReport } from "../lib/bench/result.ts";
+import {
+  benchFlags,
+  FULL_SCENARIOS,
+  type LoadScenario,
+  QUICK_SCENARIOS,
+  type ReplayScenario,
+  type ScaleScenario,
+} from "../lib/bench/scenarios.ts";
+import { formatFigure, formatTable, median, type Row, type RunFigure } from "../lib/bench/table.ts";
+
+const USAGE = `Usage: deno task bench [--quick] [--runs N] [--no-ncat] [--json]
+
+Runs the benchmark scenarios against our server and ncat --chat --ssl, and
+prints a markdown table of the medians.
+
+  --quick     tiny scenarios, one run each (the CI smoke test)
+  --runs N    runs per scenario and server (default 3; 1 with --quick)
+  --no-ncat   measure our server only
+  --json      print one JSON object (machine, rows, table) instead of markdown
+`;
+
+const FLAGS = {
+  quick: { type: "boolean" },
+  runs: { type: "string" },
+  "no-ncat": { type: "boolean" },
+  json: { type: "boolean" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+/** A `chat bench` run fails when nothing happens for this long (ncat logs 1,000 clients in slowly). */
+const BENCH_IDLE_TIMEOUT_S = 60;
+/** The longest one `chat bench` process may run before it is killed. */
+const BENCH_HARD_LIMIT_MS = 15 * 60 * 1000;
+
+const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
+const DENO = Deno.execPath();
+const encoder = new TextEncoder();
+
+/** The permission set of `deno task server`, which `chat bench` runs under too. */
+function serverPermissions(): string[] {
+  const words = config.tasks.server.command.split(/\s+/);
+  return words.filter((word) => /^--(allow|deny)-|^--no-prompt$/.test(word));
+}
+
+function write(stream: { writeSync(p: Uint8Array): number }, text: string): void {
+  const bytes = encoder.encode(text);
+  for (let offset = 0; offset < bytes.length;) offset += stream.writeSync(bytes.subarray(offset));
+}
+
+const log = (text: string) => write(Deno.stderr, text);
+
+/** Where the servers under test are, and how to trust them. */
+interface Targets {
+  dir: string;
+  permissions: string[];
+  ncat?: { path: string; cert: string; key: string };
+  ncatMissing?: string;
+}
+
+/** A fresh server of one kind, for one run. */
+interface Started {
+  port: number;
+  ca: string;
+  raw: boolean;
+  child: Child;
+}
+
+async function startTarget(targets: Targets, kind: "ours" | "ncat"): Promise<Started> {
+  if (kind === "ours") {
+    const server = await startOurServer(DENO, targets.permissions, MAIN, targets.dir);
+    return { port: server.port, ca: server.certPath, raw: false, child: server.child };
+  }
+  const ncat = targets.ncat!;
+  const port = freePort();
+  const pem = await Deno.readTextFile(ncat.cert);
+  const started = await startNcat(ncat.path, ncat.cert, ncat.key, port, async () => {
+    const { dial } = await chooseDialer("127.0.0.1", port, { kind: "ca", pem });
+    await (await dial({ data() {}, closed() {} })).close();
+  });
+  return { port, ca: ncat.cert, raw: true, child: started.child };
+}
+
+/** Runs `chat bench --json` with `flags`; its report, or a failure. */
+async function benchProcess(
+  target: Started,
+  flags: string[],
+  onStderr?: (line: string) => void,
+): Promise<BenchReport | { failure: string }> {
+  const lines: string[] = [];
+  const child = spawn(DENO, [
+    "run",
+    ...serverPermissions(),
+    MAIN,
+    "bench",
+    "--addr",
+    `127.0.0.1:${target.port}`,
+    "--ca",
+    target.ca,
+    "--json",
+    "--timeout",
+    String(BENCH_IDLE_TIMEOUT_S),
+    ...(target.raw ? ["--raw"] : []),
+    ...flags,
+  ], { stdout: (line) => lines.push(line), stderr: onStderr });
+  const timer = setTimeout(() => child.stop(), BENCH_HARD_LIMIT_MS);
+  try {
+    await child.status;
+  } finally {
+    clearTimeout(timer);
+  }
+  const json = lines.findLast((line) => line.startsWith("{"));
+  if (json === undefined) return { failure: `chat bench printed no result:\n${child.tail()}` };
+  return JSON.parse(json) as BenchReport;
+}
+
+function figureOf(report: BenchReport | { failure: string }, value: number): RunFigure {
+  if (!("ok" in report)) {
+    return { value: NaN, lost: 0, duplicated: 0, outOfOrder: 0, failure: report.failure };
+  }
+  return {
+    value,
+    lost: report.lost,
+    duplicated: report.duplicated,
+    outOfOrder: report.outOfOrder,
+    failure: report.failure ?? undefined,
+  };
+}
+
+function describeReport(report: BenchReport | { failure: string }): string {
+  if (!("ok" in report)) return `FAILED: ${report.failure}`;
+  const text = `${formatFigure(report.deliveriesPerSecond)} deliveries/s, p50 ${
+    formatFigure(report.latencyMs.p50)
+  } ms, p99 ${
+    formatFigure(report.latencyMs.p99)
+  } ms, lost ${report.lost}, duplicated ${report.duplicated}, out of order ${report.outOfOrder}`;
+  return report.failure === null ? text : `${text}; FAILED: ${report.failure}`;
+}
+
+async function loadScenario(
+  targets: Targets,
+  scenario: LoadScenario,
+  runs: number,
+): Promise<Row[]> {
+  const kinds = targets.ncat ? (["ours", "ncat"] as const) : (["ours"] as const);
+  const reports: Record<"ours" | "ncat", (BenchReport | { failure: string })[]> = {
+    ours: [],
+    ncat: [],
+  };
+  for (let i = 1; i <= runs; i++) {
+    for (const kind of kinds) {
+      const target = await startTarget(targets, kind);
+      try {
+        const report = await benchProcess(target, benchFlags(scenario));
+        reports[kind].push(report);
+        log(`  ${scenario.name}, ${kind} run ${i}/${runs}: ${describeReport(report)}\n`);
+      } finally {
+        await target.child.stop();
+      }
+    }
+  }
+  return scenario.metrics.map((metric) => {
+    const pick = (report: BenchReport | { failure: string }) =>
+      figureOf(
+        report,
+        !("ok" in report)
+          ? NaN
+          : metric === "deliveries/s"
+          ? report.deliveriesPerSecond
+          : metric === "p50 ms"
+          ? report.latencyMs.p50
+          : report.latencyMs.p99,
+      );
+    return {
+      scenario: scenario.name,
+      metric: metric === "deliveries/s" ? "deliveries/s" : `latency ${metric}`,
+      better: metric === "deliveries/s" ? "higher" : "lower",
+      ours: reports.ours.map(pick),
+      ncat: targets.ncat ? reports.ncat.map(pick) : targets.ncatMissing,
+    };
+  });
+}
+
+async function replayScenario(
+  targets: Targets,
+  scenario: ReplayScenario,
+  runs: number,
+): Promise<Row[]> {
+  const target = await startTarget(targets, "ours");
+  const seconds: RunFigure[] = [];
+  const rate: RunFigure[] = [];
+  let memory: RunFigure[] = [];
+  try {
+    const pem = await Deno.readTextFile(target.ca);
+    const { dial } = await chooseDialer("127.0.0.1", target.port, { kind: "ca", pem });
+    const timeout = BENCH_IDLE_TIMEOUT_S * 1000;
+    const history = await fillHistory(dial, scenario.messages, scenario.size, timeout);
+    log(`  ${scenario.name}: stored in ${history.seconds.toFixed(1)} s\n`);
+    const rss = await residentKiB(target.child.pid);
+    memory = [{ value: rss / 1024, lost: 0, duplicated: 0, outOfOrder: 0 }];
+    for (let i = 1; i <= runs; i++) {
+      const timing = await timeReplay(dial, history, i, timeout);
+      const lost = scenario.messages - timing.messages;
+      seconds.push({ value: timing.seconds, lost, duplicated: 0, outOfOrder: 0 });
+      rate.push({ value: timing.megabytesPerSecond, lost, duplicated: 0, outOfOrder: 0 });
+      log(
+        `  ${scenario.name}, run ${i}/${runs}: ${timing.messages} messages, ${
+          (timing.bytes / 1e6).toFixed(1)
+        } MB in ${timing.seconds.toFixed(3)} s = ${timing.megabytesPerSecond.toFixed(0)} MB/s\n`,
+      );
+    }
+  } catch (error) {
+    const failure = error instanceof Error ? error.message : String(error);
+    log(`  ${scenario.name}: FAILED: ${failure}\n`);
+    seconds.push({ value: NaN, lost: 0, duplicated: 0, outOfOrder: 0, failure });
+    rate.push({ value: NaN, lost: 0, duplicated: 0, outOfOrder: 0, failure });
+  } finally {
+    await target.child.stop();
+  }
+  return [
+    {
+      scenario: scenario.name,
+      metric: "one new client's full replay, s",
+      better: "lower",
+      ours: seconds,
+    },
+    { scenario: scenario.name, metric: "replay MB/s", better: "higher", ours: rate },
+    {
+      scenario: scenario.name,
+      metric: "server RSS with the history, MiB",
+      better: "lower",
+      ours: memory,
+    },
+  ];
+}
+
+async function scaleScenario(
+  targets: Targets,
+  scenario: ScaleScenario,
+  runs: number,
+): Promise<Row[]> {
+  const perClient: RunFigure[] = [];
+  const login: RunFigure[] = [];
+  for (let i = 1; i <= runs; i++) {
+    const target = await startTarget(targets, "ours");
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      const before = await residentKiB(target.child.pid);
+      let during: Promise<number> | undefined;
+      const report = await benchProcess(
+        target,
+        [
+          "--clients",
+          String(scenario.clients),
+          "--senders",
+          "0",
+          "--hold",
+          String(Math.ceil(scenario.settleMs / 1000) + 1),
+        ],
+        (line) => {
+          if (line.startsWith("holding ") && during === undefined) {
+            during = new Promise((resolve) => setTimeout(resolve, scenario.settleMs))
+              .then(() => residentKiB(target.child.pid));
+          }
+        },
+      );
+      const after = during === undefined ? NaN : await during;
+      const kib = (after - before) / scenario.clients;
+      perClient.push(figureOf(report, kib));
+      login.push(figureOf(report, "ok" in report ? report.connectSeconds : NaN));
+      log(
+        `  ${scenario.name}, run ${i}/${runs}: server RSS ${(before / 1024).toFixed(0)} MiB → ${
+          (after / 1024).toFixed(0)
+        } MiB = ${kib.toFixed(1)} KiB per client; ${
+          describeReport(report).replace(/^.*?lost/, "lost")
+        }\n`,
+      );
+    } finally {
+      await target.child.stop();
+    }
+  }
+  return [
+    {
+      scenario: scenario.name,
+      metric: "server RSS per client, KiB",
+      better: "lower",
+      ours: perClient,
+    },
+    { scenario: scenario.name, metric: "log in all and drain, s", better: "lower", ours: login },
+  ];
+}
+
+/** This machine, this Deno, this commit: the table's context. */
+async function describeMachine(): Promise<Record<string, string>> {
+  // With cat: Deno lets a script read /proc only with --allow-all.
+  const read = async (path: string) => {
+    try {
+      return await run("cat", [path]);
+    } catch {
+      return "";
+    }
+  };
+  const attempt = async (command: string, args: string[]) => {
+    try {
+      return (await run(command, args)).trim();
+    } catch {
+      return "unknown";
+    }
+  };
+  const memory = Number((await read("/proc/meminfo")).match(/^MemTotal:\s+(\d+)/m)?.[1] ?? NaN);
+  const dirty = await attempt("git", [
+    "-C",
+    fileURLToPath(new URL("..", import.meta.url)),
+    "status",
+    "--porcelain",
+    "--untracked-files=no",
+  ]);
+  return {
+    date: new Date().toISOString().replace(/\.\d+Z$/, "Z"),
+    cpu: (await read("/proc/cpuinfo")).match(/^model name\s*:\s*(.*)$/m)?.[1] ?? "unknown",
+    cores: String(navigator.hardwareConcurrency),
+    memory: `${(memory / 1024 / 1024).toFixed(1)} GiB`,
+    deno: `${Deno.version.deno} (V8 ${Deno.version.v8})`,
+    commit: (await attempt("git", [
+      "-C",
+      fileURLToPath(new URL("..", import.meta.url)),
+      "rev-parse",
+      "--short",
+      "HEAD",
+    ])) +
+      (dirty !== "" && dirty !== "unknown" ? " with uncommitted changes" : ""),
+    ncat: (await attempt("sh", ["-c", "ncat --version 2>&1"])).split("\n")[0],
+  };
+}
+
+async function main(args: string[]): Promise<number> {
+  let values;
+  try {
+    values = parseFlags(args, FLAGS).values;
+  } catch (error) {
+    if (error instanceof UsageError) {
+      log(`bench: ${error.message}\n\n${USAGE}`);
+      return 2;
+    }
+    throw error;
+  }
+  if (values.help) {
+    write(Deno.stdout, USAGE);
+    return 0;
+  }
+  const quick = values.quick === true;
+  const runs = intFlag(values, "runs", quick ? 1 : 3, 1, 100);
+  const scenarios = quick ? QUICK_SCENARIOS : FULL_SCENARIOS;
+  const dir = await Deno.makeTempDir({ prefix: "chat-bench-" });
+  try {
+    const targets: Targets = { dir, permissions: serverPermissions() };
+    if (values["no-ncat"]) targets.ncatMissing = "--no-ncat";
+    else {
+      const found = await ensureNcat(log);
+      if ("path" in found) targets.ncat = { path: found.path, ...await makeCertificate(dir) };
+      else {
+        targets.ncatMissing = found.missing;
+        log(`ncat skipped: ${found.missing}\n`);
+      }
+    }
+    const machine = await describeMachine();
+    log(`bench: ${scenarios.length} scenarios, ${runs} run${runs === 1 ? "" : "s"} each\n`);
+    const rows: Row[] = [];
+    for (const [index, scenario] of scenarios.entries()) {
+      log(`[${index + 1}/${scenarios.length}] ${scenario.name}\n`);
+      if (scenario.kind === "load") rows.push(...await loadScenario(targets, scenario, runs));
+      else if (scenario.kind === "replay") {
+        rows.push(...await replayScenario(targets, scenario, runs));
+      } else rows.push(...await scaleScenario(targets, scenario, runs));
+    }
+    const table = formatTable(rows);
+    const ok = rows.every((row) =>
+      row.ours.every((run) => run.failure === undefined && run.lost === 0 && run.duplicated === 0)
+    );
+    if (values.json) {
+      const medians = rows.map((row) => ({
+        scenario: row.scenario,
+        metric: row.metric,
+        ours: median(row.ours.map((run) => run.value)),
+        ncat: Array.isArray(row.ncat) ? median(row.ncat.map((run) => run.value)) : null,
+        runs: { ours: row.ours, ncat: row.ncat ?? null },
+      }));
+      write(
+        Deno.stdout,
+        JSON.stringify({
+          ok,
+          machine,
+          runs,
+          ncat: targets.ncatMissing ?? "measured",
+          rows: medians,
+          table,
+        }) + "\n",
+      );
+    } else {
+      const context = Object.entries(machine).map(([key, value]) => `- ${key}: ${value}`).join(
+        "\n",
+      );
+      write(Deno.stdout, `${context}\n- runs per scenario: ${runs} (medians shown)\n\n${table}`);
+    }
+    return ok ? 0 : 1;
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

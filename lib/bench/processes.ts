@@ -1,0 +1,293 @@
+// The processes `deno task bench` runs: our server, ncat, `chat bench`, and
+// the tools that prepare them (openssl for ncat's certificate, apt-get when
+// ncat is missing). Linux only: it raises `ulimit -n` through sh and reads
+// memory from /proc.
+//
+// Every child's output is drained as it comes (a server logs a line per
+// connection, and a full pipe would stall it), the last lines kept for
+// error messages; every child is stopped with SIGTERM, then SIGKILL.
+
+import { LineSplitter } from "../lines.ts";
+import { withDeadline } from "../deadline.ts";
+
+/** Open files a child may have: 10,000 clients need 10,000 sockets in each process. */
+export const OPEN_FILES = 65_536;
+/** Lines of a child's output kept for error messages. */
+export const TAIL_LINES = 20;
+/** How long a child may take to start listening. */
+export const START_TIMEOUT_MS = 30_000;
+/** How long a child may take to exit after SIGTERM before it is killed. */
+export const STOP_TIMEOUT_MS = 5_000;
+
+/** A running child process. */
+export interface Child {
+  pid: number;
+  /** Stops it (SIGTERM, then SIGKILL) and waits until it is gone. */
+  stop(): Promise<void>;
+  /** Its exit, when it comes. */
+  status: Promise<Deno.CommandStatus>;
+  /** The last lines it wrote to stderr (and stdout, when not read by the caller). */
+  tail(): string;
+}
+
+/**
+ * Starts `command args…` with `ulimit -n` raised, feeding each line of its
+ * stdout and stderr to the callbacks.
+ */
+export function spawn(
+  command: string,
+  args: string[],
+  options: {
+    cwd?: string;
+    stdout?: (line: string) => void;
+    stderr?: (line: string) => void;
+  } = {},
+): Child {
+  const raise = `ulimit -n ${OPEN_FILES} 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec "$@"`;
+  const child = new Deno.Command("sh", {
+    args: ["-c", raise, "sh", command, ...args],
+    cwd: options.cwd,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const tail: string[] = [];
+  const keep = (line: string) => {
+    tail.push(line);
+    if (tail.length > TAIL_LINES) tail.shift();
+  };
+  const drained = Promise.all([
+    drain(child.stdout, options.stdout ?? keep),
+    drain(child.stderr, (line) => {
+      keep(line);
+      options.stderr?.(line);
+    }),
+  ]);
+  const status = child.status.then(async (status) => {
+    await drained;
+    return status;
+  });
+  let stopping: Promise<void> | undefined;
+  return {
+    pid: child.pid,
+    status,
+    tail: () => tail.join("\n"),
+    stop: () =>
+      stopping ??= (async () => {
+        try {
+          child.kill("SIGTERM");
+        } catch {
+          // Exited already.
+        }
+        if (await withDeadline(status, STOP_TIMEOUT_MS) === undefined) {
+          try {
+            child.kill("SIGKILL");
+          } catch {
+            // Exited just now.
+          }
+        }
+        await status;
+      })(),
+  };
+}
+
+async function drain(stream: ReadableStream<Uint8Array>, line: (text: string) => void) {
+  const splitter = new LineSplitter(64 * 1024, { line, error: () => {} });
+  for await (const chunk of stream) splitter.push(chunk);
+  splitter.end();
+}
+
+/** Our server, started and listening. */
+export interface RunningServer {
+  child: Child;
+  port: number;
+  /** The generated certificate a client trusts with --ca. */
+  certPath: string;
+}
+
+/**
+ * Starts `chat server` on 127.0.0.1 and a free port, in `dir` (where it
+ * generates its certificate, or reuses the one there), with the limits a
+ * benchmark needs lifted: every client comes from one address and sends as
+ * fast as it can.
+ */
+export async function startOurServer(
+  deno: string,
+  permissions: string[],
+  main: string,
+  dir: string,
+): Promise<RunningServer> {
+  let listening: (port: number) => void;
+  const ready = new Promise<number>((resolve) => listening = resolve);
+  const child = spawn(deno, [
+    "run",
+    ...permissions,
+    main,
+    "server",
+    "--host",
+    "127.0.0.1",
+    "--port",
+    "0",
+    "--max-clients",
+    "20000",
+    "--max-per-ip",
+    "20000",
+    "--rate-limit",
+    "0",
+  ], {
+    cwd: dir,
+    stdout: (line) => {
+      const match = line.match(/^listening on .*:(\d+)$/);
+      if (match) listening(Number(match[1]));
+    },
+  });
+  const port = await withDeadline(
+    Promise.race([ready, child.status.then(() => 0)]),
+    START_TIMEOUT_MS,
+  );
+  if (port === undefined || port === 0) {
+    await child.stop();
+    throw new Error(`chat server did not start:\n${child.tail()}`);
+  }
+  return { child, port, certPath: `${dir}/certs/cert.pem` };
+}
+
+/** ncat, started in chat mode with TLS. */
+export interface RunningNcat {
+  child: Child;
+  port: number;
+}
+
+/**
+ * Starts `ncat -l --chat --ssl -m 2000` on 127.0.0.1:`port` with the given
+ * certificate, and waits until `ready()` (a TLS connection) succeeds.
+ */
+export async function startNcat(
+  ncat: string,
+  cert: string,
+  key: string,
+  port: number,
+  ready: () => Promise<void>,
+): Promise<RunningNcat> {
+  const child = spawn(ncat, [
+    "-l",
+    "--chat",
+    "--ssl",
+    "--ssl-cert",
+    cert,
+    "--ssl-key",
+    key,
+    "-m",
+    "2000",
+    "127.0.0.1",
+    String(port),
+  ], { stderr: () => {} });
+  const deadline = performance.now() + START_TIMEOUT_MS;
+  while (true) {
+    try {
+      await ready();
+      return { child, port };
+    } catch (error) {
+      if (performance.now() > deadline) {
+        await child.stop();
+        throw new Error(`ncat did not start: ${error}\n${child.tail()}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+}
+
+/** A TCP port that was free a moment ago on 127.0.0.1. */
+export function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  return port;
+}
+
+/** Runs a command to its end; its output, or an error with the output. */
+export async function run(command: string, args: string[], cwd?: string): Promise<string> {
+  const { code, stdout, stderr } = await new Deno.Command(command, {
+    args,
+    cwd,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(stdout) + new TextDecoder().decode(stderr);
+  if (code !== 0) throw new Error(`${command} ${args.join(" ")} exited ${code}:\n${text}`);
+  return text;
+}
+
+/**
+ * The path of ncat, installed with apt-get when missing (which needs root);
+ * or why it is not available.
+ */
+export async function ensureNcat(
+  log: (text: string) => void,
+): Promise<{ path: string } | { missing: string }> {
+  const found = async () => {
+    try {
+      return (await run("sh", ["-c", "command -v ncat"])).trim();
+    } catch {
+      return undefined;
+    }
+  };
+  const path = await found();
+  if (path) return { path };
+  log("ncat is missing: installing it with apt-get (package ncat)\n");
+  try {
+    await run("apt-get", ["update", "-qq"]);
+    await run("apt-get", ["install", "-y", "-qq", "ncat"]);
+  } catch (error) {
+    const reason = String(error instanceof Error ? error.message : error).split("\n")[0];
+    return { missing: `ncat is not installed and apt-get could not install it (${reason})` };
+  }
+  const installed = await found();
+  return installed
+    ? { path: installed }
+    : { missing: "apt-get installed ncat but it is not on PATH" };
+}
+
+/**
+ * Makes a self-signed ECDSA certificate for ncat with openssl: CA:FALSE and
+ * a subject alternative name for 127.0.0.1, which Deno.connectTls accepts
+ * with --ca (as it does ours).
+ */
+export async function makeCertificate(dir: string): Promise<{ cert: string; key: string }> {
+  const cert = `${dir}/ncat-cert.pem`;
+  const key = `${dir}/ncat-key.pem`;
+  await run("openssl", [
+    "req",
+    "-x509",
+    "-newkey",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:P-256",
+    "-nodes",
+    "-keyout",
+    key,
+    "-out",
+    cert,
+    "-days",
+    "2",
+    "-subj",
+    "/CN=localhost",
+    "-addext",
+    "subjectAltName=DNS:localhost,IP:127.0.0.1",
+    "-addext",
+    "basicConstraints=critical,CA:FALSE",
+  ]);
+  return { cert, key };
+}
+
+/**
+ * A process's resident memory in KiB (VmRSS in /proc/PID/status). Read with
+ * cat: Deno lets a script read /proc only with --allow-all.
+ */
+export async function residentKiB(pid: number): Promise<number> {
+  const status = await run("cat", [`/proc/${pid}/status`]);
+  const match = status.match(/^VmRSS:\s+(\d+) kB$/m);
+  if (!match) throw new Error(`no VmRSS in /proc/${pid}/status`);
+  return Number(match[1]);
+}

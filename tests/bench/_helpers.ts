@@ -1,0 +1,216 @@
+// Servers for the bench tests, all in this process on 127.0.0.1:0: ours
+// (the real one, limits lifted as `deno task bench` lifts them), and a
+// line-broadcast server in the manner of `ncat --chat` that can drop or
+// duplicate lines on purpose; plus an in-memory CliContext.
+
+import type { CliContext } from "../../lib/cli.ts";
+import { generateIdentity } from "../../lib/server/cert.ts";
+import { silentLogger } from "../../lib/server/log.ts";
+import { DEFAULT_LIMITS, serve } from "../../lib/server/server.ts";
+import { MemoryStore } from "../../lib/server/store.ts";
+
+/** A server running for one test. */
+export interface TestServer {
+  port: number;
+  /** A PEM file that trusts it, for --ca. */
+  caFile: string;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/** A certificate and key; generated once per test file. */
+export type Identity = { certPem: string; keyPem: string };
+
+let identity: Promise<Identity> | undefined;
+
+/** Our generated certificate (CA:FALSE, SAN 127.0.0.1), made once per process. */
+export function ourIdentity(): Promise<Identity> {
+  identity ??= generateIdentity("localhost", new Date());
+  return identity;
+}
+
+async function caFileOf(pem: string): Promise<{ path: string; remove(): Promise<void> }> {
+  const path = await Deno.makeTempFile({ prefix: "chat-bench-ca-", suffix: ".pem" });
+  await Deno.writeTextFile(path, pem);
+  return { path, remove: () => Deno.remove(path) };
+}
+
+/** Our server, with no rate limit and no per-address cap (all clients come from 127.0.0.1). */
+export async function startOurs(): Promise<TestServer> {
+  const { certPem, keyPem } = await ourIdentity();
+  const listener = Deno.listenTls({ hostname: "127.0.0.1", port: 0, cert: certPem, key: keyPem });
+  const stop = new AbortController();
+  const done = serve(listener, {
+    limits: { ...DEFAULT_LIMITS, rateLimit: 0, maxPerIp: 100_000 },
+    store: new MemoryStore(),
+    logger: silentLogger,
+    clock: () => new Date(),
+    signal: stop.signal,
+  });
+  const ca = await caFileOf(certPem);
+  return {
+    port: listener.addr.port,
+    caFile: ca.path,
+    async [Symbol.asyncDispose]() {
+      stop.abort();
+      await done;
+      await ca.remove();
+    },
+  };
+}
+
+/** What a fake server does with the lines it receives. */
+export interface FakeBehaviour {
+  /** Relay each line to every other client, prefixed `<userN> ` (ncat --chat); the default. */
+  relay?: boolean;
+  /** Drop every n-th relayed copy of a line that carries a message. */
+  dropEvery?: number;
+  /** Send every n-th relayed copy of a line that carries a message twice. */
+  duplicateEvery?: number;
+  /** Answer each line with this text instead of relaying it. */
+  answer?: string;
+}
+
+/**
+ * A TLS server that treats each line as a message for everyone else, like
+ * `ncat --chat`, with faults on request. `identity` defaults to ours.
+ */
+export async function startFake(
+  behaviour: FakeBehaviour = {},
+  pems?: Identity,
+): Promise<TestServer> {
+  const { certPem, keyPem } = pems ?? await ourIdentity();
+  const listener = Deno.listenTls({ hostname: "127.0.0.1", port: 0, cert: certPem, key: keyPem });
+  const peers = new Map<Deno.TlsConn, { user: number; queue: Promise<void> }>();
+  const encoder = new TextEncoder();
+  let copies = 0;
+  let users = 0;
+
+  const send = (conn: Deno.TlsConn, text: string) => {
+    const peer = peers.get(conn);
+    if (peer === undefined) return;
+    const bytes = encoder.encode(text);
+    peer.queue = peer.queue.then(async () => {
+      for (let offset = 0; offset < bytes.length;) {
+        offset += await conn.write(bytes.subarray(offset));
+      }
+    }).catch(() => {});
+  };
+
+  const serveOne = async (conn: Deno.TlsConn) => {
+    peers.set(conn, { user: ++users, queue: Promise.resolve() });
+    const decoder = new TextDecoder();
+    const buffer = new Uint8Array(16 * 1024);
+    let pending = "";
+    try {
+      while (true) {
+        const n = await conn.read(buffer);
+        if (n === null) break;
+        pending += decoder.decode(buffer.subarray(0, n), { stream: true });
+        const lines = pending.split("\n");
+        pending = lines.pop()!;
+        for (const line of lines) {
+          if (behaviour.answer !== undefined) {
+            send(conn, behaviour.answer);
+            continue;
+          }
+          for (const other of peers.keys()) {
+            if (other === conn) continue;
+            const text = `<user${peers.get(conn)!.user}> ${line}\n`;
+            const counted = /:\d+:\d+:\d+:/.test(line);
+            if (counted) copies++;
+            if (counted && behaviour.dropEvery && copies % behaviour.dropEvery === 0) continue;
+            send(other, text);
+            if (counted && behaviour.duplicateEvery && copies % behaviour.duplicateEvery === 0) {
+              send(other, text);
+            }
+          }
+        }
+      }
+    } catch {
+      // Gone.
+    }
+    const peer = peers.get(conn)!;
+    peers.delete(conn);
+    await peer.queue;
+    try {
+      conn.close();
+    } catch {
+      // Closed already.
+    }
+  };
+
+  const served: Promise<void>[] = [];
+  const accepting = (async () => {
+    for await (const conn of listener) served.push(serveOne(conn));
+  })();
+  const ca = await caFileOf(certPem);
+  return {
+    port: listener.addr.port,
+    caFile: ca.path,
+    async [Symbol.asyncDispose]() {
+      listener.close();
+      await accepting;
+      for (const conn of peers.keys()) {
+        try {
+          conn.close();
+        } catch {
+          // Closed already.
+        }
+      }
+      await Promise.all(served);
+      await ca.remove();
+    },
+  };
+}
+
+/** A CliContext that keeps what is written. */
+export function memoryContext(terminal = false): CliContext & { out: string[]; err: string[] } {
+  const out: string[] = [];
+  const err: string[] = [];
+  return {
+    out,
+    err,
+    env: () => undefined,
+    stdout: (text) => out.push(text),
+    stderr: (text) => err.push(text),
+    signal: new AbortController().signal,
+    isTerminal: { stdin: false, stdout: terminal },
+  };
+}
+
+/** A self-signed CA:TRUE certificate as `openssl req -x509` makes it (Deno's TLS client refuses those). */
+export async function opensslIdentity(): Promise<Identity> {
+  const dir = await Deno.makeTempDir({ prefix: "chat-bench-openssl-" });
+  try {
+    const { code, stderr } = await new Deno.Command("openssl", {
+      args: [
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        `${dir}/key.pem`,
+        "-out",
+        `${dir}/cert.pem`,
+        "-days",
+        "1",
+        "-subj",
+        "/CN=localhost",
+        "-addext",
+        "subjectAltName=DNS:localhost,IP:127.0.0.1",
+      ],
+      stdout: "null",
+      stderr: "piped",
+    }).output();
+    if (code !== 0) throw new Error(new TextDecoder().decode(stderr));
+    return {
+      certPem: await Deno.readTextFile(`${dir}/cert.pem`),
+      keyPem: await Deno.readTextFile(`${dir}/key.pem`),
+    };
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
