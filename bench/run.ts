@@ -179,14 +179,19 @@ async function loadScenario(
   };
   for (let i = 1; i <= runs; i++) {
     for (const kind of kinds) {
-      const target = await startTarget(targets, kind);
+      let report: BenchReport | { failure: string };
       try {
-        const report = await benchProcess(target, benchFlags(scenario));
-        reports[kind].push(report);
-        log(`  ${scenario.name}, ${kind} run ${i}/${runs}: ${describeReport(report)}\n`);
-      } finally {
-        await target.child.stop();
+        const target = await startTarget(targets, kind);
+        try {
+          report = await benchProcess(target, benchFlags(scenario));
+        } finally {
+          await target.child.stop();
+        }
+      } catch (error) {
+        report = { failure: error instanceof Error ? error.message : String(error) };
       }
+      reports[kind].push(report);
+      log(`  ${scenario.name}, ${kind} run ${i}/${runs}: ${describeReport(report)}\n`);
     }
   }
   return scenario.metrics.map((metric) => {
@@ -398,10 +403,21 @@ async function main(args: string[]): Promise<number> {
     const rows: Row[] = [];
     for (const [index, scenario] of scenarios.entries()) {
       log(`[${index + 1}/${scenarios.length}] ${scenario.name}\n`);
-      if (scenario.kind === "load") rows.push(...await loadScenario(targets, scenario, runs));
-      else if (scenario.kind === "replay") {
-        rows.push(...await replayScenario(targets, scenario, runs));
-      } else rows.push(...await scaleScenario(targets, scenario, runs));
+      try {
+        if (scenario.kind === "load") rows.push(...await loadScenario(targets, scenario, runs));
+        else if (scenario.kind === "replay") {
+          rows.push(...await replayScenario(targets, scenario, runs));
+        } else rows.push(...await scaleScenario(targets, scenario, runs));
+      } catch (error) {
+        const failure = error instanceof Error ? error.message : String(error);
+        log(`  ${scenario.name}: FAILED: ${failure}\n`);
+        rows.push({
+          scenario: scenario.name,
+          metric: "failed",
+          better: "higher",
+          ours: [{ value: NaN, lost: 0, duplicated: 0, outOfOrder: 0, failure }],
+        });
+      }
     }
     const table = formatTable(rows);
     const ok = rows.every((row) =>

@@ -8,7 +8,7 @@
 
 import { generateIdentity } from "../lib/server/cert.ts";
 import { silentLogger } from "../lib/server/log.ts";
-import { DEFAULT_LIMITS, serve } from "../lib/server/server.ts";
+import { DEFAULT_LIMITS, startServer } from "../lib/server/server.ts";
 import { MemoryStore } from "../lib/server/store.ts";
 
 const replayCount = Number(Deno.args[0] ?? 100_000);
@@ -16,11 +16,10 @@ const relayPerClient = Number(Deno.args[1] ?? 100_000);
 const encoder = new TextEncoder();
 
 const { certPem, keyPem } = await generateIdentity("localhost", new Date());
-const listener = Deno.listenTls({ hostname: "127.0.0.1", port: 0, cert: certPem, key: keyPem });
 const stop = new AbortController();
 const store = new MemoryStore();
-const served = serve(listener, {
-  limits: { ...DEFAULT_LIMITS, sendQueueBytes: 1 << 30 },
+const server = await startServer({ hostname: "127.0.0.1", port: 0, certPem, keyPem }, {
+  limits: { ...DEFAULT_LIMITS, sendQueueBytes: 1 << 30, rateLimit: 0 },
   store,
   logger: silentLogger,
   clock: () => new Date(),
@@ -30,7 +29,7 @@ const served = serve(listener, {
 async function connect(nickname: string): Promise<Deno.TlsConn> {
   const conn = await Deno.connectTls({
     hostname: "localhost",
-    port: listener.addr.port,
+    port: server.port,
     caCerts: [certPem],
   });
   await writeAll(conn, encoder.encode(JSON.stringify({ command: "login", nickname }) + "\n"));
@@ -113,4 +112,4 @@ async function sendMessages(conn: Deno.Conn, count: number, tag: string): Promis
 }
 
 stop.abort();
-await served;
+await server.done;

@@ -53,6 +53,12 @@ export interface FrameError {
   reason: string;
   /** The `id` of a rejected message, when it had a usable one. */
   id?: string;
+  /**
+   * What the frame was trying to be, when it was a JSON object: a login, a
+   * message, or something else (an unknown command, no known field).
+   * Undefined when it was not a JSON object at all.
+   */
+  of?: "login" | "message" | "other";
 }
 
 /** The longest `id` a message may carry (§8). */
@@ -76,14 +82,16 @@ export function decodeClientFrame(line: string): ClientFrame | FrameError {
   const frame = value.object;
   if ("command" in frame) {
     const command = frame.command;
-    if (typeof command !== "string") return fail("command must be a string");
-    if (command !== "login") return fail(`unknown command ${quote(command)}`);
-    if (typeof frame.nickname !== "string") return fail("nickname must be a string");
+    if (typeof command !== "string") return fail("command must be a string", undefined, "other");
+    if (command !== "login") return fail(`unknown command ${quote(command)}`, undefined, "other");
+    if (typeof frame.nickname !== "string") {
+      return fail("nickname must be a string", undefined, "login");
+    }
     const login: LoginFrame = { type: "login", nickname: frame.nickname };
     if (frame.since !== undefined && frame.since !== null) {
       const since = frame.since;
       if (typeof since !== "number" || !Number.isSafeInteger(since) || since < 0) {
-        return fail("since must be a non-negative integer");
+        return fail("since must be a non-negative integer", undefined, "login");
       }
       login.since = since;
     }
@@ -92,18 +100,18 @@ export function decodeClientFrame(line: string): ClientFrame | FrameError {
   if ("message" in frame) {
     let id: string | undefined;
     if (frame.id !== undefined && frame.id !== null) {
-      if (typeof frame.id !== "string") return fail("id must be a string");
+      if (typeof frame.id !== "string") return fail("id must be a string", undefined, "message");
       if (frame.id.length > MAX_ID_LENGTH && [...frame.id].length > MAX_ID_LENGTH) {
-        return fail(`id must be at most ${MAX_ID_LENGTH} characters`);
+        return fail(`id must be at most ${MAX_ID_LENGTH} characters`, undefined, "message");
       }
       id = frame.id;
     }
-    if (typeof frame.message !== "string") return fail("message must be a string", id);
+    if (typeof frame.message !== "string") return fail("message must be a string", id, "message");
     const send: SendFrame = { type: "send", message: frame.message };
     if (id !== undefined) send.id = id;
     return send;
   }
-  return fail('frame must have "command" or "message"');
+  return fail('frame must have "command" or "message"', undefined, "other");
 }
 
 /**
@@ -223,8 +231,11 @@ function parseObject(
   return { type: "object", object: value as Record<string, unknown> };
 }
 
-function fail(reason: string, id?: string): FrameError {
-  return id === undefined ? { type: "error", reason } : { type: "error", reason, id };
+function fail(reason: string, id?: string, of?: FrameError["of"]): FrameError {
+  const error: FrameError = { type: "error", reason };
+  if (id !== undefined) error.id = id;
+  if (of !== undefined) error.of = of;
+  return error;
 }
 
 /** Quotes a peer's value for an error sentence, cut short so a reply stays small. */

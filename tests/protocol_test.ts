@@ -97,7 +97,22 @@ Deno.test("keeps the id of a message refused for its text, so the error can carr
     type: "error",
     reason: "message must be a string",
     id: "m1",
+    of: "message",
   });
+});
+
+Deno.test("says what a refused object was trying to be, so a server can answer before login", () => {
+  const of = (line: string) => {
+    const frame = decodeClientFrame(line);
+    return frame.type === "error" ? frame.of : "accepted";
+  };
+  assert.equal(of("not json"), undefined);
+  assert.equal(of("[1]"), undefined);
+  assert.equal(of('{"command":"login","nickname":5}'), "login");
+  assert.equal(of('{"command":"login","nickname":"bob","since":-1}'), "login");
+  assert.equal(of('{"message":5}'), "message");
+  assert.equal(of('{"command":"dance"}'), "other");
+  assert.equal(of('{"foo":1}'), "other");
 });
 
 Deno.test("refuses a since that is negative, fractional or not a number", () => {

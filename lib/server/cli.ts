@@ -14,7 +14,13 @@ import {
   type TlsIdentity,
 } from "./cert.ts";
 import { createLogger, LOG_FORMATS, type LogFormat } from "./log.ts";
-import { DEFAULT_LIMITS, formatAddr, serve, type ServerLimits } from "./server.ts";
+import {
+  DEFAULT_LIMITS,
+  formatPeer,
+  type RunningServer,
+  type ServerLimits,
+  startServer,
+} from "./server.ts";
 import { FileStore } from "./file_store.ts";
 import { type HistoryStore, MemoryStore } from "./store.ts";
 
@@ -140,53 +146,30 @@ export async function runServer(args: string[], context: CliContext): Promise<nu
       historyLimit: config.historyLimit,
       warn: (message) => logger.log("warning", { reason: message }),
     });
-  let listener: Deno.TlsListener;
+  let server: RunningServer;
   try {
-    listener = listen(config, identity);
+    server = await startServer(
+      {
+        hostname: config.host,
+        port: config.port,
+        certPem: identity.certPem,
+        keyPem: identity.keyPem,
+      },
+      { limits: config.limits, store, logger, clock, signal: context.signal },
+    );
   } catch (error) {
     await store.close?.();
     throw error;
   }
-  const where = formatAddr(listener.addr);
-  context.stdout(banner(identity, listener.addr.port));
+  context.stdout(banner(identity, server.port));
   if (store instanceof FileStore) {
     context.stdout(`history ${store.path}: ${store.lastSeq} messages\n`);
   }
-  context.stdout(`listening on ${where}\n`);
-  await serve(listener, { limits: config.limits, store, logger, clock, signal: context.signal });
+  context.stdout(`listening on ${formatPeer(server.hostname, server.port)}\n`);
+  await server.done;
   await store.close?.();
   logger.log("stopped", { reason: String(context.signal.reason ?? "stopped") });
   return 0;
-}
-
-function listen(config: ServerConfig, identity: TlsIdentity): Deno.TlsListener {
-  try {
-    return Deno.listenTls({
-      hostname: config.host,
-      port: config.port,
-      cert: identity.certPem,
-      key: identity.keyPem,
-      alpnProtocols: [],
-    });
-  } catch (error) {
-    const at = `${config.host}:${config.port}`;
-    if (error instanceof Deno.errors.AddrInUse) {
-      throw new StartupError(
-        `Cannot listen on ${at}: the port is already in use (is another server running?).`,
-      );
-    }
-    if (error instanceof Deno.errors.PermissionDenied) {
-      throw new StartupError(
-        `Cannot listen on ${at}: permission denied (ports below 1024 need privileges).`,
-      );
-    }
-    if (error instanceof Deno.errors.AddrNotAvailable) {
-      throw new StartupError(
-        `Cannot listen on ${at}: the address is not available on this machine.`,
-      );
-    }
-    throw new StartupError(`Cannot listen on ${at}: ${reason(error)}.`);
-  }
 }
 
 /** Where the certificate is, its fingerprint, and the exact client command that trusts it. */

@@ -1,28 +1,23 @@
-// One client connection: the TLS handshake, the read loop, the login
+// One client connection: the TLS handshake, the frames read, the login
 // deadline, and the replies. It turns bytes into frames (lines.ts,
 // protocol.ts), hands them to the hub, and owns the outbox that writes back.
 //
-// A failure stays in its room: a bad frame gets an error reply and the
-// connection goes on; a broken connection ends only itself. Every way a
-// peer can vanish (EOF, reset, broken pipe, a failed handshake) ends here as
-// one "disconnect" with a reason, and frees the nickname at once.
+// The socket is node:tls's TLSSocket: unlike Deno.listenTls connections, it
+// can be destroyed at any moment (mid-handshake, or with a write stuck on a
+// peer that stopped reading), so every deadline and limit really frees the
+// socket. A failure stays in its room: a bad frame gets an error reply and
+// the connection goes on; a broken connection ends only itself. Every way a
+// peer can vanish (FIN, reset, a failed or unfinished handshake) ends here
+// as one "disconnect" with a reason, and frees the nickname at once.
 
+import type { TLSSocket } from "node:tls";
 import { withDeadline } from "../deadline.ts";
 import { type LineError, LineSplitter } from "../lines.ts";
 import { decodeClientFrame, encodeStatus, type StatusFrame } from "../protocol.ts";
 import type { Hub, Member } from "./hub.ts";
 import type { Logger } from "./log.ts";
-import { Outbox } from "./outbox.ts";
+import { Outbox, type Writer } from "./outbox.ts";
 import { TokenBucket } from "./rate_limit.ts";
-
-/** The parts of `Deno.TlsConn` a connection uses. */
-export interface PeerConn {
-  read(buffer: Uint8Array): Promise<number | null>;
-  write(bytes: Uint8Array): Promise<number>;
-  handshake(): Promise<unknown>;
-  closeWrite(): Promise<void>;
-  close(): void;
-}
 
 /** Per-connection limits. */
 export interface ConnectionLimits {
@@ -46,65 +41,77 @@ export interface ConnectionLimits {
  */
 export const FLOOD_STRIKES = 100;
 
-/** Size of each connection's read buffer. Small: an idle client should cost little. */
-export const READ_BUFFER_BYTES = 16 * 1024;
-
 /** Rejected frames logged per connection; the rest are answered but not logged. */
 export const LOGGED_REJECTIONS = 20;
 
 /** How long a closing connection may take to flush what it owes before it is cut. */
 export const CLOSE_FLUSH_MS = 1000;
 
+/** How long a politely closed connection may take to finish its close before it is destroyed. */
+export const CLOSE_LINGER_MS = 1000;
+
 const encoder = new TextEncoder();
+
+/** How a connection ends: politely (flush, close_notify) or at once (the peer is not listening). */
+type Ending = "polite" | "abort";
 
 /**
  * Serves one accepted TLS connection until it ends.
  *
  * @example
  * ```ts
- * const connection = new Connection(conn, "127.0.0.1:5000", 1, hub, limits, logger);
- * await connection.serve(); // resolves when the connection has ended
+ * const socket = new tls.TLSSocket(raw, { isServer: true, secureContext });
+ * const connection = new Connection(socket, "127.0.0.1:5000", 1, hub, limits, logger, performance.now);
+ * await connection.serve(); // resolves when the socket has closed
  * ```
  */
 export class Connection implements Member {
   readonly id: number;
   readonly outbox: Outbox;
   nickname?: string;
-  readonly #conn: PeerConn;
+  readonly #socket: TLSSocket;
   readonly #peer: string;
   readonly #hub: Hub;
   readonly #limits: ConnectionLimits;
   readonly #logger: Logger;
+  readonly #now: () => number;
   readonly #splitter: LineSplitter;
   #failedLogins = 0;
   readonly #bucket: TokenBucket;
   /** Frames refused by the rate limit since the last one accepted. */
   #strikes = 0;
   #rejected = 0;
-  #deadline: ReturnType<typeof setTimeout> | undefined;
+  #secure = false;
+  #loginDeadline: ReturnType<typeof setTimeout> | undefined;
+  #handshakeDeadline: ReturnType<typeof setTimeout> | undefined;
+  #lingerTimer: ReturnType<typeof setTimeout> | undefined;
   /** Set once the connection is ending; the first reason wins. */
   #endReason: string | undefined;
-  /** Settles when end() is called: handshakes and reads cannot be cancelled, so they race it. */
-  readonly #ended: Promise<null>;
-  #signalEnded!: () => void;
 
+  /**
+   * @param socket A server-side TLSSocket, just accepted (handshake not yet done).
+   * @param now A monotonic clock in milliseconds (for the rate limit).
+   */
   constructor(
-    conn: PeerConn,
+    socket: TLSSocket,
     peer: string,
     id: number,
     hub: Hub,
     limits: ConnectionLimits,
     logger: Logger,
+    now: () => number,
   ) {
-    this.#conn = conn;
+    this.#socket = socket;
     this.#peer = peer;
     this.id = id;
     this.#hub = hub;
     this.#limits = limits;
     this.#logger = logger;
-    this.outbox = new Outbox(conn, hub.store, id, { sendQueueBytes: limits.sendQueueBytes });
-    this.#bucket = new TokenBucket(limits.rateLimit, limits.rateLimit * 2, performance.now());
-    this.#ended = new Promise((resolve) => this.#signalEnded = () => resolve(null));
+    this.#now = now;
+    this.outbox = new Outbox(socketWriter(socket), hub.store, id, {
+      sendQueueBytes: limits.sendQueueBytes,
+    });
+    this.#bucket = new TokenBucket(limits.rateLimit, limits.rateLimit * 2, now());
     this.#splitter = new LineSplitter(limits.maxLineBytes, {
       line: (text) => this.#onLine(text),
       error: (reason) => this.#onLineError(reason),
@@ -116,92 +123,88 @@ export class Connection implements Member {
     return this.#peer;
   }
 
-  /** Runs the connection to its end. Never rejects. */
-  async serve(): Promise<void> {
-    this.#deadline = setTimeout(() => this.#timeOut(), this.#limits.loginTimeoutMs);
-    const pump = this.outbox.run().then(
-      () => this.outbox.failure && this.end(this.outbox.failure),
-      (error) => this.end(describeGone(error)),
-    );
-    const handshakeDeadline = setTimeout(() => {
+  /** Runs the connection until its socket has closed. Never rejects. */
+  serve(): Promise<void> {
+    const socket = this.#socket;
+    this.#loginDeadline = setTimeout(() => this.#timeOut(), this.#limits.loginTimeoutMs);
+    this.#handshakeDeadline = setTimeout(() => {
       this.#logger.log("handshake timeout", {
         peer: this.#peer,
         limit_ms: this.#limits.handshakeTimeoutMs,
       });
-      this.end("TLS handshake timeout");
+      this.end("TLS handshake timeout", "abort");
     }, this.#limits.handshakeTimeoutMs);
-    try {
-      await Promise.race([this.#conn.handshake(), this.#ended]);
-    } catch (error) {
-      this.end(`TLS handshake failed: ${describeGone(error)}`);
-    } finally {
-      clearTimeout(handshakeDeadline);
-    }
-    await this.#readLoop();
-    this.outbox.close();
-    await this.#flushThenClose(pump);
+    socket.once("secure", () => {
+      this.#secure = true;
+      clearTimeout(this.#handshakeDeadline);
+    });
+    socket.on("data", (chunk: Uint8Array) => {
+      if (this.#endReason !== undefined) return;
+      // Every frame of this read is handled before the others are woken, once.
+      this.#hub.batch(() => this.#splitter.push(chunk));
+    });
+    socket.on("end", () => {
+      // The peer is done sending: its last frame counts even without a newline.
+      if (this.#endReason === undefined) this.#hub.batch(() => this.#splitter.end());
+      this.end("closed by peer", "polite");
+    });
+    socket.on("error", (error: Error) => this.end(this.#describe(error), "abort"));
+    const pump = this.outbox.run().then(
+      () => this.outbox.failure && this.end(this.outbox.failure, "abort"),
+      (error) => this.end(this.#describe(error), "abort"),
+    );
+    return new Promise((resolve) => {
+      socket.once("close", () => {
+        this.end("closed", "abort");
+        clearTimeout(this.#lingerTimer);
+        pump.then(() => {
+          this.#logger.log("disconnect", {
+            peer: this.#peer,
+            nick: this.nickname,
+            reason: this.#endReason,
+          });
+          resolve();
+        });
+      });
+    });
   }
 
-  /** Member.kick: the hub cut this connection off. */
+  /** Member.kick: the hub cut this connection off (a reader too slow to keep up). */
   kick(reason: string): void {
-    this.end(reason);
+    this.end(reason, "abort");
   }
 
   /**
-   * Ends the connection: frees the nickname now, stops reading, and lets
-   * the outbox write what it owes (up to {@linkcode CLOSE_FLUSH_MS}) before
-   * a polite close. The first reason given is the one logged.
+   * Ends the connection: frees the nickname now and stops reading. A polite
+   * end lets the outbox write what it owes (up to {@linkcode CLOSE_LINGER_MS})
+   * and closes with close_notify; an abort destroys the socket at once. The
+   * first reason given is the one logged.
    */
-  end(reason: string): void {
-    if (this.#endReason !== undefined) return;
-    this.#endReason = reason;
-    clearTimeout(this.#deadline);
-    this.#hub.leave(this);
-    this.outbox.close();
-    this.#signalEnded();
-  }
-
-  async #readLoop(): Promise<void> {
-    const buffer = new Uint8Array(READ_BUFFER_BYTES);
-    while (this.#endReason === undefined) {
-      let n: number | null;
-      try {
-        n = await Promise.race([this.#conn.read(buffer), this.#ended]);
-      } catch (error) {
-        this.end(describeGone(error));
-        return;
-      }
-      if (n === null) {
-        if (this.#endReason === undefined) {
-          this.#splitter.end();
-          this.end("closed by peer");
-        }
-        return;
-      }
-      // Every frame of this read is handled before the others are woken, once.
-      this.#hub.batch(() => this.#splitter.push(buffer.subarray(0, n)));
+  end(reason: string, how: Ending = "polite"): void {
+    if (this.#endReason === undefined) {
+      this.#endReason = reason;
+      clearTimeout(this.#loginDeadline);
+      clearTimeout(this.#handshakeDeadline);
+      this.#hub.leave(this);
+      this.outbox.close();
     }
-  }
-
-  async #flushThenClose(pump: Promise<unknown>): Promise<void> {
-    await withDeadline(pump, CLOSE_FLUSH_MS);
-    try {
-      // close_notify, when the peer is still there to receive it.
-      if (this.#endReason !== "closed by peer") await withDeadline(this.#conn.closeWrite(), 100);
-    } catch {
-      // The peer is already gone.
+    const socket = this.#socket;
+    if (socket.destroyed) return;
+    if (how === "abort" || !this.#secure) {
+      socket.destroy();
+      return;
     }
-    try {
-      this.#conn.close();
-    } catch {
-      // Already closed.
-    }
-    await pump;
-    this.#logger.log("disconnect", {
-      peer: this.#peer,
-      nick: this.nickname,
-      reason: this.#endReason ?? "closed",
+    if (this.#lingerTimer !== undefined) return;
+    this.#lingerTimer = setTimeout(() => socket.destroy(), CLOSE_LINGER_MS * 2);
+    withDeadline(this.outbox.drained(), CLOSE_LINGER_MS).then(() => {
+      if (!socket.destroyed) socket.end(); // close_notify, then FIN.
     });
+  }
+
+  /** A short reason for a vanished peer, from the socket's error. */
+  #describe(error: unknown): string {
+    const gone = describeGone(error);
+    return this.#secure ? gone : `TLS handshake failed: ${gone}`;
   }
 
   #timeOut(): void {
@@ -213,14 +216,17 @@ export class Connection implements Member {
 
   #onLine(text: string): void {
     if (this.#endReason !== undefined) return;
-    if (!this.#bucket.take(performance.now())) {
+    if (!this.#bucket.take(this.#now())) {
       this.#rateLimited();
       return;
     }
     this.#strikes = 0;
     const frame = decodeClientFrame(text);
     if (frame.type === "error") {
-      this.#reject(frame.reason, frame.id);
+      // Before login, only a login is worth a specific answer (PROTOCOL.md §3);
+      // text that is not JSON at all is told so, to help a person typing.
+      const early = this.nickname === undefined && frame.of !== undefined && frame.of !== "login";
+      this.#reject(early ? "login required" : frame.reason, frame.id);
       return;
     }
     if (frame.type === "login") {
@@ -248,7 +254,7 @@ export class Connection implements Member {
   #login(nickname: string, since: number | undefined): void {
     const result = this.#hub.login(this, nickname, since);
     if (result.ok) {
-      clearTimeout(this.#deadline);
+      clearTimeout(this.#loginDeadline);
       this.#logger.log("login", { peer: this.#peer, nick: this.nickname, since });
       return;
     }
@@ -316,18 +322,39 @@ export class Connection implements Member {
 
   #reply(frame: StatusFrame): void {
     if (!this.outbox.reply(encoder.encode(encodeStatus(frame))) && this.outbox.failure) {
-      this.end(this.outbox.failure);
+      this.end(this.outbox.failure, "abort");
     }
   }
 }
 
-/** A short reason for a vanished peer, from whatever the runtime threw. */
+/** A short reason for a vanished peer, from whatever the socket reported. */
 export function describeGone(error: unknown): string {
-  if (error instanceof Deno.errors.UnexpectedEof) return "connection lost (unexpected EOF)";
-  if (error instanceof Deno.errors.ConnectionReset) return "connection reset by peer";
-  if (error instanceof Deno.errors.BrokenPipe) return "connection lost (broken pipe)";
-  if (error instanceof Deno.errors.Interrupted) return "connection interrupted";
-  if (error instanceof Deno.errors.BadResource) return "connection closed";
+  const code = (error as { code?: unknown })?.code;
+  if (code === "ECONNRESET") return "connection reset by peer";
+  if (code === "EPIPE") return "connection lost (broken pipe)";
+  if (code === "ETIMEDOUT") return "connection timed out";
   if (error instanceof Error) return error.message.split("\n")[0];
   return String(error);
+}
+
+/** The outbox's Writer over a socket: resolves when the socket can take more. */
+function socketWriter(socket: TLSSocket): Writer {
+  return {
+    write(bytes: Uint8Array): Promise<number> {
+      if (socket.destroyed) return Promise.reject(new Error("connection closed"));
+      if (socket.write(bytes)) return Promise.resolve(bytes.length);
+      return new Promise((resolve, reject) => {
+        const drained = () => {
+          socket.off("close", closed);
+          resolve(bytes.length);
+        };
+        const closed = () => {
+          socket.off("drain", drained);
+          reject(new Error("connection closed"));
+        };
+        socket.once("drain", drained);
+        socket.once("close", closed);
+      });
+    },
+  };
 }

@@ -1,14 +1,19 @@
-// The accept loop: takes TLS connections from a listener, caps how many are
-// open, gives each its own Connection, and shuts everything down politely
-// when the signal aborts.
+// The listener: accepts TCP connections, caps how many are open (in all and
+// per address) before any TLS work is done, wraps each in a server-side
+// TLSSocket and gives it its own Connection, and shuts everything down
+// politely when the signal aborts.
 //
-// Nothing escapes this loop: a connection's failure ends that connection,
-// an accept error is logged and retried after a pause, and shutdown closes
-// each connection with close_notify before `serve` resolves.
+// node:tls rather than Deno.listenTls: a Deno TLS connection cannot be
+// closed while its handshake or a write is pending, so a peer that never
+// finishes its handshake or stops reading would keep its socket forever.
+// A TLSSocket can always be destroyed. Nothing escapes this module: a
+// connection's failure ends that connection; an accept error is logged.
 
-import type { Connection as ConnectionType, ConnectionLimits, PeerConn } from "./connection.ts";
-import { Connection } from "./connection.ts";
+import net from "node:net";
+import tls from "node:tls";
 import { withDeadline } from "../deadline.ts";
+import { reason, StartupError } from "./cert.ts";
+import { Connection, type ConnectionLimits } from "./connection.ts";
 import { Hub } from "./hub.ts";
 import type { Logger } from "./log.ts";
 import type { HistoryStore } from "./store.ts";
@@ -36,117 +41,167 @@ export const DEFAULT_LIMITS: ServerLimits = {
   rateLimit: 50,
 };
 
-/** How long shutdown waits for connections to close before giving up on them. */
+/** How long shutdown waits for connections to close politely before destroying them. */
 export const SHUTDOWN_GRACE_MS = 1500;
 
-/** A listener of TLS connections (`Deno.TlsListener` fits). */
-export interface PeerListener extends AsyncIterable<PeerConn & { remoteAddr: Deno.Addr }> {
-  close(): void;
+/** Idle time after which TCP keepalive probes a silent peer (a dead peer frees its nickname). */
+export const KEEPALIVE_MS = 60_000;
+
+/** Where to listen, and with which certificate. */
+export interface ListenOptions {
+  hostname: string;
+  port: number;
+  certPem: string;
+  keyPem: string;
 }
 
-/** Everything `serve` needs, injected. */
+/** Everything the server needs, injected. */
 export interface ServeOptions {
   limits: ServerLimits;
   store: HistoryStore;
   logger: Logger;
+  /** The wall clock; messages are stamped with it. */
   clock: () => Date;
+  /** A monotonic clock in milliseconds, for rate limits. Defaults to performance.now. */
+  monotonic?: () => number;
   /** Aborting stops the server: no new connections, polite close of the rest. */
   signal: AbortSignal;
 }
 
+/** A server that is listening. */
+export interface RunningServer {
+  /** The bound address, with the real port (also for port 0). */
+  hostname: string;
+  port: number;
+  /** Resolves once the signal aborted and every connection is closed. */
+  done: Promise<void>;
+}
+
 /**
- * Serves chat on `listener` until `signal` aborts; resolves once every
- * connection is closed.
+ * Listens on `listen.hostname:listen.port` and serves chat until
+ * `options.signal` aborts. Rejects with a StartupError when it cannot bind.
  *
  * @example
  * ```ts
- * const listener = Deno.listenTls({ hostname: "127.0.0.1", port: 0, cert, key });
  * const stop = new AbortController();
- * const done = serve(listener, { limits: DEFAULT_LIMITS, store: new MemoryStore(), logger: silentLogger, clock: () => new Date(), signal: stop.signal });
+ * const server = await startServer({ hostname: "127.0.0.1", port: 0, certPem, keyPem }, {
+ *   limits: DEFAULT_LIMITS, store: new MemoryStore(), logger: silentLogger,
+ *   clock: () => new Date(), signal: stop.signal,
+ * });
+ * console.log(server.port);
  * stop.abort();
- * await done;
+ * await server.done;
  * ```
  */
-export async function serve(listener: PeerListener, options: ServeOptions): Promise<void> {
+export async function startServer(
+  listen: ListenOptions,
+  options: ServeOptions,
+): Promise<RunningServer> {
   const { limits, logger, signal } = options;
+  const monotonic = options.monotonic ?? (() => performance.now());
+  let secureContext: tls.SecureContext;
+  try {
+    secureContext = tls.createSecureContext({
+      cert: listen.certPem,
+      key: listen.keyPem,
+      minVersion: "TLSv1.2",
+    });
+  } catch (error) {
+    throw new StartupError(`Cannot use the certificate and key: ${reason(error)}.`);
+  }
   const hub = new Hub({
     store: options.store,
     maxMessageBytes: limits.maxMessageBytes,
     clock: options.clock,
   });
-  const open = new Map<ConnectionType, Promise<void>>();
+  const open = new Map<Connection, Promise<void>>();
   /** Open connections per IP address. */
   const perIp = new Map<string, number>();
   let nextId = 1;
-  const stop = () => {
-    try {
-      listener.close();
-    } catch {
-      // Already closed.
-    }
-  };
-  if (signal.aborted) stop();
-  signal.addEventListener("abort", stop, { once: true });
 
-  const iterator = listener[Symbol.asyncIterator]();
-  while (!signal.aborted) {
-    let conn: PeerConn & { remoteAddr: Deno.Addr };
-    try {
-      const next = await iterator.next();
-      if (next.done) break;
-      conn = next.value;
-    } catch (error) {
-      if (signal.aborted) break;
-      // Out of file descriptors and the like: say so, wait, go on.
-      logger.log("accept error", {
-        reason: error instanceof Error ? error.message : String(error),
-      });
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      continue;
-    }
-    const peer = formatAddr(conn.remoteAddr);
-    const ip = conn.remoteAddr.transport === "tcp" ? conn.remoteAddr.hostname : peer;
+  const server = net.createServer((raw) => {
+    const ip = raw.remoteAddress ?? "unknown";
+    const peer = formatPeer(ip, raw.remotePort);
     const fromIp = perIp.get(ip) ?? 0;
-    const refusal = open.size >= limits.maxClients
+    const refusal = signal.aborted
+      ? { reason: "server shutting down" }
+      : open.size >= limits.maxClients
       ? { reason: "too many clients", limit: limits.maxClients }
       : fromIp >= limits.maxPerIp
       ? { reason: "too many connections from this address", limit: limits.maxPerIp }
       : undefined;
     if (refusal) {
       logger.log("refused", { peer, ...refusal });
-      try {
-        conn.close();
-      } catch {
-        // Gone already.
-      }
-      continue;
+      raw.destroy();
+      return;
     }
+    raw.setNoDelay(true);
+    raw.setKeepAlive(true, KEEPALIVE_MS);
     perIp.set(ip, fromIp + 1);
-    const connection = new Connection(conn, peer, nextId++, hub, limits, logger);
+    const socket = new tls.TLSSocket(raw, { isServer: true, secureContext });
+    const connection = new Connection(socket, peer, nextId++, hub, limits, logger, monotonic);
     logger.log("connect", { peer });
     open.set(
       connection,
-      connection.serve().finally(() => {
+      connection.serve().then(() => {
         open.delete(connection);
         const left = perIp.get(ip)! - 1;
         if (left === 0) perIp.delete(ip);
         else perIp.set(ip, left);
       }),
     );
-  }
-  signal.removeEventListener("abort", stop);
-  stop();
+  });
 
-  for (const connection of open.keys()) connection.end("server shutting down");
-  await withDeadline(Promise.all(open.values()), SHUTDOWN_GRACE_MS);
+  await new Promise<void>((resolve, reject) => {
+    const failed = (error: Error) => reject(listenError(error, listen));
+    server.once("error", failed);
+    server.listen({ host: listen.hostname, port: listen.port }, () => {
+      server.off("error", failed);
+      resolve();
+    });
+  });
+  // After binding, an error (such as running out of file descriptors) is logged, not fatal.
+  server.on("error", (error: Error) => logger.log("accept error", { reason: reason(error) }));
+  const address = server.address() as net.AddressInfo;
+
+  const done = (async () => {
+    if (!signal.aborted) {
+      await new Promise((resolve) => signal.addEventListener("abort", resolve, { once: true }));
+    }
+    const closed = new Promise((resolve) => server.close(resolve));
+    for (const connection of open.keys()) connection.end("server shutting down");
+    if (await withDeadline(Promise.all(open.values()), SHUTDOWN_GRACE_MS) === undefined) {
+      for (const connection of open.keys()) connection.end("server shutting down", "abort");
+      await Promise.all(open.values());
+    }
+    await closed;
+  })();
+  return { hostname: address.address, port: address.port, done };
 }
 
 /** `host:port`, with IPv6 hosts in brackets. */
-export function formatAddr(addr: Deno.Addr): string {
-  if (addr.transport === "tcp" || addr.transport === "udp") {
-    return addr.hostname.includes(":")
-      ? `[${addr.hostname}]:${addr.port}`
-      : `${addr.hostname}:${addr.port}`;
+export function formatPeer(hostname: string, port: number | undefined): string {
+  const host = hostname.startsWith("::ffff:") ? hostname.slice(7) : hostname;
+  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+function listenError(error: Error, listen: ListenOptions): StartupError {
+  const at = formatPeer(listen.hostname, listen.port);
+  const code = (error as { code?: string }).code;
+  if (code === "EADDRINUSE") {
+    return new StartupError(
+      `Cannot listen on ${at}: the port is already in use (is another server running?).`,
+    );
   }
-  return addr.transport;
+  if (code === "EACCES" || code === "EPERM") {
+    return new StartupError(
+      `Cannot listen on ${at}: permission denied (ports below 1024 need privileges).`,
+    );
+  }
+  if (code === "EADDRNOTAVAIL") {
+    return new StartupError(
+      `Cannot listen on ${at}: the address is not available on this machine.`,
+    );
+  }
+  return new StartupError(`Cannot listen on ${at}: ${reason(error)}.`);
 }

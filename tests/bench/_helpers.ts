@@ -6,7 +6,7 @@
 import type { CliContext } from "../../lib/cli.ts";
 import { generateIdentity } from "../../lib/server/cert.ts";
 import { silentLogger } from "../../lib/server/log.ts";
-import { DEFAULT_LIMITS, serve } from "../../lib/server/server.ts";
+import { DEFAULT_LIMITS, startServer } from "../../lib/server/server.ts";
 import { MemoryStore } from "../../lib/server/store.ts";
 
 /** A server running for one test. */
@@ -37,9 +37,8 @@ async function caFileOf(pem: string): Promise<{ path: string; remove(): Promise<
 /** Our server, with no rate limit and no per-address cap (all clients come from 127.0.0.1). */
 export async function startOurs(): Promise<TestServer> {
   const { certPem, keyPem } = await ourIdentity();
-  const listener = Deno.listenTls({ hostname: "127.0.0.1", port: 0, cert: certPem, key: keyPem });
   const stop = new AbortController();
-  const done = serve(listener, {
+  const server = await startServer({ hostname: "127.0.0.1", port: 0, certPem, keyPem }, {
     limits: { ...DEFAULT_LIMITS, rateLimit: 0, maxPerIp: 100_000 },
     store: new MemoryStore(),
     logger: silentLogger,
@@ -48,11 +47,11 @@ export async function startOurs(): Promise<TestServer> {
   });
   const ca = await caFileOf(certPem);
   return {
-    port: listener.addr.port,
+    port: server.port,
     caFile: ca.path,
     async [Symbol.asyncDispose]() {
       stop.abort();
-      await done;
+      await server.done;
       await ca.remove();
     },
   };

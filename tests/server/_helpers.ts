@@ -4,7 +4,11 @@
 import { LineSplitter } from "../../lib/lines.ts";
 import { generateIdentity } from "../../lib/server/cert.ts";
 import { type Logger } from "../../lib/server/log.ts";
-import { DEFAULT_LIMITS, serve, type ServerLimits } from "../../lib/server/server.ts";
+import {
+  DEFAULT_LIMITS,
+  type ServerLimits,
+  startServer as runServer,
+} from "../../lib/server/server.ts";
 import { MemoryStore } from "../../lib/server/store.ts";
 
 let identity: Promise<{ certPem: string; keyPem: string }> | undefined;
@@ -32,7 +36,6 @@ export async function startServer(
   clock: () => Date = () => new Date(),
 ): Promise<TestServer> {
   const { certPem, keyPem } = await testIdentity();
-  const listener = Deno.listenTls({ hostname: "127.0.0.1", port: 0, cert: certPem, key: keyPem });
   const logs: string[] = [];
   const logger: Logger = {
     log(event, fields = {}) {
@@ -44,7 +47,7 @@ export async function startServer(
   };
   const stopper = new AbortController();
   const store = new MemoryStore();
-  const done = serve(listener, {
+  const running = await runServer({ hostname: "127.0.0.1", port: 0, certPem, keyPem }, {
     // No rate limit unless a test asks for one: most tests send fast on purpose.
     limits: { ...DEFAULT_LIMITS, rateLimit: 0, ...limits },
     store,
@@ -54,9 +57,9 @@ export async function startServer(
   });
   const stop = async () => {
     stopper.abort();
-    await done;
+    await running.done;
   };
-  return { port: listener.addr.port, certPem, logs, store, stop, [Symbol.asyncDispose]: stop };
+  return { port: running.port, certPem, logs, store, stop, [Symbol.asyncDispose]: stop };
 }
 
 /** A frame as received: parsed JSON. */

@@ -367,3 +367,100 @@ Deno.test("a client that does not speak TLS is disconnected, and the server goes
   await using bob = await TestClient.login(server, "bob");
   void bob;
 });
+
+Deno.test("refuses frames over the rate limit, then cuts off a client that keeps flooding", async () => {
+  await using server = await startServer({ rateLimit: 5 });
+  await using flooder = await TestClient.login(server, "flooder");
+  await using alice = await TestClient.login(server, "alice");
+  // 10 frames fit the burst (twice the rate); the rest of a fast flood does not.
+  await flooder.send(
+    Array.from({ length: 30 }, (_, i) => JSON.stringify({ message: `m${i}`, id: `${i}` })).join(
+      "\n",
+    ) + "\n",
+  );
+  const answers = await flooder.take(30);
+  const refused = answers.filter((a) => a.reason === "rate limit exceeded");
+  assert.ok(refused.length >= 15 && refused.length <= 21, `${refused.length} refused`);
+  assert.equal(answers.filter((a) => a.status === "ok").length, 30 - refused.length);
+  const relayed: Frame[] = [];
+  while (relayed.length < 30 - refused.length) relayed.push(await alice.next());
+  assert.deepEqual(await alice.quiet(), [], "refused frames are neither stored nor relayed");
+  assert.ok(server.logs.some((l) => l.startsWith("rate limited") && l.includes("nick=flooder")));
+  // Keep flooding: 100 refusals in a row end the connection.
+  await flooder.send(Array.from({ length: 200 }, () => '{"message":"spam"}').join("\n") + "\n");
+  assert.ok(await flooder.closedByServer(3000));
+  assert.ok(
+    await eventually(() =>
+      server.logs.some((l) => l.includes("nick=flooder") && l.includes("reason=flooding"))
+    ),
+    server.logs.join("\n"),
+  );
+  // A polite client is untouched.
+  await using bob = await TestClient.login(server, "bob");
+  await bob.send({ message: "calm" });
+  let frame = await alice.next();
+  while (frame.message === "spam") frame = await alice.next(); // the few the refill let through
+  assert.equal(frame.message, "calm");
+});
+
+Deno.test("closes connections beyond --max-per-ip right after accept", async () => {
+  await using server = await startServer({ maxPerIp: 2 });
+  await using a = await TestClient.login(server, "a");
+  await using b = await TestClient.login(server, "b");
+  const c = await TestClient.connect(server).catch(() => undefined);
+  if (c) {
+    assert.ok(await c.closedByServer(), "the third connection from 127.0.0.1 is closed");
+    await c.close();
+  }
+  assert.ok(
+    await eventually(() =>
+      server.logs.some((l) => l.includes("too many connections from this address"))
+    ),
+  );
+  // Once one leaves, the address may connect again.
+  await a.close();
+  assert.ok(
+    await eventually(() =>
+      server.logs.some((l) => l.startsWith("disconnect") && l.includes("nick=a"))
+    ),
+  );
+  await using d = await TestClient.login(server, "d");
+  void b, d;
+});
+
+Deno.test("cuts a connection that never finishes its TLS handshake at the deadline", async () => {
+  await using server = await startServer({ handshakeTimeoutMs: 300, loginTimeoutMs: 60_000 });
+  const half = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+  const started = performance.now();
+  // Send nothing: a half-open handshake.
+  const n = await half.read(new Uint8Array(16)).catch(() => null);
+  const waited = performance.now() - started;
+  half.close();
+  assert.equal(n, null);
+  assert.ok(waited >= 250 && waited < 3000, `closed after ${waited} ms`);
+  assert.ok(await eventually(() => server.logs.some((l) => l.startsWith("handshake timeout"))));
+});
+
+Deno.test("before login, every frame but a login is answered 'login required'", async () => {
+  await using server = await startServer();
+  await using client = await TestClient.connect(server);
+  for (const frame of ['{"message":5}', '{"command":"dance"}', '{"foo":1}', '{"message":"hi"}']) {
+    await client.send(frame + "\n");
+    assert.equal((await client.next()).reason, "login required", frame);
+  }
+  // A broken login attempt is told what is wrong with it; text that is not JSON too.
+  await client.send('{"command":"login","nickname":5}\n');
+  assert.equal((await client.next()).reason, "nickname must be a string");
+  await client.send("hello?\n");
+  assert.equal((await client.next()).reason, "malformed JSON");
+});
+
+Deno.test("a last frame without a newline still counts when the client closes", async () => {
+  await using server = await startServer();
+  await using alice = await TestClient.login(server, "alice");
+  const bob = await TestClient.login(server, "bob");
+  await bob.send('{"message":"no newline at the end"}');
+  await bob.conn.closeWrite();
+  assert.equal((await alice.next()).message, "no newline at the end");
+  await bob.close();
+});

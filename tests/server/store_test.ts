@@ -244,3 +244,45 @@ Deno.test("is durable at once", async () => {
   const seq = store.append(wire, 1);
   assert.equal(await store.whenDurable(seq), undefined);
 });
+
+Deno.test("with a history limit, keeps and replays only the newest messages", () => {
+  const store = new MemoryStore({ historyLimit: 3 });
+  for (let i = 1; i <= 10; i++) store.append((seq) => new TextEncoder().encode(`m${seq}\n`), 1);
+  assert.equal(store.lastSeq, 10);
+  assert.equal(store.firstSeq, 8);
+  const all = store.read(1, 1 << 20, 0);
+  assert.equal(new TextDecoder().decode(concatPieces(all.pieces)), "m8\nm9\nm10\n");
+  assert.equal(all.next, 11);
+  assert.equal(store.bytesFrom(1), "m8\nm9\nm10\n".length);
+  assert.equal(store.bytesFrom(10), 4);
+});
+
+Deno.test("with a history limit, memory stays bounded over many messages and chunks", () => {
+  const store = new MemoryStore({ historyLimit: 1000 });
+  const text = "x".repeat(2000);
+  for (let i = 1; i <= 20_000; i++) {
+    store.append((seq) => new TextEncoder().encode(`${seq} ${text}\n`), i % 3);
+  }
+  assert.equal(store.firstSeq, 19_001);
+  const read = store.read(0, 1 << 30, -1);
+  const lines = new TextDecoder().decode(concatPieces(read.pieces)).trimEnd().split("\n");
+  assert.equal(lines.length, 1000);
+  assert.deepEqual(
+    lines.map((l) => Number(l.split(" ")[0])),
+    Array.from({ length: 1000 }, (_, i) => 19_001 + i),
+  );
+  // Own messages are still skipped after the index moved.
+  const skipping = store.read(0, 1 << 30, 1);
+  const kept = new TextDecoder().decode(concatPieces(skipping.pieces)).trimEnd().split("\n");
+  assert.ok(kept.every((l) => Number(l.split(" ")[0]) % 3 !== 1));
+});
+
+function concatPieces(pieces: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(pieces.reduce((n, p) => n + p.length, 0));
+  let offset = 0;
+  for (const piece of pieces) {
+    out.set(piece, offset);
+    offset += piece.length;
+  }
+  return out;
+}

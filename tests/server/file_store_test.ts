@@ -1,0 +1,142 @@
+// The durable history (lib/server/file_store.ts) against a real folder.
+
+import assert from "node:assert/strict";
+import { StartupError } from "../../lib/server/cert.ts";
+import { FileStore, LOG_FILE } from "../../lib/server/file_store.ts";
+import { encodeChatMessage } from "../../lib/protocol.ts";
+
+const encoder = new TextEncoder();
+
+function message(text: string) {
+  return (seq: number) =>
+    encoder.encode(
+      encodeChatMessage({ from: "bob", message: text, time: "2017-01-12T20:00:00-0800", seq }),
+    );
+}
+
+function replay(store: FileStore): string[] {
+  const read = store.read(1, 1 << 30, -1);
+  return read.pieces.map((p) => new TextDecoder().decode(p)).join("").trimEnd().split("\n").filter((
+    l,
+  ) => l)
+    .map((l) => JSON.parse(l).message);
+}
+
+async function withDir(test: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir();
+  try {
+    await test(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("keeps every message across a close and reopen, and seq goes on", () =>
+  withDir(async (dir) => {
+    const warnings: string[] = [];
+    const first = await FileStore.open(dir, { warn: (w) => warnings.push(w) });
+    for (const text of ["one", "two", "three"]) first.append(message(text), 7);
+    await first.whenDurable(3);
+    await first.close();
+
+    const second = await FileStore.open(dir, { warn: (w) => warnings.push(w) });
+    assert.equal(second.lastSeq, 3);
+    assert.deepEqual(replay(second), ["one", "two", "three"]);
+    assert.equal(second.append(message("four"), 7), 4);
+    await second.close();
+    const lines = (await Deno.readTextFile(`${dir}/${LOG_FILE}`)).trimEnd().split("\n");
+    assert.deepEqual(lines.map((l) => JSON.parse(l).seq), [1, 2, 3, 4]);
+    assert.deepEqual(warnings, []);
+  }));
+
+Deno.test("resolves whenDurable only once the message is written to the file", () =>
+  withDir(async (dir) => {
+    const store = await FileStore.open(dir, { warn: () => {} });
+    const seq = store.append(message("persist me"), 1);
+    await store.whenDurable(seq);
+    const onDisk = await Deno.readTextFile(`${dir}/${LOG_FILE}`);
+    assert.match(onDisk, /"message":"persist me","time":"2017-01-12T20:00:00-0800","seq":1\}\n$/);
+    await store.close();
+  }));
+
+Deno.test("groups many appends into few writes and acks them all", () =>
+  withDir(async (dir) => {
+    const store = await FileStore.open(dir, { warn: () => {} });
+    const acks: Promise<void>[] = [];
+    for (let i = 0; i < 1000; i++) acks.push(store.whenDurable(store.append(message(`m${i}`), 1)));
+    await Promise.all(acks);
+    await store.close();
+    const reopened = await FileStore.open(dir, { warn: () => {} });
+    assert.equal(reopened.lastSeq, 1000);
+    await reopened.close();
+  }));
+
+Deno.test("cuts off a torn last line with a warning and keeps the rest", () =>
+  withDir(async (dir) => {
+    const store = await FileStore.open(dir, { warn: () => {} });
+    store.append(message("whole"), 1);
+    await store.whenDurable(1);
+    await store.close();
+    await Deno.writeTextFile(`${dir}/${LOG_FILE}`, '{"from":"bob","message":"tor', {
+      append: true,
+    });
+
+    const warnings: string[] = [];
+    const reopened = await FileStore.open(dir, { warn: (w) => warnings.push(w) });
+    assert.equal(reopened.lastSeq, 1);
+    assert.equal(warnings.length, 1);
+    assert.match(warnings[0], /cut off a torn last line in .*messages\.log \(line 2, 28 bytes/);
+    assert.equal(reopened.append(message("after"), 1), 2);
+    await reopened.close();
+    const lines = (await Deno.readTextFile(`${dir}/${LOG_FILE}`)).split("\n");
+    assert.deepEqual(lines.slice(0, 2).map((l) => JSON.parse(l).message), ["whole", "after"]);
+  }));
+
+Deno.test("refuses to start on damage before the last line, naming the file and line", () =>
+  withDir(async (dir) => {
+    const store = await FileStore.open(dir, { warn: () => {} });
+    for (const text of ["a", "b", "c"]) store.append(message(text), 1);
+    await store.whenDurable(3);
+    await store.close();
+    const lines = (await Deno.readTextFile(`${dir}/${LOG_FILE}`)).split("\n");
+    for (
+      const [damaged, why] of [
+        ["garbage", /line 2 is damaged \(not a stored message\)/],
+        [lines[2], /line 2 is damaged \(seq 3 where 2 was expected\)/],
+      ] as const
+    ) {
+      const copy = [...lines];
+      copy[1] = damaged;
+      await Deno.writeTextFile(`${dir}/${LOG_FILE}`, copy.join("\n"));
+      await assert.rejects(FileStore.open(dir, { warn: () => {} }), (error: Error) => {
+        assert.ok(error instanceof StartupError);
+        assert.match(error.message, why);
+        assert.match(error.message, /messages\.log/);
+        return true;
+      });
+    }
+  }));
+
+Deno.test("a second store on the same folder is refused while the first holds it", () =>
+  withDir(async (dir) => {
+    const first = await FileStore.open(dir, { warn: () => {} });
+    await assert.rejects(
+      FileStore.open(dir, { warn: () => {} }),
+      /another chat server is using it/,
+    );
+    await first.close();
+    const again = await FileStore.open(dir, { warn: () => {} });
+    await again.close();
+  }));
+
+Deno.test("replays only the newest messages with a history limit, and keeps all on disk", () =>
+  withDir(async (dir) => {
+    const store = await FileStore.open(dir, { warn: () => {}, historyLimit: 2 });
+    for (const text of ["a", "b", "c", "d"]) store.append(message(text), 1);
+    assert.deepEqual(replay(store), ["c", "d"]);
+    await store.close();
+    const reopened = await FileStore.open(dir, { warn: () => {}, historyLimit: 2 });
+    assert.deepEqual(replay(reopened), ["c", "d"]);
+    assert.equal(reopened.lastSeq, 4);
+    await reopened.close();
+  }));
