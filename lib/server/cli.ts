@@ -6,13 +6,7 @@
 // non-zero exit, never a stack trace.
 
 import { type CliContext, intFlag, parseFlags, UsageError } from "../cli.ts";
-import {
-  ensureGeneratedIdentity,
-  loadIdentity,
-  reason,
-  StartupError,
-  type TlsIdentity,
-} from "./cert.ts";
+import { ensureGeneratedIdentity, loadIdentity, type TlsIdentity } from "./cert.ts";
 import { createLogger, LOG_FORMATS, type LogFormat } from "./log.ts";
 import {
   DEFAULT_LIMITS,
