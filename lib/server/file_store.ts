@@ -22,6 +22,13 @@ import { type HistoryStore, MemoryStore, type ReadResult } from "./store.ts";
 export const LOG_FILE = "messages.log";
 /** The lock file's name inside the data folder. */
 export const LOCK_FILE = "lock";
+/** Pause before a failed write of the log is tried again. */
+export const RETRY_MS = 1000;
+
+/** The store cannot take messages right now (the disk failed, or it is closed). */
+export class StorageUnavailable extends Error {
+  override name = "StorageUnavailable";
+}
 
 /** Options of {@linkcode FileStore.open}. */
 export interface FileStoreOptions {
@@ -60,10 +67,17 @@ export class FileStore implements HistoryStore {
   #waiters: Waiter[] = [];
   #flushing: Promise<void> | undefined;
   #closed = false;
+  /** The log's length up to the last batch written and fsynced. */
+  #goodSize: number;
+  /** True after a failed write, until a retry succeeds; new messages are refused meanwhile. */
+  #failing = false;
+  /** Wakes a failed flush from its pause before the retry (on close). */
+  #wakeRetry: (() => void) | undefined;
 
   private constructor(
     memory: MemoryStore,
     log: Deno.FsFile,
+    size: number,
     lock: Deno.FsFile,
     path: string,
     warn: (message: string) => void,
@@ -74,6 +88,7 @@ export class FileStore implements HistoryStore {
     this.#path = path;
     this.#warn = warn;
     this.#durable = memory.lastSeq;
+    this.#goodSize = size;
   }
 
   /**
@@ -102,8 +117,8 @@ export class FileStore implements HistoryStore {
     const path = join(dir, LOG_FILE);
     try {
       const memory = new MemoryStore({ historyLimit: options.historyLimit });
-      const log = await loadLog(path, memory, options.warn);
-      return new FileStore(memory, log, lock, path, options.warn);
+      const { file, size } = await loadLog(path, memory, options.warn);
+      return new FileStore(memory, file, size, lock, path, options.warn);
     } catch (error) {
       lock.close();
       throw error;
@@ -124,7 +139,8 @@ export class FileStore implements HistoryStore {
   }
 
   append(encode: (seq: number) => Uint8Array, author: number): number {
-    if (this.#closed) throw new Error(`Cannot store a message: ${this.#path} is closed`);
+    if (this.#closed) throw new StorageUnavailable(`${this.#path} is closed`);
+    if (this.#failing) throw new StorageUnavailable(`${this.#path} cannot be written`);
     return this.#memory.append((seq) => {
       const bytes = encode(seq);
       this.#pending.push(bytes);
@@ -151,12 +167,19 @@ export class FileStore implements HistoryStore {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#wakeRetry?.();
     await this.#flushing;
     this.#log.close();
     this.#lock.close();
   }
 
-  /** Group commit: one write and one fsync for everything appended meanwhile. */
+  /**
+   * Group commit: one write and one fsync for everything appended meanwhile.
+   * A failed write is cut back off the log (so it stays loadable) and the
+   * same batch is retried after {@linkcode RETRY_MS}: messages already
+   * relayed are stored, and acked, once the disk accepts them again. New
+   * messages are refused while it fails.
+   */
   async #flush(): Promise<void> {
     // Let the rest of this turn's appends (one read's frames) join the batch.
     await Promise.resolve();
@@ -169,15 +192,37 @@ export class FileStore implements HistoryStore {
         let written = 0;
         while (written < batch.length) written += await this.#log.write(batch.subarray(written));
         await this.#log.syncData();
+        this.#goodSize += batch.length;
         this.#durable = upTo;
+        this.#failing = false;
         this.#settle(upTo);
       } catch (error) {
-        this.#warn(
-          `cannot write ${this.#path}: ${
-            reason(error)
-          }; messages up to seq ${upTo} are not durable`,
-        );
-        this.#settle(upTo, new Error("storage failed"));
+        if (!this.#failing) {
+          this.#warn(
+            `cannot write ${this.#path}: ${reason(error)}; refusing new messages and retrying`,
+          );
+        }
+        this.#failing = true;
+        try {
+          await this.#log.truncate(this.#goodSize);
+          await this.#log.seek(this.#goodSize, Deno.SeekMode.Start);
+        } catch {
+          // The retry's write fails the same way, and is cut back again.
+        }
+        if (this.#closed) {
+          this.#settle(upTo, new Error("storage failed"));
+          break;
+        }
+        this.#pending = [batch];
+        this.#pendingBytes = batch.length;
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, RETRY_MS);
+          this.#wakeRetry = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        this.#wakeRetry = undefined;
       }
     }
     this.#flushing = undefined;
@@ -202,7 +247,7 @@ async function loadLog(
   path: string,
   memory: MemoryStore,
   warn: (message: string) => void,
-): Promise<Deno.FsFile> {
+): Promise<{ file: Deno.FsFile; size: number }> {
   let data: Uint8Array;
   try {
     data = await Deno.readFile(path);
@@ -245,7 +290,7 @@ async function loadLog(
   } catch (error) {
     throw new StartupError(`Cannot open the history ${path} for writing: ${reason(error)}.`);
   }
-  return file;
+  return { file, size: start };
 }
 
 /** What is wrong with one stored line, or undefined when it is a good message with seq `expected`. */

@@ -118,10 +118,16 @@ export class Hub {
     const invalid = checkMessageText(text, this.#maxMessageBytes);
     if (invalid !== undefined) return { ok: false, reason: invalid };
     const time = this.#now();
-    const seq = this.#store.append(
-      (seq) => encoder.encode(encodeChatMessage({ from, message: text, time, seq })),
-      member.id,
-    );
+    let seq: number;
+    try {
+      seq = this.#store.append(
+        (seq) => encoder.encode(encodeChatMessage({ from, message: text, time, seq })),
+        member.id,
+      );
+    } catch {
+      // The store refuses while its disk fails: nothing is stored, nothing relayed.
+      return { ok: false, reason: "storage unavailable" };
+    }
     // The sender's outbox steps over its own message at once, so its own
     // words never count as traffic it is behind on; only the others wake.
     member.outbox.authored(seq);

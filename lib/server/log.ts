@@ -34,11 +34,19 @@ export interface LoggerOptions {
  * ```
  */
 export function createLogger(options: LoggerOptions): Logger {
-  const { format, write, clock } = options;
+  const { format, clock } = options;
+  // Logging is best effort: a closed stderr must never take the server down.
+  const write = (line: string) => {
+    try {
+      options.write(line);
+    } catch {
+      // Nowhere left to say it.
+    }
+  };
   if (format === "json") {
     return {
       log(event, fields = {}) {
-        write(JSON.stringify({ time: clock().toISOString(), event, ...fields }) + "\n");
+        write(safeJson({ time: clock().toISOString(), event, ...fields }) + "\n");
       },
     };
   }
@@ -59,5 +67,20 @@ export const silentLogger: Logger = { log() {} };
 /** Bare when safe, JSON-quoted when it has spaces, quotes or anything unusual. */
 function textValue(value: string | number | boolean): string {
   const text = String(value);
-  return /^[\w.:@\-\/\[\]]+$/.test(text) ? text : JSON.stringify(text);
+  return /^[\w.:@\-\/\[\]]+$/.test(text) ? text : safeJson(text);
+}
+
+/**
+ * Characters a peer could use to mislead whoever reads the log in a
+ * terminal (JSON.stringify escapes only C0): DEL and C1 controls, line and
+ * paragraph separators, zero-width and bidi controls, the BOM.
+ */
+const TERMINAL_UNSAFE = /[\u007f-\u009f\u2028\u2029\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]/g;
+
+/** JSON text with every terminal-unsafe character escaped as \uXXXX. */
+function safeJson(value: unknown): string {
+  return JSON.stringify(value).replace(
+    TERMINAL_UNSAFE,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
 }

@@ -140,3 +140,62 @@ Deno.test("replays only the newest messages with a history limit, and keeps all 
     assert.equal(reopened.lastSeq, 4);
     await reopened.close();
   }));
+
+/** Runs `test` on a 64 KiB tmpfs (needs root, as in CI); says so and skips where it cannot mount. */
+async function withTinyDisk(
+  test: (dir: string, grow: () => Promise<void>) => Promise<void>,
+): Promise<void> {
+  const dir = await Deno.makeTempDir();
+  const mount = (args: string[]) =>
+    new Deno.Command("mount", { args, stdout: "null", stderr: "null" }).output();
+  try {
+    if (
+      !(await mount(["-t", "tmpfs", "-o", "size=64k", "tmpfs", dir]).catch(() => ({
+        success: false,
+      }))).success
+    ) {
+      console.warn("skipped: cannot mount a tmpfs here (not root?)");
+      return;
+    }
+    try {
+      await test(dir, async () => {
+        assert.ok((await mount(["-o", "remount,size=1m", dir])).success);
+      });
+    } finally {
+      await new Deno.Command("umount", { args: [dir] }).output();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("a full disk refuses new messages, keeps the log loadable, and stores the batch once it can", () =>
+  withTinyDisk(async (dir, grow) => {
+    const warnings: string[] = [];
+    const store = await FileStore.open(dir, { warn: (w) => warnings.push(w) });
+    const big = "x".repeat(3000);
+    const acks: Promise<string>[] = [];
+    let refused = 0;
+    for (let i = 0; i < 40; i++) {
+      try {
+        const seq = store.append(message(`${i} ${big}`), 1);
+        acks.push(store.whenDurable(seq).then(() => `ok ${seq}`, () => `failed ${seq}`));
+      } catch {
+        refused++;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    assert.ok(refused > 0, "the disk filled up and new messages were refused");
+    assert.ok(warnings.some((w) => /cannot write .*messages\.log/.test(w)), warnings.join("\n"));
+    // The log on disk holds only whole lines, so a restart could load it.
+    const onDisk = await Deno.readTextFile(`${dir}/${LOG_FILE}`);
+    assert.ok(onDisk.endsWith("\n"));
+    await grow();
+    const results = await Promise.all(acks);
+    assert.ok(results.every((r) => r.startsWith("ok")), results.join(", "));
+    assert.equal(store.append(message("after"), 1), acks.length + 1, "accepting again");
+    await store.close();
+    const reopened = await FileStore.open(dir, { warn: () => {} });
+    assert.equal(reopened.lastSeq, acks.length + 1, "every accepted message is on disk, once");
+    await reopened.close();
+  }));
