@@ -106,6 +106,11 @@ export function parseServerArgs(args: string[]): ServerConfig | "help" {
     rateLimit: intFlag(values, "rate-limit", DEFAULT_LIMITS.rateLimit, 0, 1_000_000),
     handshakeTimeoutMs: DEFAULT_LIMITS.handshakeTimeoutMs,
   };
+  if (limits.maxMessageBytes > limits.maxLineBytes) {
+    throw new UsageError(
+      `--max-message-bytes (${limits.maxMessageBytes}) must not exceed --max-line-bytes (${limits.maxLineBytes}): such messages could never arrive`,
+    );
+  }
   const dataDir = values["data-dir"] as string | undefined;
   if (dataDir !== undefined && dataDir.trim() === "") {
     throw new UsageError("--data-dir must not be empty");

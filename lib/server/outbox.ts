@@ -26,7 +26,6 @@ export interface OutboxOptions {
   /**
    * Most bytes a connection may have waiting (live messages and replies)
    * before it is cut off as a slow reader.
-   * @default {8388608}
    */
   sendQueueBytes: number;
   /**
@@ -36,8 +35,6 @@ export interface OutboxOptions {
   batchBytes?: number;
 }
 
-/** The default cap on waiting bytes per connection: 8 MiB. */
-export const DEFAULT_SEND_QUEUE_BYTES = 8 * 1024 * 1024;
 /** The default size of one coalesced write: 256 KiB. */
 export const DEFAULT_BATCH_BYTES = 256 * 1024;
 

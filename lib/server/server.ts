@@ -12,6 +12,7 @@
 import net from "node:net";
 import tls from "node:tls";
 import { withDeadline } from "../deadline.ts";
+import { DEFAULT_MAX_MESSAGE_BYTES } from "../protocol.ts";
 import { reason, StartupError } from "./cert.ts";
 import { Connection, type ConnectionLimits } from "./connection.ts";
 import { Hub } from "./hub.ts";
@@ -33,7 +34,7 @@ export const DEFAULT_LIMITS: ServerLimits = {
   loginTimeoutMs: 30_000,
   maxLoginAttempts: 10,
   maxLineBytes: 64 * 1024,
-  maxMessageBytes: 16 * 1024,
+  maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES,
   sendQueueBytes: 8 * 1024 * 1024,
   maxClients: 10_000,
   maxPerIp: 100,

@@ -124,6 +124,9 @@ Deno.test("bad flag values are usage errors", async () => {
       ["--log-format", "xml"],
       ["--cert", "only-cert.pem"],
       ["--max-clients", "0"],
+      ["--max-message-bytes", "70000"],
+      ["--rate-limit=-1"],
+      ["--data-dir", ""],
     ]
   ) {
     const { code, stderr } = await run(["server", ...args]);
