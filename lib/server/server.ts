@@ -120,7 +120,10 @@ export async function startServer(
   const perIp = new Map<string, number>();
   let nextId = 1;
 
-  const server = net.createServer((raw) => {
+  // allowHalfOpen: a client's FIN (its close_notify) ends only its side. The
+  // connection then closes politely itself, after what it owes (the replay,
+  // the answer to its last frame); node's default would end ours at once.
+  const server = net.createServer({ allowHalfOpen: true }, (raw) => {
     const ip = raw.remoteAddress ?? "unknown";
     const peer = formatPeer(ip, raw.remotePort);
     const fromIp = perIp.get(ip) ?? 0;

@@ -1,0 +1,56 @@
+// A client that half-closes (TLS close_notify and FIN, still reading, as
+// `ncat --ssl` does at the end of its input) is owed everything the server
+// had to say: its replay, the answer to its last frame. Found by the fuzzer:
+// node's default allowHalfOpen=false ended the server's side as soon as the
+// client's FIN arrived, cutting the replay short and dropping the answers.
+
+import assert from "node:assert/strict";
+import { startServer } from "../server/_helpers.ts";
+import { FaultClient, type Frame } from "./_helpers.ts";
+
+/** Every frame until the server closes the connection. */
+async function readToEnd(client: FaultClient): Promise<Frame[]> {
+  const frames: Frame[] = [];
+  while (true) {
+    const frame = await client.next(5000).catch((error: Error) => error);
+    if (frame instanceof Error) {
+      assert.match(frame.message, /closed/);
+      return frames;
+    }
+    frames.push(frame);
+  }
+}
+
+Deno.test("a client that logs in and half-closes still gets its whole replay", async () => {
+  await using server = await startServer();
+  await using writer = await FaultClient.login(server, "writer");
+  const count = 5000;
+  await writer.send(
+    Array.from({ length: count }, (_, i) => JSON.stringify({ message: `m${i} ${"x".repeat(100)}` }))
+      .join("\n") + "\n",
+  );
+  await writer.send({ message: "last", id: "last" });
+  assert.deepEqual(await writer.next(), { status: "ok", id: "last" });
+  await using reader = await FaultClient.connect(server);
+  await reader.send({ command: "login", nickname: "reader" });
+  await reader.conn.closeWrite();
+  const frames = await readToEnd(reader);
+  assert.deepEqual(frames[0], { status: "ok" });
+  assert.equal(frames.length, 1 + count + 1, "the login answer and every stored message");
+  assert.deepEqual(
+    frames.slice(1).map((f) => f.seq),
+    Array.from({ length: count + 1 }, (_, i) => i + 1),
+  );
+});
+
+Deno.test("a frame cut off by the client's half-close is still answered", async () => {
+  await using server = await startServer();
+  await using client = await FaultClient.login(server, "cut");
+  await client.send('{"message":5}\n{"message"');
+  await client.conn.closeWrite();
+  const frames = await readToEnd(client);
+  assert.deepEqual(frames, [
+    { status: "error", reason: "message must be a string" },
+    { status: "error", reason: "malformed JSON" },
+  ]);
+});
