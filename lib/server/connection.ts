@@ -87,6 +87,11 @@ export class Connection implements Member {
   #lingerTimer: ReturnType<typeof setTimeout> | undefined;
   /** Set once the connection is ending; the first reason wins. */
   #endReason: string | undefined;
+  /** Acks waiting for their message to be durable; a polite end still owes them. */
+  #acksPending = 0;
+  #acksAnswered: (() => void) | undefined;
+  /** Settles once a polite end has answered the pending acks and closed the outbox. */
+  #owed: Promise<void> | undefined;
 
   /**
    * @param socket A server-side TLSSocket, just accepted (handshake not yet done).
@@ -176,8 +181,9 @@ export class Connection implements Member {
 
   /**
    * Ends the connection: frees the nickname now and stops reading. A polite
-   * end lets the outbox write what it owes (up to {@linkcode CLOSE_LINGER_MS})
-   * and closes with close_notify; an abort destroys the socket at once. The
+   * end lets the outbox write what it owes, acks still waiting for their
+   * message to be durable included (up to {@linkcode CLOSE_LINGER_MS}), and
+   * closes with close_notify; an abort destroys the socket at once. The
    * first reason given is the one logged.
    */
   end(reason: string, how: Ending = "polite"): void {
@@ -186,8 +192,14 @@ export class Connection implements Member {
       clearTimeout(this.#loginDeadline);
       clearTimeout(this.#handshakeDeadline);
       this.#hub.leave(this);
-      this.outbox.close();
+      if (how === "polite" && this.#acksPending > 0) {
+        this.#owed = new Promise<void>((resolve) => this.#acksAnswered = resolve)
+          .then(() => this.outbox.close());
+      } else {
+        this.outbox.close();
+      }
     }
+    if (how === "abort") this.outbox.close();
     const socket = this.#socket;
     if (socket.destroyed) return;
     if (how === "abort" || !this.#secure) {
@@ -196,7 +208,8 @@ export class Connection implements Member {
     }
     if (this.#lingerTimer !== undefined) return;
     this.#lingerTimer = setTimeout(() => socket.destroy(), CLOSE_LINGER_MS * 2);
-    withDeadline(this.outbox.drained(), CLOSE_LINGER_MS).then(() => {
+    const owed = (this.#owed ?? Promise.resolve()).then(() => this.outbox.drained());
+    withDeadline(owed, CLOSE_LINGER_MS).then(() => {
       if (!socket.destroyed) socket.end(); // close_notify, then FIN.
     });
   }
@@ -244,10 +257,13 @@ export class Connection implements Member {
     }
     const id = frame.id;
     if (id !== undefined && posted.seq !== undefined) {
+      this.#acksPending++;
       this.#hub.store.whenDurable(posted.seq).then(
         () => this.#reply({ status: "ok", id }),
         () => this.#reply({ status: "error", id, reason: "storage failed" }),
-      );
+      ).finally(() => {
+        if (--this.#acksPending === 0) this.#acksAnswered?.();
+      });
     }
   }
 

@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { startServer } from "../server/_helpers.ts";
-import { FaultClient, type Frame } from "./_helpers.ts";
+import { FaultClient, type Frame, ServerProcess } from "./_helpers.ts";
 
 /** Every frame until the server closes the connection. */
 async function readToEnd(client: FaultClient): Promise<Frame[]> {
@@ -53,4 +53,29 @@ Deno.test("a frame cut off by the client's half-close is still answered", async 
     { status: "error", reason: "message must be a string" },
     { status: "error", reason: "malformed JSON" },
   ]);
+});
+
+Deno.test("the ack of a message in the client's last frame still comes after its half-close", async () => {
+  await using server = await startServer();
+  await using client = await FaultClient.login(server, "acked");
+  await client.send('{"message":"a","id":"1"}\n{"message":"b","id":"2"}');
+  await client.conn.closeWrite();
+  assert.deepEqual(await readToEnd(client), [
+    { status: "ok", id: "1" },
+    { status: "ok", id: "2" },
+  ]);
+});
+
+Deno.test("with --data-dir, acks still on their way to the disk come after a half-close", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "chat-fault-" });
+  try {
+    await using server = await ServerProcess.start({ dir, args: ["--data-dir", `${dir}/data`] });
+    await using client = await FaultClient.login(server, "durable");
+    const ids = Array.from({ length: 50 }, (_, i) => `${i}`);
+    await client.send(ids.map((id) => JSON.stringify({ message: `m${id}`, id }) + "\n").join(""));
+    await client.conn.closeWrite();
+    assert.deepEqual(await readToEnd(client), ids.map((id) => ({ status: "ok", id })));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
