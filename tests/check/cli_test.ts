@@ -1,0 +1,244 @@
+// `chat check` as a real process against our server as a real process:
+// every check passes and the exit code is 0; the probe leaves the server as
+// it found it (every connection closed, every nickname free); the command
+// line's errors are usage errors; Ctrl-C ends a run promptly.
+
+import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
+import config from "../../deno.json" with { type: "json" };
+import type { CliContext } from "../../lib/cli.ts";
+import { runCheck } from "../../lib/check/cli.ts";
+import { CHECKS } from "../../lib/check/checks.ts";
+import { FakeChatServer, fakeIdentity } from "./_fake_server.ts";
+
+const MAIN = fileURLToPath(new URL("../../main.ts", import.meta.url));
+/** The permissions of `deno task server` (and of the release executable), read from deno.json. */
+const PERMISSIONS = config.tasks.server.command.split(" ").filter((word) => word.startsWith("--"));
+const CORE = CHECKS.filter((c) => c.kind === "core").length;
+const decoder = new TextDecoder();
+
+function chat(args: string[], cwd?: string): Deno.Command {
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", ...PERMISSIONS, MAIN, ...args],
+    cwd,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  });
+}
+
+async function run(args: string[]) {
+  const { code, stdout, stderr } = await chat(args).output();
+  return { code, stdout: decoder.decode(stdout), stderr: decoder.decode(stderr) };
+}
+
+/** Our server as a process in a temp dir, with its output read as it comes. */
+class ServerProcess {
+  readonly dir: string;
+  readonly child: Deno.ChildProcess;
+  stdout = "";
+  stderr = "";
+  readonly #done: Promise<void>;
+
+  constructor(dir: string) {
+    this.dir = dir;
+    this.child = chat(["server", "--host", "127.0.0.1", "--port", "0"], dir).spawn();
+    const collect = async (stream: ReadableStream<Uint8Array>, key: "stdout" | "stderr") => {
+      for await (const text of stream.pipeThrough(new TextDecoderStream())) this[key] += text;
+    };
+    this.#done = Promise.all([
+      collect(this.child.stdout, "stdout"),
+      collect(this.child.stderr, "stderr"),
+    ]).then(() => {});
+  }
+
+  static async start(): Promise<ServerProcess & { port: number; ca: string }> {
+    const server = new ServerProcess(await Deno.makeTempDir({ prefix: "chat-check-server-" }));
+    const deadline = Date.now() + 15_000;
+    while (Date.now() < deadline) {
+      const match = /^listening on \S+:(\d+)$/m.exec(server.stdout);
+      if (match) {
+        return Object.assign(server, {
+          port: Number(match[1]),
+          ca: `${server.dir}/certs/cert.pem`,
+        });
+      }
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    await server.stop();
+    throw new Error(`no "listening on" line; stderr: ${server.stderr}`);
+  }
+
+  /** How many log lines start with `event` (after the timestamp). */
+  count(event: string): number {
+    return this.stderr.split("\n").filter((line) => line.split(" ")[1] === event).length;
+  }
+
+  async stop(): Promise<void> {
+    try {
+      this.child.kill("SIGTERM");
+    } catch {
+      // Already gone.
+    }
+    await this.child.status;
+    await this.#done;
+    await Deno.remove(this.dir, { recursive: true });
+  }
+}
+
+Deno.test("against our server every check passes, exit 0, and the server is left as it was", async () => {
+  const server = await ServerProcess.start();
+  try {
+    const { code, stdout, stderr } = await run([
+      "check",
+      `127.0.0.1:${server.port}`,
+      "--ca",
+      server.ca,
+    ]);
+    assert.equal(code, 0, stdout + stderr);
+    const lines = stdout.trim().split("\n");
+    const runId = /^chat check 127\.0\.0\.1:\d+: run ([0-9a-f]{8}) /.exec(lines[0])?.[1];
+    assert.ok(runId, lines[0]);
+    const results = lines.slice(1, -1);
+    assert.equal(results.length, CHECKS.length);
+    for (const [i, check] of CHECKS.entries()) {
+      assert.match(results[i], new RegExp(`^PASS ${check.name}: \\S`), results[i]);
+    }
+    assert.equal(
+      lines.at(-1),
+      `${CORE} passed, 0 failed; extensions (informational): ids pass, seq pass, since pass`,
+    );
+    assert.ok(!stdout.includes("\x1b"), "no colour without a terminal");
+    assert.equal(stderr, "");
+
+    // Every connection the probe opened is closed, every nickname it used is free.
+    const settled = Date.now() + 3000;
+    while (server.count("disconnect") < server.count("connect") && Date.now() < settled) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    assert.equal(server.count("disconnect"), server.count("connect"));
+    assert.ok(server.count("connect") > 20);
+    const disconnects = server.stderr.split("\n").filter((l) => l.split(" ")[1] === "disconnect");
+    for (const line of disconnects) {
+      assert.match(line, /reason="closed by peer"$/, "closed politely");
+    }
+    for (const n of [1, 20]) {
+      const nickname: string = `check-${runId}-${n}`;
+      const conn = await Deno.connectTls({
+        hostname: "127.0.0.1",
+        port: server.port,
+        caCerts: [await Deno.readTextFile(server.ca)],
+      });
+      try {
+        await conn.write(
+          new TextEncoder().encode(JSON.stringify({ command: "login", nickname }) + "\n"),
+        );
+        const buffer = new Uint8Array(64 * 1024);
+        const read = await conn.read(buffer);
+        const first = decoder.decode(buffer.subarray(0, read ?? 0)).split("\n")[0];
+        assert.equal(JSON.parse(first).status, "ok", `${nickname} is free: ${first}`);
+      } finally {
+        conn.close();
+      }
+    }
+  } finally {
+    await server.stop();
+  }
+});
+
+Deno.test("--json prints one parseable line per check and a summary", async () => {
+  const server = await ServerProcess.start();
+  try {
+    const { code, stdout } = await run([
+      "check",
+      `127.0.0.1:${server.port}`,
+      "--ca",
+      server.ca,
+      "--json",
+    ]);
+    assert.equal(code, 0);
+    const lines = stdout.trim().split("\n").map((line) => JSON.parse(line));
+    const summary = lines.pop();
+    assert.deepEqual(summary, { passed: CORE, failed: 0, notRun: 0, ok: true });
+    assert.deepEqual(lines.map((l) => l.check), CHECKS.map((c) => c.name));
+    for (const line of lines) {
+      assert.equal(line.result, "pass", JSON.stringify(line));
+      assert.equal(typeof line.detail, "string");
+      assert.ok(line.kind === "core" || line.kind === "extension");
+    }
+  } finally {
+    await server.stop();
+  }
+});
+
+Deno.test("without --ca our self-signed certificate is not trusted: FAIL login, exit 1", async () => {
+  const server = await ServerProcess.start();
+  try {
+    const { code, stdout } = await run(["check", `127.0.0.1:${server.port}`]);
+    assert.equal(code, 1);
+    assert.match(stdout, /^FAIL login: .*self-signed certificate.*--ca FILE/m);
+    assert.match(stdout, /^SKIP relay: not run: the login check failed$/m);
+    assert.match(stdout, new RegExp(`^0 passed, 1 failed, ${CORE - 1} not run`, "m"));
+  } finally {
+    await server.stop();
+  }
+});
+
+Deno.test("a wrong command line is a usage error, exit 2; --help explains the exit code", async () => {
+  for (
+    const args of [
+      ["check"],
+      ["check", "a", "b"],
+      ["check", "localhost:x"],
+      ["check", "localhost", "--ca", "x.pem", "--insecure"],
+      ["check", "localhost", "--timeout", "0"],
+      ["check", "localhost", "--timeout", "soon"],
+      ["check", "localhost", "--bogus"],
+    ]
+  ) {
+    const { code, stdout, stderr } = await run(args);
+    assert.equal(code, 2, args.join(" "));
+    assert.equal(stdout, "");
+    assert.match(stderr, /Usage:/);
+  }
+  const help = await run(["check", "--help"]);
+  assert.equal(help.code, 0);
+  assert.match(help.stdout, /Exit 0 only when every core check passes/);
+  assert.match(help.stdout, /never change the exit code/);
+  const top = await run(["--help"]);
+  assert.match(top.stdout, /chat check HOST\[:PORT\]/);
+});
+
+Deno.test("an unreadable --ca is one sentence on stderr, exit 1", async () => {
+  const { code, stdout, stderr } = await run([
+    "check",
+    "127.0.0.1:1",
+    "--ca",
+    "/nonexistent/ca.pem",
+  ]);
+  assert.equal(code, 1);
+  assert.equal(stdout, "");
+  assert.match(stderr, /^chat: cannot read --ca \/nonexistent\/ca\.pem: /);
+});
+
+Deno.test("Ctrl-C ends the run at once, closes its connections and exits 1", async () => {
+  await using server = new FakeChatServer(await fakeIdentity(), { silent: true });
+  const stop = new AbortController();
+  let stdout = "";
+  let stderr = "";
+  const context: CliContext = {
+    env: () => undefined,
+    stdout: (text) => void (stdout += text),
+    stderr: (text) => void (stderr += text),
+    signal: stop.signal,
+  };
+  const started = performance.now();
+  const running = runCheck([`127.0.0.1:${server.port}`, "--insecure", "--timeout", "30"], context);
+  setTimeout(() => stop.abort("SIGINT"), 300);
+  const code = await running;
+  assert.equal(code, 1);
+  assert.ok(performance.now() - started < 5000, "not the 30 s timeout");
+  assert.match(stderr, /interrupted/);
+  assert.match(stdout, new RegExp(`^0 passed, 0 failed, ${CORE} not run$`, "m"));
+});
