@@ -1,8 +1,9 @@
-// The one entrypoint: `chat server …`, `chat client …`, `chat --help`,
-// `chat --version`. It parses the subcommand, lazy-loads its module and
-// hands it the process's world (environment, output, a stop signal). This is
-// the only file that touches Deno.args, Deno.env and Deno.exit, and the one
-// place where an error becomes an exit code.
+// The one entrypoint: `chat server …`, `chat client …`, `chat bench …`,
+// `chat check …`, `chat --help`, `chat --version`. It parses the subcommand,
+// lazy-loads its module and hands it the process's world (environment,
+// output, a stop signal). This is the only file that touches Deno.args,
+// Deno.env and Deno.exit, and the one place where an error becomes an exit
+// code.
 
 import config from "./deno.json" with { type: "json" };
 import process from "node:process";
@@ -14,9 +15,12 @@ const USAGE = `chat ${config.version}: a TLS chat server and terminal client
 Usage:
   chat server [--host 0.0.0.0] [--port 1337] [--cert FILE --key FILE] [options]
   chat client [--addr HOST[:PORT]] [--nick NAME] [--ca FILE] [--insecure] [--json]
+  chat bench [--addr HOST[:PORT]] [--clients N] [--senders S] [--messages M] [--size B]
+             [--rate R] [--raw] [--ca FILE | --insecure] [--json]
+  chat check HOST[:PORT] [--ca FILE | --insecure] [--timeout SECONDS] [--json]
   chat --help | --version
 
-Run "chat server --help" or "chat client --help" for every option.
+Run "chat SUBCOMMAND --help" (server, client, bench, check) for every option.
 `;
 
 const encoder = new TextEncoder();
@@ -66,6 +70,20 @@ async function main(args: string[]): Promise<number> {
       context.stdin = () => Deno.stdin.readable;
       context.terminal = () => ({ input: process.stdin, output: process.stdout });
       return await runClient(rest, context);
+    }
+    case "bench": {
+      const { runBench } = await import("./lib/bench/cli.ts");
+      // Ctrl-C stops the run; what was measured so far is reported.
+      stopOnSignals(stop);
+      context.isTerminal = { stdin: Deno.stdin.isTerminal(), stdout: Deno.stdout.isTerminal() };
+      return await runBench(rest, context);
+    }
+    case "check": {
+      const { runCheck } = await import("./lib/check/cli.ts");
+      // Ctrl-C ends the current wait; the probe closes its connections and stops.
+      stopOnSignals(stop);
+      context.isTerminal = { stdin: Deno.stdin.isTerminal(), stdout: Deno.stdout.isTerminal() };
+      return await runCheck(rest, context);
     }
     case "-h":
     case "--help":
