@@ -13,7 +13,7 @@ const CLEAR_LINE = "\r\x1b[2K";
  * ```ts
  * formatProgress({ phase: "sending", clients: 100, loggedIn: 100, sent: 500, toSend: 2000,
  *   delivered: 49500, expected: 198000, sendingUs: 500_000 });
- * // "sending  100/100 logged in  sent 500/2000  delivered 49500/198000 (25 %)  99000/s"
+ * // "sending     100/100 logged in  sent 500/2000  delivered 49500/198000 (25 %)  99000/s"
  * ```
  */
 export function formatProgress(progress: Progress): string {
