@@ -7,6 +7,8 @@
 // PROTOCOL.md §1 lives here too: a trailing "\r" is dropped, blank lines are
 // skipped, and invalid UTF-8 fails only the line that carries it.
 
+import { concatBytes } from "./bytes.ts";
+
 /** Why a line was not delivered. The text is what goes on the wire. */
 export type LineError = "line too long" | "invalid UTF-8";
 
@@ -123,14 +125,7 @@ export class LineSplitter {
     const total = this.#partBytes;
     this.#parts = [];
     this.#partBytes = 0;
-    if (parts.length === 1) return parts[0];
-    const out = new Uint8Array(total);
-    let offset = 0;
-    for (const part of parts) {
-      out.set(part, offset);
-      offset += part.length;
-    }
-    return out;
+    return concatBytes(parts, total);
   }
 
   #emit(bytes: Uint8Array): void {

@@ -14,6 +14,7 @@
 // so two servers never write one log.
 
 import { join } from "node:path";
+import { concatBytes } from "../bytes.ts";
 import { decodeServerFrame } from "../protocol.ts";
 import { reason, StartupError } from "./cert.ts";
 import { type HistoryStore, MemoryStore, type ReadResult } from "./store.ts";
@@ -184,7 +185,7 @@ export class FileStore implements HistoryStore {
     // Let the rest of this turn's appends (one read's frames) join the batch.
     await Promise.resolve();
     while (this.#pending.length > 0) {
-      const batch = concat(this.#pending, this.#pendingBytes);
+      const batch = concatBytes(this.#pending, this.#pendingBytes);
       const upTo = this.#memory.lastSeq;
       this.#pending = [];
       this.#pendingBytes = 0;
@@ -305,15 +306,4 @@ function checkLine(bytes: Uint8Array, expected: number, decoder: TextDecoder): s
   if (frame.type !== "message") return "not a stored message";
   if (frame.seq !== expected) return `seq ${frame.seq ?? "missing"} where ${expected} was expected`;
   return undefined;
-}
-
-function concat(pieces: Uint8Array[], total: number): Uint8Array {
-  if (pieces.length === 1) return pieces[0];
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (const piece of pieces) {
-    out.set(piece, offset);
-    offset += piece.length;
-  }
-  return out;
 }

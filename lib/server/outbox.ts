@@ -13,6 +13,7 @@
 // replies. Over `sendQueueBytes` the outbox fails, and the connection is cut;
 // nobody else notices.
 
+import { concatBytes } from "../bytes.ts";
 import type { HistoryStore } from "./store.ts";
 
 /** The write side of a connection (`Deno.Conn` fits). */
@@ -193,15 +194,7 @@ export class Outbox {
       for (const piece of read.pieces) pieces.push(piece);
       bytes += read.bytes;
     }
-    if (pieces.length === 0) return undefined;
-    if (pieces.length === 1) return pieces[0];
-    const out = new Uint8Array(bytes);
-    let offset = 0;
-    for (const piece of pieces) {
-      out.set(piece, offset);
-      offset += piece.length;
-    }
-    return out;
+    return pieces.length === 0 ? undefined : concatBytes(pieces, bytes);
   }
 
   #check(): boolean {

@@ -1,0 +1,22 @@
+// Joining byte pieces: framing, the outbox and the durable log all gather
+// pieces and hand one buffer to a single write.
+
+/**
+ * Joins `pieces` (of `total` bytes together) into one buffer; a single
+ * piece is returned as it is, without a copy.
+ *
+ * @example
+ * ```ts
+ * concatBytes([Uint8Array.of(1), Uint8Array.of(2, 3)], 3); // Uint8Array [1, 2, 3]
+ * ```
+ */
+export function concatBytes(pieces: Uint8Array[], total: number): Uint8Array {
+  if (pieces.length === 1) return pieces[0];
+  const out = new Uint8Array(total);
+  let offset = 0;
+  for (const piece of pieces) {
+    out.set(piece, offset);
+    offset += piece.length;
+  }
+  return out;
+}
