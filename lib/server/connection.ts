@@ -47,6 +47,12 @@ export const LOGGED_REJECTIONS = 20;
 /** How long a closing connection may take to flush what it owes before it is cut. */
 export const CLOSE_FLUSH_MS = 1000;
 
+/**
+ * Bytes a connection's socket may buffer beyond what the outbox still holds;
+ * together with `sendQueueBytes` this bounds a slow reader's memory.
+ */
+export const SOCKET_BUFFER_BYTES = 512 * 1024;
+
 /** How long a politely closed connection may take to finish its close before it is destroyed. */
 export const CLOSE_LINGER_MS = 1000;
 
@@ -358,7 +364,11 @@ function socketWriter(socket: TLSSocket): Writer {
   return {
     write(bytes: Uint8Array): Promise<number> {
       if (socket.destroyed) return Promise.reject(new Error("connection closed"));
-      if (socket.write(bytes)) return Promise.resolve(bytes.length);
+      // Keep up to SOCKET_BUFFER_BYTES in the socket's own buffer, so the
+      // next batch is gathered while this one is still being sent.
+      if (socket.write(bytes) || socket.writableLength < SOCKET_BUFFER_BYTES) {
+        return Promise.resolve(bytes.length);
+      }
       return new Promise((resolve, reject) => {
         const drained = () => {
           socket.off("close", closed);
