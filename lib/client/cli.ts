@@ -4,7 +4,9 @@
 // - terminal: stdin and stdout are terminals; readline input, prompts for
 //   what is missing, colours, status in the prompt.
 // - pipe: each stdin line is one message; plain display lines on stdout,
-//   notices on stderr; end of input sends what is pending and leaves.
+//   notices on stderr; end of input sends what is pending, waits for the
+//   server to confirm it, and leaves: exit 0 when everything got there, 1
+//   with the lines that did not on stderr.
 // - json (`--json`): like pipe, but every received frame is printed as one
 //   JSON line, for bots and scripts.
 
@@ -17,11 +19,18 @@ import { dialTls } from "./connect.ts";
 import { readInputLines } from "./input.ts";
 import { safeJsonLine } from "./json_output.ts";
 import { KnownHosts, KnownHostsError } from "./known_hosts.ts";
+import { SEND_BURST, SEND_RATE_PER_SECOND } from "./pacer.ts";
 import { Transcript } from "./render.ts";
-import { ClientError, Session, type SessionEvents, type SessionStatus } from "./session.ts";
+import {
+  ClientError,
+  FINISH_WAIT_MS,
+  Session,
+  type SessionEvents,
+  type SessionStatus,
+} from "./session.ts";
 import { TerminalUi } from "./terminal.ts";
 import { TrustError, TrustPolicy } from "./trust.ts";
-import { sanitize } from "./sanitize.ts";
+import { preview, sanitize } from "./sanitize.ts";
 
 /** The address offered when none is given on a terminal. */
 export const DEFAULT_ADDRESS = "localhost:1337";
@@ -33,7 +42,11 @@ const USAGE =
 
 Connects to a chat server over TLS and chats. On a terminal, what is
 missing is asked for; without one, each line of standard input is one
-message and the client leaves at end of input.
+message, and at end of input the client waits until the server has
+confirmed every line (giving up after ${FINISH_WAIT_MS / 1000} s without progress): exit
+status 0 when all got there, 1, listing on stderr those that did not,
+otherwise. Messages go out at most ${SEND_RATE_PER_SECOND} a second (bursts of ${SEND_BURST}),
+under the server's rate limit.
 
 Options:
   --addr HOST[:PORT]  server address (default port 1337; IPv6 as [::1]:1337)
@@ -69,8 +82,10 @@ const FLAGS = {
 
 /**
  * Runs `chat client` with `args` (after the subcommand). Resolves with the
- * exit code: 0 after /quit, Ctrl-C/Ctrl-D or end of input, 1 on a fatal
- * problem; throws {@linkcode UsageError} for a wrong command line (exit 2).
+ * exit code: 0 after /quit, Ctrl-C/Ctrl-D, or (without a terminal) when
+ * every message got to the server; 1 on a fatal problem or when, without a
+ * terminal, messages were not delivered; throws {@linkcode UsageError} for a
+ * wrong command line (exit 2).
  */
 export async function runClient(args: string[], context: CliContext): Promise<number> {
   const { values } = parseFlags(args, FLAGS);
@@ -205,7 +220,8 @@ export async function runClient(args: string[], context: CliContext): Promise<nu
       } else if (context.stdin) {
         const input = context.stdin();
         readInputLines(input, {
-          line: (text) => submit(live, text, notify, false),
+          // A full queue makes reading wait rather than drop lines.
+          line: (text) => live.room().then(() => submit(live, text, notify, false)),
           skipped: notify,
         }, stopInput.signal).then(() => live.finish(), (error) => {
           notify(`cannot read standard input: ${message(error)}`);
@@ -215,7 +231,14 @@ export async function runClient(args: string[], context: CliContext): Promise<nu
         live.finish();
       }
       await live.run();
-      return 0;
+      if (interactive) return 0;
+      const lost = live.undelivered;
+      if (lost.length === 0) return 0;
+      context.stderr(
+        `chat: ${lost.length} message(s) not delivered:\n` +
+          lost.map((text) => `chat:   ${sanitize(text)}\n`).join(""),
+      );
+      return 1;
     } finally {
       stopInput.abort();
       if (ticker !== undefined) clearInterval(ticker);
@@ -269,10 +292,6 @@ function submit(
   else if (result.queued && sayQueued) {
     notify(`not connected: "${preview(text)}" is queued and goes out after the login`);
   }
-}
-
-function preview(text: string): string {
-  return text.length > 40 ? `${text.slice(0, 40)}…` : text;
 }
 
 /** The prompt carries the status: `[reconnecting in 4 s] bob> `. */

@@ -3,6 +3,8 @@
 // Lines are cut with the same bounded splitter as the network side, capped
 // at the server's message limit, so a huge or binary input cannot grow
 // memory; such a line is reported and skipped, the rest still goes out.
+// The sink may make reading wait (a full send queue): lines are handed over
+// one at a time, and the next chunk is read only when it is ready.
 
 import { LineSplitter } from "../lines.ts";
 import { DEFAULT_MAX_MESSAGE_BYTES } from "../protocol.ts";
@@ -12,7 +14,8 @@ export const MAX_INPUT_LINE_BYTES = DEFAULT_MAX_MESSAGE_BYTES;
 
 /** What to do with each line, and with a line that cannot be sent. */
 export interface InputSink {
-  line(text: string): void;
+  /** One line; reading waits while the returned promise is pending. */
+  line(text: string): void | Promise<void>;
   skipped(reason: string): void;
 }
 
@@ -25,15 +28,27 @@ export async function readInputLines(
   sink: InputSink,
   signal?: AbortSignal,
 ): Promise<void> {
+  // What one chunk yielded, in order; at most a chunk's worth of lines.
+  let pending: (() => void | Promise<void>)[] = [];
   const splitter = new LineSplitter(MAX_INPUT_LINE_BYTES, {
-    line: (text) => sink.line(text),
+    line: (text) => pending.push(() => sink.line(text)),
     error: (reason) =>
-      sink.skipped(
-        reason === "line too long"
-          ? `an input line is longer than ${MAX_INPUT_LINE_BYTES} bytes: not sent`
-          : "an input line is not valid UTF-8: not sent",
+      pending.push(() =>
+        sink.skipped(
+          reason === "line too long"
+            ? `an input line is longer than ${MAX_INPUT_LINE_BYTES} bytes: not sent`
+            : "an input line is not valid UTF-8: not sent",
+        )
       ),
   });
+  const handOver = async () => {
+    const work = pending;
+    pending = [];
+    for (const step of work) {
+      if (signal?.aborted) return;
+      await step();
+    }
+  };
   const reader = stream.getReader();
   const stop = () => reader.cancel().catch(() => {});
   signal?.addEventListener("abort", stop, { once: true });
@@ -42,8 +57,12 @@ export async function readInputLines(
       const { value, done } = await reader.read();
       if (done) break;
       splitter.push(value);
+      await handOver();
     }
-    if (!signal?.aborted) splitter.end();
+    if (!signal?.aborted) {
+      splitter.end();
+      await handOver();
+    }
   } finally {
     signal?.removeEventListener("abort", stop);
     reader.releaseLock();

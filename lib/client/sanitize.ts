@@ -7,6 +7,9 @@
 // visible escape (`\x1b`, `\u202e`) instead; nothing else is changed. Our
 // own colour codes are added after sanitising, so they are the only escape
 // sequences that reach the terminal.
+//
+// Shortening text for the screen lives here too (`truncate`, `preview`), so
+// there is one way to cut text, and it never splits a character.
 
 /**
  * Code points that are never printed raw: C0 and C1 controls and DEL (Cc),
@@ -51,6 +54,23 @@ export function truncate(text: string, max: number): string {
     end += char.length;
   }
   return text;
+}
+
+/** The length of a {@linkcode preview}, in code points. */
+export const PREVIEW_LENGTH = 40;
+
+/**
+ * A short quote of a message for a notice: white space runs become one
+ * space, and it is cut at {@linkcode PREVIEW_LENGTH} code points (never
+ * inside a character, such as an emoji's surrogate pair).
+ *
+ * @example
+ * ```ts
+ * preview("two\nlines"); // "two lines"
+ * ```
+ */
+export function preview(text: string): string {
+  return truncate(text.replace(/\s+/g, " "), PREVIEW_LENGTH);
 }
 
 function escapeCodePoint(char: string): string {

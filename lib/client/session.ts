@@ -9,11 +9,19 @@
 //   `since` = the last `seq` seen, so the replay neither repeats nor misses.
 //   Against a server without `seq`, the replay is marked and its prefix of
 //   messages already shown is skipped.
-// - Outbox: lines typed while offline wait here and go out after the login.
-//   Every message carries an `id`; a server with acks confirms it, and a
-//   message that was in flight when the connection dropped is resent unless
-//   the replay shows it arrived. Core-only servers never ack: nothing waits
-//   for an ack before sending the next line.
+// - Outbox: every message waits here until it is sent, and (with a server
+//   that acks) until it is confirmed. Messages go out after the login's
+//   replay, paced by a token bucket (pacer.ts) well under the server's rate
+//   limit. A message the server refuses for its rate limit is resent after a
+//   pause, before the ones still waiting; one refused for any other reason
+//   is reported as not delivered. A message in flight when the connection
+//   dropped is resent unless the replay shows it arrived (#matchOwnReplay).
+//   A server that has acked, or numbers its messages, is taken to ack every
+//   message (ours does); core-only servers never ack, and nothing waits for
+//   an ack before sending.
+// - End of input (pipes): send everything, wait for the acks (or, with a
+//   server that never acks, a short drain), then leave; give up when nothing
+//   moves for FINISH_WAIT_MS. `undelivered` says what did not get there.
 //
 // Nothing here touches the terminal: what to show goes to SessionEvents.
 
@@ -28,14 +36,15 @@ import {
 } from "../protocol.ts";
 import { nicknameKey } from "../nickname.ts";
 import { DialError, type Link, type LinkSink } from "./connect.ts";
-import { truncate } from "./sanitize.ts";
+import { SEND_BURST, SEND_RATE_PER_SECOND, SendPacer } from "./pacer.ts";
+import { preview } from "./sanitize.ts";
 
-/** The most typed messages waiting to be sent; beyond it a new line is refused with a notice. */
+/** The most typed messages waiting to be sent; beyond it `submit` refuses and input waits ({@linkcode Session.room}). */
 export const MAX_QUEUED_MESSAGES = 1000;
 /** The most sent messages tracked until the server confirms them; older ones are forgotten. */
 export const MAX_UNCONFIRMED = 1000;
-/** Own messages remembered to recognise them in a replay after reconnecting. */
-export const SENT_LOG_LIMIT = 200;
+/** Own messages remembered (as fingerprints) to recognise them in a replay; beyond it a resend may repeat one. */
+export const SENT_LOG_LIMIT = 5000;
 /** Messages remembered (as hashes) to skip them when a replay repeats them. */
 export const SEEN_LIMIT = 5000;
 /** First reconnect delay; it doubles per failed attempt. */
@@ -50,8 +59,17 @@ export const LOGIN_TIMEOUT_MS = 30_000;
 export const REPLAY_QUIET_MS = 300;
 /** ...or at the latest after this long; then waiting and unconfirmed messages are sent. */
 export const REPLAY_MAX_WAIT_MS = 3000;
-/** At end of input, how long to wait for outstanding acks before closing. */
-export const FINISH_ACK_WAIT_MS = 5000;
+/** After the server refused a message for its rate limit: pause this long, then resend it first. */
+export const RATE_LIMIT_PAUSE_MS = 1000;
+/** Each rate-limit pause halves the sending rate, down to this (messages a second). */
+export const MIN_SEND_RATE_PER_SECOND = 1;
+/** After end of input, give up when for this long no message went out or was confirmed. */
+export const FINISH_WAIT_MS = 10_000;
+/** After end of input, a server that has not acked yet gets this long to show that it acks. */
+export const FINISH_DRAIN_MS = 1000;
+
+/** The reason (prefix) of our server's refusal of a frame over its rate limit. */
+const RATE_LIMIT_REASON = "rate limit exceeded";
 
 /** A fatal problem for this run: the message is the whole story for the user. */
 export class ClientError extends Error {
@@ -132,6 +150,8 @@ export type SubmitResult =
   | { ok: false; reason: string };
 
 interface Outgoing {
+  /** Submission order, for reporting. */
+  order: number;
   id: string;
   text: string;
   state: "queued" | "sent";
@@ -141,6 +161,20 @@ interface Outgoing {
   inDoubt: boolean;
   /** Already went out once (and was echoed). */
   echoed: boolean;
+  /** The record of its latest sending. */
+  record?: SentRecord;
+}
+
+/** One own message written to the server, kept to recognise it in a later replay. */
+interface SentRecord {
+  /** Fingerprint of the text. */
+  key: string;
+  /** The connection it was written on. */
+  conn: number;
+  /** Its place among the messages written on that connection (0-based). */
+  index: number;
+  /** The outbox entry while the server may still refuse it; undefined once stored (or taken as stored). */
+  item?: Outgoing;
 }
 
 type Outcome = { reason: string; loggedIn: boolean };
@@ -181,17 +215,47 @@ export class Session {
   #seqSeen = false;
   #ackSeen = false;
   #outbox: Outgoing[] = [];
-  #sentLog: string[] = [];
+  /** Messages the server refused (other than for its rate limit), for `undelivered`. */
+  #refused: { order: number; text: string }[] = [];
   #seen = new Set<string>();
   #seenOrder: string[] = [];
   /** After reconnecting to a server without `seq`: skip the replay's already-shown prefix. */
   #skipping = false;
-  /** After reconnecting with messages in doubt: wait for the replay before sending. */
+  /** After a login: wait for the replay before sending. */
   #holding = false;
   #holdDeadline = 0;
 
+  // Recognising own messages in a replay (#matchOwnReplay).
+  /** Counts connections; the current one's number. */
+  #conn = 0;
+  #sentLog: SentRecord[] = [];
+  /** Records of connections up to this one were dropped for room: their matches are unsure. */
+  #trimmedConn = -1;
+  /** The last seq seen before the connection dropped: only newer replayed messages can be ours in doubt. */
+  #floor: number | undefined;
+  /** On this connection: messages written, the last seq received, seqs skipped. */
+  #connSent = 0;
+  #connSeq: number | undefined;
+  #connGaps = 0;
+
+  // Pacing (pacer.ts) and the server's rate limit.
+  #pacer: SendPacer;
+  /** After a rate-limit refusal: slower, without bursts, until the queue is empty. */
+  #recovering = false;
+  /** ...and, with a server that answers every message, one message in flight at a time. */
+  #oneAtATime = false;
+  /** Rate-limit refusals without an id (an older server) not yet matched to messages. */
+  #unnamedRefusals = 0;
+  #rateNoticeShown = false;
+  #roomWaiters: (() => void)[] = [];
+  /** The last status reported, to report only changes. */
+  #lastStatus = "";
+
   #loginTimers: TimerHandle[] = [];
   #holdTimer: TimerHandle | undefined;
+  #pumpTimer: TimerHandle | undefined;
+  #pauseTimer: TimerHandle | undefined;
+  #drainTimer: TimerHandle | undefined;
   #finishTimer: TimerHandle | undefined;
 
   constructor(options: SessionOptions) {
@@ -201,6 +265,7 @@ export class Session {
     this.#random = options.random ?? Math.random;
     this.#nickname = options.nickname;
     this.#idPrefix = Math.floor(this.#random() * 2 ** 32).toString(36);
+    this.#pacer = new SendPacer(SEND_RATE_PER_SECOND, SEND_BURST, this.#timers.now());
   }
 
   /** The nickname in use (it changes when the user picks another after a refusal). */
@@ -210,15 +275,27 @@ export class Session {
 
   /** The current status. */
   get status(): SessionStatus {
-    const queued = this.#outbox.filter((item) => item.state === "queued").length;
+    const queued = this.#queuedCount();
     const sent = this.#outbox.length - queued;
     return {
       phase: this.#phase,
       nickname: this.#nickname,
       retryAt: this.#phase === "waiting" ? this.#retryAt : undefined,
       queued,
+      // Only once the server has acked: a server may number messages and never ack.
       unconfirmed: this.#ackSeen ? sent : 0,
     };
+  }
+
+  /**
+   * The messages that did not (knowingly) reach the server, in the order
+   * they were submitted: refused by it, never sent, or sent to a server that
+   * acks and never confirmed. With a server that never acks, a message
+   * written to the connection counts as delivered.
+   */
+  get undelivered(): string[] {
+    const lost = this.#outbox.filter((item) => item.state === "queued" || this.#acksExpected);
+    return [...this.#refused, ...lost].sort((a, b) => a.order - b.order).map((item) => item.text);
   }
 
   /**
@@ -248,39 +325,50 @@ export class Session {
     } finally {
       this.#stopping = true;
       this.#clearTimers();
+      this.#clearFinishTimer();
+      this.#wakeRoomWaiters();
       this.#setPhase("closed");
     }
   }
 
   /**
-   * Sends a message now, or queues it until logged in. Refuses an empty or
-   * too long message and one that would overflow the queue.
+   * Queues a message; it goes out as soon as the connection, the replay and
+   * the pacing allow. Refuses an empty or too long message and one that
+   * would overflow the queue.
    */
   submit(text: string): SubmitResult {
     const invalid = checkMessageText(text, DEFAULT_MAX_MESSAGE_BYTES);
     if (invalid) return { ok: false, reason: invalid };
     if (this.#stopping || this.#finishing) return { ok: false, reason: "the session is ending" };
-    const queued = this.#outbox.filter((item) => item.state === "queued").length;
-    if (queued >= MAX_QUEUED_MESSAGES) {
+    if (this.#queuedCount() >= MAX_QUEUED_MESSAGES) {
       return {
         ok: false,
         reason: `${MAX_QUEUED_MESSAGES} messages are already waiting to be sent`,
       };
     }
-    const sendNow = this.#loggedIn && !this.#holding;
-    const item: Outgoing = {
-      id: `${this.#idPrefix}-${(++this.#idCounter).toString(36)}`,
+    const connected = this.#loggedIn;
+    const order = ++this.#idCounter;
+    this.#outbox.push({
+      order,
+      id: `${this.#idPrefix}-${order.toString(36)}`,
       text,
       state: "queued",
       // Lines waiting for the first login are ordinary; lines typed while cut off are news.
-      announce: !sendNow && this.#everLoggedIn,
+      announce: !connected && this.#everLoggedIn,
       inDoubt: false,
       echoed: false,
-    };
-    this.#outbox.push(item);
-    if (sendNow) this.#send(item);
-    this.#emitStatus();
-    return { ok: true, queued: !sendNow };
+    });
+    this.#pump();
+    return { ok: true, queued: !connected };
+  }
+
+  /**
+   * Resolves when the queue has room for another message (or the session
+   * ended), so a reader of a long pipe waits instead of overflowing it.
+   */
+  room(): Promise<void> {
+    if (this.#stopping || this.#queuedCount() < MAX_QUEUED_MESSAGES) return Promise.resolve();
+    return new Promise((resolve) => this.#roomWaiters.push(resolve));
   }
 
   /** Leaves: closes the connection politely (close_notify) and ends {@linkcode run}. */
@@ -288,17 +376,31 @@ export class Session {
     if (this.#stopping) return;
     this.#stopping = true;
     this.#clearTimers();
-    const unsent = this.#outbox.filter((item) => item.state === "queued").length;
-    if (unsent > 0) this.#notice(`${unsent} message(s) were not sent`);
+    this.#clearFinishTimer();
+    this.#wakeRoomWaiters();
+    // At the end of input the caller lists what was not delivered.
+    const unsent = this.#queuedCount();
+    if (unsent > 0 && !this.#finishing) this.#notice(`${unsent} message(s) were not sent`);
     const link = this.#link;
     this.#wake?.();
     if (link) await link.end();
   }
 
-  /** End of input: send what is pending, wait briefly for acks, then leave politely. */
+  /**
+   * End of input: send what is pending, wait for the server to confirm it,
+   * then leave politely. Gives up (and leaves) when for FINISH_WAIT_MS
+   * nothing was sent or confirmed, e.g. because the server is gone.
+   */
   finish(): void {
+    if (this.#finishing) return;
     this.#finishing = true;
+    this.#progress();
     this.#maybeFinish();
+  }
+
+  /** A server that acked, or numbers its messages (ours does both), answers every message with an id. */
+  get #acksExpected(): boolean {
+    return this.#ackSeen || this.#seqSeen;
   }
 
   #connectOnce(): Promise<Outcome> {
@@ -339,6 +441,10 @@ export class Session {
         }
         this.#wake = () => {}; // From now on the link's close settles the wait.
         this.#link = link;
+        this.#conn++;
+        this.#connSent = 0;
+        this.#connSeq = undefined;
+        this.#connGaps = 0;
         this.#login();
       }, (error) => {
         if (error instanceof DialError) {
@@ -399,7 +505,16 @@ export class Session {
       if (frame.status === "ok") this.#onLoginOk();
       else this.#onLoginRefused(frame.reason);
     } else if (frame.status === "error") {
+      if (frame.reason === RATE_LIMIT_REASON) {
+        // An older server's refusal without the id (#rateLimited says it once).
+        this.#unnamedRefusals++;
+        this.#rateLimited();
+        this.#settleUnnamedRefusals();
+        return;
+      }
       this.#notice(`server: ${frame.reason ?? "error (no reason given)"}`);
+      // "…: closing the connection": the reconnect sends more slowly.
+      if (frame.reason?.startsWith(RATE_LIMIT_REASON)) this.#rateLimited();
     }
   }
 
@@ -417,15 +532,11 @@ export class Session {
       this.#notice("the server's replay begins here (messages already shown are skipped)");
     }
     this.#setPhase("online");
-    // Waiting lines go out after the replay, so they come after it on every screen
-    // (and a message in doubt is resent only when the replay does not show it).
-    if (this.#outbox.length > 0) {
-      this.#holding = true;
-      this.#holdDeadline = this.#timers.now() + REPLAY_MAX_WAIT_MS;
-      this.#armHold();
-    } else {
-      this.#flush();
-    }
+    // Messages go out after the replay, so they come after it on every screen,
+    // and a message in doubt is resent only when the replay does not show it.
+    this.#holding = true;
+    this.#holdDeadline = this.#timers.now() + REPLAY_MAX_WAIT_MS;
+    this.#armHold();
   }
 
   #onLoginRefused(reason: string | undefined): void {
@@ -458,14 +569,16 @@ export class Session {
     const key = messageKey(message);
     if (message.seq !== undefined) {
       this.#seqSeen = true;
+      this.#noteSeq(message.seq);
       if (this.#lastSeq !== undefined && message.seq <= this.#lastSeq) {
-        if (this.#seen.has(key)) return; // A replay that ignored `since`.
+        // A replay that ignored `since`: what we showed, and our own (shown when sent).
+        if (this.#seen.has(key) || this.#isOwn(message)) return;
         this.#notice("the server's message numbers restarted");
       }
       this.#lastSeq = message.seq;
-      if (this.#isOwnReplay(message)) return;
+      if (this.#isOwn(message) && this.#matchOwnReplay(message)) return;
     } else if (this.#skipping) {
-      if (this.#seen.has(key) || this.#isOwnReplay(message) || this.#isOwn(message)) return;
+      if (this.#seen.has(key) || this.#isOwn(message)) return;
       this.#skipping = false;
     }
     this.#remember(key);
@@ -476,37 +589,157 @@ export class Session {
     return nicknameKey(message.from) === nicknameKey(this.#nickname);
   }
 
-  /** True for our own message coming back in a replay (we showed it when it was typed). */
-  #isOwnReplay(message: ChatMessage): boolean {
-    if (!this.#isOwn(message)) return false;
-    const index = this.#sentLog.indexOf(message.message);
-    if (index === -1) return false;
-    this.#sentLog.splice(index, 1);
-    const doubt = this.#outbox.findIndex((item) => item.inDoubt && item.text === message.message);
-    if (doubt !== -1) {
-      const [item] = this.#outbox.splice(doubt, 1);
+  /**
+   * True for our own message coming back in a replay after a reconnect: it
+   * was shown when it was typed, so it is not shown again; and when it is a
+   * message that was in doubt, it arrived and is not resent.
+   *
+   * Texts repeat ("ok", "yes"), so a replayed text does not say which of our
+   * messages it is. The rule counts copies, per text:
+   * - The replay (since = the last seq seen) holds our stored messages newer
+   *   than that seq: some the server confirmed, and perhaps some in doubt
+   *   (stored, but the ack was lost with the connection).
+   * - Each replayed copy is first taken by a confirmed message with that
+   *   text that may be in the replay, and only then by one in doubt, oldest
+   *   first, each message at most once. So of the messages in doubt with a
+   *   text, at most (copies replayed - confirmed ones that may be replayed)
+   *   count as delivered: never more than really arrived.
+   * - Only replayed messages newer than the last seq seen before the drop
+   *   can be ones in doubt (a server that ignores `since` repeats older ones).
+   * A confirmed message counts as "may be replayed" unless it is proved older
+   * than that seq; an unproved one can only make us resend a message that
+   * did arrive (a duplicate), never drop one. The proof is in the seqs we
+   * skip: the server relays every stored message except our own, so each
+   * number missing on this connection is one of our messages, and ours are
+   * stored in the order we sent them (#noteSeq). If the record of our sent
+   * messages overflowed, messages in doubt are simply resent.
+   */
+  #matchOwnReplay(message: ChatMessage): boolean {
+    const key = textKey(message.message);
+    const candidates = this.#sentLog.filter((r) => r.conn < this.#conn && r.key === key);
+    let record = candidates.find((r) => r.item === undefined);
+    const newer = this.#floor === undefined || message.seq! > this.#floor;
+    if (!record && newer) {
+      record = candidates.find((r) => r.item?.inDoubt === true && r.conn > this.#trimmedConn);
+    }
+    if (!record) return false;
+    this.#forget(record);
+    const item = record.item;
+    if (item) {
+      const index = this.#outbox.indexOf(item);
+      if (index !== -1) this.#outbox.splice(index, 1);
       this.#notice(`delivered: "${preview(item.text)}"`);
+      this.#progress();
       this.#emitStatus();
     }
     return true;
+  }
+
+  /** Notes a seq received on this connection; the numbers it skipped are our own messages. */
+  #noteSeq(seq: number): void {
+    const previous = this.#connSeq;
+    this.#connSeq = seq;
+    if (previous === undefined || seq <= previous + 1) return;
+    // Never more than we sent, should a server skip numbers for another reason.
+    this.#connGaps = Math.min(this.#connGaps + seq - previous - 1, this.#connSent);
+    // Our first #connGaps stored messages on this connection are older than `seq`.
+    this.#sentLog = this.#sentLog.filter((r) => !this.#provedOld(r));
+  }
+
+  /** Drops a record of a sent message (if it is still kept). */
+  #forget(record: SentRecord): void {
+    const index = this.#sentLog.indexOf(record);
+    if (index !== -1) this.#sentLog.splice(index, 1);
+  }
+
+  #provedOld(record: SentRecord): boolean {
+    return record.conn === this.#conn && record.item === undefined &&
+      record.index < this.#connGaps;
   }
 
   #onAck(frame: StatusFrame): void {
     this.#ackSeen = true;
     const index = this.#outbox.findIndex((item) => item.id === frame.id && item.state === "sent");
     if (index === -1) return;
-    const [item] = this.#outbox.splice(index, 1);
+    const item = this.#outbox[index];
+    const record = item.record;
+    item.record = undefined;
+    if (frame.status === "error" && frame.reason?.startsWith(RATE_LIMIT_REASON)) {
+      // Not stored: it goes out again, before the messages queued after it.
+      if (record) this.#forget(record);
+      item.state = "queued";
+      this.#rateLimited();
+      this.#settleUnnamedRefusals();
+      this.#emitStatus();
+      return;
+    }
+    this.#outbox.splice(index, 1);
     if (frame.status === "ok") {
+      if (record) {
+        record.item = undefined;
+        if (this.#provedOld(record)) this.#forget(record);
+      }
       if (item.announce) this.#notice(`delivered: "${preview(item.text)}"`);
     } else {
-      const logged = this.#sentLog.lastIndexOf(item.text);
-      if (logged !== -1) this.#sentLog.splice(logged, 1);
+      if (record) this.#forget(record);
+      this.#refused.push({ order: item.order, text: item.text });
+      if (this.#refused.length > MAX_UNCONFIRMED) this.#refused.shift();
       this.#notice(
         `not delivered: "${preview(item.text)}": ${frame.reason ?? "refused by the server"}`,
       );
     }
-    this.#emitStatus();
-    this.#maybeFinish();
+    this.#settleUnnamedRefusals();
+    this.#progress();
+    this.#pump();
+  }
+
+  /**
+   * An older server refuses a message over its rate limit without its id.
+   * A server that acks answers every message once, so when as many messages
+   * are in flight as there are such refusals, those messages are the ones
+   * refused: they go back to the queue, in their order.
+   */
+  #settleUnnamedRefusals(): void {
+    if (this.#unnamedRefusals === 0 || !this.#ackSeen) return;
+    const inFlight = this.#outbox.filter((item) => item.state === "sent");
+    const refusals = this.#unnamedRefusals;
+    if (inFlight.length > refusals) return; // Answers still on their way.
+    this.#unnamedRefusals = 0;
+    if (inFlight.length < refusals) return; // Not a server we understand: leave them unconfirmed.
+    for (const item of inFlight) {
+      if (item.record) this.#forget(item.record);
+      item.record = undefined;
+      item.state = "queued";
+    }
+  }
+
+  /**
+   * The server refused a message for its rate limit: pause, then go on more
+   * slowly. With a server that answers every message, also keep one message
+   * in flight at a time, so a refusal can only concern that one and the
+   * order holds.
+   */
+  #rateLimited(): void {
+    this.#recovering = true;
+    this.#oneAtATime = this.#ackSeen;
+    if (this.#pauseTimer !== undefined) return; // The refusals of one burst make one pause.
+    const rate = Math.max(MIN_SEND_RATE_PER_SECOND, this.#pacer.rate / 2);
+    if (!this.#rateNoticeShown) {
+      this.#rateNoticeShown = true;
+      this.#notice(
+        `${this.#options.label} limits how fast we may send: pausing ${
+          RATE_LIMIT_PAUSE_MS / 1000
+        } s, then resending more slowly`,
+      );
+    }
+    this.#clearPumpTimer();
+    this.#pauseTimer = this.#timers.setTimeout(() => {
+      this.#pauseTimer = undefined;
+      // No burst while recovering: one message per interval.
+      this.#pacer = new SendPacer(rate, 1, this.#timers.now());
+      this.#pacer.empty(this.#timers.now());
+      this.#pump();
+    }, RATE_LIMIT_PAUSE_MS);
   }
 
   #armHold(): void {
@@ -515,24 +748,53 @@ export class Session {
     this.#holdTimer = this.#timers.setTimeout(() => {
       this.#holdTimer = undefined;
       this.#holding = false;
+      // The replay is over: own messages of earlier connections that it did not
+      // show are older than `since`, so no later replay can show them either.
+      this.#sentLog = this.#sentLog.filter((r) => r.conn === this.#conn);
       const doubtful = this.#outbox.filter((item) => item.inDoubt);
       if (doubtful.length > 0) {
         this.#notice(`resending ${doubtful.length} message(s) the server had not confirmed`);
         for (const item of doubtful) item.inDoubt = false;
       }
-      this.#flush();
+      this.#pump();
     }, wait);
   }
 
-  #flush(): void {
-    if (!this.#loggedIn || this.#holding) return;
+  /** Sends what the connection, the replay, the pacing and the server's limit allow. */
+  #pump(): void {
+    this.#clearPumpTimer();
+    if (this.#stopping) return;
+    if (!this.#loggedIn || this.#holding || this.#pauseTimer !== undefined) {
+      this.#emitStatus();
+      return;
+    }
     let announced = 0;
-    for (const item of this.#outbox) {
-      if (item.state !== "queued") continue;
+    while (true) {
+      const item = this.#outbox.find((entry) => entry.state === "queued");
+      if (!item) {
+        if (this.#recovering) {
+          // Caught up: back to the usual pace, its burst building up again.
+          this.#recovering = false;
+          this.#oneAtATime = false;
+          this.#pacer = new SendPacer(SEND_RATE_PER_SECOND, SEND_BURST, this.#timers.now());
+          this.#pacer.empty(this.#timers.now());
+        }
+        break;
+      }
+      if (this.#oneAtATime && this.#outbox.some((entry) => entry.state === "sent")) break;
+      const now = this.#timers.now();
+      if (!this.#pacer.take(now)) {
+        this.#pumpTimer = this.#timers.setTimeout(() => {
+          this.#pumpTimer = undefined;
+          this.#pump();
+        }, Math.max(1, this.#pacer.wait(now)));
+        break;
+      }
       if (item.announce) announced++;
       this.#send(item);
     }
-    if (announced > 0 && !this.#ackSeen) this.#notice(`sent ${announced} queued message(s)`);
+    if (announced > 0 && !this.#acksExpected) this.#notice(`sent ${announced} queued message(s)`);
+    this.#wakeRoomWaiters();
     this.#emitStatus();
     this.#maybeFinish();
   }
@@ -544,13 +806,24 @@ export class Session {
       item.echoed = true;
       this.#events.sent(item.text);
     }
-    this.#sentLog.push(item.text);
-    if (this.#sentLog.length > SENT_LOG_LIMIT) this.#sentLog.shift();
+    const record: SentRecord = {
+      key: textKey(item.text),
+      conn: this.#conn,
+      index: this.#connSent++,
+      item,
+    };
+    item.record = record;
+    this.#sentLog.push(record);
+    if (this.#sentLog.length > SENT_LOG_LIMIT) {
+      const dropped = this.#sentLog.shift()!;
+      this.#trimmedConn = Math.max(this.#trimmedConn, dropped.conn);
+    }
     let sent = this.#outbox.filter((entry) => entry.state === "sent").length;
     while (sent > MAX_UNCONFIRMED) {
       this.#outbox.splice(this.#outbox.findIndex((entry) => entry.state === "sent"), 1);
       sent--;
     }
+    this.#progress();
   }
 
   #onClosed(): void {
@@ -559,9 +832,12 @@ export class Session {
     this.#awaitingLogin = false;
     this.#holding = false;
     this.#clearTimers();
+    this.#floor = this.#lastSeq;
+    this.#unnamedRefusals = 0;
     // In flight when the line dropped: with acks we know what is unconfirmed
     // and send it again; without, what was written counts as sent.
-    this.#outbox = this.#outbox.filter((item) => item.state === "queued" || this.#ackSeen);
+    const acks = this.#acksExpected;
+    this.#outbox = this.#outbox.filter((item) => item.state === "queued" || acks);
     for (const item of this.#outbox) {
       if (item.state === "sent") {
         item.state = "queued";
@@ -569,21 +845,52 @@ export class Session {
         item.announce = true;
       }
     }
+    for (const record of this.#sentLog) {
+      if (record.item && !record.item.inDoubt) record.item = undefined;
+    }
     this.#emitStatus();
   }
 
   #maybeFinish(): void {
-    if (!this.#finishing || this.#stopping || !this.#loggedIn || this.#holding) return;
-    if (this.#outbox.some((item) => item.state === "queued")) return;
-    const unconfirmed = this.#outbox.length;
-    if (unconfirmed > 0 && (this.#ackSeen || this.#seqSeen)) {
-      this.#finishTimer ??= this.#timers.setTimeout(() => {
-        this.#notice(`${this.#outbox.length} message(s) not confirmed by the server`);
-        this.quit();
-      }, FINISH_ACK_WAIT_MS);
+    if (!this.#finishing || this.#stopping) return;
+    // Cut off with nothing left to send: no need to come back.
+    if (this.#outbox.length === 0 && this.#everLoggedIn && !this.#loggedIn) {
+      this.quit();
       return;
     }
-    this.quit();
+    // Otherwise wait for the login and its replay (`--json < /dev/null` prints the history).
+    if (!this.#loggedIn || this.#holding) return;
+    if (this.#queuedCount() > 0) return;
+    if (this.#outbox.length === 0) {
+      this.quit();
+      return;
+    }
+    // Sent, not confirmed: a server that acks will (or FINISH_WAIT_MS gives up).
+    if (this.#acksExpected) return;
+    // Maybe a core-only server: an ack within the drain shows otherwise.
+    this.#drainTimer ??= this.#timers.setTimeout(() => {
+      this.#drainTimer = undefined;
+      if (!this.#acksExpected) this.quit();
+    }, FINISH_DRAIN_MS);
+  }
+
+  /** After end of input, something moved: the deadline starts again. */
+  #progress(): void {
+    if (!this.#finishing || this.#stopping) return;
+    this.#clearFinishTimer();
+    this.#finishTimer = this.#timers.setTimeout(() => {
+      this.#finishTimer = undefined;
+      const seconds = `${FINISH_WAIT_MS / 1000} s`;
+      const label = this.#options.label;
+      this.#notice(
+        this.#loggedIn
+          ? `giving up: ${label} confirmed nothing for ${seconds}`
+          : this.#awaitingLogin
+          ? `giving up: ${label} did not answer the login for ${seconds}`
+          : `giving up: could not reconnect to ${label} within ${seconds}`,
+      );
+      this.quit();
+    }, FINISH_WAIT_MS);
   }
 
   #sleep(ms: number): Promise<void> {
@@ -600,6 +907,20 @@ export class Session {
     });
   }
 
+  #queuedCount(): number {
+    let queued = 0;
+    for (const item of this.#outbox) if (item.state === "queued") queued++;
+    return queued;
+  }
+
+  #wakeRoomWaiters(): void {
+    if (this.#roomWaiters.length === 0) return;
+    if (!this.#stopping && this.#queuedCount() >= MAX_QUEUED_MESSAGES) return;
+    const waiters = this.#roomWaiters;
+    this.#roomWaiters = [];
+    for (const resolve of waiters) resolve();
+  }
+
   #remember(key: string): void {
     if (this.#seen.has(key)) return;
     this.#seen.add(key);
@@ -612,8 +933,13 @@ export class Session {
     this.#emitStatus();
   }
 
+  /** Reports the status when it changed (each report may redraw the prompt). */
   #emitStatus(): void {
-    this.#events.status(this.status);
+    const status = this.status;
+    const text = JSON.stringify(status);
+    if (text === this.#lastStatus) return;
+    this.#lastStatus = text;
+    this.#events.status(status);
   }
 
   #notice(text: string): void {
@@ -625,25 +951,38 @@ export class Session {
     this.#loginTimers = [];
   }
 
-  #clearTimers(): void {
-    this.#clearLoginTimers();
-    if (this.#holdTimer !== undefined) this.#timers.clearTimeout(this.#holdTimer);
+  #clearPumpTimer(): void {
+    if (this.#pumpTimer !== undefined) this.#timers.clearTimeout(this.#pumpTimer);
+    this.#pumpTimer = undefined;
+  }
+
+  #clearFinishTimer(): void {
     if (this.#finishTimer !== undefined) this.#timers.clearTimeout(this.#finishTimer);
-    this.#holdTimer = undefined;
     this.#finishTimer = undefined;
   }
-}
 
-/** A short quote of a message for notices. */
-function preview(text: string): string {
-  return truncate(text.replace(/\s+/g, " "), 40);
+  /** The timers of one connection (the finish deadline outlives a connection). */
+  #clearTimers(): void {
+    this.#clearLoginTimers();
+    this.#clearPumpTimer();
+    for (const handle of [this.#holdTimer, this.#pauseTimer, this.#drainTimer]) {
+      if (handle !== undefined) this.#timers.clearTimeout(handle);
+    }
+    this.#holdTimer = undefined;
+    this.#pauseTimer = undefined;
+    this.#drainTimer = undefined;
+  }
 }
 
 /** A compact fingerprint of a message (two FNV-1a hashes), so the memory holds no texts. */
 function messageKey(message: ChatMessage): string {
+  return textKey(`${message.from}\u0000${message.time}\u0000${message.message}`);
+}
+
+/** Two FNV-1a hashes and the length of `text`. */
+function textKey(text: string): string {
   let a = 0x811c9dc5;
   let b = 0x01000193;
-  const text = `${message.from}\u0000${message.time}\u0000${message.message}`;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     a = Math.imul(a ^ c, 0x01000193) >>> 0;

@@ -207,9 +207,13 @@ export class FakeServer {
     return this.conns[this.#taken++];
   }
 
-  /** Closes the listener and every connection. */
+  /** Closes the listener and every connection (again: nothing more happens). */
   async close(): Promise<void> {
-    this.listener.close();
+    try {
+      this.listener.close();
+    } catch {
+      // Already closed: the test stopped the server itself.
+    }
     await this.#accepting;
     await Promise.all(this.conns.map((conn) => conn.drop()));
   }

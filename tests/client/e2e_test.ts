@@ -1,6 +1,7 @@
 // End to end: our own server as a real process, our clients as real
 // processes without a terminal. Two clients chat; history reaches the one
-// who comes later; a taken nickname is refused.
+// who comes later; a taken nickname is refused; a piped file gets through a
+// strict rate limit whole and in order.
 
 import assert from "node:assert/strict";
 import { eventually, makeCerts, ROOT } from "./_helpers.ts";
@@ -47,6 +48,11 @@ class Child {
     const status = await this.process.status;
     await this.#reading;
     return status.code;
+  }
+
+  /** Writes many lines at once. */
+  async typeAll(lines: string[]): Promise<void> {
+    await this.#input.write(new TextEncoder().encode(lines.map((line) => line + "\n").join("")));
   }
 
   async stop(): Promise<void> {
@@ -129,6 +135,56 @@ Deno.test("two clients chat through our server; the later one gets the history",
       "<bob> hello alice",
       "<alice> hello bob",
     ]);
+  } finally {
+    for (const child of clients) await child.stop();
+    await server.stop();
+    await Deno.remove(config, { recursive: true });
+  }
+});
+
+Deno.test("a piped file gets through a strict rate limit: every line reaches another client once, in order", async () => {
+  const config = await Deno.makeTempDir({ prefix: "chat-client-e2e-" });
+  const env = { NO_COLOR: "1", TZ: "UTC", HOME: config, XDG_CONFIG_HOME: config };
+  const server = new Child([
+    "server",
+    "--port",
+    "0",
+    "--host",
+    "127.0.0.1",
+    "--cert",
+    certs.caTrue.certFile,
+    "--key",
+    certs.caTrue.keyFile,
+    "--rate-limit",
+    "5",
+  ], env);
+  const clients: Child[] = [];
+  try {
+    assert(
+      await eventually(() => /listening on \S+:\d+/.test(server.out.text), 20_000),
+      server.out.text + server.err.text,
+    );
+    const addr = /listening on (\S+:\d+)/.exec(server.out.text)![1];
+    const client = (nick: string) => {
+      const args = ["client", "--addr", addr, "--nick", nick, "--ca", certs.caTrue.certFile];
+      const child = new Child(args, env);
+      clients.push(child);
+      return child;
+    };
+    const reader = client("reader");
+    assert(await eventually(() => /logged in/.test(reader.err.text), 15_000), reader.err.text);
+    const input = Array.from({ length: 40 }, (_, i) => `line ${i + 1}`);
+    const piper = client("piper");
+    await piper.typeAll(input);
+    // 40 lines at once against 5 a second with bursts of 10: most are refused at first.
+    assert.equal(await piper.finish(), 0, piper.err.text);
+    const received = () =>
+      reader.out.text.split("\n").filter((l) => l.includes("<piper>")).map((l) => l.slice(6));
+    assert(await eventually(() => received().length >= 40), reader.out.text);
+    assert.deepEqual(received(), input.map((line) => `<piper> ${line}`));
+    assert.match(piper.err.text, /limits how fast we may send/);
+    assert.equal(await reader.finish(), 0, reader.err.text);
+    assert.deepEqual(received(), input.map((line) => `<piper> ${line}`), "nothing twice");
   } finally {
     for (const child of clients) await child.stop();
     await server.stop();

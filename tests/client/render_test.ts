@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { safeJsonLine } from "../../lib/client/json_output.ts";
 import { MAX_SHOWN_NICKNAME, nickColor, Transcript } from "../../lib/client/render.ts";
-import { isSafe, sanitize, truncate } from "../../lib/client/sanitize.ts";
+import { isSafe, preview, sanitize, truncate } from "../../lib/client/sanitize.ts";
 import {
   HOSTILE_MESSAGES,
   HOSTILE_NICKNAMES,
@@ -134,4 +134,13 @@ Deno.test("--json lines keep the frame's value and hold nothing unsafe", () => {
     assert.deepEqual(JSON.parse(safe), frame);
     assert.doesNotMatch(safe, RAW_UNSAFE);
   }
+});
+
+Deno.test("a preview for notices joins white space and cuts at 40 characters, never inside one", () => {
+  assert.equal(preview("two\nlines\t here"), "two lines here");
+  const emoji = "x".repeat(39) + "😀" + "tail";
+  assert.equal(preview(emoji), "x".repeat(39) + "😀…");
+  assert(isSafe(preview(emoji)), "no lone surrogate");
+  assert.equal(preview("😀".repeat(40)), "😀".repeat(40));
+  assert.equal(preview("😀".repeat(41)), "😀".repeat(40) + "…");
 });

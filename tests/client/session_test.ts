@@ -6,7 +6,16 @@
 import assert from "node:assert/strict";
 import { UsageError } from "../../lib/cli.ts";
 import { MAX_SERVER_LINE_BYTES } from "../../lib/client/connect.ts";
-import { clientEnv, eventually, FakeServer, makeCerts, PipeClient } from "./_helpers.ts";
+import { FINISH_WAIT_MS } from "../../lib/client/session.ts";
+import {
+  clientEnv,
+  eventually,
+  type FakeConn,
+  FakeServer,
+  type Frame,
+  makeCerts,
+  PipeClient,
+} from "./_helpers.ts";
 import { HOSTILE_MESSAGES, HOSTILE_NICKNAMES, RAW_UNSAFE } from "./hostile_corpus.ts";
 
 const certs = await makeCerts();
@@ -296,4 +305,154 @@ Deno.test("a refused connection without a terminal is an error, not a hang", asy
     client.stderr,
     new RegExp(`cannot connect to 127.0.0.1:${port}: connection refused`),
   );
+});
+
+/** The messages among the frames a fake connection received so far. */
+function messagesOf(conn: FakeConn): Frame[] {
+  return conn.received.map((line) => JSON.parse(line)).filter((frame) => "message" in frame);
+}
+
+/**
+ * Plays a server that acks: answers each message the client sends with what
+ * `decide` returns (an ack when it returns nothing), until the connection ends.
+ */
+async function answerEach(
+  conn: FakeConn,
+  decide: (frame: Frame) => Frame | undefined,
+): Promise<void> {
+  while (true) {
+    const frame = await conn.next(20_000).catch(() => undefined);
+    if (!frame) return;
+    if (typeof frame.message !== "string") continue;
+    await conn.send(decide(frame) ?? { status: "ok", id: frame.id }).catch(() => {});
+  }
+}
+
+Deno.test("a message refused for the rate limit is resent after a pause, before those waiting; other refusals fail the run", async () => {
+  await using t = await setup();
+  const client = t.start(["--nick", "piper"]);
+  const conn = await t.server.accept();
+  await conn.next();
+  await conn.send({ status: "ok" });
+  const input = Array.from({ length: 8 }, (_, i) => `line ${i + 1}`);
+  client.type(...input);
+  client.end();
+  const limited = new Set(["line 3", "line 4"]);
+  const times = new Map<string, number[]>();
+  const serving = answerEach(conn, (frame) => {
+    const text = frame.message as string;
+    times.set(text, [...times.get(text) ?? [], Date.now()]);
+    if (limited.delete(text)) {
+      return { status: "error", id: frame.id, reason: "rate limit exceeded" };
+    }
+    if (text === "line 6") {
+      return { status: "error", id: frame.id, reason: "message must be at most 16384 bytes" };
+    }
+  });
+  assert.equal(await client.code, 1, client.stderr);
+  await serving;
+  const sent = messagesOf(conn);
+  assert.deepEqual(sent.map((m) => m.message), [...input, "line 3", "line 4"]);
+  assert.equal(sent[8].id, sent[2].id, "resent with the same id");
+  const [refused, resent] = times.get("line 3")!;
+  assert(resent - refused >= 900, `resent after a pause (${resent - refused} ms)`);
+  assert.match(client.stderr, /limits how fast we may send: pausing 1 s/);
+  assert.match(client.stderr, /not delivered: "line 6": message must be at most 16384 bytes/);
+  assert.match(client.stderr, /chat: 1 message\(s\) not delivered:\nchat: {3}line 6\n$/);
+  assert.doesNotMatch(client.stderr, /"line [34]"/);
+  // Each line is shown once, when it first went out.
+  const shown = lines(client.stdout).filter((line) => !line.startsWith("---"))
+    .map((line) => line.slice(6));
+  assert.deepEqual(shown, input.map((line) => `<piper> ${line}`));
+});
+
+Deno.test("rate-limit refusals without an id (an older server) are matched to the messages left unanswered", async () => {
+  await using t = await setup();
+  const client = t.start(["--nick", "piper"]);
+  const conn = await t.server.accept();
+  await conn.next();
+  await conn.send({ status: "ok" });
+  const input = ["one", "two", "three", "four"];
+  client.type(...input);
+  client.end();
+  // As our older server did: refusals at once, without the id; acks after them.
+  const burst = [await conn.next(), await conn.next(), await conn.next(), await conn.next()];
+  await conn.send(
+    { status: "error", reason: "rate limit exceeded" },
+    { status: "error", reason: "rate limit exceeded" },
+    { status: "ok", id: burst[0].id },
+    { status: "ok", id: burst[1].id },
+  );
+  const serving = answerEach(conn, () => undefined);
+  assert.equal(await client.code, 0, client.stderr);
+  await serving;
+  assert.deepEqual(messagesOf(conn).map((m) => m.message), [...input, "three", "four"]);
+});
+
+Deno.test("two identical messages in doubt after a drop: only the copies the replay shows beyond the confirmed ones count as delivered", async () => {
+  await using t = await setup();
+  const client = t.start(["--nick", "bob"]);
+  const conn = await t.server.accept();
+  await conn.next();
+  await conn.send({ status: "ok" }, {
+    from: "alice",
+    message: "ready?",
+    time: "2017-01-12T20:00:00Z",
+    seq: 1,
+  });
+  client.type("ok");
+  const first = await conn.next();
+  await conn.send({ status: "ok", id: first.id }); // Stored as seq 2.
+  client.type("ok", "ok");
+  const second = await conn.next(); // Stored as seq 3, the ack lost with the connection.
+  const third = await conn.next(); // Never reached the server.
+  await conn.drop();
+  const again = await t.server.accept(5000);
+  assert.deepEqual(await again.next(), { command: "login", nickname: "bob", since: 1 });
+  await again.send(
+    { status: "ok" },
+    { from: "bob", message: "ok", time: "2017-01-12T20:00:01Z", seq: 2 },
+    { from: "bob", message: "ok", time: "2017-01-12T20:00:02Z", seq: 3 },
+  );
+  const resent = await again.next();
+  assert.deepEqual(resent, { message: "ok", id: third.id });
+  assert.notEqual(second.id, third.id);
+  await again.send({ status: "ok", id: third.id });
+  client.end();
+  assert.equal(await client.code, 0, client.stderr);
+  assert.equal(messagesOf(again).length, 1, "only the third is sent again");
+  assert.equal((client.stderr.match(/delivered: "ok"/g) ?? []).length, 2, client.stderr);
+  const shown = lines(client.stdout).filter((line) => !line.startsWith("---"));
+  assert.deepEqual(shown.map((line) => line.slice(6)), [
+    "<alice> ready?",
+    "<bob> ok",
+    "<bob> ok",
+    "<bob> ok",
+  ]);
+});
+
+Deno.test("end of input with the server gone: exit 1 within the deadline, naming the line that did not get there", async () => {
+  await using t = await setup();
+  const client = t.start(["--nick", "bob"]);
+  const conn = await t.server.accept();
+  await conn.next();
+  await conn.send({ status: "ok" });
+  assert(await eventually(() => client.stderr.includes("logged in")));
+  await t.server.close(); // The server dies; nothing listens on the port any more.
+  assert(await eventually(() => client.stderr.includes("reconnecting in")), client.stderr);
+  client.type("hi"); // (sleep 1; echo hi) | chat client …: the line comes after the drop.
+  client.end();
+  // Not forever: the run ends within the deadline (plus a reconnect attempt).
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const code = await Promise.race([
+    client.code,
+    new Promise<string>((resolve) =>
+      timer = setTimeout(() => resolve("still running"), FINISH_WAIT_MS + 3000)
+    ),
+  ]);
+  clearTimeout(timer);
+  if (code === "still running") client.interrupt();
+  assert.equal(code, 1, client.stderr);
+  assert.match(client.stderr, /giving up: could not reconnect to 127\.0\.0\.1:\d+/);
+  assert.match(client.stderr, /chat: 1 message\(s\) not delivered:\nchat: {3}hi\n$/);
 });

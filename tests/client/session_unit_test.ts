@@ -1,14 +1,21 @@
 // Session behaviour that needs a controlled clock: the backoff schedule,
-// the login deadline without a terminal, another nickname on a terminal.
+// the login deadline without a terminal, another nickname on a terminal,
+// the pace of sending, the end of input (acks, drain, a server that is
+// gone), and recognising own messages in a replay after a reconnect.
 
 import assert from "node:assert/strict";
-import type { Link, LinkSink } from "../../lib/client/connect.ts";
+import { DialError, type Link, type LinkSink } from "../../lib/client/connect.ts";
+import { SEND_BURST, SEND_RATE_PER_SECOND, SendPacer } from "../../lib/client/pacer.ts";
 import {
   BACKOFF_MAX_MS,
   backoffDelay,
   ClientError,
+  FINISH_DRAIN_MS,
+  FINISH_WAIT_MS,
   LOGIN_NOTICE_MS,
   LOGIN_TIMEOUT_MS,
+  REPLAY_MAX_WAIT_MS,
+  REPLAY_QUIET_MS,
   Session,
   type SessionEvents,
   type TimerHandle,
@@ -187,4 +194,200 @@ Deno.test("a message typed while offline waits, is counted in the status, and go
   assert.equal(session.status.queued, 0);
   await session.quit();
   await running;
+});
+
+/** A session without a terminal on fake timers; each dial makes a FakeLink (or fails, once the server is "gone"). */
+function startSession() {
+  const timers = new FakeTimers();
+  const { notices, events } = recorder();
+  const links: FakeLink[] = [];
+  let gone = false;
+  const session = new Session({
+    nickname: "bob",
+    label: "example:1337",
+    interactive: false,
+    events,
+    timers,
+    random: () => 0.5,
+    dial: (sink) => {
+      if (gone) return Promise.reject(new DialError("connection refused"));
+      links.push(new FakeLink(sink));
+      return Promise.resolve(links.at(-1)!);
+    },
+  });
+  let settled = false;
+  const running = session.run().finally(() => settled = true);
+  return {
+    timers,
+    notices,
+    links,
+    session,
+    running,
+    get settled() {
+      return settled;
+    },
+    /** The server stops accepting connections. */
+    goAway: () => void (gone = true),
+    /** Advances the clock in small steps, letting promises (dials, sleeps) settle in between. */
+    async advance(ms: number) {
+      for (let done = 0; done < ms; done += 50) {
+        timers.advance(Math.min(50, ms - done));
+        await tick();
+      }
+    },
+  };
+}
+
+/** The messages a link carried, parsed. */
+function messagesOn(link: FakeLink): { message: string; id: string }[] {
+  return link.written.map((line) => JSON.parse(line)).filter((frame) => "message" in frame);
+}
+
+/** The server's ack of the message with `text` on `link`. */
+function ack(link: FakeLink, text: string, extra: Record<string, unknown> = {}): void {
+  const frame = messagesOn(link).findLast((m) => m.message === text);
+  assert(frame, `"${text}" was not sent`);
+  link.sink.line(JSON.stringify({ status: "ok", id: frame.id, ...extra }));
+}
+
+Deno.test("the pacer allows a burst, then its rate, and says how long to wait", () => {
+  const pacer = new SendPacer(20, 40, 0);
+  let sent = 0;
+  while (pacer.take(0)) sent++;
+  assert.equal(sent, 40);
+  assert.equal(pacer.wait(0), 50);
+  assert.equal(pacer.take(49), false);
+  assert.equal(pacer.take(50), true);
+  pacer.empty(10_000);
+  assert.equal(pacer.wait(10_000), 50, "emptied: the next one waits an interval");
+  assert.throws(() => new SendPacer(0, 1, 0), RangeError);
+});
+
+Deno.test("sends at most a burst at once, then at the sending rate", async () => {
+  const t = startSession();
+  await tick();
+  t.links[0].sink.line('{"status":"ok"}');
+  for (let i = 1; i <= 100; i++) assert.equal(t.session.submit(`line ${i}`).ok, true);
+  assert.equal(messagesOn(t.links[0]).length, 0, "nothing during the replay");
+  t.timers.advance(REPLAY_QUIET_MS);
+  assert.equal(messagesOn(t.links[0]).length, SEND_BURST);
+  t.timers.advance(1000);
+  assert.equal(messagesOn(t.links[0]).length, SEND_BURST + SEND_RATE_PER_SECOND);
+  t.timers.advance(2000);
+  const sent = messagesOn(t.links[0]);
+  assert.deepEqual(
+    sent.map((m) => m.message),
+    Array.from({ length: 100 }, (_, i) => `line ${i + 1}`),
+  );
+  await t.session.quit();
+  await t.running;
+});
+
+Deno.test("at end of input it waits for the acks of the first messages too, then leaves", async () => {
+  const t = startSession();
+  await tick();
+  const link = t.links[0];
+  link.sink.line('{"status":"ok"}');
+  t.session.submit("a");
+  t.session.submit("b");
+  t.session.finish();
+  t.timers.advance(REPLAY_QUIET_MS);
+  assert.equal(messagesOn(link).length, 2);
+  t.timers.advance(FINISH_DRAIN_MS / 2);
+  ack(link, "a"); // The first ack ever: this server acks, so "b" is waited for too.
+  t.timers.advance(FINISH_DRAIN_MS * 2);
+  assert.equal(link.ended, false, "still waiting for the ack of b");
+  assert.deepEqual(t.session.undelivered, ["b"]);
+  ack(link, "b");
+  await t.running;
+  assert.equal(link.ended, true);
+  assert.deepEqual(t.session.undelivered, []);
+});
+
+Deno.test("at end of input, a server that never acks gets a short drain, and what was written counts as delivered", async () => {
+  const t = startSession();
+  await tick();
+  const link = t.links[0];
+  link.sink.line('{"status":"ok"}');
+  t.session.submit("a");
+  t.session.finish();
+  t.timers.advance(REPLAY_QUIET_MS);
+  t.timers.advance(FINISH_DRAIN_MS - 1);
+  assert.equal(link.ended, false);
+  t.timers.advance(1);
+  await t.running;
+  assert.equal(link.ended, true);
+  assert.deepEqual(t.session.undelivered, []);
+});
+
+Deno.test("at end of input with the server gone, it gives up after the deadline and names what was not delivered", async () => {
+  const t = startSession();
+  await tick();
+  const link = t.links[0];
+  link.sink.line('{"status":"ok"}');
+  t.session.submit("first");
+  await t.advance(REPLAY_QUIET_MS);
+  ack(link, "first");
+  t.session.submit("hi");
+  assert.equal(messagesOn(link).at(-1)?.message, "hi");
+  t.goAway();
+  await link.end(); // The server died before acking "hi".
+  t.session.finish();
+  await t.advance(FINISH_WAIT_MS - 100);
+  assert.equal(t.settled, false, "still trying within the deadline");
+  await t.advance(200);
+  assert.equal(t.settled, true, "gave up at the deadline instead of retrying forever");
+  await t.running;
+  assert.deepEqual(t.session.undelivered, ["hi"]);
+  assert.match(t.notices.join("\n"), /giving up: could not reconnect to example:1337/);
+});
+
+Deno.test("after a reconnect, an own message proved older by a skipped seq does not hide a later copy in doubt", async () => {
+  const t = startSession();
+  await tick();
+  const first = t.links[0];
+  first.sink.line('{"status":"ok"}');
+  first.sink.line('{"from":"alice","message":"hi","time":"2017-01-12T20:00:00Z","seq":1}');
+  t.session.submit("ok");
+  await t.advance(REPLAY_QUIET_MS);
+  ack(first, "ok"); // Stored as seq 2, which we never receive...
+  first.sink.line('{"from":"alice","message":"so?","time":"2017-01-12T20:01:00Z","seq":3}');
+  t.session.submit("ok"); // ...so the next "ok" is the only one newer than seq 3.
+  await t.advance(100);
+  const second = messagesOn(first).at(-1)!;
+  await first.end(); // Dropped before its ack, but it was stored as seq 4.
+  await t.advance(1000);
+  const again = t.links[1];
+  assert.match(again.written[0], /"since":3/);
+  again.sink.line('{"status":"ok"}');
+  again.sink.line('{"from":"bob","message":"ok","time":"2017-01-12T20:02:00Z","seq":4}');
+  await t.advance(REPLAY_MAX_WAIT_MS);
+  assert.deepEqual(messagesOn(again), [], "not resent: the replay showed it");
+  assert.match(t.notices.join("\n"), /delivered: "ok"/);
+  assert.deepEqual(t.session.status.queued, 0);
+  assert.notEqual(second.id, undefined);
+  await t.session.quit();
+  await t.running;
+});
+
+Deno.test("after a reconnect, a replayed copy of a confirmed message does not count as a later one in doubt", async () => {
+  const t = startSession();
+  await tick();
+  const first = t.links[0];
+  first.sink.line('{"status":"ok"}');
+  t.session.submit("ok");
+  await t.advance(REPLAY_QUIET_MS);
+  ack(first, "ok"); // Stored as seq 1.
+  t.session.submit("ok");
+  await t.advance(100);
+  const inDoubt = messagesOn(first).at(-1)!;
+  await first.end(); // Dropped before the second "ok" reached the server.
+  await t.advance(1000);
+  const again = t.links[1];
+  again.sink.line('{"status":"ok"}');
+  again.sink.line('{"from":"bob","message":"ok","time":"2017-01-12T20:02:00Z","seq":1}');
+  await t.advance(REPLAY_MAX_WAIT_MS);
+  assert.deepEqual(messagesOn(again), [{ message: "ok", id: inDoubt.id }], "resent");
+  await t.session.quit();
+  await t.running;
 });

@@ -220,15 +220,18 @@ Deno.test("the status shows reconnecting with a countdown, and lines typed meanw
   const again = await t.server.accept(15_000);
   assert.deepEqual(await again.next(), { command: "login", nickname: "bob", since: 7 });
   await t.tmux.waitFor(/\[logging in…\] bob>$/m);
-  await t.tmux.type("while offline");
+  // 40 characters end in an emoji: the notice quotes it whole, never half of it.
+  const offline = `while offline ${"-".repeat(25)}😀 and more`;
+  await t.tmux.type(offline);
   await t.tmux.keys("Enter");
-  await t.tmux.waitFor(/queued and goes out after the login/);
+  const notice = await t.tmux.waitFor(/is queued and goes out after the/);
+  assert.match(notice, /not connected: "while offline -{25}😀…" is queued/);
   await t.tmux.waitFor(/\[logging in…, 1 queued\] bob>$/m);
   await again.send({ status: "ok" });
   const queued = await again.next();
-  assert.equal(queued.message, "while offline");
+  assert.equal(queued.message, offline);
   await again.send({ status: "ok", id: queued.id });
-  await t.tmux.waitFor(/delivered: "while offline"/);
+  await t.tmux.waitFor(/delivered: "while offline -{25}😀…"/);
   await t.tmux.waitFor(/^bob>$/m);
   await t.tmux.keys("C-c");
   await t.tmux.waitFor(/EXIT=0/);

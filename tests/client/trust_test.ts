@@ -15,7 +15,7 @@ async function tempDir(): Promise<string> {
   return await Deno.makeTempDir({ prefix: "chat-client-trust-" });
 }
 
-/** Runs a client that logs in, says one line, and leaves; returns it after exit. */
+/** Runs a client that logs in, says one line (acked), and leaves; returns it after exit. */
 async function chatOnce(server: FakeServer, args: string[], config: string, host = "127.0.0.1") {
   const client = new PipeClient(
     [
@@ -32,7 +32,9 @@ async function chatOnce(server: FakeServer, args: string[], config: string, host
   const conn = await server.accept();
   assert.deepEqual(await conn.next(), { command: "login", nickname: "bob" });
   await conn.send({ status: "ok" });
-  assert.equal((await conn.next()).message, "hi");
+  const hi = await conn.next();
+  assert.equal(hi.message, "hi");
+  await conn.send({ status: "ok", id: hi.id }); // Acked, as our server does: no drain to wait for.
   assert.equal(await client.code, 0, client.stderr);
   return client;
 }
