@@ -235,12 +235,13 @@ export class Connection implements Member {
 
   #onLine(text: string): void {
     if (this.#endReason !== undefined) return;
+    const frame = decodeClientFrame(text);
     if (!this.#bucket.take(this.#now())) {
-      this.#rateLimited();
+      // Decoded first all the same, so the refusal carries the message's id (§8).
+      this.#rateLimited(frame.type === "error" || frame.type === "send" ? frame.id : undefined);
       return;
     }
     this.#strikes = 0;
-    const frame = decodeClientFrame(text);
     if (frame.type === "error") {
       // Before login, only a login is worth a specific answer (PROTOCOL.md §3);
       // text that is not JSON at all is told so, to help a person typing.
@@ -294,8 +295,8 @@ export class Connection implements Member {
     if (this.#failedLogins >= this.#limits.maxLoginAttempts) this.end("too many failed logins");
   }
 
-  /** A frame over the rate limit: refused unread; a client that keeps on is cut off. */
-  #rateLimited(): void {
+  /** A frame over the rate limit: refused, neither stored nor relayed; a client that keeps on is cut off. */
+  #rateLimited(id: string | undefined): void {
     this.#strikes++;
     if (this.#strikes === 1) {
       this.#logger.log("rate limited", {
@@ -310,11 +311,11 @@ export class Connection implements Member {
         nick: this.nickname,
         refused: this.#strikes,
       });
-      this.#reply({ status: "error", reason: "rate limit exceeded: closing the connection" });
+      this.#reply({ status: "error", id, reason: "rate limit exceeded: closing the connection" });
       this.end("flooding");
       return;
     }
-    this.#reply({ status: "error", reason: "rate limit exceeded" });
+    this.#reply({ status: "error", id, reason: "rate limit exceeded" });
   }
 
   #onLineError(reason: LineError): void {

@@ -380,6 +380,12 @@ Deno.test("refuses frames over the rate limit, then cuts off a client that keeps
   );
   const answers = await flooder.take(30);
   const refused = answers.filter((a) => a.reason === "rate limit exceeded");
+  assert.ok(
+    refused.every((a) => typeof a.id === "string"),
+    "each refusal carries the message's id",
+  );
+  const ids = answers.map((a) => Number(a.id)).sort((a, b) => a - b);
+  assert.deepEqual(ids, Array.from({ length: 30 }, (_, i) => i), "every message answered once");
   assert.ok(refused.length >= 15 && refused.length <= 21, `${refused.length} refused`);
   assert.equal(answers.filter((a) => a.status === "ok").length, 30 - refused.length);
   const relayed: Frame[] = [];
