@@ -154,6 +154,7 @@ async function withTinyDisk(
         success: false,
       }))).success
     ) {
+      // deno-lint-ignore no-console -- say why the test did nothing here.
       console.warn("skipped: cannot mount a tmpfs here (not root?)");
       return;
     }
