@@ -10,6 +10,7 @@
 
 import tls from "node:tls";
 import { isIpLiteral } from "../client/address.ts";
+import { closePolitely } from "../tls_socket.ts";
 
 /** Size of each Deno connection's read buffer: small, since a run may hold 10,000 clients. */
 export const READ_BUFFER_BYTES = 16 * 1024;
@@ -201,16 +202,7 @@ class NodeConn implements BenchConn {
   }
 
   close(): Promise<void> {
-    const socket = this.#socket;
     this.closing = true;
-    if (socket.destroyed) return Promise.resolve();
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => socket.destroy(), CLOSE_TIMEOUT_MS);
-      socket.once("close", () => {
-        clearTimeout(timer);
-        resolve();
-      });
-      socket.end(); // close_notify after anything still buffered.
-    });
+    return closePolitely(this.#socket, CLOSE_TIMEOUT_MS);
   }
 }

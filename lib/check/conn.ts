@@ -17,6 +17,7 @@
 import tls from "node:tls";
 import { LineSplitter } from "../lines.ts";
 import { decodeServerFrame, type ServerFrame } from "../protocol.ts";
+import { describeSocketError, systemRoots } from "../tls_socket.ts";
 import { isIpLiteral } from "../client/address.ts";
 import type { PeerCertificate } from "../client/trust.ts";
 
@@ -264,44 +265,7 @@ export class ProbeConn {
   }
 }
 
-/**
- * The default trusted roots, when Deno lets us read them (`--allow-sys`);
- * without that permission only `--ca` is trusted. The same rule as the
- * client's (lib/client/connect.ts), which keeps its copy private.
- */
-function systemRoots(): readonly string[] {
-  try {
-    if (
-      Deno.permissions.querySync({
-        name: "sys",
-        kind: "ca" as Deno.SysPermissionDescriptor["kind"],
-      }).state !== "granted"
-    ) {
-      return [];
-    }
-    return tls.rootCertificates;
-  } catch {
-    return [];
-  }
-}
-
 /** "5 s", "0.5 s": a duration in milliseconds as people read it. */
 export function seconds(ms: number): string {
   return `${Number((ms / 1000).toFixed(3))} s`;
-}
-
-function describeSocketError(error: Error & { code?: string }): string {
-  switch (error.code) {
-    case "ECONNREFUSED":
-      return "connection refused";
-    case "ENOTFOUND":
-    case "EAI_AGAIN":
-      return "host not found";
-    case "ECONNRESET":
-      return "connection reset";
-    case "ETIMEDOUT":
-      return "connection timed out";
-    default:
-      return error.message || String(error.code ?? "connection failed");
-  }
 }

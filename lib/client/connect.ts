@@ -10,6 +10,7 @@
 
 import tls from "node:tls";
 import { type LineError, LineSplitter } from "../lines.ts";
+import { closePolitely, describeSocketError, systemRoots } from "../tls_socket.ts";
 import { isIpLiteral } from "./address.ts";
 import type { PeerCertificate } from "./trust.ts";
 
@@ -142,59 +143,9 @@ export function dialTls(options: DialOptions, sink: LinkSink): Promise<Link> {
           write: (text) => {
             if (phase === "open") socket.write(text);
           },
-          end: () => closePolitely(socket),
+          end: () => closePolitely(socket, CLOSE_TIMEOUT_MS),
         });
       }, (refusal) => fail(refusal instanceof Error ? refusal : new Error(String(refusal))));
     });
   });
-}
-
-/**
- * The default trusted roots, when Deno lets us read them (`--allow-sys=ca`).
- * Without that permission `--ca` alone is trusted: asking would prompt (or,
- * with the terminal in raw mode, fail), and the server the user named with
- * --ca is the one that matters.
- */
-function systemRoots(): readonly string[] {
-  try {
-    if (
-      Deno.permissions.querySync({
-        name: "sys",
-        kind: "ca" as Deno.SysPermissionDescriptor["kind"],
-      }).state !== "granted"
-    ) {
-      return [];
-    }
-    return tls.rootCertificates;
-  } catch {
-    return [];
-  }
-}
-
-function closePolitely(socket: tls.TLSSocket): Promise<void> {
-  if (socket.destroyed) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => socket.destroy(), CLOSE_TIMEOUT_MS);
-    socket.once("close", () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    socket.end(); // Sends close_notify after anything still buffered.
-  });
-}
-
-function describeSocketError(error: Error & { code?: string }): string {
-  switch (error.code) {
-    case "ECONNREFUSED":
-      return "connection refused";
-    case "ENOTFOUND":
-    case "EAI_AGAIN":
-      return "host not found";
-    case "ECONNRESET":
-      return "connection reset";
-    case "ETIMEDOUT":
-      return "connection timed out";
-    default:
-      return error.message || String(error.code ?? "connection failed");
-  }
 }

@@ -14,6 +14,7 @@ import type { TLSSocket } from "node:tls";
 import { withDeadline } from "../deadline.ts";
 import { type LineError, LineSplitter } from "../lines.ts";
 import { decodeClientFrame, encodeStatus, type StatusFrame } from "../protocol.ts";
+import { describeSocketError } from "../tls_socket.ts";
 import type { Hub, Member } from "./hub.ts";
 import type { Logger } from "./log.ts";
 import { Outbox, type Writer } from "./outbox.ts";
@@ -222,7 +223,7 @@ export class Connection implements Member {
 
   /** A short reason for a vanished peer, from the socket's error. */
   #describe(error: unknown): string {
-    const gone = describeGone(error);
+    const gone = describeSocketError(error);
     return this.#secure ? gone : `TLS handshake failed: ${gone}`;
   }
 
@@ -348,16 +349,6 @@ export class Connection implements Member {
       this.end(this.outbox.failure, "abort");
     }
   }
-}
-
-/** A short reason for a vanished peer, from whatever the socket reported. */
-export function describeGone(error: unknown): string {
-  const code = (error as { code?: unknown })?.code;
-  if (code === "ECONNRESET") return "connection reset by peer";
-  if (code === "EPIPE") return "connection lost (broken pipe)";
-  if (code === "ETIMEDOUT") return "connection timed out";
-  if (error instanceof Error) return error.message.split("\n")[0];
-  return String(error);
 }
 
 /** The outbox's Writer over a socket: resolves when the socket can take more. */
