@@ -19,7 +19,7 @@ import { LineSplitter } from "../lines.ts";
 import { decodeServerFrame, type ServerFrame } from "../protocol.ts";
 import { describeSocketError, systemRoots } from "../tls_socket.ts";
 import { isIpLiteral } from "../client/address.ts";
-import type { PeerCertificate } from "../client/trust.ts";
+import { type PeerCertificate, peerCertificateOf } from "../client/trust.ts";
 
 /** The longest line read from the server; longer ones are dropped as they arrive and counted. */
 export const MAX_PROBE_LINE_BYTES = 1024 * 1024;
@@ -143,18 +143,7 @@ export class ProbeConn {
       socket.once("secureConnect", () => {
         if (settled) return;
         clearTimeout(timer);
-        const cert = socket.getPeerCertificate();
-        const error = socket.authorizationError as unknown;
-        const peer: PeerCertificate = {
-          authorized: socket.authorized,
-          fingerprint: cert?.fingerprint256 ?? "(unknown)",
-          subject: typeof cert?.subject?.CN === "string" ? cert.subject.CN : undefined,
-        };
-        if (error) {
-          peer.authorizationError = typeof error === "object" && "code" in error
-            ? String(error.code)
-            : String(error);
-        }
+        const peer = peerCertificateOf(socket);
         options.verify(peer).then(() => {
           if (settled) return;
           settled = true;

@@ -12,7 +12,7 @@ import tls from "node:tls";
 import { type LineError, LineSplitter } from "../lines.ts";
 import { closePolitely, describeSocketError, systemRoots } from "../tls_socket.ts";
 import { isIpLiteral } from "./address.ts";
-import type { PeerCertificate } from "./trust.ts";
+import { type PeerCertificate, peerCertificateOf } from "./trust.ts";
 
 /**
  * The longest line accepted from the server, in bytes. Longer lines are
@@ -123,18 +123,7 @@ export function dialTls(options: DialOptions, sink: LinkSink): Promise<Link> {
       clearTimeout(timer);
       if (phase !== "handshake") return;
       phase = "verify";
-      const cert = socket.getPeerCertificate();
-      const error = socket.authorizationError as unknown;
-      const peer: PeerCertificate = {
-        authorized: socket.authorized,
-        fingerprint: cert?.fingerprint256 ?? "(unknown)",
-        subject: typeof cert?.subject?.CN === "string" ? cert.subject.CN : undefined,
-      };
-      if (error) {
-        peer.authorizationError = typeof error === "object" && "code" in error
-          ? String(error.code)
-          : String(error);
-      }
+      const peer = peerCertificateOf(socket);
       options.verify(peer).then(() => {
         if (phase !== "verify") return; // Closed while the user was asked.
         phase = "open";

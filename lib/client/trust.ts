@@ -8,6 +8,7 @@
 // roots plus `--ca` is trusted; anything else is put to the user on a
 // terminal (yes pins it) and refused otherwise, naming `--ca` and `--insecure`.
 
+import type { TLSSocket } from "node:tls";
 import type { KnownHosts } from "./known_hosts.ts";
 
 /** What the handshake told us about the server's certificate. */
@@ -20,6 +21,23 @@ export interface PeerCertificate {
   fingerprint: string;
   /** The certificate's subject common name, for the prompt. */
   subject?: string;
+}
+
+/** What a TLS socket's peer showed, once its handshake is done. */
+export function peerCertificateOf(socket: TLSSocket): PeerCertificate {
+  const cert = socket.getPeerCertificate();
+  const error = socket.authorizationError as unknown;
+  const peer: PeerCertificate = {
+    authorized: socket.authorized,
+    fingerprint: cert?.fingerprint256 ?? "(unknown)",
+    subject: typeof cert?.subject?.CN === "string" ? cert.subject.CN : undefined,
+  };
+  if (error) {
+    peer.authorizationError = typeof error === "object" && "code" in error
+      ? String(error.code)
+      : String(error);
+  }
+  return peer;
 }
 
 /** The server is not trusted; the message says why and what to do. Never retried. */
