@@ -4,9 +4,10 @@
 // once to files, latency figures, and a few small waits.
 //
 // The in-process server comes from tests/server/_helpers.ts. FaultClient is
-// its TestClient with TCP_NODELAY set: without it the first frame after the
-// handshake waits ~40 ms for a delayed ACK (Nagle), which would cost the
-// fuzzer a minute and blur every latency figure.
+// like its TestClient, plus TCP_NODELAY and a hook that times each line:
+// without TCP_NODELAY the first frame after the handshake waits ~40 ms for a
+// delayed ACK (Nagle), which would cost the fuzzer a minute and blur every
+// latency figure.
 
 import { fileURLToPath } from "node:url";
 import config from "../../deno.json" with { type: "json" };
@@ -19,6 +20,22 @@ const PERMISSIONS = config.tasks.server.command.split(" ").filter((word) => word
 
 /** True where /proc tells a process's descriptors and memory (the process tests need it). */
 export const HAS_PROC = Deno.build.os === "linux";
+
+/**
+ * Output of `command args` (cat or ls on /proc). Deno reads nothing under
+ * /proc without --allow-all, which neither the tests nor the soak have; a
+ * child process may.
+ */
+async function readProc(command: string, args: string[]): Promise<string> {
+  const { code, stdout, stderr } = await new Deno.Command(command, {
+    args,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const decoder = new TextDecoder();
+  if (code !== 0) throw new Error(`${command} ${args.join(" ")}: ${decoder.decode(stderr).trim()}`);
+  return decoder.decode(stdout);
+}
 
 /** Resolves after `ms`. */
 export function sleep(ms: number): Promise<void> {
@@ -58,6 +75,8 @@ export interface ServerProcessOptions {
   args?: string[];
   /** How long to wait for "listening on". */
   timeoutMs?: number;
+  /** Flags for `deno run` itself, before the script (such as --v8-flags=…). */
+  denoFlags?: string[];
 }
 
 /**
@@ -99,6 +118,7 @@ export class ServerProcess {
     const child = new Deno.Command(Deno.execPath(), {
       args: [
         "run",
+        ...options.denoFlags ?? [],
         ...PERMISSIONS,
         MAIN,
         "server",
@@ -139,23 +159,16 @@ export class ServerProcess {
 
   /** Open file descriptors of the server process (sockets, files, epoll, pipes). */
   async fdCount(): Promise<number> {
-    let count = 0;
-    for await (const _ of Deno.readDir(`/proc/${this.pid}/fd`)) count++;
-    return count;
+    return (await readProc("ls", ["-1", `/proc/${this.pid}/fd`])).split("\n").filter(Boolean)
+      .length;
   }
 
   /** Resident memory of the server process in KiB (VmRSS). */
   async rssKiB(): Promise<number> {
-    const status = await Deno.readTextFile(`/proc/${this.pid}/status`);
+    const status = await readProc("cat", [`/proc/${this.pid}/status`]);
     const match = /^VmRSS:\s+(\d+) kB$/m.exec(status);
     if (!match) throw new Error(`no VmRSS in /proc/${this.pid}/status`);
     return Number(match[1]);
-  }
-
-  /** The highest resident memory so far, in KiB (VmHWM). */
-  async peakRssKiB(): Promise<number> {
-    const status = await Deno.readTextFile(`/proc/${this.pid}/status`);
-    return Number(/^VmHWM:\s+(\d+) kB$/m.exec(status)?.[1] ?? NaN);
   }
 
   /** Sends `signal` (unless it has exited) and waits for the exit and the end of its output. */
