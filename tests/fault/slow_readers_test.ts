@@ -3,14 +3,16 @@
 // are cut off ("send queue full") once they are --send-queue-bytes behind;
 // the chatters get every message, in order, and their delivery delay stays
 // close to that of the same chat without idlers. The server's memory grows
-// by no more than the send-queue cap (and one write batch) per idler.
+// by no more than the send-queue cap, the socket's buffer and one write batch
+// per idler.
 //
 // Two shared cores make a tight latency comparison noisy, so the bound here
 // is generous (4×, or 100 ms); `deno task soak` measures the 2× claim with
 // 100 idlers and reports the figures.
 
 import assert from "node:assert/strict";
-import { DEFAULT_BATCH_BYTES as BATCH } from "../../lib/server/outbox.ts";
+import { SOCKET_BUFFER_BYTES } from "../../lib/server/connection.ts";
+import { DEFAULT_BATCH_BYTES } from "../../lib/server/outbox.ts";
 import { HAS_PROC } from "./_helpers.ts";
 import { runSlowReaders } from "./_slow_readers.ts";
 
@@ -43,7 +45,9 @@ Deno.test({
       assert.equal(loaded.cut, loaded.idlers, report);
       assert.ok(loaded.delay.p99 <= Math.max(4 * base.delay.p99, 100), `p99: ${report}`);
       const grew = (f: typeof base) => f.rssPeakKiB - f.rssStartKiB;
-      const allowance = (loaded.idlers * (SEND_QUEUE + BATCH)) / 1024 + 16 * 1024;
+      // Per idler: its send queue, its socket's buffer, and the write that filled it.
+      const perIdler = SEND_QUEUE + SOCKET_BUFFER_BYTES + DEFAULT_BATCH_BYTES;
+      const allowance = (loaded.idlers * perIdler) / 1024 + 16 * 1024;
       assert.ok(grew(loaded) <= grew(base) + allowance, `memory: ${report}`);
     } finally {
       await Deno.remove(dir, { recursive: true });
