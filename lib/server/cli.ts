@@ -162,7 +162,8 @@ export async function runServer(args: string[], context: CliContext): Promise<nu
   }
   context.stdout(banner(identity, server.port));
   if (store instanceof FileStore) {
-    context.stdout(`history ${store.path}: ${store.lastSeq} messages\n`);
+    const count = store.lastSeq;
+    context.stdout(`history ${store.path}: ${count} ${count === 1 ? "message" : "messages"}\n`);
   }
   context.stdout(`listening on ${formatPeer(server.hostname, server.port)}\n`);
   await server.done;

@@ -299,3 +299,42 @@ Deno.test("startup errors are one sentence and a non-zero exit, never a stack tr
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("--data-dir keeps history and certificate across restarts, and a second server is refused", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const args = ["server", "--host", "127.0.0.1", "--port", "0", "--data-dir", `${dir}/data`];
+    const first = new ServerProcess(args, dir);
+    const port = await first.listening();
+    assert.match(first.stdout, /generated self-signed certificate .*data\/cert\.pem/);
+    assert.match(first.stdout, /history .*data\/messages\.log: 0 messages/);
+    const certPem = await Deno.readTextFile(`${dir}/data/cert.pem`);
+    const bob = await TestClient.login({ port, certPem }, "bob");
+    await bob.send({ message: "remember me", id: "r1" });
+    assert.deepEqual(await bob.next(), { status: "ok", id: "r1" });
+
+    // A second server on the same folder says so and stops.
+    const { code, stderr } = await run(args, dir);
+    assert.equal(code, 1);
+    assert.match(stderr, /another chat server is using it/);
+
+    await bob.close();
+    assert.equal((await first.stop()).code, 0);
+
+    const second = new ServerProcess(args, dir);
+    const port2 = await second.listening();
+    assert.match(second.stdout, /using self-signed certificate .*data\/cert\.pem/);
+    assert.match(second.stdout, /history .*messages\.log: 1 message\n/);
+    const alice = await TestClient.login({ port: port2, certPem }, "alice");
+    const replayed = await alice.next();
+    assert.deepEqual([replayed.from, replayed.message, replayed.seq], ["bob", "remember me", 1]);
+    await alice.send({ message: "and me", id: "a1" });
+    assert.deepEqual(await alice.next(), { status: "ok", id: "a1" });
+    await alice.close();
+    assert.equal((await second.stop()).code, 0);
+    const lines = (await Deno.readTextFile(`${dir}/data/messages.log`)).trim().split("\n");
+    assert.deepEqual(lines.map((l) => JSON.parse(l).seq), [1, 2], "seq goes on where it stopped");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
