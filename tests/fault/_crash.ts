@@ -101,7 +101,7 @@ export async function runCrash(dir: string, options: CrashOptions): Promise<Cras
     const server = await ServerProcess.start({ dir, args });
     restartMs.push(performance.now() - t0);
     try {
-      const count = Number(/^history \S+: (\d+) messages$/m.exec(server.stdout)?.[1] ?? NaN);
+      const count = Number(/^history \S+: (\d+) messages?$/m.exec(server.stdout)?.[1] ?? NaN);
       if (/cut off a torn last line/.test(server.stderr)) tornLines++;
       const t1 = performance.now();
       const replay = await readReplay(server, `verify-${cycle}`, count);
