@@ -1,6 +1,7 @@
 // Unit tests for the in-memory history (lib/server/store.ts).
 
 import assert from "node:assert/strict";
+import { concatBytes } from "../../lib/bytes.ts";
 import { ARENA_CHUNK_BYTES, MemoryStore, type ReadResult } from "../../lib/server/store.ts";
 
 const encoder = new TextEncoder();
@@ -12,13 +13,7 @@ function wire(seq: number, text = `m${seq}`): Uint8Array {
 }
 
 function concat(pieces: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(pieces.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const piece of pieces) {
-    out.set(piece, offset);
-    offset += piece.length;
-  }
-  return out;
+  return concatBytes(pieces, pieces.reduce((n, p) => n + p.length, 0));
 }
 
 /** Reads everything from `fromSeq` in one go, as text. */
@@ -251,7 +246,7 @@ Deno.test("with a history limit, keeps and replays only the newest messages", ()
   assert.equal(store.lastSeq, 10);
   assert.equal(store.firstSeq, 8);
   const all = store.read(1, 1 << 20, 0);
-  assert.equal(new TextDecoder().decode(concatPieces(all.pieces)), "m8\nm9\nm10\n");
+  assert.equal(new TextDecoder().decode(concat(all.pieces)), "m8\nm9\nm10\n");
   assert.equal(all.next, 11);
   assert.equal(store.bytesFrom(1), "m8\nm9\nm10\n".length);
   assert.equal(store.bytesFrom(10), 4);
@@ -265,7 +260,7 @@ Deno.test("with a history limit, memory stays bounded over many messages and chu
   }
   assert.equal(store.firstSeq, 19_001);
   const read = store.read(0, 1 << 30, -1);
-  const lines = new TextDecoder().decode(concatPieces(read.pieces)).trimEnd().split("\n");
+  const lines = new TextDecoder().decode(concat(read.pieces)).trimEnd().split("\n");
   assert.equal(lines.length, 1000);
   assert.deepEqual(
     lines.map((l) => Number(l.split(" ")[0])),
@@ -273,16 +268,6 @@ Deno.test("with a history limit, memory stays bounded over many messages and chu
   );
   // Own messages are still skipped after the index moved.
   const skipping = store.read(0, 1 << 30, 1);
-  const kept = new TextDecoder().decode(concatPieces(skipping.pieces)).trimEnd().split("\n");
+  const kept = new TextDecoder().decode(concat(skipping.pieces)).trimEnd().split("\n");
   assert.ok(kept.every((l) => Number(l.split(" ")[0]) % 3 !== 1));
 });
-
-function concatPieces(pieces: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(pieces.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const piece of pieces) {
-    out.set(piece, offset);
-    offset += piece.length;
-  }
-  return out;
-}
