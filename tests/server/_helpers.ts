@@ -67,104 +67,124 @@ export type Frame = Record<string, unknown>;
 
 const encoder = new TextEncoder();
 
-/** A TLS client that speaks in lines, for driving the server in tests. */
+/** Where a {@linkcode TestClient} connects. */
+export interface Target {
+  port: number;
+  certPem: string;
+}
+
+/**
+ * A TLS client that speaks in lines, with TCP_NODELAY. Lines queue up for
+ * `next()`, or go to `onLine` (with the moment they were read) when set.
+ */
 export class TestClient {
   readonly conn: Deno.TlsConn;
-  readonly #lines: string[] = [];
+  /** Receives every line as it arrives instead of the queue, when set. */
+  onLine: ((line: string, at: number) => void) | undefined;
+  #lines: string[] = [];
+  #head = 0;
   #waiter: (() => void) | undefined;
   #closed = false;
-  #reading: Promise<void>;
+  readonly #reading: Promise<void>;
 
   private constructor(conn: Deno.TlsConn) {
     this.conn = conn;
     this.#reading = this.#read();
   }
 
-  /** Connects to a test server over TLS, trusting its certificate. */
-  static async connect(server: { port: number; certPem: string }): Promise<TestClient> {
-    const conn = await Deno.connectTls({
-      hostname: "localhost",
-      port: server.port,
-      caCerts: [server.certPem],
-    });
+  /** Connects over TLS to 127.0.0.1, trusting the server's certificate (SAN localhost). */
+  static async connect(target: Target): Promise<TestClient> {
+    const tcp = await Deno.connect({ hostname: "127.0.0.1", port: target.port });
+    tcp.setNoDelay(true);
+    const conn = await Deno.startTls(tcp, { hostname: "localhost", caCerts: [target.certPem] });
+    try {
+      await conn.handshake();
+    } catch (error) {
+      conn.close();
+      throw error;
+    }
     return new TestClient(conn);
   }
 
-  /** Connects and logs in; fails the test unless the answer is ok. */
-  static async login(
-    server: { port: number; certPem: string },
-    nickname: string,
-    since?: number,
-  ): Promise<TestClient> {
-    const client = await TestClient.connect(server);
-    await client.send(
-      since === undefined ? { command: "login", nickname } : {
-        command: "login",
-        nickname,
-        since,
-      },
-    );
-    const answer = await client.next();
-    if (answer.status !== "ok" || "id" in answer) {
+  /** Connects and logs in (with `since` when given); throws unless the answer is ok. */
+  static async login(target: Target, nickname: string, since?: number): Promise<TestClient> {
+    const client = await TestClient.connect(target);
+    try {
+      await client.send(
+        since === undefined ? { command: "login", nickname } : {
+          command: "login",
+          nickname,
+          since,
+        },
+      );
+      const answer = await client.next(10_000);
+      if (answer.status !== "ok" || "id" in answer) {
+        throw new Error(`login as ${nickname} failed: ${JSON.stringify(answer)}`);
+      }
+    } catch (error) {
       await client.close();
-      throw new Error(`login as ${nickname} failed: ${JSON.stringify(answer)}`);
+      throw error;
     }
     return client;
   }
 
-  /** Sends a frame (an object is encoded as one JSON line; a string is sent as is). */
-  async send(frame: Frame | string): Promise<void> {
-    const text = typeof frame === "string" ? frame : JSON.stringify(frame) + "\n";
-    const bytes = encoder.encode(text);
+  /** True once the connection has ended (the server closed it, or close() was called). */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Sends a frame: an object as one JSON line, a string or bytes as they are. */
+  async send(frame: Frame | string | Uint8Array): Promise<void> {
+    const bytes = frame instanceof Uint8Array
+      ? frame
+      : encoder.encode(typeof frame === "string" ? frame : JSON.stringify(frame) + "\n");
     let offset = 0;
     while (offset < bytes.length) offset += await this.conn.write(bytes.subarray(offset));
   }
 
-  /** The next frame, parsed; throws after `timeoutMs`. */
-  async next(timeoutMs = 3000): Promise<Frame> {
+  /** The next frame, parsed; throws after `timeoutMs` or when the connection ends first. */
+  async next(timeoutMs = 5000): Promise<Frame> {
     return JSON.parse(await this.nextLine(timeoutMs));
   }
 
   /** The next raw line; throws after `timeoutMs` or when the connection ends first. */
-  async nextLine(timeoutMs = 3000): Promise<string> {
-    const deadline = Date.now() + timeoutMs;
-    while (this.#lines.length === 0) {
+  async nextLine(timeoutMs = 5000): Promise<string> {
+    const deadline = performance.now() + timeoutMs;
+    while (this.#head === this.#lines.length) {
       if (this.#closed) throw new Error("connection closed while waiting for a line");
-      const left = deadline - Date.now();
+      const left = deadline - performance.now();
       if (left <= 0) throw new Error(`no line within ${timeoutMs} ms`);
       let timer: ReturnType<typeof setTimeout> | undefined;
       await new Promise<void>((resolve) => {
         this.#waiter = resolve;
         timer = setTimeout(resolve, left);
       });
+      this.#waiter = undefined;
       clearTimeout(timer);
     }
-    return this.#lines.shift()!;
+    const line = this.#lines[this.#head++];
+    if (this.#head > 1024 && this.#head * 2 > this.#lines.length) {
+      this.#lines = this.#lines.slice(this.#head);
+      this.#head = 0;
+    }
+    return line;
   }
 
-  /** The next `n` frames. */
-  async take(n: number, timeoutMs = 5000): Promise<Frame[]> {
-    const out: Frame[] = [];
-    for (let i = 0; i < n; i++) out.push(await this.next(timeoutMs));
-    return out;
-  }
-
-  /** Asserts nothing arrives for `ms`; returns what did arrive otherwise. */
+  /** Waits `ms` and returns whatever lines arrived meanwhile (and were not read). */
   async quiet(ms = 200): Promise<string[]> {
     await new Promise((resolve) => setTimeout(resolve, ms));
-    return this.#lines.splice(0);
+    const rest = this.#lines.slice(this.#head);
+    this.#lines = [];
+    this.#head = 0;
+    return rest;
   }
 
-  /** Resolves when the server has closed the connection. */
-  async closedByServer(timeoutMs = 3000): Promise<boolean> {
-    const deadline = Date.now() + timeoutMs;
-    while (!this.#closed && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
-    return this.#closed;
+  /** Resolves true once the server has closed the connection, false after `timeoutMs`. */
+  closedByServer(timeoutMs = 5000): Promise<boolean> {
+    return eventually(() => this.#closed, timeoutMs);
   }
 
-  /** Closes politely (close_notify) and waits for the reader to stop. */
+  /** Closes (close_notify when the connection is still up) and waits for the reader to stop. */
   async close(): Promise<void> {
     if (!this.#closed) {
       try {
@@ -180,10 +200,20 @@ export class TestClient {
     await this.close();
   }
 
+  /** The next `n` frames. */
+  async take(n: number, timeoutMs = 5000): Promise<Frame[]> {
+    const out: Frame[] = [];
+    for (let i = 0; i < n; i++) out.push(await this.next(timeoutMs));
+    return out;
+  }
+
   async #read(): Promise<void> {
     const splitter = new LineSplitter(1 << 24, {
-      line: (text) => this.#lines.push(text),
-      error: (reason) => this.#lines.push(JSON.stringify({ testClientError: reason })),
+      line: (text) => {
+        if (this.onLine) this.onLine(text, performance.now());
+        else this.#lines.push(text);
+      },
+      error: (reason) => this.#lines.push(JSON.stringify({ clientError: reason })),
     });
     const buffer = new Uint8Array(64 * 1024);
     try {
@@ -194,7 +224,7 @@ export class TestClient {
         this.#waiter?.();
       }
     } catch {
-      // Reset or closed locally: either way, the connection is over.
+      // Reset, or closed locally: either way the connection is over.
     } finally {
       this.#closed = true;
       try {
