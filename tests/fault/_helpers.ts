@@ -11,7 +11,6 @@
 
 import { fileURLToPath } from "node:url";
 import config from "../../deno.json" with { type: "json" };
-import { LineSplitter } from "../../lib/lines.ts";
 import { testIdentity } from "../server/_helpers.ts";
 
 const MAIN = fileURLToPath(new URL("../../main.ts", import.meta.url));
