@@ -1,0 +1,326 @@
+// Test helpers for scaling out through Redis: a private redis-server on a
+// free port (stopped and restarted on the same port and folder for outage
+// tests), and `chat server --redis …` as real processes sharing one
+// certificate.
+
+import { fileURLToPath } from "node:url";
+import config from "../../deno.json" with { type: "json" };
+import { GENERATED_CERT_FILE, GENERATED_KEY_FILE } from "../../lib/server/cert.ts";
+import { type Target, testIdentity } from "./_helpers.ts";
+
+const MAIN = fileURLToPath(new URL("../../main.ts", import.meta.url));
+/** The permissions of `deno task server`, read from deno.json: the tests prove they are enough. */
+const PERMISSIONS = config.tasks.server.command.split(" ").filter((word) => word.startsWith("--"));
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * A TCP port nothing listens on, below the ephemeral range: while Redis is
+ * down, a client's reconnect attempt can then never be handed the very port
+ * it dials as its own local port (a TCP self-connect).
+ */
+export async function freePort(): Promise<number> {
+  let low = 32768;
+  try {
+    low = Number(
+      (await Deno.readTextFile("/proc/sys/net/ipv4/ip_local_port_range")).split(/\s+/)[0],
+    );
+  } catch {
+    // Not Linux: keep the usual lower bound.
+  }
+  const floor = Math.min(10_000, low - 1000);
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = floor + Math.floor(Math.random() * (low - floor));
+    try {
+      Deno.listen({ hostname: "127.0.0.1", port }).close();
+      return port;
+    } catch {
+      // Taken: try another.
+    }
+  }
+  throw new Error("no free port below the ephemeral range");
+}
+
+/** A private redis-server on 127.0.0.1, append-only with fsync on every write. */
+export class RedisServer {
+  readonly port: number;
+  readonly dir: string;
+  /** Everything redis-server wrote, across restarts. */
+  log = "";
+  #child: Deno.ChildProcess | undefined;
+  #output: Promise<void> = Promise.resolve();
+
+  private constructor(port: number, dir: string) {
+    this.port = port;
+    this.dir = dir;
+  }
+
+  /** `--redis` for this server. */
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  /** True while the process runs. */
+  get running(): boolean {
+    return this.#child !== undefined;
+  }
+
+  /** Starts redis-server on a free port and a fresh folder; resolves once it answers PING. */
+  static async start(): Promise<RedisServer> {
+    const dir = await Deno.makeTempDir({ prefix: "chat-redis-" });
+    const redis = new RedisServer(await freePort(), dir);
+    try {
+      await redis.#spawn();
+    } catch (error) {
+      await Deno.remove(dir, { recursive: true });
+      throw error;
+    }
+    return redis;
+  }
+
+  async #spawn(): Promise<void> {
+    const child = new Deno.Command("redis-server", {
+      args: [
+        "--port",
+        String(this.port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        "always",
+        "--dir",
+        this.dir,
+      ],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    this.#child = child;
+    const collect = async (stream: ReadableStream<Uint8Array>) => {
+      for await (const text of stream.pipeThrough(new TextDecoderStream())) this.log += text;
+    };
+    this.#output = Promise.all([collect(child.stdout), collect(child.stderr)]).then(() => {});
+    let exited = false;
+    child.status.then(() => exited = true);
+    const deadline = Date.now() + 10_000;
+    while (!(await this.#pong())) {
+      if (exited || Date.now() > deadline) {
+        await this.stop();
+        throw new Error(`redis-server on port ${this.port} did not come up; its log:\n${this.log}`);
+      }
+      await sleep(20);
+    }
+  }
+
+  /** True when a PING over a fresh connection gets +PONG (not -LOADING, not refused). */
+  async #pong(): Promise<boolean> {
+    let conn: Deno.TcpConn | undefined;
+    try {
+      conn = await Deno.connect({ hostname: "127.0.0.1", port: this.port });
+      await conn.write(new TextEncoder().encode("PING\r\n"));
+      const buffer = new Uint8Array(64);
+      const n = await conn.read(buffer);
+      return n !== null && new TextDecoder().decode(buffer.subarray(0, n)).startsWith("+PONG");
+    } catch {
+      return false;
+    } finally {
+      conn?.close();
+    }
+  }
+
+  /** SIGTERM (Redis flushes its append-only file and exits) and waits for the exit. */
+  async stop(): Promise<void> {
+    const child = this.#child;
+    if (!child) return;
+    try {
+      child.kill("SIGTERM");
+    } catch {
+      // Exited already.
+    }
+    await child.status;
+    await this.#output;
+    this.#child = undefined;
+  }
+
+  /** Starts it again on the same port and folder (so with the same data). */
+  async restart(): Promise<void> {
+    await this.stop();
+    await this.#spawn();
+  }
+
+  /** Runs one command with redis-cli and returns its raw answer, trimmed. */
+  async command(...args: string[]): Promise<string> {
+    const { code, stdout, stderr } = await new Deno.Command("redis-cli", {
+      args: ["-h", "127.0.0.1", "-p", String(this.port), "--raw", ...args],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const decoder = new TextDecoder();
+    if (code !== 0) throw new Error(`redis-cli ${args.join(" ")}: ${decoder.decode(stderr)}`);
+    return decoder.decode(stdout).trim();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop();
+    await Deno.remove(this.dir, { recursive: true });
+  }
+}
+
+/** `chat ARGS` as a process in `cwd`, with piped output and the permissions of `deno task server`. */
+export function chatCommand(args: string[], cwd?: string, signal?: AbortSignal): Deno.Command {
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", ...PERMISSIONS, MAIN, ...args],
+    cwd,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+    signal,
+  });
+}
+
+/** Runs `chat ARGS` to its end (killed after `timeoutMs`) and returns its exit code and output. */
+export async function runChat(
+  args: string[],
+  cwd?: string,
+  timeoutMs = 20_000,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const { code, stdout, stderr } = await chatCommand(args, cwd, AbortSignal.timeout(timeoutMs))
+    .output();
+  const decoder = new TextDecoder();
+  return { code, stdout: decoder.decode(stdout), stderr: decoder.decode(stderr) };
+}
+
+/** A `chat server` process, with its output read as it comes. */
+export class ChatServer {
+  readonly child: Deno.ChildProcess;
+  readonly args: string[];
+  stdout = "";
+  stderr = "";
+  /** Set by {@linkcode ChatServer.listening}. */
+  port = 0;
+  readonly #done: Promise<void>;
+  #status: Deno.CommandStatus | undefined;
+
+  constructor(args: string[], cwd: string) {
+    this.args = args;
+    this.child = chatCommand(args, cwd).spawn();
+    const collect = async (stream: ReadableStream<Uint8Array>, key: "stdout" | "stderr") => {
+      for await (const text of stream.pipeThrough(new TextDecoderStream())) this[key] += text;
+    };
+    this.child.status.then((status) => this.#status = status);
+    this.#done = Promise.all([
+      collect(this.child.stdout, "stdout"),
+      collect(this.child.stderr, "stderr"),
+    ]).then(() => {});
+  }
+
+  /** The exit status once the process has ended. */
+  get exited(): Deno.CommandStatus | undefined {
+    return this.#status;
+  }
+
+  /** Waits for "listening on HOST:PORT" and returns the port; throws if the process ends first. */
+  async listening(timeoutMs = 15_000): Promise<number> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      const match = /^listening on (\S+):(\d+)$/m.exec(this.stdout);
+      if (match) return this.port = Number(match[2]);
+      if (this.#status) break;
+      await sleep(20);
+    }
+    throw new Error(
+      `chat ${this.args.join(" ")}: no "listening on" line (exit ${this.#status?.code}); ` +
+        `stdout: ${this.stdout} stderr: ${this.stderr}`,
+    );
+  }
+
+  /** Sends `signal` (unless it has exited already) and waits for the exit; returns the code. */
+  async stop(signal: Deno.Signal = "SIGTERM"): Promise<number> {
+    if (!this.#status) {
+      try {
+        this.child.kill(signal);
+      } catch {
+        // Exited meanwhile.
+      }
+    }
+    const status = await this.child.status;
+    await this.#done;
+    return status.code;
+  }
+}
+
+/**
+ * Several `chat server --redis URL` processes in one temporary working
+ * directory, all serving the same certificate (written to certs/ before
+ * they start, so none of them races to generate it).
+ */
+export class ChatCluster {
+  readonly dir: string;
+  readonly certPem: string;
+  readonly servers: ChatServer[];
+
+  private constructor(dir: string, certPem: string, servers: ChatServer[]) {
+    this.dir = dir;
+    this.certPem = certPem;
+    this.servers = servers;
+  }
+
+  /**
+   * Starts one server per entry of `extraArgs` (its own extra flags), each
+   * with `--redis redisUrl --host 127.0.0.1 --port 0 --rate-limit 0`, and
+   * waits until every one listens.
+   */
+  static async start(redisUrl: string, extraArgs: string[][]): Promise<ChatCluster> {
+    const dir = await Deno.makeTempDir({ prefix: "chat-cluster-" });
+    const { certPem, keyPem } = await testIdentity();
+    await Deno.mkdir(`${dir}/certs`);
+    await Deno.writeTextFile(`${dir}/certs/${GENERATED_KEY_FILE}`, keyPem, { mode: 0o600 });
+    await Deno.writeTextFile(`${dir}/certs/${GENERATED_CERT_FILE}`, certPem);
+    const servers = extraArgs.map((extra) =>
+      new ChatServer(
+        [
+          "server",
+          "--redis",
+          redisUrl,
+          "--host",
+          "127.0.0.1",
+          "--port",
+          "0",
+          "--rate-limit",
+          "0",
+          ...extra,
+        ],
+        dir,
+      )
+    );
+    const cluster = new ChatCluster(dir, certPem, servers);
+    try {
+      await Promise.all(servers.map((server) => server.listening()));
+    } catch (error) {
+      await cluster[Symbol.asyncDispose]();
+      throw error;
+    }
+    return cluster;
+  }
+
+  /** Where a TestClient connects to reach server `index`. */
+  target(index: number): Target {
+    return { port: this.servers[index].port, certPem: this.certPem };
+  }
+
+  /** Every server's stderr, labelled, for failure messages. */
+  logs(): string {
+    return this.servers.map((s, i) => `--- server ${i} (port ${s.port}) stderr:\n${s.stderr}`)
+      .join("\n");
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await Promise.all(this.servers.map((server) => server.stop()));
+    await Deno.remove(this.dir, { recursive: true });
+  }
+}
