@@ -78,6 +78,15 @@ export async function ensureGeneratedIdentity(
     await Deno.mkdir(dir, { recursive: true });
     // Key first, created 0600, so it is never readable by others, not even briefly.
     await Deno.writeTextFile(keyPath, keyPem, { mode: 0o600, createNew: true });
+  } catch (error) {
+    if (error instanceof Deno.errors.AlreadyExists) {
+      // Another server started in the same folder at the same moment and
+      // won the race: use its pair once its certificate is written too.
+      return { ...await loadWhenWritten(certPath, keyPath), source: "generated" };
+    }
+    throw new StartupError(`Cannot write the generated certificate to ${dir}: ${reason(error)}.`);
+  }
+  try {
     await Deno.writeTextFile(certPath, certPem, { createNew: true });
   } catch (error) {
     throw new StartupError(`Cannot write the generated certificate to ${dir}: ${reason(error)}.`);
@@ -91,6 +100,22 @@ export async function ensureGeneratedIdentity(
     source: "generated",
     created: true,
   };
+}
+
+/** How long a server waits for another one's generated certificate to be written. */
+const RACE_WAIT_MS = 5_000;
+
+/** Loads a pair another process is writing, waiting for it to be complete. */
+async function loadWhenWritten(certPath: string, keyPath: string): Promise<TlsIdentity> {
+  const deadline = Date.now() + RACE_WAIT_MS;
+  for (;;) {
+    try {
+      return await loadIdentity(certPath, keyPath);
+    } catch (error) {
+      if (Date.now() >= deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
 }
 
 /** Generates a self-signed ECDSA P-256 server certificate and its PKCS#8 key, as PEM. */

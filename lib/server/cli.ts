@@ -16,6 +16,7 @@ import {
   startServer,
 } from "./server.ts";
 import { FileStore } from "./file_store.ts";
+import { DEFAULT_LEASE_MS, RedisCluster } from "./redis.ts";
 import { type HistoryStore, MemoryStore } from "./store.ts";
 
 /** Where the generated development certificate lives, relative to the working directory. */
@@ -40,6 +41,12 @@ Options:
   --rate-limit PER_SECOND   frames a client may send per second, bursts of twice that; 0 for no limit (default ${DEFAULT_LIMITS.rateLimit})
   --data-dir DIR            keep the history in DIR/messages.log across restarts (and the generated certificate in DIR)
   --history-limit N         replay only the newest N messages; 0 for all (default 0: all)
+  --redis URL               share one chat among several servers through Redis:
+                            redis://HOST:PORT[/DB], or rediss:// for TLS (history and
+                            nicknames live in Redis; not with --data-dir)
+  --nick-lease SECONDS      with --redis: how long a dead server's nicknames stay taken (default ${
+  DEFAULT_LEASE_MS / 1000
+})
   --log-format text|json    log lines on stderr for people or machines (default text)
   -h, --help                show this help
 `;
@@ -58,6 +65,8 @@ const FLAGS = {
   "rate-limit": { type: "string" },
   "data-dir": { type: "string" },
   "history-limit": { type: "string" },
+  redis: { type: "string" },
+  "nick-lease": { type: "string" },
   "log-format": { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
@@ -74,6 +83,10 @@ export interface ServerConfig {
   dataDir?: string;
   /** Replay only the newest this many messages; 0 for all. */
   historyLimit: number;
+  /** Share the chat with other servers through this Redis. */
+  redis?: string;
+  /** With `redis`: the nickname lease in milliseconds. */
+  nickLeaseMs: number;
 }
 
 /** Reads `chat server` flags; a wrong one is a {@linkcode UsageError}. */
@@ -115,6 +128,30 @@ export function parseServerArgs(args: string[]): ServerConfig | "help" {
   if (dataDir !== undefined && dataDir.trim() === "") {
     throw new UsageError("--data-dir must not be empty");
   }
+  const redis = values.redis as string | undefined;
+  if (redis !== undefined) {
+    let scheme = "";
+    try {
+      scheme = new URL(redis).protocol;
+    } catch {
+      // Reported below.
+    }
+    if (scheme !== "redis:" && scheme !== "rediss:") {
+      throw new UsageError(
+        `--redis must be a URL like redis://HOST:PORT[/DB] or rediss://HOST:PORT, got ${
+          JSON.stringify(redis)
+        }`,
+      );
+    }
+    if (dataDir !== undefined) {
+      throw new UsageError(
+        "--redis and --data-dir cannot go together: with --redis the history lives in Redis",
+      );
+    }
+  }
+  if (values["nick-lease"] !== undefined && redis === undefined) {
+    throw new UsageError("--nick-lease needs --redis");
+  }
   return {
     host: host.replace(/^\[(.*)\]$/, "$1"),
     port: intFlag(values, "port", 1337, 0, 65535),
@@ -124,6 +161,8 @@ export function parseServerArgs(args: string[]): ServerConfig | "help" {
     limits,
     dataDir,
     historyLimit: intFlag(values, "history-limit", 0, 0),
+    redis,
+    nickLeaseMs: intFlag(values, "nick-lease", DEFAULT_LEASE_MS / 1000, 1, 86_400) * 1000,
   };
 }
 
@@ -145,6 +184,13 @@ export async function runServer(args: string[], context: CliContext): Promise<nu
       historyLimit: config.historyLimit,
       warn: (message) => logger.log("warning", { reason: message }),
     });
+  const cluster = config.redis === undefined ? undefined : await RedisCluster.open({
+    url: config.redis,
+    store: store as MemoryStore,
+    logger,
+    leaseMs: config.nickLeaseMs,
+    historyLimit: config.historyLimit,
+  });
   let server: RunningServer;
   try {
     server = await startServer(
@@ -154,9 +200,10 @@ export async function runServer(args: string[], context: CliContext): Promise<nu
         certPem: identity.certPem,
         keyPem: identity.keyPem,
       },
-      { limits: config.limits, store, logger, clock, signal: context.signal },
+      { limits: config.limits, store, cluster, logger, clock, signal: context.signal },
     );
   } catch (error) {
+    await cluster?.close();
     await store.close?.();
     throw error;
   }
@@ -165,8 +212,13 @@ export async function runServer(args: string[], context: CliContext): Promise<nu
     const count = store.lastSeq;
     context.stdout(`history ${store.path}: ${count} ${count === 1 ? "message" : "messages"}\n`);
   }
+  if (cluster !== undefined) {
+    const count = store.lastSeq - store.firstSeq + 1;
+    context.stdout(`history ${cluster.url}: ${count} ${count === 1 ? "message" : "messages"}\n`);
+  }
   context.stdout(`listening on ${formatPeer(server.hostname, server.port)}\n`);
   await server.done;
+  await cluster?.close();
   await store.close?.();
   logger.log("stopped", { reason: String(context.signal.reason ?? "stopped") });
   return 0;

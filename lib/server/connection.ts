@@ -15,7 +15,7 @@ import { withDeadline } from "../deadline.ts";
 import { type LineError, LineSplitter } from "../lines.ts";
 import { decodeClientFrame, encodeStatus, type StatusFrame } from "../protocol.ts";
 import { describeSocketError } from "../tls_socket.ts";
-import type { Hub, Member } from "./hub.ts";
+import type { Hub, HubResult, Member } from "./hub.ts";
 import type { Logger } from "./log.ts";
 import { Outbox, type Writer } from "./outbox.ts";
 import { TokenBucket } from "./rate_limit.ts";
@@ -99,6 +99,14 @@ export class Connection implements Member {
   #acksAnswered: (() => void) | undefined;
   /** Settles once a polite end has answered the pending acks and closed the outbox. */
   #owed: Promise<void> | undefined;
+  /**
+   * With a cluster, a login takes a round trip to Redis. Frames read
+   * meanwhile wait here, in order, and reading pauses until it is answered.
+   */
+  #loginPending = false;
+  #held: string[] = [];
+  /** The peer's FIN arrived while frames were held: end once they are handled. */
+  #endHeld = false;
 
   /**
    * @param socket A server-side TLSSocket, just accepted (handshake not yet done).
@@ -158,7 +166,8 @@ export class Connection implements Member {
     socket.on("end", () => {
       // The peer is done sending: its last frame counts even without a newline.
       if (this.#endReason === undefined) this.#hub.batch(() => this.#splitter.end());
-      this.end("closed by peer", "polite");
+      if (this.#loginPending) this.#endHeld = true;
+      else this.end("closed by peer", "polite");
     });
     socket.on("error", (error: Error) => this.end(this.#describe(error), "abort"));
     const pump = this.outbox.run().then(
@@ -236,6 +245,10 @@ export class Connection implements Member {
 
   #onLine(text: string): void {
     if (this.#endReason !== undefined) return;
+    if (this.#loginPending) {
+      this.#held.push(text);
+      return;
+    }
     const frame = decodeClientFrame(text);
     if (!this.#bucket.take(this.#now())) {
       // Decoded first all the same, so the refusal carries the message's id (§8).
@@ -264,6 +277,17 @@ export class Connection implements Member {
       return;
     }
     const id = frame.id;
+    if (posted.stored !== undefined) {
+      // A cluster: acked once Redis holds it; refused (and never relayed) when it does not.
+      this.#acksPending++;
+      posted.stored.then(
+        () => id !== undefined && this.#reply({ status: "ok", id }),
+        () => this.#reject("storage unavailable", id),
+      ).finally(() => {
+        if (--this.#acksPending === 0) this.#acksAnswered?.();
+      });
+      return;
+    }
     if (id !== undefined && posted.seq !== undefined) {
       this.#acksPending++;
       this.#hub.store.whenDurable(posted.seq).then(
@@ -277,6 +301,33 @@ export class Connection implements Member {
 
   #login(nickname: string, since: number | undefined): void {
     const result = this.#hub.login(this, nickname, since);
+    if (result.ok === "pending") {
+      this.#loginPending = true;
+      this.#socket.pause();
+      result.done.then((done) => {
+        this.#loginPending = false;
+        if (this.#endReason !== undefined) return;
+        this.#loginAnswered(done, since);
+        this.#releaseHeld();
+      });
+      return;
+    }
+    this.#loginAnswered(result, since);
+  }
+
+  /** Handles the frames read while a login was in flight, then reads on. */
+  #releaseHeld(): void {
+    this.#hub.batch(() => {
+      while (this.#held.length > 0 && !this.#loginPending && this.#endReason === undefined) {
+        this.#onLine(this.#held.shift()!);
+      }
+    });
+    if (this.#loginPending || this.#endReason !== undefined) return;
+    if (this.#endHeld) this.end("closed by peer", "polite");
+    else this.#socket.resume();
+  }
+
+  #loginAnswered(result: HubResult, since: number | undefined): void {
     if (result.ok) {
       clearTimeout(this.#loginDeadline);
       this.#logger.log("login", { peer: this.#peer, nick: this.nickname, since });

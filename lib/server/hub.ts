@@ -6,11 +6,19 @@
 // loop: no message can fall between a client's replay and its live traffic,
 // and none can reach it twice. Connections hold the I/O; the hub holds only
 // their outboxes.
+//
+// With a cluster (several servers through Redis: cluster.ts, redis.ts) a nickname and a
+// seq come from Redis, so a login and the storing of a post finish later;
+// the hub still decides everything it can at once (a bad nickname, a
+// nickname in use here, a message too long). Messages then enter the store
+// only through the cluster's follower, in the global order, and members are
+// woken from there.
 
 import { checkNickname, nicknameKey } from "../nickname.ts";
 import { checkMessageText, encodeChatMessage, encodeStatus } from "../protocol.ts";
 import { formatWireTime } from "../time.ts";
 import type { Outbox } from "./outbox.ts";
+import { CATCH_UP_MS, type Cluster } from "./cluster.ts";
 import type { HistoryStore } from "./store.ts";
 
 /** A logged-in or logging-in connection, as the hub sees it. */
@@ -31,10 +39,21 @@ export interface HubOptions {
   maxMessageBytes: number;
   /** The server's clock; messages are stamped with it. */
   clock: () => Date;
+  /** Shares nicknames and history with other servers; the store is then its local copy. */
+  cluster?: Cluster;
 }
 
-/** The result of a login or a post: ok, or the reason that goes on the wire. */
-export type HubResult = { ok: true; seq?: number } | { ok: false; reason: string };
+/**
+ * The result of a login or a post: ok, or the reason that goes on the wire.
+ * With a cluster, a post is ok once checked; `stored` then resolves to its
+ * seq once the cluster holds it, or rejects (StorageUnavailable).
+ */
+export type HubResult =
+  | { ok: true; seq?: number; stored?: Promise<number> }
+  | { ok: false; reason: string };
+
+/** A login's result, or (with a cluster) the promise of it. */
+export type LoginResult = HubResult | { ok: "pending"; done: Promise<HubResult> };
 
 const encoder = new TextEncoder();
 const OK_BYTES = encoder.encode(encodeStatus({ status: "ok" }));
@@ -56,6 +75,11 @@ export class Hub {
   readonly #maxMessageBytes: number;
   readonly #clock: () => Date;
   readonly #members = new Map<string, Member>();
+  readonly #cluster: Cluster | undefined;
+  /** Members by id, with a cluster: the follower names local authors by id. */
+  readonly #byId = new Map<number, Member>();
+  /** Logins waiting for the cluster: member → nickname key held for it here. */
+  readonly #claiming = new Map<Member, string>();
   /** Inside batch(): posts are stored at once, but members are woken once at the end. */
   #batchDepth = 0;
   /** The member whose posts await the wake-up; null when posts of several members wait. */
@@ -68,6 +92,17 @@ export class Hub {
     this.#store = options.store;
     this.#maxMessageBytes = options.maxMessageBytes;
     this.#clock = options.clock;
+    this.#cluster = options.cluster;
+    this.#cluster?.listen({
+      arrived: (authored) => {
+        for (const [id, seq] of authored) this.#byId.get(id)?.outbox.authored(seq);
+        this.#wake(null);
+      },
+      lost: (key, owner) => {
+        const member = this.#members.get(key);
+        if (member?.id === owner) member.kick("nickname taken on another server");
+      },
+    });
   }
 
   /** How many members are logged in. */
@@ -85,14 +120,55 @@ export class Hub {
    * `{"status":"ok"}` and starts the replay of messages after `since`,
    * followed seamlessly by live messages. Nothing is queued on failure.
    */
-  login(member: Member, rawNickname: string, since = 0): HubResult {
+  login(member: Member, rawNickname: string, since = 0): LoginResult {
     if (member.nickname !== undefined) return { ok: false, reason: "already logged in" };
     const checked = checkNickname(rawNickname);
     if (!checked.ok) return checked;
     const key = nicknameKey(checked.nickname);
     if (this.#members.has(key)) return { ok: false, reason: "nickname already in use" };
     this.#members.set(key, member);
-    member.nickname = checked.nickname;
+    const cluster = this.#cluster;
+    if (cluster === undefined) return this.#loggedIn(member, checked.nickname, since);
+    // Held here while Redis is asked; leave() meanwhile gives it back.
+    this.#claiming.set(member, key);
+    const done = cluster.claim(key, member.id).then(
+      async (claim): Promise<HubResult> => {
+        if (this.#members.get(key) !== member) {
+          if (claim.ok) cluster.release(key, member.id);
+          return { ok: false, reason: "disconnected" };
+        }
+        if (!claim.ok) {
+          this.#members.delete(key);
+          return claim;
+        }
+        // Replay starts from the local copy: it must hold every message
+        // Redis had when the nickname was claimed, or a `since` from another
+        // server could point past it.
+        try {
+          await cluster.caughtUp(claim.seq, CATCH_UP_MS);
+        } catch {
+          this.#members.delete(key);
+          cluster.release(key, member.id);
+          return { ok: false, reason: "storage unavailable" };
+        }
+        if (this.#members.get(key) !== member) {
+          cluster.release(key, member.id);
+          return { ok: false, reason: "disconnected" };
+        }
+        this.#claiming.delete(member);
+        this.#byId.set(member.id, member);
+        return this.#loggedIn(member, checked.nickname, since);
+      },
+      (): HubResult => {
+        if (this.#members.get(key) === member) this.#members.delete(key);
+        return { ok: false, reason: "storage unavailable" };
+      },
+    ).finally(() => this.#claiming.delete(member));
+    return { ok: "pending", done };
+  }
+
+  #loggedIn(member: Member, nickname: string, since: number): HubResult {
+    member.nickname = nickname;
     member.outbox.reply(OK_BYTES);
     // A `since` beyond the newest seq comes from an earlier life of a
     // memory-only server: replay nothing, but deliver every new message.
@@ -101,11 +177,26 @@ export class Hub {
     return { ok: true };
   }
 
-  /** Frees a member's nickname at once. Safe to call more than once. */
+  /**
+   * Frees a member's nickname at once (a login still waiting for the
+   * cluster included). Safe to call more than once.
+   */
   leave(member: Member): void {
+    if (this.#cluster !== undefined) {
+      this.#byId.delete(member.id);
+      const claiming = this.#claiming.get(member);
+      if (claiming !== undefined && member.nickname === undefined) {
+        // A login in flight: its claim gives the nickname back to Redis.
+        this.#claiming.delete(member);
+        if (this.#members.get(claiming) === member) this.#members.delete(claiming);
+        return;
+      }
+    }
     if (member.nickname === undefined) return;
     const key = nicknameKey(member.nickname);
-    if (this.#members.get(key) === member) this.#members.delete(key);
+    if (this.#members.get(key) !== member) return;
+    this.#members.delete(key);
+    this.#cluster?.release(key, member.id);
   }
 
   /**
@@ -118,6 +209,10 @@ export class Hub {
     const invalid = checkMessageText(text, this.#maxMessageBytes);
     if (invalid !== undefined) return { ok: false, reason: invalid };
     const time = this.#now();
+    if (this.#cluster !== undefined) {
+      // Stored, relayed and woken by the cluster's follower, in the global order.
+      return { ok: true, stored: this.#cluster.append({ from, message: text, time }, member.id) };
+    }
     let seq: number;
     try {
       seq = this.#store.append(

@@ -119,6 +119,33 @@ export class MemoryStore implements HistoryStore {
     return seq;
   }
 
+  /**
+   * Moves on to `seq` as the next seq to store, when a shared history
+   * (Redis) continues past a hole: seqs skipped over hold nothing and are
+   * never sent. An empty store simply starts at `seq`.
+   */
+  skipTo(seq: number): void {
+    if (!Number.isSafeInteger(seq) || seq <= this.#last + 1) return;
+    if (this.#last < this.#first) {
+      // Nothing held: start the index at `seq` instead of filling it.
+      this.#base = this.#first = seq;
+      this.#last = seq - 1;
+      this.#total[0] = 0;
+      return;
+    }
+    const chunk = this.#chunkBase + Math.max(this.#chunks.length - 1, 0);
+    for (let next = this.#last + 1; next < seq; next++) {
+      const i = next - this.#base;
+      this.#reserve(i + 1);
+      this.#chunkOf[i] = chunk;
+      this.#offset[i] = this.#chunkUsed;
+      this.#length[i] = 0;
+      this.#author[i] = 0;
+      this.#total[i + 1] = this.#total[i];
+    }
+    this.#last = seq - 1;
+  }
+
   whenDurable(_seq: number): Promise<void> {
     return Promise.resolve();
   }

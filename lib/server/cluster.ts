@@ -1,0 +1,48 @@
+// A chat shared by several servers, as the hub sees it: nicknames and seq
+// are decided cluster-wide, and messages (everyone's, its own members'
+// included) reach the local store in the global order. redis.ts is the one
+// implementation; the hub knows only this.
+
+/** How long a login waits for the local copy to catch up before it is refused. */
+export const CATCH_UP_MS = 5_000;
+
+/** A message as posted, before it has a seq. */
+export interface Posted {
+  from: string;
+  message: string;
+  time: string;
+}
+
+/** The outcome of a nickname claim. */
+export type Claim = { ok: true; seq: number } | { ok: false; reason: string };
+
+/** What the hub hears from the follower. */
+export interface ClusterEvents {
+  /**
+   * Messages were added to the local store; `authored` lists those posted
+   * by local members, as [member id, seq] in seq order.
+   */
+  arrived(authored: [number, number][]): void;
+  /** Another server holds the nickname `key` that `owner` had: cut `owner` off. */
+  lost(key: string, owner: number): void;
+}
+
+/**
+ * What the hub needs from a chat shared with other servers: nicknames and
+ * seq are cluster-wide, and messages arrive through the local store.
+ */
+export interface Cluster {
+  /** Called with the hub's handlers once, before any traffic. */
+  listen(events: ClusterEvents): void;
+  /** Claims nickname `key` for local member `owner`. Rejects when the cluster is unreachable. */
+  claim(key: string, owner: number): Promise<Claim>;
+  /** Gives up nickname `key` if `owner` holds it. Never rejects. */
+  release(key: string, owner: number): void;
+  /**
+   * Appends a message from local member `author`. Resolves to its seq once
+   * the cluster holds it; rejects with StorageUnavailable when it does not.
+   */
+  append(message: Posted, author: number): Promise<number>;
+  /** Resolves once the local store holds `seq`; rejects after `timeoutMs`. */
+  caughtUp(seq: number, timeoutMs: number): Promise<void>;
+}

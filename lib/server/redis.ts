@@ -1,0 +1,576 @@
+// Several servers, one chat: `chat server --redis redis://HOST:PORT[/DB]`.
+//
+// Redis holds what the servers share, in three kinds of keys:
+// - `chat:seq`, the global message counter, and `chat:history`, a stream
+//   whose entry ids are `<seq>-0`. One script increments the counter and
+//   appends the entry, so seq is one sequence across every server and the
+//   stream is in seq order.
+// - `chat:nick:<nickname key>`, one per logged-in nickname, set with NX and
+//   a lease (PX) that its server renews while the connection lives. A
+//   server that dies stops renewing, and its nicknames come free when their
+//   leases end.
+//
+// Each server keeps a local copy of the stream in a MemoryStore, filled by a
+// follower (XREAD BLOCK from the last seq it holds): replay and relay read
+// that copy exactly as on a lone server, so a client's replay and its live
+// messages join with no gap and no duplicate. A server's own clients' posts
+// reach them through the follower too, like everyone else's.
+//
+// When Redis is unreachable, posts and logins are refused ("storage
+// unavailable") while the connections stay open; the client library
+// reconnects with backoff and the follower resumes from the last seq it
+// holds. A post whose answer was lost with the connection is neither acked
+// nor refused until the follower, back in step, has either seen it in the
+// stream (ack) or read past where it would be (refusal): nothing acked is
+// lost, and nothing refused was stored.
+
+import { ClientClosedError, ClientOfflineError, createClient, ErrorReply } from "redis";
+import { encodeChatMessage } from "../protocol.ts";
+import { reason, StartupError } from "./cert.ts";
+import { StorageUnavailable } from "./file_store.ts";
+import type { Claim, Cluster, ClusterEvents, Posted } from "./cluster.ts";
+import type { Logger } from "./log.ts";
+import type { MemoryStore } from "./store.ts";
+
+/** The key of the global seq counter. */
+export const SEQ_KEY = "chat:seq";
+/** The key of the history stream (entry ids are `<seq>-0`). */
+export const HISTORY_KEY = "chat:history";
+/** The prefix of nickname lease keys; the rest is the nickname's key (case folded). */
+export const NICK_PREFIX = "chat:nick:";
+
+/** The default nickname lease. */
+export const DEFAULT_LEASE_MS = 10_000;
+/** Entries read per XREAD/XRANGE. */
+const PAGE = 1000;
+/** How long one XREAD blocks before it is issued again. */
+const BLOCK_MS = 5_000;
+/** Nickname leases renewed per script call. */
+const RENEW_BATCH = 500;
+
+const encoder = new TextEncoder();
+
+// Appends one message: seq = the counter + 1, kept above both `floor` (the
+// newest seq the calling server holds: a Redis that lost its data must not
+// hand out old seqs again) and the newest entry (XADD needs rising ids).
+// KEYS: seq, history. ARGV: floor, maxlen (0: none), from, message, time, origin.
+const APPEND_SCRIPT = `
+local seq = redis.call('INCR', KEYS[1])
+local floor = tonumber(ARGV[1])
+local top = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)
+if top[1] then
+  local last = tonumber(string.match(top[1][1], '^(%d+)'))
+  if last >= floor then floor = last end
+end
+if seq <= floor then
+  seq = floor + 1
+  redis.call('SET', KEYS[1], seq)
+end
+local fields = {'from', ARGV[3], 'message', ARGV[4], 'time', ARGV[5], 'origin', ARGV[6]}
+if tonumber(ARGV[2]) > 0 then
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], seq .. '-0', unpack(fields))
+else
+  redis.call('XADD', KEYS[2], seq .. '-0', unpack(fields))
+end
+return seq
+`;
+
+// Claims a nickname: its key set to `owner` with NX and a lease. Returns the
+// newest seq (the replay must reach it), or -1 when the nickname is taken.
+// KEYS: nick, seq. ARGV: owner, lease ms.
+const CLAIM_SCRIPT = `
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  return tonumber(redis.call('GET', KEYS[2]) or '0')
+end
+return -1
+`;
+
+// Deletes a nickname's key if `owner` still holds it. KEYS: nick. ARGV: owner.
+const RELEASE_SCRIPT = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`;
+
+// Renews the leases of nicknames this server holds, taking back any that
+// expired meanwhile (Redis was unreachable for longer than the lease).
+// Returns the 1-based positions of those another server holds now.
+// KEYS: nicks. ARGV: lease ms, then one owner per key.
+const RENEW_SCRIPT = `
+local lost = {}
+for i, key in ipairs(KEYS) do
+  local owner = ARGV[i + 1]
+  local now = redis.call('GET', key)
+  if now == owner then
+    redis.call('PEXPIRE', key, ARGV[1])
+  elseif not now then
+    redis.call('SET', key, owner, 'PX', ARGV[1])
+  else
+    table.insert(lost, i)
+  end
+end
+return lost
+`;
+
+/** Options of {@linkcode RedisCluster.open}. */
+export interface RedisClusterOptions {
+  /** `redis://HOST:PORT[/DB]` or `rediss://…` for TLS. */
+  url: string;
+  /** The local copy of the stream; must be empty. */
+  store: MemoryStore;
+  logger: Logger;
+  /** Nickname lease; renewed every third of it. */
+  leaseMs?: number;
+  /** Keep the stream near this many entries (MAXLEN ~); 0 for all. */
+  historyLimit?: number;
+  /** How long startup may try to reach Redis. */
+  connectTimeoutMs?: number;
+}
+
+interface Append {
+  resolve(seq: number): void;
+  reject(error: Error): void;
+  /** The connection died with the command in flight: Redis may or may not hold it. */
+  uncertain: boolean;
+}
+
+type Client = ReturnType<typeof createClient>;
+
+/**
+ * A chat shared through Redis; see the top of this file.
+ *
+ * @example
+ * ```ts
+ * const cluster = await RedisCluster.open({ url: "redis://127.0.0.1:6379", store, logger });
+ * const hub = new Hub({ store, cluster, maxMessageBytes, clock });
+ * // … serve …
+ * await cluster.close();
+ * ```
+ */
+export class RedisCluster implements Cluster {
+  readonly #command: Client;
+  readonly #follower: Client;
+  readonly #store: MemoryStore;
+  readonly #logger: Logger;
+  readonly #leaseMs: number;
+  readonly #historyLimit: number;
+  readonly #url: string;
+  /** Tags this process's posts and nickname leases. */
+  readonly #serverId = crypto.randomUUID().slice(0, 8);
+  #events: ClusterEvents | undefined;
+  #nextAppend = 1;
+  readonly #appends = new Map<number, Append>();
+  /** Nicknames held by local members: key → owner (member id). */
+  readonly #held = new Map<string, number>();
+  #waiters: { seq: number; resolve: () => void }[] = [];
+  /** Set after a lost connection: the counter to reach before uncertain posts are settled. */
+  #resync = false;
+  #up = true;
+  /** Set once open() succeeded: before that, failures are the StartupError's to report. */
+  #started = false;
+  #closed = false;
+  #following: Promise<void> | undefined;
+  #renewTimer: ReturnType<typeof setInterval> | undefined;
+  readonly #releases = new Set<Promise<unknown>>();
+  #scripts: Record<"append" | "claim" | "release" | "renew", string> | undefined;
+
+  private constructor(command: Client, follower: Client, options: RedisClusterOptions) {
+    this.#command = command;
+    this.#follower = follower;
+    this.#store = options.store;
+    this.#logger = options.logger;
+    this.#leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
+    this.#historyLimit = options.historyLimit ?? 0;
+    this.#url = options.url;
+  }
+
+  /**
+   * Connects to Redis, loads the history into `options.store` and starts
+   * following the stream. A Redis that cannot be reached is a StartupError.
+   */
+  static async open(options: RedisClusterOptions): Promise<RedisCluster> {
+    const shown = redactUrl(options.url);
+    let connected = false;
+    const deadline = Date.now() + (options.connectTimeoutMs ?? 5_000);
+    const make = (): Client =>
+      createClient({
+        url: options.url,
+        disableOfflineQueue: true,
+        socket: {
+          connectTimeout: 2_000,
+          keepAlive: true,
+          noDelay: true,
+          // At startup, give up at the deadline; later, retry for ever with backoff up to 2 s.
+          reconnectStrategy: (retries: number, cause: Error) =>
+            !connected && Date.now() >= deadline ? cause : Math.min(100 * 2 ** retries, 2_000),
+        },
+      });
+    const command = make();
+    const follower = make();
+    const cluster = new RedisCluster(command, follower, options);
+    let lastError = "";
+    for (const client of [command, follower]) {
+      client.on("error", (error: Error) => {
+        lastError = reason(error);
+        cluster.#down(lastError);
+      });
+      client.on("ready", () => cluster.#ready());
+    }
+    try {
+      await command.connect();
+      await follower.connect();
+      connected = true;
+      await cluster.#loadScripts();
+      await cluster.#load();
+    } catch (error) {
+      command.destroy();
+      follower.destroy();
+      throw new StartupError(
+        `Cannot reach Redis at ${shown}: ${lastError || reason(error)}.`,
+      );
+    }
+    cluster.#started = true;
+    cluster.#following = cluster.#follow();
+    cluster.#renewTimer = setInterval(() => cluster.#renew(), Math.max(cluster.#leaseMs / 3, 50));
+    return cluster;
+  }
+
+  /** The URL, with any password left out, for messages. */
+  get url(): string {
+    return redactUrl(this.#url);
+  }
+
+  listen(events: ClusterEvents): void {
+    this.#events = events;
+  }
+
+  async claim(key: string, owner: number): Promise<Claim> {
+    const seq = Number(
+      await this.#script("claim", [NICK_PREFIX + key, SEQ_KEY], [
+        this.#owner(owner),
+        String(this.#leaseMs),
+      ]),
+    );
+    if (seq < 0) return { ok: false, reason: "nickname already in use" };
+    this.#held.set(key, owner);
+    return { ok: true, seq };
+  }
+
+  release(key: string, owner: number): void {
+    if (this.#held.get(key) === owner) this.#held.delete(key);
+    const done = this.#script("release", [NICK_PREFIX + key], [this.#owner(owner)])
+      .catch(() => {}) // Unreachable: the lease ends by itself.
+      .finally(() => this.#releases.delete(done));
+    this.#releases.add(done);
+  }
+
+  append(message: Posted, author: number): Promise<number> {
+    if (this.#closed) return Promise.reject(new StorageUnavailable("closed"));
+    const number = this.#nextAppend++;
+    return new Promise<number>((resolve, reject) => {
+      const entry: Append = { resolve, reject, uncertain: false };
+      this.#appends.set(number, entry);
+      this.#script("append", [SEQ_KEY, HISTORY_KEY], [
+        String(this.#store.lastSeq),
+        String(this.#historyLimit),
+        message.from,
+        message.message,
+        message.time,
+        `${this.#serverId}/${author}/${number}`,
+      ]).then(
+        (seq) => this.#settle(number, Number(seq)),
+        (error) => {
+          if (!this.#appends.has(number)) return;
+          if (error instanceof ErrorReply || !this.#inFlight(error)) {
+            this.#appends.delete(number);
+            reject(new StorageUnavailable(reason(error)));
+          } else {
+            // The answer was lost with the connection: the follower decides.
+            entry.uncertain = true;
+            this.#resync = true;
+          }
+        },
+      );
+    });
+  }
+
+  caughtUp(seq: number, timeoutMs: number): Promise<void> {
+    if (this.#store.lastSeq >= seq) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#waiters = this.#waiters.filter((waiter) => waiter !== entry);
+        reject(new StorageUnavailable("the history did not catch up"));
+      }, timeoutMs);
+      const entry = {
+        seq,
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+      };
+      this.#waiters.push(entry);
+    });
+  }
+
+  /** Stops following, gives up this server's nicknames, and disconnects. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#renewTimer);
+    await Promise.all(this.#releases);
+    // The follower is blocked in XREAD: cut it rather than wait for the block to end.
+    this.#follower.destroy();
+    await this.#following;
+    for (const entry of this.#appends.values()) {
+      entry.reject(new StorageUnavailable("server shutting down"));
+    }
+    this.#appends.clear();
+    try {
+      await this.#command.close();
+    } catch {
+      this.#command.destroy();
+    }
+  }
+
+  #owner(member: number): string {
+    return `${this.#serverId}/${member}`;
+  }
+
+  /** True when `error` may have come after the command reached Redis. */
+  #inFlight(error: unknown): boolean {
+    return !(error instanceof ClientOfflineError || error instanceof ClientClosedError);
+  }
+
+  #settle(number: number, seq: number): void {
+    const entry = this.#appends.get(number);
+    if (entry === undefined) return;
+    this.#appends.delete(number);
+    entry.resolve(seq);
+  }
+
+  async #loadScripts(): Promise<void> {
+    const load = (script: string) =>
+      this.#command.sendCommand(["SCRIPT", "LOAD", script]) as Promise<string>;
+    this.#scripts = {
+      append: await load(APPEND_SCRIPT),
+      claim: await load(CLAIM_SCRIPT),
+      release: await load(RELEASE_SCRIPT),
+      renew: await load(RENEW_SCRIPT),
+    };
+  }
+
+  /** Runs a script by its SHA, loading it again when Redis lost it (a restart). */
+  async #script(
+    name: "append" | "claim" | "release" | "renew",
+    keys: string[],
+    args: string[],
+  ): Promise<unknown> {
+    const run = () =>
+      this.#command.sendCommand([
+        "EVALSHA",
+        this.#scripts![name],
+        String(keys.length),
+        ...keys,
+        ...args,
+      ]);
+    try {
+      return await run();
+    } catch (error) {
+      if (!(error instanceof ErrorReply) || !error.message.startsWith("NOSCRIPT")) throw error;
+      await this.#loadScripts();
+      return await run();
+    }
+  }
+
+  /** Reads the whole stream into the local store. */
+  async #load(): Promise<void> {
+    for (;;) {
+      const start = `${this.#store.lastSeq + 1}-0`;
+      const page = await this.#follower.sendCommand([
+        "XRANGE",
+        HISTORY_KEY,
+        start,
+        "+",
+        "COUNT",
+        String(PAGE * 10),
+      ]);
+      const entries = streamEntries(page);
+      if (entries.length === 0) return;
+      this.#apply(entries);
+    }
+  }
+
+  /** Follows the stream until closed, surviving any number of Redis outages. */
+  async #follow(): Promise<void> {
+    let pause = 100;
+    while (!this.#closed) {
+      try {
+        let target: number | undefined;
+        if (this.#resync) {
+          this.#resync = false;
+          target = Number(await this.#follower.sendCommand(["GET", SEQ_KEY]) ?? 0);
+        }
+        for (;;) {
+          const reply = await this.#follower.sendCommand([
+            "XREAD",
+            "COUNT",
+            String(PAGE),
+            "BLOCK",
+            target === undefined ? String(BLOCK_MS) : "1",
+            "STREAMS",
+            HISTORY_KEY,
+            `${this.#store.lastSeq}-0`,
+          ]);
+          const entries = streamEntries(reply);
+          if (entries.length > 0) this.#apply(entries);
+          if (target !== undefined && (entries.length === 0 || this.#store.lastSeq >= target)) {
+            // In step again: posts lost in flight and not in the stream were never stored.
+            this.#refuseUncertain();
+            target = undefined;
+          }
+          if (this.#resync || this.#closed) break;
+        }
+        pause = 100;
+      } catch (error) {
+        if (this.#closed) return;
+        this.#down(reason(error));
+        this.#resync = true;
+        await new Promise((resolve) => setTimeout(resolve, pause));
+        pause = Math.min(pause * 2, 2_000);
+      }
+    }
+  }
+
+  /** Adds entries, in seq order, to the local store and tells the hub. */
+  #apply(entries: StreamEntry[]): void {
+    const authored: [number, number][] = [];
+    for (const entry of entries) {
+      const seq = entry.seq;
+      if (seq <= this.#store.lastSeq) continue;
+      this.#store.skipTo(seq);
+      const fields = entry.fields;
+      const [server, author, number] = (fields.origin ?? "").split("/");
+      const local = server === this.#serverId;
+      const authorId = local ? Number(author) : 0;
+      if (
+        typeof fields.from !== "string" || typeof fields.message !== "string" ||
+        typeof fields.time !== "string"
+      ) {
+        this.#logger.log("warning", { reason: `skipped a malformed history entry ${seq}-0` });
+        this.#store.skipTo(seq + 1);
+        continue;
+      }
+      const { from, message, time } = fields;
+      this.#store.append(
+        () => encoder.encode(encodeChatMessage({ from, message, time, seq })),
+        authorId,
+      );
+      if (local) {
+        authored.push([authorId, seq]);
+        this.#settle(Number(number), seq);
+      }
+    }
+    const last = this.#store.lastSeq;
+    if (this.#waiters.length > 0) {
+      const ready = this.#waiters.filter((waiter) => waiter.seq <= last);
+      this.#waiters = this.#waiters.filter((waiter) => waiter.seq > last);
+      for (const waiter of ready) waiter.resolve();
+    }
+    this.#events?.arrived(authored);
+  }
+
+  #refuseUncertain(): void {
+    for (const [number, entry] of this.#appends) {
+      if (!entry.uncertain) continue;
+      this.#appends.delete(number);
+      entry.reject(new StorageUnavailable("the connection to Redis was lost"));
+    }
+  }
+
+  /** Renews this server's nickname leases; cuts off members whose nickname went elsewhere. */
+  async #renew(): Promise<void> {
+    if (this.#held.size === 0 || !this.#up) return;
+    const held = [...this.#held];
+    for (let start = 0; start < held.length; start += RENEW_BATCH) {
+      const batch = held.slice(start, start + RENEW_BATCH);
+      let lost: unknown;
+      try {
+        lost = await this.#script(
+          "renew",
+          batch.map(([key]) => NICK_PREFIX + key),
+          [String(this.#leaseMs), ...batch.map(([, owner]) => this.#owner(owner))],
+        );
+      } catch {
+        return; // Unreachable: tried again at the next tick.
+      }
+      for (const position of Array.isArray(lost) ? lost : []) {
+        const [key, owner] = batch[Number(position) - 1];
+        if (this.#held.get(key) !== owner) continue;
+        this.#held.delete(key);
+        this.#events?.lost(key, owner);
+      }
+    }
+  }
+
+  #down(why: string): void {
+    if (!this.#up || this.#closed || !this.#started) return;
+    this.#up = false;
+    this.#logger.log("redis unavailable", { redis: this.url, reason: why });
+  }
+
+  #ready(): void {
+    if (this.#up || this.#closed) return;
+    if (!this.#command.isReady || !this.#follower.isReady) return;
+    this.#up = true;
+    this.#logger.log("redis connected", { redis: this.url });
+    void this.#renew();
+  }
+}
+
+interface StreamEntry {
+  seq: number;
+  fields: Record<string, string>;
+}
+
+/**
+ * The entries of an XRANGE or XREAD reply (one stream), in order. Accepts
+ * both shapes the client library gives: arrays (RESP2) and maps (RESP3).
+ */
+export function streamEntries(reply: unknown): StreamEntry[] {
+  if (reply === null || reply === undefined) return [];
+  let list: unknown = reply;
+  // XREAD: { stream: entries } or [[stream, entries]].
+  if (!Array.isArray(reply)) {
+    list = reply instanceof Map ? [...reply.values()][0] : Object.values(reply)[0];
+  } else if (
+    reply.length > 0 && Array.isArray(reply[0]) && typeof reply[0][0] === "string" &&
+    Array.isArray(reply[0][1]) && Array.isArray(reply[0][1][0])
+  ) {
+    list = reply[0][1];
+  }
+  const entries: StreamEntry[] = [];
+  for (const item of Array.isArray(list) ? list : []) {
+    if (!Array.isArray(item)) continue;
+    const [id, raw] = item as [unknown, unknown];
+    const seq = Number.parseInt(String(id), 10);
+    if (!Number.isSafeInteger(seq)) continue;
+    const fields: Record<string, string> = {};
+    if (Array.isArray(raw)) {
+      for (let i = 0; i + 1 < raw.length; i += 2) fields[String(raw[i])] = String(raw[i + 1]);
+    } else if (raw !== null && typeof raw === "object") {
+      for (const [k, v] of Object.entries(raw)) fields[k] = String(v);
+    }
+    entries.push({ seq, fields });
+  }
+  return entries;
+}
+
+/** `url` without its password. */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = "***";
+    return parsed.toString().replace(/\/$/, "");
+  } catch {
+    return url;
+  }
+}
