@@ -26,12 +26,14 @@ import {
   spawn,
   startNcat,
   startOurServer,
+  watchPeakMemory,
 } from "../lib/bench/processes.ts";
 import { fillHistory, timeReplay } from "../lib/bench/replay.ts";
 import type { BenchReport } from "../lib/bench/result.ts";
 import {
   benchFlags,
   FULL_SCENARIOS,
+  type LoadMetric,
   type LoadScenario,
   QUICK_SCENARIOS,
   type ReplayScenario,
@@ -168,51 +170,70 @@ function describeReport(report: BenchReport | { failure: string }): string {
   return report.failure === null ? text : `${text}; FAILED: ${report.failure}`;
 }
 
+/** Figures of a load metric: from `chat bench`'s report, or the server's peak memory in MiB. */
+function loadFigure(
+  metric: LoadMetric,
+  report: BenchReport | { failure: string },
+  peakKiB: number,
+): RunFigure {
+  if (!("ok" in report)) return figureOf(report, NaN);
+  const value = metric === "deliveries/s"
+    ? report.deliveriesPerSecond
+    : metric === "p50 ms"
+    ? report.latencyMs.p50
+    : metric === "p99 ms"
+    ? report.latencyMs.p99
+    : peakKiB / 1024;
+  return figureOf(report, value);
+}
+
+const METRIC_NAMES: Record<LoadMetric, string> = {
+  "deliveries/s": "deliveries/s",
+  "p50 ms": "latency p50 ms",
+  "p99 ms": "latency p99 ms",
+  "peak RSS MiB": "server peak RSS, MiB",
+};
+
 async function loadScenario(
   targets: Targets,
   scenario: LoadScenario,
   runs: number,
 ): Promise<Row[]> {
   const kinds = targets.ncat ? (["ours", "ncat"] as const) : (["ours"] as const);
-  const reports: Record<"ours" | "ncat", (BenchReport | { failure: string })[]> = {
-    ours: [],
-    ncat: [],
-  };
+  type Measured = { report: BenchReport | { failure: string }; peakKiB: number };
+  const measured: Record<"ours" | "ncat", Measured[]> = { ours: [], ncat: [] };
   for (let i = 1; i <= runs; i++) {
     for (const kind of kinds) {
       let report: BenchReport | { failure: string };
+      let peakKiB = NaN;
       try {
         const target = await startTarget(targets, kind);
+        // A fresh server per run: its peak is this run's (startup included, which is small).
+        const memory = watchPeakMemory(target.child.pid);
         try {
           report = await benchProcess(target, benchFlags(scenario));
         } finally {
+          peakKiB = await memory.stop();
           await target.child.stop();
         }
       } catch (error) {
         report = { failure: error instanceof Error ? error.message : String(error) };
       }
-      reports[kind].push(report);
-      log(`  ${scenario.name}, ${kind} run ${i}/${runs}: ${describeReport(report)}\n`);
+      measured[kind].push({ report, peakKiB });
+      const memoryNote = scenario.metrics.includes("peak RSS MiB")
+        ? `, server peak RSS ${formatFigure(peakKiB / 1024)} MiB`
+        : "";
+      log(`  ${scenario.name}, ${kind} run ${i}/${runs}: ${describeReport(report)}${memoryNote}\n`);
     }
   }
   return scenario.metrics.map((metric) => {
-    const pick = (report: BenchReport | { failure: string }) =>
-      figureOf(
-        report,
-        !("ok" in report)
-          ? NaN
-          : metric === "deliveries/s"
-          ? report.deliveriesPerSecond
-          : metric === "p50 ms"
-          ? report.latencyMs.p50
-          : report.latencyMs.p99,
-      );
+    const pick = ({ report, peakKiB }: Measured) => loadFigure(metric, report, peakKiB);
     return {
       scenario: scenario.name,
-      metric: metric === "deliveries/s" ? "deliveries/s" : `latency ${metric}`,
+      metric: METRIC_NAMES[metric],
       better: metric === "deliveries/s" ? "higher" : "lower",
-      ours: reports.ours.map(pick),
-      ncat: targets.ncat ? reports.ncat.map(pick) : targets.ncatMissing,
+      ours: measured.ours.map(pick),
+      ncat: targets.ncat ? measured.ncat.map(pick) : targets.ncatMissing,
     };
   });
 }

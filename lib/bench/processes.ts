@@ -286,8 +286,67 @@ export async function makeCertificate(dir: string): Promise<{ cert: string; key:
  * cat: Deno lets a script read /proc only with --allow-all.
  */
 export async function residentKiB(pid: number): Promise<number> {
+  return (await memoryOf(pid)).rss;
+}
+
+/** VmRSS and VmHWM (the peak resident size the kernel recorded) of a process, in KiB. */
+export async function memoryOf(pid: number): Promise<{ rss: number; peak: number }> {
   const status = await run("cat", [`/proc/${pid}/status`]);
-  const match = status.match(/^VmRSS:\s+(\d+) kB$/m);
-  if (!match) throw new Error(`no VmRSS in /proc/${pid}/status`);
-  return Number(match[1]);
+  return parseMemory(status, pid);
+}
+
+/**
+ * VmRSS and VmHWM of /proc/PID/status text, in KiB (VmHWM is VmRSS when the
+ * kernel does not report it).
+ *
+ * @example
+ * ```ts
+ * parseMemory("VmHWM:\t  2048 kB\nVmRSS:\t  1024 kB\n", 1); // { rss: 1024, peak: 2048 }
+ * ```
+ */
+export function parseMemory(status: string, pid: number): { rss: number; peak: number } {
+  const rss = status.match(/^VmRSS:\s+(\d+) kB$/m);
+  if (!rss) throw new Error(`no VmRSS in /proc/${pid}/status`);
+  const peak = status.match(/^VmHWM:\s+(\d+) kB$/m);
+  return { rss: Number(rss[1]), peak: Math.max(Number(rss[1]), Number(peak?.[1] ?? 0)) };
+}
+
+/** How often {@linkcode watchPeakMemory} samples VmRSS. */
+export const MEMORY_SAMPLE_MS = 250;
+
+/**
+ * Watches a process's resident memory until `stop()`, which resolves to the
+ * peak in KiB: the largest of VmRSS sampled every `everyMs` and VmHWM at
+ * the end (the kernel's own high-water mark, which may miss memory that was
+ * returned with madvise, hence the samples); NaN when the process could not
+ * be read at all. A fresh server per run makes the peak the run's.
+ */
+export function watchPeakMemory(
+  pid: number,
+  everyMs = MEMORY_SAMPLE_MS,
+): { stop(): Promise<number> } {
+  let peak = NaN;
+  const sample = async () => {
+    try {
+      const memory = await memoryOf(pid);
+      peak = Number.isNaN(peak) ? memory.peak : Math.max(peak, memory.peak);
+    } catch {
+      // Gone, or not Linux: the peak so far stands.
+    }
+  };
+  let stopped = false;
+  const sampling = (async () => {
+    while (!stopped) {
+      await sample();
+      if (!stopped) await new Promise((resolve) => setTimeout(resolve, everyMs));
+    }
+  })();
+  return {
+    async stop() {
+      stopped = true;
+      await sampling;
+      await sample();
+      return peak;
+    },
+  };
 }

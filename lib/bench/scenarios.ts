@@ -1,6 +1,9 @@
 // What `deno task bench` measures: the scenarios of issue 4, and the tiny
 // versions of them that `--quick` (the CI smoke test) runs.
 
+/** What a load scenario's rows show. */
+export type LoadMetric = "deliveries/s" | "p50 ms" | "p99 ms" | "peak RSS MiB";
+
 /** A `chat bench` run against ours and ncat. */
 export interface LoadScenario {
   kind: "load";
@@ -12,8 +15,8 @@ export interface LoadScenario {
   size: number;
   /** Messages per second per sender; undefined: as fast as possible. */
   rate?: number;
-  /** What the table shows of it. */
-  metrics: readonly ("deliveries/s" | "p50 ms" | "p99 ms")[];
+  /** What the table shows of it (peak RSS: the server's, over the run). */
+  metrics: readonly LoadMetric[];
 }
 
 /** One new client's full replay of a filled history (ours only). */
@@ -35,7 +38,12 @@ export interface ScaleScenario {
 
 export type Scenario = LoadScenario | ReplayScenario | ScaleScenario;
 
-function fanOut(clients: number, senders: number, messages: number): LoadScenario {
+function fanOut(
+  clients: number,
+  senders: number,
+  messages: number,
+  memory = false,
+): LoadScenario {
   return {
     kind: "load",
     name: `fan-out N=${clients} S=${senders} M=${messages} B=100`,
@@ -43,11 +51,17 @@ function fanOut(clients: number, senders: number, messages: number): LoadScenari
     senders,
     messages,
     size: 100,
-    metrics: ["deliveries/s"],
+    metrics: memory ? ["deliveries/s", "peak RSS MiB"] : ["deliveries/s"],
   };
 }
 
-function steady(clients: number, senders: number, messages: number, rate: number): LoadScenario {
+function steady(
+  clients: number,
+  senders: number,
+  messages: number,
+  rate: number,
+  memory = false,
+): LoadScenario {
   return {
     kind: "load",
     name: `latency N=${clients} S=${senders} M=${messages} R=${rate}/s B=100`,
@@ -56,7 +70,7 @@ function steady(clients: number, senders: number, messages: number, rate: number
     messages,
     size: 100,
     rate,
-    metrics: ["p50 ms", "p99 ms"],
+    metrics: memory ? ["p50 ms", "p99 ms", "peak RSS MiB"] : ["p50 ms", "p99 ms"],
   };
 }
 
@@ -65,9 +79,9 @@ export const FULL_SCENARIOS: readonly Scenario[] = [
   fanOut(10, 1, 20_000),
   fanOut(100, 1, 2_000),
   fanOut(100, 10, 500),
-  fanOut(1_000, 1, 200),
+  fanOut(1_000, 1, 200, true),
   steady(100, 1, 1_000, 200),
-  steady(1_000, 10, 100, 10),
+  steady(1_000, 10, 100, 10, true),
   { kind: "replay", name: "replay 1,000,000 × 100 B", messages: 1_000_000, size: 100 },
   { kind: "scale", name: "scale 10,000 idle clients", clients: 10_000, settleMs: 2_000 },
 ];
@@ -75,7 +89,7 @@ export const FULL_SCENARIOS: readonly Scenario[] = [
 /** `deno task bench --quick`: every kind of scenario, small enough for CI. */
 export const QUICK_SCENARIOS: readonly Scenario[] = [
   fanOut(5, 1, 300),
-  fanOut(20, 4, 50),
+  fanOut(20, 4, 50, true),
   steady(5, 1, 40, 200),
   { kind: "replay", name: "replay 5,000 × 100 B", messages: 5_000, size: 100 },
   { kind: "scale", name: "scale 200 idle clients", clients: 200, settleMs: 200 },

@@ -42,6 +42,8 @@ Deno.test("deno task bench --quick measures ours and ncat without losing a messa
     [...new Set(rows.map((row) => row.scenario.split(" ")[0]))],
     ["fan-out", "latency", "replay", "scale"],
   );
+  // The issue's memory target is read from the server's peak RSS over a load run.
+  assert.ok(rows.some((row) => row.metric === "server peak RSS, MiB"), "a peak RSS row");
   for (const row of rows) {
     for (const run of row.runs.ours) {
       assert.equal(run.failure, undefined, `${row.scenario}: ${run.failure}`);
