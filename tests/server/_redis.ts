@@ -140,7 +140,12 @@ export class RedisServer {
     } catch {
       // Exited already.
     }
+    const timer = setTimeout(() => {
+      this.log += "(still running 5 s after SIGTERM: SIGKILL)\n";
+      child.kill("SIGKILL");
+    }, 5000);
     await child.status;
+    clearTimeout(timer);
     await this.#output;
     this.#child = undefined;
   }
@@ -239,14 +244,33 @@ export class ChatServer {
     );
   }
 
-  /** Sends `signal` (unless it has exited already) and waits for the exit; returns the code. */
-  async stop(signal: Deno.Signal = "SIGTERM"): Promise<number> {
+  /**
+   * Sends `signal` (unless it has exited already) and waits for the exit; returns the code.
+   * A process still running `graceMs` later is killed, and that is an error.
+   */
+  async stop(signal: Deno.Signal = "SIGTERM", graceMs = 5000): Promise<number> {
     if (!this.#status) {
       try {
         this.child.kill(signal);
       } catch {
         // Exited meanwhile.
       }
+    }
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = await Promise.race([
+      this.child.status.then(() => false),
+      new Promise<boolean>((resolve) => timer = setTimeout(() => resolve(true), graceMs)),
+    ]);
+    clearTimeout(timer);
+    if (late) {
+      this.child.kill("SIGKILL");
+      await this.child.status;
+      await this.#done;
+      throw new Error(
+        `chat ${
+          this.args.join(" ")
+        } still ran ${graceMs} ms after ${signal}; stderr:\n${this.stderr}`,
+      );
     }
     const status = await this.child.status;
     await this.#done;
@@ -320,7 +344,8 @@ export class ChatCluster {
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
-    await Promise.all(this.servers.map((server) => server.stop()));
+    const stopped = await Promise.allSettled(this.servers.map((server) => server.stop()));
     await Deno.remove(this.dir, { recursive: true });
+    for (const result of stopped) if (result.status === "rejected") throw result.reason;
   }
 }
