@@ -129,8 +129,11 @@ export interface RedisClusterOptions {
 interface Append {
   resolve(seq: number): void;
   reject(error: Error): void;
-  /** The connection died with the command in flight: Redis may or may not hold it. */
-  uncertain: boolean;
+  /**
+   * Set when the connection died with the command in flight, so Redis may or
+   * may not hold it: the count of such losses so far, this one included.
+   */
+  uncertain: number;
 }
 
 type Client = ReturnType<typeof createClient>;
@@ -162,8 +165,10 @@ export class RedisCluster implements Cluster {
   /** Nicknames held by local members: key → owner (member id). */
   readonly #held = new Map<string, number>();
   #waiters: { seq: number; resolve: () => void }[] = [];
-  /** Set after a lost connection: the counter to reach before uncertain posts are settled. */
+  /** Set after a lost connection: the follower reads the counter and catches up to it. */
   #resync = false;
+  /** Appends lost in flight so far (see Append.uncertain). */
+  #losses = 0;
   #up = true;
   /** Set once open() succeeded: before that, failures are the StartupError's to report. */
   #started = false;
@@ -239,6 +244,11 @@ export class RedisCluster implements Cluster {
     return redactUrl(this.#url);
   }
 
+  /** Appends whose connection died while they were in flight (each settled by the follower). */
+  get lostInFlight(): number {
+    return this.#losses;
+  }
+
   listen(events: ClusterEvents): void {
     this.#events = events;
   }
@@ -267,7 +277,7 @@ export class RedisCluster implements Cluster {
     if (this.#closed) return Promise.reject(new StorageUnavailable("closed"));
     const number = this.#nextAppend++;
     return new Promise<number>((resolve, reject) => {
-      const entry: Append = { resolve, reject, uncertain: false };
+      const entry: Append = { resolve, reject, uncertain: 0 };
       this.#appends.set(number, entry);
       this.#script("append", [SEQ_KEY, HISTORY_KEY], [
         String(this.#store.lastSeq),
@@ -285,7 +295,7 @@ export class RedisCluster implements Cluster {
             reject(new StorageUnavailable(reason(error)));
           } else {
             // The answer was lost with the connection: the follower decides.
-            entry.uncertain = true;
+            entry.uncertain = ++this.#losses;
             this.#resync = true;
           }
         },
@@ -405,8 +415,11 @@ export class RedisCluster implements Cluster {
     while (!this.#closed) {
       try {
         let target: number | undefined;
+        /** Appends lost before the counter was read: the stream up to it tells their fate. */
+        let settles = 0;
         if (this.#resync) {
           this.#resync = false;
+          settles = this.#losses;
           target = Number(await this.#follower.sendCommand(["GET", SEQ_KEY]) ?? 0);
         }
         for (;;) {
@@ -424,7 +437,7 @@ export class RedisCluster implements Cluster {
           if (entries.length > 0) this.#apply(entries);
           if (target !== undefined && (entries.length === 0 || this.#store.lastSeq >= target)) {
             // In step again: posts lost in flight and not in the stream were never stored.
-            this.#refuseUncertain();
+            this.#refuseUncertain(settles);
             target = undefined;
           }
           if (this.#resync || this.#closed) break;
@@ -478,9 +491,15 @@ export class RedisCluster implements Cluster {
     this.#events?.arrived(authored);
   }
 
-  #refuseUncertain(): void {
+  /**
+   * Refuses the appends lost in flight up to loss number `upTo`: the
+   * follower has read the stream up to a counter read after their
+   * connection died, and they were not in it. Later losses may still be
+   * stored after that counter; they wait for the next round.
+   */
+  #refuseUncertain(upTo: number): void {
     for (const [number, entry] of this.#appends) {
-      if (!entry.uncertain) continue;
+      if (entry.uncertain === 0 || entry.uncertain > upTo) continue;
       this.#appends.delete(number);
       entry.reject(new StorageUnavailable("the connection to Redis was lost"));
     }

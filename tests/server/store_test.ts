@@ -271,3 +271,30 @@ Deno.test("with a history limit, memory stays bounded over many messages and chu
   const kept = new TextDecoder().decode(concat(skipping.pieces)).trimEnd().split("\n");
   assert.ok(kept.every((l) => Number(l.split(" ")[0]) % 3 !== 1));
 });
+
+Deno.test("skipTo: an empty store starts at the given seq", () => {
+  const store = new MemoryStore();
+  store.skipTo(41);
+  assert.equal(store.lastSeq, 40);
+  assert.equal(store.firstSeq, 41);
+  assert.equal(store.bytesFrom(1), 0);
+  assert.equal(store.append((seq) => wire(seq), 1), 41);
+  assert.equal(readAll(store, 1), decoder.decode(wire(41)));
+  assert.equal(store.bytesFrom(1), wire(41).length);
+});
+
+Deno.test("skipTo: a hole in the seqs holds nothing and is read over", () => {
+  const store = new MemoryStore();
+  store.append((seq) => wire(seq), 1);
+  store.append((seq) => wire(seq), 2);
+  store.skipTo(10);
+  store.skipTo(5); // Backwards: ignored.
+  assert.equal(store.lastSeq, 9);
+  assert.equal(store.append((seq) => wire(seq), 1), 10);
+  assert.equal(readAll(store, 1), [1, 2, 10].map((seq) => decoder.decode(wire(seq))).join(""));
+  assert.equal(readAll(store, 3), decoder.decode(wire(10)));
+  assert.equal(readAll(store, 1, 1), decoder.decode(wire(2)));
+  assert.equal(store.bytesFrom(3), wire(10).length);
+  const read = store.read(3, 1, -1);
+  assert.equal(read.next, 11);
+});

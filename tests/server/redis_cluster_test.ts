@@ -1,0 +1,275 @@
+// The Redis link (lib/server/redis.ts) in-process, against a private
+// redis-server: several RedisCluster objects on one Redis stand for several
+// servers. The same behaviour through real server processes and TLS
+// clients is in redis_test.ts.
+
+import assert from "node:assert/strict";
+import type { ClusterEvents } from "../../lib/server/cluster.ts";
+import { StorageUnavailable } from "../../lib/server/file_store.ts";
+import type { Logger } from "../../lib/server/log.ts";
+import {
+  HISTORY_KEY,
+  NICK_PREFIX,
+  redactUrl,
+  RedisCluster,
+  SEQ_KEY,
+  streamEntries,
+} from "../../lib/server/redis.ts";
+import { MemoryStore } from "../../lib/server/store.ts";
+import { RedisServer } from "./_redis.ts";
+
+const decoder = new TextDecoder();
+
+/** One "server": its local store, its link, what it logged and heard. */
+class Node {
+  readonly store = new MemoryStore();
+  readonly logs: string[] = [];
+  readonly authored: [number, number][] = [];
+  readonly lost: [string, number][] = [];
+  cluster!: RedisCluster;
+
+  static async open(redis: RedisServer, leaseMs = 5_000): Promise<Node> {
+    const node = new Node();
+    const logger: Logger = {
+      log: (event, fields = {}) => node.logs.push(`${event} ${JSON.stringify(fields)}`),
+    };
+    node.cluster = await RedisCluster.open({ url: redis.url, store: node.store, logger, leaseMs });
+    const events: ClusterEvents = {
+      arrived: (authored) => node.authored.push(...authored),
+      lost: (key, owner) => node.lost.push([key, owner]),
+    };
+    node.cluster.listen(events);
+    return node;
+  }
+
+  /** Every stored message as [seq, from, message]. */
+  messages(): [number, string, string][] {
+    const read = this.store.read(1, Infinity, -1);
+    const text = read.pieces.map((piece) => decoder.decode(piece)).join("");
+    return text.split("\n").filter((line) => line !== "").map((line) => {
+      const frame = JSON.parse(line);
+      return [frame.seq, frame.from, frame.message];
+    });
+  }
+
+  close(): Promise<void> {
+    return this.cluster.close();
+  }
+}
+
+async function until(what: string, check: () => boolean | Promise<boolean>, ms = 5_000) {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+const post = (from: string, message: string) => ({ from, message, time: "2026-11-27T10:00:00Z" });
+
+Deno.test("streamEntries reads XRANGE and XREAD replies in both RESP shapes", () => {
+  const entries = [["1-0", ["from", "a", "message", "x"]], ["2-0", ["from", "b", "message", "y"]]];
+  const expected = [
+    { seq: 1, fields: { from: "a", message: "x" } },
+    { seq: 2, fields: { from: "b", message: "y" } },
+  ];
+  assert.deepEqual(streamEntries(entries), expected); // XRANGE
+  assert.deepEqual(streamEntries([["chat:history", entries]]), expected); // XREAD, RESP2
+  assert.deepEqual(streamEntries({ "chat:history": entries }), expected); // XREAD, RESP3 map
+  assert.deepEqual(streamEntries(new Map([["chat:history", entries]])), expected);
+  assert.deepEqual(streamEntries(null), []); // XREAD timed out
+  assert.deepEqual(streamEntries([]), []);
+  assert.deepEqual(streamEntries([["not-a-number", []]]), []);
+});
+
+Deno.test("redactUrl leaves the password out of what is printed", () => {
+  assert.equal(redactUrl("redis://:hunter2@db:6379/2"), "redis://:***@db:6379/2");
+  assert.equal(redactUrl("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
+  assert.equal(redactUrl("not a url"), "not a url");
+});
+
+Deno.test("two servers append through one counter: one order, consecutive seq, authors known", async () => {
+  await using redis = await RedisServer.start();
+  const a = await Node.open(redis);
+  const b = await Node.open(redis);
+  try {
+    const sent: Promise<number>[] = [];
+    for (let i = 0; i < 50; i++) {
+      sent.push(a.cluster.append(post("alice", `a${i}`), 7));
+      sent.push(b.cluster.append(post("bob", `b${i}`), 9));
+    }
+    const seqs = (await Promise.all(sent)).sort((x, y) => x - y);
+    assert.deepEqual(seqs, Array.from({ length: 100 }, (_, i) => i + 1));
+    await until("both copies complete", () => a.store.lastSeq === 100 && b.store.lastSeq === 100);
+    assert.deepEqual(a.messages(), b.messages());
+    assert.deepEqual(a.messages().map(([seq]) => seq), seqs);
+    // Each server learns which messages its own members wrote, and only those.
+    assert.equal(a.authored.length, 50);
+    assert.ok(a.authored.every(([author]) => author === 7));
+    assert.ok(b.authored.every(([author]) => author === 9));
+    // Each author's own messages come back in the order it sent them.
+    const alice = a.messages().filter(([, from]) => from === "alice").map(([, , text]) => text);
+    assert.deepEqual(alice, Array.from({ length: 50 }, (_, i) => `a${i}`));
+    // A server started later loads the whole history.
+    const c = await Node.open(redis);
+    try {
+      assert.deepEqual(c.messages(), a.messages());
+    } finally {
+      await c.close();
+    }
+    assert.equal(await redis.command("GET", SEQ_KEY), "100");
+    assert.equal(await redis.command("XLEN", HISTORY_KEY), "100");
+  } finally {
+    await a.close();
+    await b.close();
+  }
+});
+
+Deno.test("a nickname is held by one server; released, or renewed for as long as it lives", async () => {
+  await using redis = await RedisServer.start();
+  const a = await Node.open(redis, 300);
+  const b = await Node.open(redis, 300);
+  try {
+    const claim = await a.cluster.claim("alice", 1);
+    assert.deepEqual(claim, { ok: true, seq: 0 });
+    assert.deepEqual(await b.cluster.claim("alice", 2), {
+      ok: false,
+      reason: "nickname already in use",
+    });
+    // Renewed every third of the lease: still held after several leases.
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    assert.ok(Number(await redis.command("PTTL", NICK_PREFIX + "alice")) > 0);
+    assert.equal((await b.cluster.claim("alice", 2)).ok, false);
+    // Released by another member of the same server: nothing happens.
+    a.cluster.release("alice", 99);
+    assert.equal((await b.cluster.claim("alice", 2)).ok, false);
+    a.cluster.release("alice", 1);
+    await until("the release", async () => (await b.cluster.claim("alice", 2)).ok);
+  } finally {
+    await a.close();
+    await b.close();
+  }
+});
+
+Deno.test("a claim answers with the newest seq, for the replay to reach first", async () => {
+  await using redis = await RedisServer.start();
+  const a = await Node.open(redis);
+  try {
+    for (let i = 0; i < 3; i++) await a.cluster.append(post("x", `m${i}`), 1);
+    assert.deepEqual(await a.cluster.claim("bob", 2), { ok: true, seq: 3 });
+    await a.cluster.caughtUp(3, 1_000);
+    assert.equal(a.store.lastSeq, 3);
+    await assert.rejects(a.cluster.caughtUp(10, 50), StorageUnavailable);
+  } finally {
+    await a.close();
+  }
+});
+
+Deno.test("a nickname that another server took while this one could not renew is reported lost", async () => {
+  await using redis = await RedisServer.start();
+  const a = await Node.open(redis, 300);
+  try {
+    assert.equal((await a.cluster.claim("carol", 4)).ok, true);
+    await redis.command("SET", NICK_PREFIX + "carol", "elsewhere/1");
+    await until("the loss", () => a.lost.length > 0);
+    assert.deepEqual(a.lost, [["carol", 4]]);
+  } finally {
+    await a.close();
+  }
+});
+
+Deno.test("a Redis that lost its data does not hand out seqs this server already holds", async () => {
+  await using redis = await RedisServer.start();
+  const a = await Node.open(redis);
+  try {
+    for (let i = 0; i < 3; i++) await a.cluster.append(post("x", `m${i}`), 1);
+    await until("the copy", () => a.store.lastSeq === 3);
+    await redis.command("FLUSHALL");
+    assert.equal(await a.cluster.append(post("x", "after"), 1), 4);
+    await until("the copy", () => a.store.lastSeq === 4);
+    assert.deepEqual(a.messages().map(([seq, , text]) => [seq, text]), [
+      [1, "m0"],
+      [2, "m1"],
+      [3, "m2"],
+      [4, "after"],
+    ]);
+  } finally {
+    await a.close();
+  }
+});
+
+Deno.test("while Redis is down, appends and claims fail at once; after it is back, both work and the follower resumes", async () => {
+  await using redis = await RedisServer.start();
+  const a = await Node.open(redis);
+  const b = await Node.open(redis);
+  try {
+    await a.cluster.append(post("x", "before"), 1);
+    await redis.stop();
+    // Once the link has seen Redis go (an append sent just before is in doubt
+    // and waits for Redis to say whether it holds it: see the next test)...
+    await until("the outage logged", () => a.logs.some((l) => l.startsWith("redis unavailable")));
+    // ...everything is refused at once, not after a timeout.
+    const started = performance.now();
+    await assert.rejects(a.cluster.append(post("x", "during"), 1), StorageUnavailable);
+    await assert.rejects(a.cluster.claim("dave", 3));
+    assert.ok(performance.now() - started < 1_000, "refused at once");
+    await redis.restart();
+    await until("an append goes through", async () => {
+      try {
+        await a.cluster.append(post("x", "after"), 1);
+        return true;
+      } catch {
+        return false;
+      }
+    });
+    await until("b's copy", () => b.messages().some(([, , text]) => text === "after"));
+    assert.deepEqual(b.messages().map(([, , text]) => text), ["before", "after"]);
+    assert.ok(a.logs.some((line) => line.startsWith("redis connected")));
+  } finally {
+    await a.close();
+    await b.close();
+  }
+});
+
+Deno.test("appends cut off in flight are acked only if stored and refused only if not", async () => {
+  await using redis = await RedisServer.start();
+  const a = await Node.open(redis);
+  try {
+    const outcomes: Promise<[string, number | "refused"]>[] = [];
+    for (let round = 0; round < 5; round++) {
+      // Enough appends in flight for the kill below to land among them.
+      for (let i = 0; i < 3000; i++) {
+        const text = `r${round}m${i}`;
+        outcomes.push(
+          a.cluster.append(post("x", text), 1).then(
+            (seq): [string, number] => [text, seq],
+            (error): [string, "refused"] => {
+              assert.ok(error instanceof StorageUnavailable);
+              return [text, "refused"];
+            },
+          ),
+        );
+      }
+      // Cut every normal client connection (ours) with appends in flight.
+      await redis.command("CLIENT", "KILL", "TYPE", "normal");
+      await new Promise((resolve) => setTimeout(resolve, 150));
+    }
+    const settled = await Promise.all(outcomes);
+    await until(
+      "the copy",
+      async () => a.store.lastSeq === Number(await redis.command("GET", SEQ_KEY)),
+    );
+    const stored = new Map(a.messages().map(([seq, , text]) => [text, seq]));
+    for (const [text, outcome] of settled) {
+      if (outcome === "refused") assert.ok(!stored.has(text), `${text} refused but stored`);
+      else assert.equal(stored.get(text), outcome, `${text} acked as ${outcome}`);
+    }
+    // The kills did land among appends in flight, and some got through.
+    assert.ok(a.cluster.lostInFlight > 0, "no append was in flight at a kill");
+    assert.ok(settled.some(([, outcome]) => outcome !== "refused"));
+    // No message is stored twice.
+    assert.equal(stored.size, a.messages().length);
+  } finally {
+    await a.close();
+  }
+});
