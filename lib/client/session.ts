@@ -70,6 +70,13 @@ export const FINISH_DRAIN_MS = 1000;
 
 /** The reason (prefix) of our server's refusal of a frame over its rate limit. */
 const RATE_LIMIT_REASON = "rate limit exceeded";
+/**
+ * Our server's refusal while it cannot store messages (a failing disk, or
+ * Redis unreachable): nothing was stored, so the message is sent again later.
+ */
+const STORAGE_REASON = "storage unavailable";
+/** After a refusal for storage: pause this long, then resend, one message at a time. */
+export const STORAGE_PAUSE_MS = 2000;
 
 /** A fatal problem for this run: the message is the whole story for the user. */
 export class ClientError extends Error {
@@ -541,7 +548,7 @@ export class Session {
 
   #onLoginRefused(reason: string | undefined): void {
     const why = reason ?? "nickname taken or not allowed";
-    if (this.#everLoggedIn) {
+    if (this.#everLoggedIn || (why === STORAGE_REASON && this.#options.interactive)) {
       // Often the server has not yet noticed our old connection: retry later.
       this.#notice(`login as ${this.#nickname} refused: ${why}`);
       this.#link?.end();
@@ -664,11 +671,13 @@ export class Session {
     const item = this.#outbox[index];
     const record = item.record;
     item.record = undefined;
-    if (frame.status === "error" && frame.reason?.startsWith(RATE_LIMIT_REASON)) {
+    const rateLimited = frame.status === "error" && frame.reason?.startsWith(RATE_LIMIT_REASON);
+    if (rateLimited || (frame.status === "error" && frame.reason === STORAGE_REASON)) {
       // Not stored: it goes out again, before the messages queued after it.
       if (record) this.#forget(record);
       item.state = "queued";
-      this.#rateLimited();
+      if (rateLimited) this.#rateLimited();
+      else this.#storageUnavailable(item.text);
       this.#settleUnnamedRefusals();
       this.#emitStatus();
       return;
@@ -740,6 +749,26 @@ export class Session {
       this.#pacer.empty(this.#timers.now());
       this.#pump();
     }, RATE_LIMIT_PAUSE_MS);
+  }
+
+  /**
+   * The server could not store a message: pause, then resend it, one message
+   * at a time (so the order holds) until everything waiting has gone out.
+   */
+  #storageUnavailable(text: string): void {
+    this.#recovering = true;
+    this.#oneAtATime = true;
+    if (this.#pauseTimer !== undefined) return;
+    this.#notice(
+      `the server cannot store messages right now; resending "${preview(text)}" in ${
+        STORAGE_PAUSE_MS / 1000
+      } s`,
+    );
+    this.#clearPumpTimer();
+    this.#pauseTimer = this.#timers.setTimeout(() => {
+      this.#pauseTimer = undefined;
+      this.#pump();
+    }, STORAGE_PAUSE_MS);
   }
 
   #armHold(): void {

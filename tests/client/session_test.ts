@@ -366,6 +366,36 @@ Deno.test("a message refused for the rate limit is resent after a pause, before 
   assert.deepEqual(shown, input.map((line) => `<piper> ${line}`));
 });
 
+Deno.test("a message refused with storage unavailable is resent after a pause and never lost", async () => {
+  await using t = await setup();
+  const client = t.start(["--nick", "stora"]);
+  const conn = await t.server.accept();
+  await conn.next();
+  await conn.send({ status: "ok" });
+  const input = ["one", "two", "three", "four"];
+  client.type(...input);
+  client.end();
+  // The server's storage fails for "two" (twice) and recovers.
+  let failures = 2;
+  const times: number[] = [];
+  const serving = answerEach(conn, (frame) => {
+    if (frame.message === "two") times.push(Date.now());
+    if (frame.message === "two" && failures-- > 0) {
+      return { status: "error", id: frame.id, reason: "storage unavailable" };
+    }
+  });
+  assert.equal(await client.code, 0, client.stderr);
+  await serving;
+  const sent = messagesOf(conn).map((m) => m.message);
+  // Every message stored once; "two" only after its refusals, never lost.
+  const accepted = sent.filter((text, i) => text !== "two" || i === sent.lastIndexOf("two"));
+  assert.deepEqual([...accepted].sort(), [...input].sort());
+  assert.equal(sent.filter((text) => text === "two").length, 3);
+  assert(times[1] - times[0] >= 1_900, `paused before resending (${times[1] - times[0]} ms)`);
+  assert.match(client.stderr, /cannot store messages right now; resending "two" in 2 s/);
+  assert.doesNotMatch(client.stderr, /not delivered/);
+});
+
 Deno.test("rate-limit refusals without an id (an older server) are matched to the messages left unanswered", async () => {
   await using t = await setup();
   const client = t.start(["--nick", "piper"]);
