@@ -5,9 +5,9 @@
 // whether every message arrived exactly once.
 
 import { type CliContext, intFlag, parseFlags, UsageError } from "../cli.ts";
-import { parseAddress } from "../client/address.ts";
-import { chooseDialer, type Trust } from "./dial.ts";
-import { type LoadOptions, microseconds, type Phase, runLoad } from "./load.ts";
+import { type Address, parseAddress } from "../client/address.ts";
+import { chooseDialers, type Trust } from "./dial.ts";
+import { type LoadOptions, MAX_WORKERS, microseconds, type Phase, runLoad } from "./load.ts";
 import { minimumSize } from "./payload.ts";
 import { ProgressLine } from "./progress.ts";
 import { formatResult, type RunSetting, succeeded, toReport } from "./result.ts";
@@ -19,9 +19,9 @@ export const MAX_CA_FILE_BYTES = 1024 * 1024;
 /** The largest message `--size` accepts (servers' own caps are usually lower: ours is 16 KiB). */
 export const MAX_SIZE = 64 * 1024;
 
-export const BENCH_USAGE = `Usage: chat bench [--addr HOST[:PORT]] [--clients N] [--senders S]
-                  [--messages M] [--size B] [--rate R] [--raw]
-                  [--ca FILE | --insecure] [--json] [options]
+export const BENCH_USAGE = `Usage: chat bench [--addr HOST[:PORT][,HOST[:PORT]...]] [--clients N]
+                  [--senders S] [--messages M] [--size B] [--rate R] [--raw]
+                  [--ca FILE | --insecure] [--workers K] [--json] [options]
 
 A load generator for any server of the chat protocol. Logs in N clients with
 nicknames unique to the run, waits until each has drained any replay, then S
@@ -32,7 +32,8 @@ order. Exit status 1 when anything was lost or duplicated, a client was
 disconnected or refused, or the run stopped making progress.
 
 Options:
-  --addr HOST[:PORT]   server address (default ${DEFAULT_BENCH_ADDRESS})
+  --addr HOST[:PORT]   server address (default ${DEFAULT_BENCH_ADDRESS}); several, comma-separated,
+                       spread the clients round-robin over servers that share one chat
   --clients N          clients logged in (default 10, at least 2)
   --senders S          how many of them send (default 1; 0 only logs in)
   --messages M         messages per sender (default 1000)
@@ -42,6 +43,9 @@ Options:
                        no login, one message per write, the marker anywhere in a line
   --ca FILE            trust this PEM certificate (instead of the system's roots)
   --insecure           do not verify the server's certificate
+  --workers K          spread the clients over K threads (Workers; client i in
+                       Worker i mod K), so the generator's reading keeps up with
+                       the server (default 1: every client in one thread)
   --json               print the result as one JSON object
   --timeout SECONDS    fail when nothing happens for this long (default 10)
   --hold SECONDS       keep the clients connected this long after the run (default 0)
@@ -59,6 +63,7 @@ const FLAGS = {
   ca: { type: "string" },
   insecure: { type: "boolean" },
   json: { type: "boolean" },
+  workers: { type: "string" },
   timeout: { type: "string" },
   hold: { type: "string" },
   help: { type: "boolean", short: "h" },
@@ -66,8 +71,9 @@ const FLAGS = {
 
 /** `chat bench` as its flags describe it. */
 export interface BenchConfig {
-  host: string;
-  port: number;
+  /** Client i dials addresses[i mod n]. */
+  addresses: Address[];
+  /** The addresses as the result names them: `host:port`, comma-separated. */
   label: string;
   caFile?: string;
   insecure: boolean;
@@ -79,8 +85,7 @@ export interface BenchConfig {
 export function parseBenchArgs(args: string[]): BenchConfig | "help" {
   const { values } = parseFlags(args, FLAGS);
   if (values.help) return "help";
-  const parsed = parseAddress((values.addr as string | undefined) ?? DEFAULT_BENCH_ADDRESS);
-  if (!parsed.ok) throw new UsageError(`--addr: ${parsed.reason}`);
+  const addresses = parseAddresses((values.addr as string | undefined) ?? DEFAULT_BENCH_ADDRESS);
   const caFile = values.ca as string | undefined;
   const insecure = values.insecure === true;
   if (caFile !== undefined && insecure) {
@@ -98,9 +103,8 @@ export function parseBenchArgs(args: string[]): BenchConfig | "help" {
   }
   const rate = values.rate === undefined ? undefined : intFlag(values, "rate", 0, 1, 1_000_000);
   return {
-    host: parsed.address.host,
-    port: parsed.address.port,
-    label: parsed.address.label,
+    addresses,
+    label: addresses.map((address) => address.label).join(","),
     caFile,
     insecure,
     json: values.json === true,
@@ -113,8 +117,32 @@ export function parseBenchArgs(args: string[]): BenchConfig | "help" {
       raw: values.raw === true,
       idleTimeoutMs: intFlag(values, "timeout", 10, 1, 86_400) * 1000,
       holdMs: intFlag(values, "hold", 0, 0, 86_400) * 1000,
+      workers: intFlag(values, "workers", 1, 1, Math.min(MAX_WORKERS, clients)),
     },
   };
+}
+
+/**
+ * The addresses of `--addr`: one `HOST[:PORT]`, or several separated by
+ * commas (servers sharing one chat, such as `chat server --redis`).
+ *
+ * @example
+ * ```ts
+ * parseAddresses("127.0.0.1:7001,127.0.0.1:7002").map((a) => a.port); // [7001, 7002]
+ * ```
+ */
+export function parseAddresses(text: string): Address[] {
+  const addresses: Address[] = [];
+  for (const part of text.split(",")) {
+    const parsed = parseAddress(part);
+    if (!parsed.ok) {
+      throw new UsageError(
+        `--addr: ${parsed.reason}${text.includes(",") ? ` (in ${JSON.stringify(text)})` : ""}`,
+      );
+    }
+    addresses.push(parsed.address);
+  }
+  return addresses;
 }
 
 /** Runs `chat bench`. Returns the exit code. */
@@ -131,7 +159,7 @@ export async function runBench(args: string[], context: CliContext): Promise<num
   }
   let chosen;
   try {
-    chosen = await chooseDialer(config.host, config.port, trust);
+    chosen = await chooseDialers(config.addresses, trust);
   } catch (error) {
     const reason = error instanceof Error ? error.message.split("\n")[0] : String(error);
     context.stderr(`chat bench: cannot connect to ${config.label}: ${reason}\n`);
@@ -147,6 +175,7 @@ export async function runBench(args: string[], context: CliContext): Promise<num
   let phase: Phase | undefined;
   const result = await runLoad(config.load, {
     dial: chosen.dial,
+    dialSpec: chosen.spec,
     clock: microseconds,
     signal: context.signal,
     onProgress: (progress) => {

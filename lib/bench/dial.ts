@@ -7,6 +7,17 @@
 // self-signed CA:TRUE certificate (what `openssl req -x509` makes), so
 // `--insecure` uses node:tls, and so does `--ca` when Deno's client refuses
 // the certificate that node:tls accepts (the probe in chooseDialer).
+//
+// Every connection sets TCP_NODELAY. Without it a paced sender's second
+// message waits in its own kernel for the server's (delayed, up to 40 ms)
+// acknowledgement of the first: the server never writes back to a sender,
+// so nothing carries the ACK early. That delay showed up as the first
+// messages' latency against any server, ncat included (docs/benchmarks.md).
+//
+// A run may spread its clients over several servers (`--addr a,b,c`):
+// client i always uses address i mod n, whichever thread or Worker hosts it,
+// so a DialSpec (plain data) is all a Worker needs to dial like the main
+// thread.
 
 import tls from "node:tls";
 import { isIpLiteral } from "../client/address.ts";
@@ -36,6 +47,25 @@ export interface BenchConn {
 /** Opens one connection whose data goes to `sink`. */
 export type Dialer = (sink: ConnSink) => Promise<BenchConn>;
 
+/** Opens client `client`'s connection (to its share of the addresses). */
+export type ClientDialer = (sink: ConnSink, client: number) => Promise<BenchConn>;
+
+/** One server address. */
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+/** The TLS clients `chat bench` can use. */
+export type TlsClient = "Deno.connectTls" | "node:tls";
+
+/** Everything needed to dial like a {@linkcode ChosenDialers}: plain data, for a Worker. */
+export interface DialSpec {
+  addresses: HostPort[];
+  trust: Trust;
+  client: TlsClient;
+}
+
 /** Which certificates to accept. */
 export type Trust =
   | { kind: "system" }
@@ -45,7 +75,7 @@ export type Trust =
 /** A dialer and the name of the TLS client behind it. */
 export interface ChosenDialer {
   dial: Dialer;
-  client: "Deno.connectTls" | "node:tls";
+  client: TlsClient;
   /** Why node:tls was chosen over Deno.connectTls, when it was. */
   note?: string;
 }
@@ -83,11 +113,77 @@ export async function chooseDialer(
   }
 }
 
-/** Connections with Deno.connectTls (verifying against `trust`). */
+/**
+ * Picks the TLS client as {@linkcode chooseDialer} does, for every address
+ * of a run (each is probed, so a wrong one fails before any client logs in;
+ * the first one decides the TLS client). Client i dials address i mod n.
+ */
+export async function chooseDialers(
+  addresses: readonly HostPort[],
+  trust: Trust,
+): Promise<ChosenDialers> {
+  if (addresses.length === 0) throw new RangeError("Cannot dial: no address");
+  const first = await chooseDialer(addresses[0].host, addresses[0].port, trust);
+  const spec: DialSpec = { addresses: [...addresses], trust, client: first.client };
+  const dialers = dialersOf(spec);
+  const ignore: ConnSink = { data() {}, closed() {} };
+  for (const [i, address] of addresses.entries()) {
+    if (i === 0) continue;
+    try {
+      await (await dialers[i](ignore)).close();
+    } catch (error) {
+      const why = error instanceof Error ? error.message.split("\n")[0] : String(error);
+      throw new Error(`${address.host}:${address.port}: ${why}`);
+    }
+  }
+  return { dial: clientDialer(spec), client: first.client, note: first.note, spec };
+}
+
+/** Dialers for a whole run, and the plain data a Worker rebuilds them from. */
+export interface ChosenDialers {
+  dial: ClientDialer;
+  client: TlsClient;
+  /** Why node:tls was chosen over Deno.connectTls, when it was. */
+  note?: string;
+  spec: DialSpec;
+}
+
+/** The address client `client` uses: round-robin over the run's addresses. */
+export function addressIndexOf(client: number, addresses: number): number {
+  return client % addresses;
+}
+
+/** The {@linkcode ClientDialer} a spec describes. */
+export function clientDialer(spec: DialSpec): ClientDialer {
+  const dialers = dialersOf(spec);
+  return (sink, client) => dialers[addressIndexOf(client, dialers.length)](sink);
+}
+
+function dialersOf(spec: DialSpec): Dialer[] {
+  return spec.addresses.map(({ host, port }) =>
+    spec.client === "node:tls"
+      ? nodeDialer(host, port, spec.trust)
+      : denoDialer(host, port, spec.trust)
+  );
+}
+
+/**
+ * Connections with Deno's TLS client (what `Deno.connectTls` uses; opened with
+ * Deno.connect and Deno.startTls so TCP_NODELAY can be set), verifying against `trust`.
+ */
 export function denoDialer(host: string, port: number, trust: Trust): Dialer {
   const caCerts = trust.kind === "ca" ? [trust.pem] : undefined;
   return async (sink) => {
-    const conn = await Deno.connectTls({ hostname: host, port, caCerts });
+    // Deno.connect + startTls rather than connectTls: only a TcpConn can set TCP_NODELAY.
+    const tcp = await Deno.connect({ hostname: host, port });
+    let conn: Deno.TlsConn;
+    try {
+      tcp.setNoDelay(true);
+      conn = await Deno.startTls(tcp, { hostname: host, caCerts });
+    } catch (error) {
+      tcp.close();
+      throw error;
+    }
     try {
       await conn.handshake();
     } catch (error) {
@@ -168,6 +264,7 @@ export function nodeDialer(host: string, port: number, trust: Trust): Dialer {
         ca: trust.kind === "ca" ? [trust.pem] : undefined,
         rejectUnauthorized: trust.kind !== "insecure",
       });
+      socket.setNoDelay(true);
       const conn = new NodeConn(socket);
       let open = false;
       let failure: string | undefined;

@@ -10,21 +10,24 @@
 // meant for it, or at the first failure: a refused login, a dropped
 // connection, a failed write, or no progress at all for `idleTimeoutMs`.
 
-import { withDeadline } from "../deadline.ts";
-import { encodeLogin, encodeSend } from "../protocol.ts";
-import type { BenchConn, ConnSink, Dialer } from "./dial.ts";
-import { markerOf, messageText, nicknameOf, runId as newRunId, syncText } from "./payload.ts";
-import { Receiver, type ReceiverEvents } from "./receiver.ts";
-import { Ledger, type LedgerTotals } from "./stats.ts";
+import { encodeSend } from "../protocol.ts";
+import type { ClientDialer, DialSpec } from "./dial.ts";
+import {
+  Fleet,
+  type FleetReport,
+  type FleetStatus,
+  type LoadOptions,
+  microseconds,
+  WRITE_BATCH_BYTES,
+} from "./fleet.ts";
+import { type FleetHandle, WorkerFleet } from "./fleet_worker.ts";
+import { markerOf, runId as newRunId, syncText } from "./payload.ts";
+import { LatencyHistogram, type LedgerTotals } from "./stats.ts";
+
+export { type LoadOptions, microseconds, WRITE_BATCH_BYTES };
 
 /** Connections being opened at once, so the server sees a steady stream of handshakes, not a storm. */
 export const CONNECT_CONCURRENCY = 50;
-/**
- * The most bytes of frames a sender coalesces into one write in protocol
- * mode when sending as fast as possible. (`--raw` writes one message per
- * write: ncat --chat takes each read as one message.)
- */
-export const WRITE_BATCH_BYTES = 16 * 1024;
 /** How often the run checks its progress and reports it. */
 export const TICK_MS = 10;
 /** How often progress goes to `onProgress`. */
@@ -35,31 +38,19 @@ export const SYNC_RESEND_MS = 500;
 export const MAX_SYNC_SENDS = 10;
 /** Connections closed at once at the end. */
 export const CLOSE_CONCURRENCY = 500;
-
-/** The shape of a run. */
-export interface LoadOptions {
-  /** Clients logged in (at least 2: the barrier needs two). */
-  clients: number;
-  /** How many of them send (clients 0 … senders-1). */
-  senders: number;
-  /** Messages each sender sends. */
-  messages: number;
-  /** Bytes of each message's text (at least the token's length). */
-  size: number;
-  /** Messages per second per sender; undefined: as fast as possible. */
-  rate?: number;
-  /** No login, one message per write, the marker anywhere in a line (line-broadcast servers). */
-  raw: boolean;
-  /** A run that makes no progress at all for this long fails as timed out. */
-  idleTimeoutMs: number;
-  /** After the deliveries, keep every client connected this long (to measure the server). */
-  holdMs: number;
-}
+/** The most Workers a run spreads its clients over. */
+export const MAX_WORKERS = 64;
 
 /** What the world gives a run. */
 export interface LoadDeps {
-  dial: Dialer;
-  /** Microseconds; the send time in tokens and the receive time come from it. */
+  /** Opens client i's connection (in this thread). */
+  dial: ClientDialer;
+  /** How a Worker dials: needed when `workers` > 1 (Workers rebuild the dialer from it). */
+  dialSpec?: DialSpec;
+  /**
+   * Microseconds; the send time in tokens and the receive time come from it.
+   * (Workers always use {@linkcode microseconds}.)
+   */
   clock: () => number;
   /** Aborting stops the run (reported as interrupted). */
   signal: AbortSignal;
@@ -109,29 +100,16 @@ export interface LoadResult {
   bytes: number;
 }
 
-const encoder = new TextEncoder();
-
-interface ClientState {
-  conn?: BenchConn;
-  receiver: Receiver;
-  /** Distinct deliveries to this client. */
-  unique: number;
-  /** Settles with the login answer; undefined once answered or in raw mode. */
-  answer?: (refusal?: string) => void;
-  sawSync: boolean;
-  done: boolean;
-}
-
 /**
  * Runs one benchmark; never rejects for a server's misbehaviour (that is
  * the result's `failure`).
  *
  * @example
  * ```ts
- * const { dial } = await chooseDialer("127.0.0.1", 1337, { kind: "ca", pem });
+ * const { dial, spec } = await chooseDialers([{ host: "127.0.0.1", port: 1337 }], { kind: "ca", pem });
  * const result = await runLoad(
  *   { clients: 10, senders: 1, messages: 1000, size: 100, raw: false, idleTimeoutMs: 10_000, holdMs: 0 },
- *   { dial, clock: microseconds, signal: AbortSignal.timeout(60_000) },
+ *   { dial, dialSpec: spec, clock: microseconds, signal: AbortSignal.timeout(60_000) },
  * );
  * result.totals.lost; // 0
  * ```
@@ -140,126 +118,136 @@ export async function runLoad(options: LoadOptions, deps: LoadDeps): Promise<Loa
   return await new Run(options, deps).run();
 }
 
-/** Microseconds since 1970 on this process's monotonic clock. */
-export function microseconds(): number {
-  return Math.round((performance.timeOrigin + performance.now()) * 1000);
+/** The clients Worker `worker` of `workers` hosts: client i goes to Worker i mod K. */
+export function hostedBy(worker: number, workers: number, clients: number): number[] {
+  const hosted: number[] = [];
+  for (let i = worker; i < clients; i += workers) hosted.push(i);
+  return hosted;
 }
 
 class Run {
   readonly #options: LoadOptions;
   readonly #deps: LoadDeps;
   readonly #id: string;
-  readonly #ledger: Ledger;
-  readonly #clients: ClientState[] = [];
+  readonly #workers: number;
+  #fleets: FleetHandle[] = [];
   #phase: Phase = "connecting";
-  #loggedIn = 0;
-  #synced = 0;
-  #sent = 0;
-  /** Clients that have all they should get, or are closed. */
-  #finished = 0;
   #sendStartUs = 0;
-  #lastDeliveryUs = 0;
-  /** Grows with every chunk received and every message written; the idle timeout watches it. */
-  #activity = 0;
-  /** The value of #activity the idle timeout last saw, and since when (ms) it has not changed. */
+  /** The summed activity the idle timeout last saw, and since when (ms) it has not changed. */
   #seenActivity = -1;
   #quietSinceMs = 0;
-  /** When (ms) the last chunk arrived, on any connection. */
-  #lastDataMs = 0;
   #failure: string | undefined;
   #timedOut = false;
-  /** The senders' loops, once sending started. */
+  /** The fleets' send loops, once sending started. */
   #senders: Promise<unknown> = Promise.resolve();
 
   constructor(options: LoadOptions, deps: LoadDeps) {
     if (options.clients < 2) {
       throw new RangeError(`Cannot run a benchmark with ${options.clients} clients: it needs 2`);
     }
+    const workers = options.workers ?? 1;
+    if (!(Number.isInteger(workers) && workers >= 1 && workers <= MAX_WORKERS)) {
+      throw new RangeError(`Cannot spread a run over ${workers} Workers: 1 to ${MAX_WORKERS}`);
+    }
+    if (workers > 1 && deps.dialSpec === undefined) {
+      throw new RangeError("Cannot spread a run over Workers without a dialSpec");
+    }
     this.#options = options;
     this.#deps = deps;
     this.#id = (deps.runId ?? newRunId)();
-    this.#ledger = new Ledger(options.clients, options.senders, options.messages);
+    this.#workers = Math.min(workers, options.clients);
   }
 
   async run(): Promise<LoadResult> {
     const started = this.#deps.clock();
-    const events = this.#events();
-    for (let i = 0; i < this.#options.clients; i++) {
-      this.#clients.push({
-        receiver: new Receiver(i, this.#id, !this.#options.raw, events),
-        unique: 0,
-        sawSync: false,
-        done: false,
-      });
-    }
     try {
-      await this.#connectAll();
+      await this.#startFleets();
+      if (this.#failure === undefined) await this.#connectAll();
       if (this.#failure === undefined) await this.#barrier();
       const connectSeconds = (this.#deps.clock() - started) / 1e6;
       if (this.#failure === undefined) await this.#send();
       if (this.#failure === undefined && this.#options.holdMs > 0) await this.#hold();
-      return this.#result(connectSeconds);
+      return await this.#result(connectSeconds);
     } finally {
       this.#enter("closing");
       // Closing first: a sender stuck in a write to a server that stopped reading gets an error.
-      await this.#closeAll();
+      const share = Math.max(1, Math.ceil(CLOSE_CONCURRENCY / this.#fleets.length));
+      await Promise.all(this.#fleets.map((fleet) => fleet.close(share)));
       await this.#senders;
     }
   }
 
-  #events(): ReceiverEvents {
-    return {
-      loggedIn: (client) => {
-        this.#loggedIn++;
-        const answer = this.#clients[client].answer;
-        this.#clients[client].answer = undefined;
-        answer?.();
-      },
-      refused: (client, reason) => {
-        const answer = this.#clients[client].answer;
-        this.#clients[client].answer = undefined;
-        answer?.(reason);
-      },
-      token: (client, sender, seq, sentUs, nowUs) => {
-        if (this.#ledger.record(client, sender, seq, nowUs - sentUs) !== "new") return;
-        this.#lastDeliveryUs = nowUs;
-        const state = this.#clients[client];
-        state.unique++;
-        if (state.unique === this.#expectedBy(client)) this.#finish(state);
-      },
-      sync: (client, from) => {
-        const state = this.#clients[client];
-        // Client 0 waits for client 1's token, everyone else for client 0's.
-        if (!state.sawSync && from === (client === 0 ? 1 : 0)) {
-          state.sawSync = true;
-          this.#synced++;
-        }
-      },
+  /** One fleet in this thread, or one per Worker. */
+  async #startFleets(): Promise<void> {
+    const { clients } = this.#options;
+    const concurrency = Math.max(1, Math.ceil(CONNECT_CONCURRENCY / this.#workers));
+    if (this.#workers === 1) {
+      const all = Array.from({ length: clients }, (_, i) => i);
+      this.#fleets = [
+        new Fleet(this.#options, this.#id, all, this.#deps.dial, this.#deps.clock, concurrency),
+      ];
+      return;
+    }
+    const started = await Promise.allSettled(
+      Array.from({ length: this.#workers }, (_, w) =>
+        WorkerFleet.start(
+          this.#options,
+          this.#id,
+          hostedBy(w, this.#workers, clients),
+          this.#deps.dialSpec!,
+          concurrency,
+        )),
+    );
+    for (const outcome of started) {
+      if (outcome.status === "fulfilled") this.#fleets.push(outcome.value);
+      else this.#fail(`a Worker could not start: ${describe(outcome.reason)}`);
+    }
+  }
+
+  /** The fleet hosting client `index`. */
+  #fleetOf(index: number): FleetHandle {
+    return this.#fleets[index % this.#fleets.length];
+  }
+
+  /** The fleets' statuses, summed; the first failure among them fails the run. */
+  #status(): FleetStatus {
+    const sum: FleetStatus = {
+      loggedIn: 0,
+      synced: 0,
+      firstSynced: false,
+      sent: 0,
+      unique: 0,
+      finished: 0,
+      activity: 0,
+      lastDataUs: 0,
+      lastDeliveryUs: 0,
+      timedOut: false,
     };
-  }
-
-  /** Deliveries client `client` should get: every sender's messages but its own. */
-  #expectedBy(client: number): number {
-    const { senders, messages } = this.#options;
-    return (senders - (client < senders ? 1 : 0)) * messages;
-  }
-
-  #finish(state: ClientState): void {
-    if (state.done) return;
-    state.done = true;
-    this.#finished++;
+    for (const fleet of this.#fleets) {
+      const status = fleet.status();
+      sum.loggedIn += status.loggedIn;
+      sum.synced += status.synced;
+      sum.firstSynced ||= status.firstSynced;
+      sum.sent += status.sent;
+      sum.unique += status.unique;
+      sum.finished += status.finished;
+      sum.activity += status.activity;
+      sum.lastDataUs = Math.max(sum.lastDataUs, status.lastDataUs);
+      sum.lastDeliveryUs = Math.max(sum.lastDeliveryUs, status.lastDeliveryUs);
+      if (status.failure !== undefined && sum.failure === undefined) {
+        sum.failure = status.failure;
+        sum.timedOut = status.timedOut;
+      }
+    }
+    if (sum.failure !== undefined) this.#fail(sum.failure, sum.timedOut);
+    return sum;
   }
 
   #fail(reason: string, timedOut = false): void {
     if (this.#failure !== undefined) return;
     this.#failure = reason;
     this.#timedOut = timedOut;
-    // Nobody waits for a login answer any longer.
-    for (const state of this.#clients) {
-      const answer = state.answer;
-      state.answer = undefined;
-      answer?.("the run stopped");
-    }
+    for (const fleet of this.#fleets) fleet.stop();
   }
 
   #enter(phase: Phase): void {
@@ -268,14 +256,16 @@ class Run {
   }
 
   #progress(): Progress {
+    const status = this.#status();
+    const { clients, senders, messages } = this.#options;
     return {
       phase: this.#phase,
-      clients: this.#options.clients,
-      loggedIn: this.#loggedIn,
-      sent: this.#sent,
-      toSend: this.#options.senders * this.#options.messages,
-      delivered: this.#ledger.unique,
-      expected: this.#ledger.expected,
+      clients,
+      loggedIn: status.loggedIn,
+      sent: status.sent,
+      toSend: senders * messages,
+      delivered: status.unique,
+      expected: senders * messages * (clients - 1),
       sendingUs: this.#sendStartUs === 0 ? 0 : this.#deps.clock() - this.#sendStartUs,
     };
   }
@@ -285,18 +275,24 @@ class Run {
    * `limitMs` pass, or nothing at all happens (no byte in, no message out)
    * for the idle timeout, counted across waits. `what` names the wait.
    */
-  async #waitUntil(done: () => boolean, what: string, limitMs = Infinity): Promise<void> {
+  async #waitUntil(
+    done: (status: FleetStatus) => boolean,
+    what: string,
+    limitMs = Infinity,
+  ): Promise<void> {
     const until = performance.now() + limitMs;
     let reported = performance.now();
-    while (!done() && this.#failure === undefined) {
+    while (this.#failure === undefined) {
+      const status = this.#status();
+      if (this.#failure !== undefined || done(status)) return;
       if (this.#deps.signal.aborted) {
         this.#fail(`interrupted while ${what}`);
         return;
       }
       await sleep(TICK_MS);
       const now = performance.now();
-      if (this.#activity !== this.#seenActivity) {
-        this.#seenActivity = this.#activity;
+      if (status.activity !== this.#seenActivity) {
+        this.#seenActivity = status.activity;
         this.#quietSinceMs = now;
       } else if (now - this.#quietSinceMs >= this.#options.idleTimeoutMs) {
         this.#fail(
@@ -315,107 +311,20 @@ class Run {
 
   async #connectAll(): Promise<void> {
     this.#enter("connecting");
-    let next = 0;
-    const worker = async () => {
-      while (next < this.#clients.length && this.#failure === undefined) {
-        const index = next++;
-        await this.#connect(index);
-      }
-    };
-    const workers = Promise.all(
-      Array.from({ length: Math.min(CONNECT_CONCURRENCY, this.#clients.length) }, worker),
-    );
     let connected = false;
-    workers.then(() => connected = true);
+    const connecting = Promise.all(this.#fleets.map((fleet) => fleet.connect()))
+      .then(() => connected = true);
     await this.#waitUntil(() => connected, "logging in");
-    await workers;
-  }
-
-  async #connect(index: number): Promise<void> {
-    const state = this.#clients[index];
-    const label = this.#options.raw ? `client ${index}` : nicknameOf(this.#id, index);
-    const sink: ConnSink = {
-      data: (chunk: Uint8Array) => {
-        this.#activity++;
-        this.#lastDataMs = performance.now();
-        state.receiver.push(chunk, this.#deps.clock());
-      },
-      closed: (reason?: string) => {
-        this.#finish(state);
-        if (reason !== undefined) this.#fail(`${label} was disconnected: ${reason}`);
-        state.answer?.(`disconnected: ${reason ?? "closed"}`);
-        state.answer = undefined;
-      },
-    };
-    const answered = this.#options.raw
-      ? undefined
-      : new Promise<string | undefined>((resolve) => state.answer = resolve);
-    let conn: BenchConn | undefined;
-    try {
-      conn = await this.#dialWithin(sink, this.#options.idleTimeoutMs);
-    } catch (error) {
-      this.#fail(`${label} could not connect: ${describe(error)}`);
-      return;
-    }
-    if (conn === undefined) {
-      this.#fail(`${label} could not connect within ${this.#options.idleTimeoutMs / 1000} s`, true);
-      return;
-    }
-    this.#activity++;
-    if (this.#failure !== undefined) {
-      await conn.close();
-      return;
-    }
-    state.conn = conn;
-    if (answered === undefined) {
-      this.#loggedIn++;
-      return;
-    }
-    if (!await this.#write(index, encodeLogin(nicknameOf(this.#id, index)))) return;
-    const refusal = await answered;
-    if (refusal !== undefined) this.#fail(`login of ${label} refused: ${refusal}`);
-  }
-
-  /** Dials, giving up after `ms`; a connection that comes later is closed at once. */
-  async #dialWithin(sink: ConnSink, ms: number): Promise<BenchConn | undefined> {
-    const dialing = this.#deps.dial(sink);
-    const conn = await withDeadline(dialing, ms);
-    if (conn === undefined) dialing.then((late) => late.close(), () => {});
-    return conn;
-  }
-
-  /**
-   * Sends one or more frames (or raw lines) from client `index`; false when
-   * it failed. A write that is not `progress` does not hold off the idle timeout.
-   */
-  async #write(index: number, text: string, progress = true): Promise<boolean> {
-    const conn = this.#clients[index].conn;
-    if (conn === undefined) return false;
-    try {
-      await conn.write(encoder.encode(text));
-      if (progress) this.#activity++;
-      return true;
-    } catch (error) {
-      this.#fail(`client ${index} could not write: ${describe(error)}`);
-      return false;
-    }
-  }
-
-  #frame(text: string): string {
-    return this.#options.raw ? `${text}\n` : encodeSend(text);
+    await connecting;
   }
 
   async #barrier(): Promise<void> {
     this.#enter("barrier");
     this.#quietSinceMs = performance.now();
-    const first = this.#clients[0];
-    await this.#syncFrom(0, () => this.#synced === this.#clients.length - 1);
+    await this.#syncFrom(0, (status) => status.synced === this.#options.clients - 1);
     if (this.#failure !== undefined) return;
-    await this.#syncFrom(1, () => first.sawSync);
-    // Clients that expect nothing are done already.
-    for (let i = 0; i < this.#clients.length; i++) {
-      if (this.#expectedBy(i) === 0) this.#finish(this.#clients[i]);
-    }
+    await this.#syncFrom(1, (status) => status.firstSynced);
+    for (const fleet of this.#fleets) fleet.barrierDone();
   }
 
   /**
@@ -425,72 +334,41 @@ class Run {
    * a TLS handshake until the next one arrives on that connection; a replay
    * still being drained, on the other hand, is never interrupted.
    */
-  async #syncFrom(index: number, done: () => boolean): Promise<void> {
+  async #syncFrom(index: number, done: (status: FleetStatus) => boolean): Promise<void> {
     const token = this.#frame(syncText(markerOf(this.#id), index));
-    for (let sends = 0; !done() && this.#failure === undefined;) {
-      const quiet = performance.now() - this.#lastDataMs >= SYNC_RESEND_MS;
+    const fleet = this.#fleetOf(index);
+    for (let sends = 0;;) {
+      const status = this.#status();
+      if (done(status) || this.#failure !== undefined) return;
+      const quiet = this.#deps.clock() - status.lastDataUs >= SYNC_RESEND_MS * 1000;
       if (sends === 0 || (sends < MAX_SYNC_SENDS && quiet)) {
-        if (!await this.#write(index, token, false)) return;
+        if (!await fleet.write(index, token, false)) {
+          this.#status(); // The fleet's failure, when it has one, becomes the run's.
+          this.#fail(`client ${index} could not send its barrier token`);
+          return;
+        }
         sends++;
       }
       await this.#waitUntil(done, "waiting for the replay", SYNC_RESEND_MS);
     }
   }
 
+  #frame(text: string): string {
+    return this.#options.raw ? `${text}\n` : encodeSend(text);
+  }
+
   async #send(): Promise<void> {
     this.#enter("sending");
     this.#sendStartUs = this.#deps.clock();
-    let sending = this.#options.senders;
-    this.#senders = Promise.all(Array.from({ length: this.#options.senders }, async (_, index) => {
-      await (this.#options.rate === undefined ? this.#flood(index) : this.#pace(index));
+    let sending = this.#fleets.length;
+    this.#senders = Promise.all(this.#fleets.map(async (fleet) => {
+      await fleet.send(this.#sendStartUs);
       sending--;
     }));
     await this.#waitUntil(
-      () => sending === 0 && this.#finished === this.#clients.length,
+      (status) => sending === 0 && status.finished === this.#options.clients,
       "waiting for deliveries",
     );
-  }
-
-  /** Sends as fast as the connection takes it; frames coalesced in protocol mode. */
-  async #flood(index: number): Promise<void> {
-    const { messages, size, raw } = this.#options;
-    const marker = markerOf(this.#id);
-    let seq = 0;
-    while (seq < messages && this.#failure === undefined) {
-      let batch = "";
-      let count = 0;
-      do {
-        batch += this.#frame(messageText(marker, index, seq++, this.#deps.clock(), size));
-        count++;
-      } while (!raw && seq < messages && batch.length < WRITE_BATCH_BYTES);
-      if (!await this.#write(index, batch)) return;
-      this.#sent += count;
-    }
-  }
-
-  /** Sends message k at start + k / rate; messages that are due together share a write. */
-  async #pace(index: number): Promise<void> {
-    const { messages, size, raw } = this.#options;
-    const rate = this.#options.rate!;
-    const marker = markerOf(this.#id);
-    const start = this.#sendStartUs;
-    let seq = 0;
-    while (seq < messages && this.#failure === undefined && !this.#deps.signal.aborted) {
-      const dueUs = start + (seq * 1e6) / rate;
-      const now = this.#deps.clock();
-      if (now < dueUs) {
-        await sleep((dueUs - now) / 1000);
-        continue;
-      }
-      let batch = "";
-      let count = 0;
-      do {
-        batch += this.#frame(messageText(marker, index, seq++, this.#deps.clock(), size));
-        count++;
-      } while (!raw && seq < messages && start + (seq * 1e6) / rate <= now);
-      if (!await this.#write(index, batch)) return;
-      this.#sent += count;
-    }
   }
 
   async #hold(): Promise<void> {
@@ -501,33 +379,49 @@ class Run {
         this.#fail("interrupted while holding");
         return;
       }
+      this.#status();
       await sleep(Math.min(100, until - performance.now()));
     }
   }
 
-  async #closeAll(): Promise<void> {
-    let next = 0;
-    const worker = async () => {
-      while (next < this.#clients.length) {
-        const conn = this.#clients[next++].conn;
-        if (conn !== undefined) await conn.close();
+  async #result(connectSeconds: number): Promise<LoadResult> {
+    const reports: FleetReport[] = [];
+    for (const fleet of this.#fleets) {
+      try {
+        reports.push(await fleet.report());
+      } catch (error) {
+        this.#fail(`a Worker's report was lost: ${describe(error)}`);
       }
-    };
-    await Promise.all(Array.from({ length: CLOSE_CONCURRENCY }, worker));
-  }
-
-  #result(connectSeconds: number): LoadResult {
-    const totals = this.#ledger.totals();
-    const latency = this.#ledger.latency;
-    const seconds = this.#lastDeliveryUs > this.#sendStartUs && this.#sendStartUs > 0
-      ? (this.#lastDeliveryUs - this.#sendStartUs) / 1e6
-      : 0;
-    let errors = 0, longLines = 0, bytes = 0;
-    for (const { receiver } of this.#clients) {
-      errors += receiver.errors;
-      longLines += receiver.longLines;
-      bytes += receiver.bytes;
     }
+    const latency = new LatencyHistogram();
+    const { clients, senders, messages } = this.#options;
+    const expected = senders * messages * (clients - 1);
+    const totals: LedgerTotals = {
+      expected,
+      unique: 0,
+      lost: 0,
+      duplicated: 0,
+      outOfOrder: 0,
+      echoed: 0,
+      unknown: 0,
+    };
+    let errors = 0, longLines = 0, bytes = 0, lastDeliveryUs = 0;
+    for (const report of reports) {
+      totals.unique += report.unique;
+      totals.duplicated += report.duplicated;
+      totals.outOfOrder += report.outOfOrder;
+      totals.echoed += report.echoed;
+      totals.unknown += report.unknown;
+      latency.merge(LatencyHistogram.fromData(report.latency));
+      errors += report.errors;
+      longLines += report.longLines;
+      bytes += report.bytes;
+      lastDeliveryUs = Math.max(lastDeliveryUs, report.lastDeliveryUs);
+    }
+    totals.lost = expected - totals.unique;
+    const seconds = lastDeliveryUs > this.#sendStartUs && this.#sendStartUs > 0
+      ? (lastDeliveryUs - this.#sendStartUs) / 1e6
+      : 0;
     return {
       runId: this.#id,
       totals,

@@ -14,6 +14,13 @@ const SUB_BUCKETS = 64;
 /** The largest latency kept apart: 2^31 µs (about 36 minutes); beyond it is clamped. */
 const MAX_TRACKED_US = 2 ** 31 - 1;
 
+/** A {@linkcode LatencyHistogram} as plain data (structured-cloneable). */
+export interface HistogramData {
+  counts: Float64Array;
+  count: number;
+  max: number;
+}
+
 /**
  * A log-linear histogram of non-negative integers (latencies in µs): exact
  * below 128, then 64 buckets per power of two, so a percentile is within
@@ -47,6 +54,25 @@ export class LatencyHistogram {
     this.#counts[bucketOf(v)]++;
     this.#count++;
     if (v > this.#max) this.#max = v;
+  }
+
+  /** The histogram as plain data (a copy), for another thread or process. */
+  toData(): HistogramData {
+    return { counts: this.#counts.slice(), count: this.#count, max: this.#max };
+  }
+
+  /** A histogram of {@linkcode toData}'s output. */
+  static fromData(data: HistogramData): LatencyHistogram {
+    const histogram = new LatencyHistogram();
+    if (data.counts.length !== histogram.#counts.length) {
+      throw new RangeError(
+        `Cannot read a histogram of ${data.counts.length} buckets: this one has ${histogram.#counts.length}`,
+      );
+    }
+    histogram.#counts.set(data.counts);
+    histogram.#count = data.count;
+    histogram.#max = data.max;
+    return histogram;
   }
 
   /** Adds every sample of `other`. */

@@ -1,0 +1,463 @@
+// The clients of a benchmark run that one thread hosts: their connections,
+// logins, receivers, the delivery ledger of their receipts, and the send
+// loops of the senders among them. A run (lib/bench/load.ts) has one fleet
+// in its own thread, or one per Worker with `--workers K`
+// (lib/bench/fleet_worker.ts), and coordinates them: the phases, the
+// barrier, the idle timeout and the result are the run's; everything that
+// touches a socket is a fleet's, so a Worker's clients are read, counted and
+// fed on the Worker's own thread and event loop.
+
+import { withDeadline } from "../deadline.ts";
+import { encodeLogin, encodeSend } from "../protocol.ts";
+import type { BenchConn, ClientDialer, ConnSink } from "./dial.ts";
+import { markerOf, messageText, nicknameOf } from "./payload.ts";
+import { Receiver, type ReceiverEvents } from "./receiver.ts";
+import { type HistogramData, Ledger } from "./stats.ts";
+
+/**
+ * The most bytes of frames a sender coalesces into one write in protocol
+ * mode when sending as fast as possible. (`--raw` writes one message per
+ * write: ncat --chat takes each read as one message.)
+ */
+export const WRITE_BATCH_BYTES = 16 * 1024;
+
+/** The shape of a run. */
+export interface LoadOptions {
+  /** Clients logged in (at least 2: the barrier needs two). */
+  clients: number;
+  /** How many of them send (clients 0 … senders-1). */
+  senders: number;
+  /** Messages each sender sends. */
+  messages: number;
+  /** Bytes of each message's text (at least the token's length). */
+  size: number;
+  /** Messages per second per sender; undefined: as fast as possible. */
+  rate?: number;
+  /** No login, one message per write, the marker anywhere in a line (line-broadcast servers). */
+  raw: boolean;
+  /** A run that makes no progress at all for this long fails as timed out. */
+  idleTimeoutMs: number;
+  /** After the deliveries, keep every client connected this long (to measure the server). */
+  holdMs: number;
+  /**
+   * Threads the clients are spread over: 1 keeps them all in the calling
+   * thread; K > 1 puts client i in Worker i mod K (undefined: 1).
+   */
+  workers?: number;
+}
+
+/** Where a fleet is, as the run reads it every tick. */
+export interface FleetStatus {
+  /** Hosted clients logged in (connected, in raw mode). */
+  loggedIn: number;
+  /** Hosted clients other than 0 that received client 0's barrier token. */
+  synced: number;
+  /** Whether client 0 is hosted here and received client 1's barrier token. */
+  firstSynced: boolean;
+  /** Messages written by the hosted senders. */
+  sent: number;
+  /** Distinct deliveries to hosted clients. */
+  unique: number;
+  /** Hosted clients that have all they should get, or are closed. */
+  finished: number;
+  /** Grows with every chunk received, connection opened and message written. */
+  activity: number;
+  /** When the last chunk arrived (microseconds on the run's clock; 0: never). */
+  lastDataUs: number;
+  /** When the last new delivery arrived (microseconds; 0: none). */
+  lastDeliveryUs: number;
+  /** The first thing that went wrong here. */
+  failure?: string;
+  /** Whether that was a connection that did not come within the idle timeout. */
+  timedOut: boolean;
+}
+
+/** What a fleet measured, once the deliveries are in. */
+export interface FleetReport {
+  unique: number;
+  duplicated: number;
+  outOfOrder: number;
+  echoed: number;
+  unknown: number;
+  latency: HistogramData;
+  lastDeliveryUs: number;
+  /** Error frames, long lines and bytes its receivers saw. */
+  errors: number;
+  longLines: number;
+  bytes: number;
+}
+
+interface ClientState {
+  index: number;
+  conn?: BenchConn;
+  receiver: Receiver;
+  /** Distinct deliveries to this client. */
+  unique: number;
+  /** Settles with the login answer; undefined once answered or in raw mode. */
+  answer?: (refusal?: string) => void;
+  sawSync: boolean;
+  done: boolean;
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * Microseconds since 1970 on this thread's monotonic clock. Every thread's
+ * clock starts from the wall clock when the thread starts, so a Worker's and
+ * the main thread's agree: on this project's machine a ping-pong between
+ * them found them within 0.1 ms of each other, as closely as its 0.4 ms
+ * round trip can tell. A send time stamped in one thread and a receive time
+ * in another give the delivery's latency.
+ */
+export function microseconds(): number {
+  return Math.round((performance.timeOrigin + performance.now()) * 1000);
+}
+
+/**
+ * Clients `hosted` (indices into the run's N) of run `runId`.
+ *
+ * @example
+ * ```ts
+ * const fleet = new Fleet(options, "k3j2h1x9", [0, 1, 2], dial, microseconds, 50);
+ * await fleet.connect();
+ * fleet.status().loggedIn; // 3
+ * ```
+ */
+export class Fleet {
+  readonly #options: LoadOptions;
+  readonly #id: string;
+  readonly #dial: ClientDialer;
+  readonly #clock: () => number;
+  readonly #concurrency: number;
+  readonly #ledger: Ledger;
+  readonly #clients = new Map<number, ClientState>();
+  #loggedIn = 0;
+  #synced = 0;
+  #firstSynced = false;
+  #sent = 0;
+  #finished = 0;
+  #activity = 0;
+  #lastDataUs = 0;
+  #lastDeliveryUs = 0;
+  #failure: string | undefined;
+  #timedOut = false;
+  /** Set when the run stops (here or elsewhere): every loop ends. */
+  #stopped = false;
+
+  /**
+   * @param concurrency Connections this fleet opens at once.
+   */
+  constructor(
+    options: LoadOptions,
+    runId: string,
+    hosted: readonly number[],
+    dial: ClientDialer,
+    clock: () => number,
+    concurrency: number,
+  ) {
+    this.#options = options;
+    this.#id = runId;
+    this.#dial = dial;
+    this.#clock = clock;
+    this.#concurrency = Math.max(1, concurrency);
+    this.#ledger = new Ledger(options.clients, options.senders, options.messages);
+    const events = this.#events();
+    for (const index of hosted) {
+      this.#clients.set(index, {
+        index,
+        receiver: new Receiver(index, runId, !options.raw, events),
+        unique: 0,
+        sawSync: false,
+        done: false,
+      });
+    }
+  }
+
+  status(): FleetStatus {
+    return {
+      loggedIn: this.#loggedIn,
+      synced: this.#synced,
+      firstSynced: this.#firstSynced,
+      sent: this.#sent,
+      unique: this.#ledger.unique,
+      finished: this.#finished,
+      activity: this.#activity,
+      lastDataUs: this.#lastDataUs,
+      lastDeliveryUs: this.#lastDeliveryUs,
+      failure: this.#failure,
+      timedOut: this.#timedOut,
+    };
+  }
+
+  #events(): ReceiverEvents {
+    return {
+      loggedIn: (client) => {
+        this.#loggedIn++;
+        const state = this.#clients.get(client)!;
+        const answer = state.answer;
+        state.answer = undefined;
+        answer?.();
+      },
+      refused: (client, reason) => {
+        const state = this.#clients.get(client)!;
+        const answer = state.answer;
+        state.answer = undefined;
+        answer?.(reason);
+      },
+      token: (client, sender, seq, sentUs, nowUs) => {
+        if (this.#ledger.record(client, sender, seq, nowUs - sentUs) !== "new") return;
+        this.#lastDeliveryUs = nowUs;
+        const state = this.#clients.get(client)!;
+        state.unique++;
+        if (state.unique === this.#expectedBy(client)) this.#finish(state);
+      },
+      sync: (client, from) => {
+        const state = this.#clients.get(client)!;
+        // Client 0 waits for client 1's token, everyone else for client 0's.
+        if (!state.sawSync && from === (client === 0 ? 1 : 0)) {
+          state.sawSync = true;
+          if (client === 0) this.#firstSynced = true;
+          else this.#synced++;
+        }
+      },
+    };
+  }
+
+  /** Deliveries client `client` should get: every sender's messages but its own. */
+  #expectedBy(client: number): number {
+    const { senders, messages } = this.#options;
+    return (senders - (client < senders ? 1 : 0)) * messages;
+  }
+
+  #finish(state: ClientState): void {
+    if (state.done) return;
+    state.done = true;
+    this.#finished++;
+  }
+
+  #halted(): boolean {
+    return this.#stopped || this.#failure !== undefined;
+  }
+
+  #fail(reason: string, timedOut = false): void {
+    if (this.#failure === undefined) {
+      this.#failure = reason;
+      this.#timedOut = timedOut;
+    }
+    this.#release();
+  }
+
+  /** Nobody waits for a login answer any longer. */
+  #release(): void {
+    for (const state of this.#clients.values()) {
+      const answer = state.answer;
+      state.answer = undefined;
+      answer?.("the run stopped");
+    }
+  }
+
+  /** Stops every loop of this fleet (the run failed or was interrupted). */
+  stop(): void {
+    this.#stopped = true;
+    this.#release();
+  }
+
+  /** Connects and logs in every hosted client, {@linkcode concurrency} at a time. */
+  async connect(): Promise<void> {
+    const queue = [...this.#clients.values()];
+    let next = 0;
+    const worker = async () => {
+      while (next < queue.length && !this.#halted()) await this.#connect(queue[next++]);
+    };
+    await Promise.all(
+      Array.from({ length: Math.min(this.#concurrency, queue.length) }, worker),
+    );
+  }
+
+  async #connect(state: ClientState): Promise<void> {
+    const index = state.index;
+    const label = this.#options.raw ? `client ${index}` : nicknameOf(this.#id, index);
+    const sink: ConnSink = {
+      data: (chunk: Uint8Array) => {
+        this.#activity++;
+        const now = this.#clock();
+        this.#lastDataUs = now;
+        state.receiver.push(chunk, now);
+      },
+      closed: (reason?: string) => {
+        this.#finish(state);
+        if (reason !== undefined) this.#fail(`${label} was disconnected: ${reason}`);
+        state.answer?.(`disconnected: ${reason ?? "closed"}`);
+        state.answer = undefined;
+      },
+    };
+    const answered = this.#options.raw
+      ? undefined
+      : new Promise<string | undefined>((resolve) => state.answer = resolve);
+    let conn: BenchConn | undefined;
+    try {
+      conn = await this.#dialWithin(sink, index, this.#options.idleTimeoutMs);
+    } catch (error) {
+      this.#fail(`${label} could not connect: ${describe(error)}`);
+      return;
+    }
+    if (conn === undefined) {
+      this.#fail(`${label} could not connect within ${this.#options.idleTimeoutMs / 1000} s`, true);
+      return;
+    }
+    this.#activity++;
+    if (this.#halted()) {
+      await conn.close();
+      return;
+    }
+    state.conn = conn;
+    if (answered === undefined) {
+      this.#loggedIn++;
+      return;
+    }
+    if (!await this.write(index, encodeLogin(nicknameOf(this.#id, index)))) return;
+    const refusal = await answered;
+    if (refusal !== undefined && !this.#stopped) {
+      this.#fail(`login of ${label} refused: ${refusal}`);
+    }
+  }
+
+  /** Dials, giving up after `ms`; a connection that comes later is closed at once. */
+  async #dialWithin(sink: ConnSink, index: number, ms: number): Promise<BenchConn | undefined> {
+    const dialing = this.#dial(sink, index);
+    const conn = await withDeadline(dialing, ms);
+    if (conn === undefined) dialing.then((late) => late.close(), () => {});
+    return conn;
+  }
+
+  /**
+   * Sends one or more frames (or raw lines) from hosted client `index`;
+   * false when it failed. A write that is not `progress` does not count as
+   * activity for the idle timeout.
+   */
+  async write(index: number, text: string, progress = true): Promise<boolean> {
+    const conn = this.#clients.get(index)?.conn;
+    if (conn === undefined) return false;
+    try {
+      await conn.write(encoder.encode(text));
+      if (progress) this.#activity++;
+      return true;
+    } catch (error) {
+      this.#fail(`client ${index} could not write: ${describe(error)}`);
+      return false;
+    }
+  }
+
+  #frame(text: string): string {
+    return this.#options.raw ? `${text}\n` : encodeSend(text);
+  }
+
+  /** The barrier is over: clients that expect nothing are done already. */
+  barrierDone(): void {
+    for (const state of this.#clients.values()) {
+      if (this.#expectedBy(state.index) === 0) this.#finish(state);
+    }
+  }
+
+  /**
+   * Runs the send loops of the hosted senders, message k of each due at
+   * `startUs` + k / rate (as fast as possible without a rate); resolves
+   * when they are all done or the run stopped.
+   */
+  async send(startUs: number): Promise<void> {
+    const senders = [...this.#clients.keys()].filter((index) => index < this.#options.senders);
+    await Promise.all(
+      senders.map((index) =>
+        this.#options.rate === undefined ? this.#flood(index) : this.#pace(index, startUs)
+      ),
+    );
+  }
+
+  /** Sends as fast as the connection takes it; frames coalesced in protocol mode. */
+  async #flood(index: number): Promise<void> {
+    const { messages, size, raw } = this.#options;
+    const marker = markerOf(this.#id);
+    let seq = 0;
+    while (seq < messages && !this.#halted()) {
+      let batch = "";
+      let count = 0;
+      do {
+        batch += this.#frame(messageText(marker, index, seq++, this.#clock(), size));
+        count++;
+      } while (!raw && seq < messages && batch.length < WRITE_BATCH_BYTES);
+      if (!await this.write(index, batch)) return;
+      this.#sent += count;
+    }
+  }
+
+  /**
+   * Sends message k at `start` + k / rate, each stamped when it is built,
+   * just before its write; messages that are due together (the timer fired
+   * late) share a write. Due times are absolute, so a late timer never
+   * shifts the ones after it: timer lateness shows as a batch, not as drift.
+   */
+  async #pace(index: number, start: number): Promise<void> {
+    const { messages, size, raw } = this.#options;
+    const rate = this.#options.rate!;
+    const marker = markerOf(this.#id);
+    let seq = 0;
+    while (seq < messages && !this.#halted()) {
+      const dueUs = start + (seq * 1e6) / rate;
+      const now = this.#clock();
+      if (now < dueUs) {
+        await sleep((dueUs - now) / 1000);
+        continue;
+      }
+      let batch = "";
+      let count = 0;
+      do {
+        batch += this.#frame(messageText(marker, index, seq++, this.#clock(), size));
+        count++;
+      } while (!raw && seq < messages && start + (seq * 1e6) / rate <= now);
+      if (!await this.write(index, batch)) return;
+      this.#sent += count;
+    }
+  }
+
+  /** What the hosted clients measured. */
+  report(): FleetReport {
+    const totals = this.#ledger.totals();
+    let errors = 0, longLines = 0, bytes = 0;
+    for (const { receiver } of this.#clients.values()) {
+      errors += receiver.errors;
+      longLines += receiver.longLines;
+      bytes += receiver.bytes;
+    }
+    return {
+      unique: totals.unique,
+      duplicated: totals.duplicated,
+      outOfOrder: totals.outOfOrder,
+      echoed: totals.echoed,
+      unknown: totals.unknown,
+      latency: this.#ledger.latency.toData(),
+      lastDeliveryUs: this.#lastDeliveryUs,
+      errors,
+      longLines,
+      bytes,
+    };
+  }
+
+  /** Closes every connection, `concurrency` at a time; resolves when they are gone. */
+  async close(concurrency: number): Promise<void> {
+    this.#stopped = true;
+    const conns = [...this.#clients.values()].map((state) => state.conn);
+    let next = 0;
+    const worker = async () => {
+      while (next < conns.length) await conns[next++]?.close();
+    };
+    await Promise.all(Array.from({ length: Math.max(1, concurrency) }, worker));
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message.split("\n")[0] : String(error);
+}
