@@ -7,101 +7,116 @@
 // measure ours only. Exit status 1 when a run against our server lost or
 // duplicated a message or failed; ncat's problems are reported, not fatal.
 //
-//   deno task bench [--quick] [--runs N] [--no-ncat] [--json]
+//   deno task bench [--quick] [--runs N] [--no-ncat] [--workers K] [--json]
+//   deno task bench --redis [--quick] [--runs N] [--workers K] [--json]
+//
+// `--redis` runs bench/redis.ts instead: one server without Redis, one with,
+// and three sharing one chat through a private redis-server.
 //
 // Linux only (sh, ulimit, /proc); needs openssl, and ncat (installed with
-// apt-get when missing, which needs root).
+// apt-get when missing, which needs root); redis-server for --redis.
 
-import config from "../deno.json" with { type: "json" };
 import { fileURLToPath } from "node:url";
 import { intFlag, parseFlags, UsageError } from "../lib/cli.ts";
 import { chooseDialer } from "../lib/bench/dial.ts";
 import {
   type Child,
   ensureNcat,
+  ensureTool,
   freePort,
   makeCertificate,
   residentKiB,
   run,
-  spawn,
   startNcat,
   startOurServer,
   watchPeakMemory,
 } from "../lib/bench/processes.ts";
 import { fillHistory, timeReplay } from "../lib/bench/replay.ts";
-import type { BenchReport } from "../lib/bench/result.ts";
 import {
   benchFlags,
   FULL_SCENARIOS,
-  type LoadMetric,
   type LoadScenario,
+  QUICK_REDIS_SCENARIOS,
   QUICK_SCENARIOS,
+  REDIS_SCENARIOS,
   type ReplayScenario,
   type ScaleScenario,
 } from "../lib/bench/scenarios.ts";
-import { formatFigure, formatTable, median, type Row, type RunFigure } from "../lib/bench/table.ts";
+import {
+  formatColumns,
+  formatFigure,
+  formatTable,
+  median,
+  type Row,
+  type RunFigure,
+} from "../lib/bench/table.ts";
+import { MAX_WORKERS } from "../lib/bench/load.ts";
+import { REDIS_BASE_COLUMN, REDIS_CONFIGURATIONS, redisComparison } from "./redis.ts";
+import {
+  BENCH_IDLE_TIMEOUT_S,
+  benchProcess,
+  type BenchTarget,
+  DENO,
+  describeReport,
+  figureOf,
+  loadFigure,
+  log,
+  MAIN,
+  METRIC_NAMES,
+  type Outcome,
+  serverPermissions,
+  write,
+} from "./harness.ts";
 
-const USAGE = `Usage: deno task bench [--quick] [--runs N] [--no-ncat] [--json]
+const USAGE = `Usage: deno task bench [--quick] [--runs N] [--no-ncat] [--workers K] [--json]
+       deno task bench --redis [--quick] [--runs N] [--workers K] [--json]
 
 Runs the benchmark scenarios against our server and ncat --chat --ssl, and
 prints a markdown table of the medians.
 
-  --quick     tiny scenarios, one run each (the CI smoke test)
-  --runs N    runs per scenario and server (default 3; 1 with --quick)
-  --no-ncat   measure our server only
-  --json      print one JSON object (machine, rows, table) instead of markdown
+  --quick      tiny scenarios, one run each (the CI smoke test)
+  --runs N     runs per scenario and server (default 3; 1 with --quick)
+  --no-ncat    measure our server only
+  --workers K  run each chat bench with --workers K (its clients spread over K threads)
+  --redis      instead: one server without Redis, one with Redis and three sharing
+               one chat through Redis (a private redis-server per run), side by side
+  --json       print one JSON object (machine, rows, table) instead of markdown
 `;
 
 const FLAGS = {
   quick: { type: "boolean" },
   runs: { type: "string" },
   "no-ncat": { type: "boolean" },
+  workers: { type: "string" },
+  redis: { type: "boolean" },
   json: { type: "boolean" },
   help: { type: "boolean", short: "h" },
 } as const;
-
-/** A `chat bench` run fails when nothing happens for this long (ncat logs 1,000 clients in slowly). */
-const BENCH_IDLE_TIMEOUT_S = 60;
-/** The longest one `chat bench` process may run before it is killed. */
-const BENCH_HARD_LIMIT_MS = 15 * 60 * 1000;
-
-const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
-const DENO = Deno.execPath();
-const encoder = new TextEncoder();
-
-/** The permission set of `deno task server`, which `chat bench` runs under too. */
-function serverPermissions(): string[] {
-  const words = config.tasks.server.command.split(/\s+/);
-  return words.filter((word) => /^--(allow|deny)-|^--no-prompt$/.test(word));
-}
-
-function write(stream: { writeSync(p: Uint8Array): number }, text: string): void {
-  const bytes = encoder.encode(text);
-  for (let offset = 0; offset < bytes.length;) offset += stream.writeSync(bytes.subarray(offset));
-}
-
-const log = (text: string) => write(Deno.stderr, text);
 
 /** Where the servers under test are, and how to trust them. */
 interface Targets {
   dir: string;
   permissions: string[];
+  /** Flags every `chat bench` gets besides the scenario's (`--workers K`). */
+  benchExtra: string[];
   ncat?: { path: string; cert: string; key: string };
   ncatMissing?: string;
 }
 
 /** A fresh server of one kind, for one run. */
-interface Started {
-  port: number;
-  ca: string;
-  raw: boolean;
+interface Started extends BenchTarget {
   child: Child;
 }
 
 async function startTarget(targets: Targets, kind: "ours" | "ncat"): Promise<Started> {
   if (kind === "ours") {
     const server = await startOurServer(DENO, targets.permissions, MAIN, targets.dir);
-    return { port: server.port, ca: server.certPath, raw: false, child: server.child };
+    return {
+      addr: `127.0.0.1:${server.port}`,
+      ca: server.certPath,
+      raw: false,
+      child: server.child,
+    };
   }
   const ncat = targets.ncat!;
   const port = freePort();
@@ -110,89 +125,8 @@ async function startTarget(targets: Targets, kind: "ours" | "ncat"): Promise<Sta
     const { dial } = await chooseDialer("127.0.0.1", port, { kind: "ca", pem });
     await (await dial({ data() {}, closed() {} })).close();
   });
-  return { port, ca: ncat.cert, raw: true, child: started.child };
+  return { addr: `127.0.0.1:${port}`, ca: ncat.cert, raw: true, child: started.child };
 }
-
-/** Runs `chat bench --json` with `flags`; its report, or a failure. */
-async function benchProcess(
-  target: Started,
-  flags: string[],
-  onStderr?: (line: string) => void,
-): Promise<BenchReport | { failure: string }> {
-  const lines: string[] = [];
-  const child = spawn(DENO, [
-    "run",
-    ...serverPermissions(),
-    MAIN,
-    "bench",
-    "--addr",
-    `127.0.0.1:${target.port}`,
-    "--ca",
-    target.ca,
-    "--json",
-    "--timeout",
-    String(BENCH_IDLE_TIMEOUT_S),
-    ...(target.raw ? ["--raw"] : []),
-    ...flags,
-  ], { stdout: (line) => lines.push(line), stderr: onStderr });
-  const timer = setTimeout(() => child.stop(), BENCH_HARD_LIMIT_MS);
-  try {
-    await child.status;
-  } finally {
-    clearTimeout(timer);
-  }
-  const json = lines.findLast((line) => line.startsWith("{"));
-  if (json === undefined) return { failure: `chat bench printed no result:\n${child.tail()}` };
-  return JSON.parse(json) as BenchReport;
-}
-
-function figureOf(report: BenchReport | { failure: string }, value: number): RunFigure {
-  if (!("ok" in report)) {
-    return { value: NaN, lost: 0, duplicated: 0, outOfOrder: 0, failure: report.failure };
-  }
-  return {
-    // A failed run's figure would be of a different thing (a partial run): it is left out of the median.
-    value: report.failure === null ? value : NaN,
-    lost: report.lost,
-    duplicated: report.duplicated,
-    outOfOrder: report.outOfOrder,
-    failure: report.failure ?? undefined,
-  };
-}
-
-function describeReport(report: BenchReport | { failure: string }): string {
-  if (!("ok" in report)) return `FAILED: ${report.failure}`;
-  const text = `${formatFigure(report.deliveriesPerSecond)} deliveries/s, p50 ${
-    formatFigure(report.latencyMs.p50)
-  } ms, p99 ${
-    formatFigure(report.latencyMs.p99)
-  } ms, lost ${report.lost}, duplicated ${report.duplicated}, out of order ${report.outOfOrder}`;
-  return report.failure === null ? text : `${text}; FAILED: ${report.failure}`;
-}
-
-/** Figures of a load metric: from `chat bench`'s report, or the server's peak memory in MiB. */
-function loadFigure(
-  metric: LoadMetric,
-  report: BenchReport | { failure: string },
-  peakKiB: number,
-): RunFigure {
-  if (!("ok" in report)) return figureOf(report, NaN);
-  const value = metric === "deliveries/s"
-    ? report.deliveriesPerSecond
-    : metric === "p50 ms"
-    ? report.latencyMs.p50
-    : metric === "p99 ms"
-    ? report.latencyMs.p99
-    : peakKiB / 1024;
-  return figureOf(report, value);
-}
-
-const METRIC_NAMES: Record<LoadMetric, string> = {
-  "deliveries/s": "deliveries/s",
-  "p50 ms": "latency p50 ms",
-  "p99 ms": "latency p99 ms",
-  "peak RSS MiB": "server peak RSS, MiB",
-};
 
 async function loadScenario(
   targets: Targets,
@@ -200,18 +134,18 @@ async function loadScenario(
   runs: number,
 ): Promise<Row[]> {
   const kinds = targets.ncat ? (["ours", "ncat"] as const) : (["ours"] as const);
-  type Measured = { report: BenchReport | { failure: string }; peakKiB: number };
+  type Measured = { report: Outcome; peakKiB: number };
   const measured: Record<"ours" | "ncat", Measured[]> = { ours: [], ncat: [] };
   for (let i = 1; i <= runs; i++) {
     for (const kind of kinds) {
-      let report: BenchReport | { failure: string };
+      let report: Outcome;
       let peakKiB = NaN;
       try {
         const target = await startTarget(targets, kind);
         // A fresh server per run: its peak is this run's (startup included, which is small).
         const memory = watchPeakMemory(target.child.pid);
         try {
-          report = await benchProcess(target, benchFlags(scenario));
+          report = await benchProcess(target, [...benchFlags(scenario), ...targets.benchExtra]);
         } finally {
           peakKiB = await memory.stop();
           await target.child.stop();
@@ -249,7 +183,8 @@ async function replayScenario(
   let memory: RunFigure[] = [];
   try {
     const pem = await Deno.readTextFile(target.ca);
-    const { dial } = await chooseDialer("127.0.0.1", target.port, { kind: "ca", pem });
+    const port = Number(target.addr.split(":")[1]);
+    const { dial } = await chooseDialer("127.0.0.1", port, { kind: "ca", pem });
     const timeout = BENCH_IDLE_TIMEOUT_S * 1000;
     const history = await fillHistory(dial, scenario.messages, scenario.size, timeout);
     log(`  ${scenario.name}: stored in ${history.seconds.toFixed(1)} s\n`);
@@ -313,6 +248,7 @@ async function scaleScenario(
           "0",
           "--hold",
           String(Math.ceil(scenario.settleMs / 1000) + 1),
+          ...targets.benchExtra,
         ],
         (line) => {
           if (line.startsWith("holding ") && during === undefined) {
@@ -353,7 +289,7 @@ async function scaleScenario(
 }
 
 /** This machine, this Deno, this commit: the table's context. */
-async function describeMachine(): Promise<Record<string, string>> {
+async function describeMachine(withNcat = true): Promise<Record<string, string>> {
   // With cat: Deno lets a script read /proc only with --allow-all.
   const read = async (path: string) => {
     try {
@@ -391,7 +327,9 @@ async function describeMachine(): Promise<Record<string, string>> {
       "HEAD",
     ])) +
       (dirty !== "" && dirty !== "unknown" ? " with uncommitted changes" : ""),
-    ncat: (await attempt("sh", ["-c", "ncat --version 2>&1"])).split("\n")[0],
+    ...(withNcat
+      ? { ncat: (await attempt("sh", ["-c", "ncat --version 2>&1"])).split("\n")[0] }
+      : {}),
   };
 }
 
@@ -412,10 +350,13 @@ async function main(args: string[]): Promise<number> {
   }
   const quick = values.quick === true;
   const runs = intFlag(values, "runs", quick ? 1 : 3, 1, 100);
+  const workers = intFlag(values, "workers", 1, 1, MAX_WORKERS);
+  const benchExtra = workers === 1 ? [] : ["--workers", String(workers)];
+  if (values.redis) return await mainRedis(quick, runs, benchExtra, values.json === true);
   const scenarios = quick ? QUICK_SCENARIOS : FULL_SCENARIOS;
   const dir = await Deno.makeTempDir({ prefix: "chat-bench-" });
   try {
-    const targets: Targets = { dir, permissions: serverPermissions() };
+    const targets: Targets = { dir, permissions: serverPermissions(), benchExtra };
     if (values["no-ncat"]) targets.ncatMissing = "--no-ncat";
     else {
       const found = await ensureNcat(log);
@@ -473,7 +414,67 @@ async function main(args: string[]): Promise<number> {
       const context = Object.entries(machine).map(([key, value]) => `- ${key}: ${value}`).join(
         "\n",
       );
-      write(Deno.stdout, `${context}\n- runs per scenario: ${runs} (medians shown)\n\n${table}`);
+      write(
+        Deno.stdout,
+        `${context}\n- runs per scenario: ${runs} (medians shown)${
+          workers === 1 ? "" : `\n- chat bench --workers ${workers}`
+        }\n\n${table}`,
+      );
+    }
+    return ok ? 0 : 1;
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/** `deno task bench --redis`: bench/redis.ts's comparison, as a table. */
+async function mainRedis(
+  quick: boolean,
+  runs: number,
+  benchExtra: string[],
+  json: boolean,
+): Promise<number> {
+  const found = await ensureTool("redis-server", "redis-server", log);
+  if (!("path" in found)) {
+    log(`bench --redis: ${found.missing}\n`);
+    return 1;
+  }
+  const scenarios = quick ? QUICK_REDIS_SCENARIOS : REDIS_SCENARIOS;
+  const dir = await Deno.makeTempDir({ prefix: "chat-bench-redis-" });
+  try {
+    const machine = {
+      ...await describeMachine(false),
+      redis: (await run(found.path, ["--version"])).trim(),
+    };
+    log(`bench --redis: ${scenarios.length} scenarios, ${runs} run${runs === 1 ? "" : "s"} each\n`);
+    const rows = await redisComparison(scenarios, runs, dir, serverPermissions(), benchExtra);
+    const headers = REDIS_CONFIGURATIONS.map((configuration) => configuration.name);
+    const table = formatColumns(rows, headers, REDIS_BASE_COLUMN, "3 servers vs 1 (Redis)");
+    const ok = rows.every((row) =>
+      row.columns.every((column) =>
+        column.every((run) => run.failure === undefined && run.lost === 0 && run.duplicated === 0)
+      )
+    );
+    if (json) {
+      const medians = rows.map((row) => ({
+        scenario: row.scenario,
+        metric: row.metric,
+        medians: Object.fromEntries(
+          headers.map((header, i) => [header, median(row.columns[i].map((run) => run.value))]),
+        ),
+        runs: Object.fromEntries(headers.map((header, i) => [header, row.columns[i]])),
+      }));
+      write(Deno.stdout, JSON.stringify({ ok, machine, runs, rows: medians, table }) + "\n");
+    } else {
+      const context = Object.entries(machine).map(([key, value]) => `- ${key}: ${value}`).join(
+        "\n",
+      );
+      write(
+        Deno.stdout,
+        `${context}\n- runs per scenario: ${runs} (medians shown)${
+          benchExtra.length === 0 ? "" : `\n- chat bench ${benchExtra.join(" ")}`
+        }\n\n${table}`,
+      );
     }
     return ok ? 0 : 1;
   } finally {

@@ -109,13 +109,16 @@ export interface RunningServer {
  * Starts `chat server` on 127.0.0.1 and a free port, in `dir` (where it
  * generates its certificate, or reuses the one there), with the limits a
  * benchmark needs lifted: every client comes from one address and sends as
- * fast as it can.
+ * fast as it can. `extra` flags go after those (`--redis URL`, say);
+ * `onLog` gets each line of its log (stderr).
  */
 export async function startOurServer(
   deno: string,
   permissions: string[],
   main: string,
   dir: string,
+  extra: string[] = [],
+  onLog?: (line: string) => void,
 ): Promise<RunningServer> {
   let listening: (port: number) => void;
   const ready = new Promise<number>((resolve) => listening = resolve);
@@ -134,12 +137,14 @@ export async function startOurServer(
     "20000",
     "--rate-limit",
     "0",
+    ...extra,
   ], {
     cwd: dir,
     stdout: (line) => {
       const match = line.match(/^listening on .*:(\d+)$/);
       if (match) listening(Number(match[1]));
     },
+    stderr: onLog,
   });
   const port = await withDeadline(
     Promise.race([ready, child.status.then(() => 0)]),
@@ -150,6 +155,102 @@ export async function startOurServer(
     throw new Error(`chat server did not start:\n${child.tail()}`);
   }
   return { child, port, certPath: `${dir}/certs/cert.pem` };
+}
+
+/** A private redis-server, started and answering. */
+export interface RunningRedis {
+  child: Child;
+  port: number;
+  /** `--redis` for it. */
+  url: string;
+}
+
+/**
+ * Starts a private `redis-server` on 127.0.0.1 and a free port, keeping
+ * nothing on disk (`--save '' --appendonly no`): a benchmark's history is
+ * thrown away with it. Resolves once it accepts connections.
+ */
+export async function startRedis(redisServer = "redis-server"): Promise<RunningRedis> {
+  const port = freePort();
+  let ready: () => void;
+  const accepting = new Promise<void>((resolve) => ready = resolve);
+  const child = spawn(redisServer, [
+    "--port",
+    String(port),
+    "--bind",
+    "127.0.0.1",
+    "--save",
+    "",
+    "--appendonly",
+    "no",
+  ], {
+    stdout: (line) => {
+      if (/Ready to accept connections/.test(line)) ready();
+    },
+  });
+  const started = await withDeadline(
+    Promise.race([accepting.then(() => true), child.status.then(() => false)]),
+    START_TIMEOUT_MS,
+  );
+  if (started !== true) {
+    await child.stop();
+    throw new Error(`redis-server did not start:\n${child.tail()}`);
+  }
+  return { child, port, url: `redis://127.0.0.1:${port}` };
+}
+
+/** Several of our servers sharing one chat through Redis, in one folder (one certificate). */
+export interface RunningCluster {
+  servers: RunningServer[];
+  /** The certificate every one of them serves. */
+  certPath: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts `count` of our servers with `--redis url`, in `dir`: the first
+ * alone (it generates the certificate, or reuses the one there), the others
+ * once it listens, so all of them serve the same certificate. `onLog`
+ * gets each line of server i's log.
+ */
+export async function startCluster(
+  deno: string,
+  permissions: string[],
+  main: string,
+  dir: string,
+  url: string,
+  count: number,
+  onLog?: (server: number, line: string) => void,
+): Promise<RunningCluster> {
+  const extra = ["--redis", url];
+  const servers: RunningServer[] = [];
+  const stop = async () => {
+    await Promise.all(servers.map((server) => server.child.stop()));
+  };
+  const start = (i: number) =>
+    startOurServer(deno, permissions, main, dir, extra, onLog && ((line) => onLog(i, line)));
+  try {
+    servers.push(await start(0));
+    const rest = await Promise.allSettled(
+      Array.from({ length: count - 1 }, (_, i) => start(i + 1)),
+    );
+    for (const outcome of rest) if (outcome.status === "fulfilled") servers.push(outcome.value);
+    const failed = rest.find((outcome) => outcome.status === "rejected");
+    if (failed !== undefined) throw (failed as PromiseRejectedResult).reason;
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { servers, certPath: servers[0].certPath, stop };
+}
+
+/** Whether `command` is on PATH (through sh's `command -v`). */
+export async function onPath(command: string): Promise<string | undefined> {
+  try {
+    return (await run("sh", ["-c", 'command -v "$1"', "sh", command])).trim() || undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** ncat, started in chat mode with TLS. */
@@ -223,30 +324,35 @@ export async function run(command: string, args: string[], cwd?: string): Promis
  * The path of ncat, installed with apt-get when missing (which needs root);
  * or why it is not available.
  */
-export async function ensureNcat(
+export function ensureNcat(
   log: (text: string) => void,
 ): Promise<{ path: string } | { missing: string }> {
-  const found = async () => {
-    try {
-      return (await run("sh", ["-c", "command -v ncat"])).trim();
-    } catch {
-      return undefined;
-    }
-  };
-  const path = await found();
+  return ensureTool("ncat", "ncat", log);
+}
+
+/**
+ * The path of `command`, installed with apt-get (package `pkg`) when missing
+ * (which needs root); or why it is not available.
+ */
+export async function ensureTool(
+  command: string,
+  pkg: string,
+  log: (text: string) => void,
+): Promise<{ path: string } | { missing: string }> {
+  const path = await onPath(command);
   if (path) return { path };
-  log("ncat is missing: installing it with apt-get (package ncat)\n");
+  log(`${command} is missing: installing it with apt-get (package ${pkg})\n`);
   try {
     await run("apt-get", ["update", "-qq"]);
-    await run("apt-get", ["install", "-y", "-qq", "ncat"]);
+    await run("apt-get", ["install", "-y", "-qq", pkg]);
   } catch (error) {
     const reason = String(error instanceof Error ? error.message : error).split("\n")[0];
-    return { missing: `ncat is not installed and apt-get could not install it (${reason})` };
+    return { missing: `${command} is not installed and apt-get could not install it (${reason})` };
   }
-  const installed = await found();
+  const installed = await onPath(command);
   return installed
     ? { path: installed }
-    : { missing: "apt-get installed ncat but it is not on PATH" };
+    : { missing: `apt-get installed ${pkg} but ${command} is not on PATH` };
 }
 
 /**

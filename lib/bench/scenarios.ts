@@ -95,6 +95,21 @@ export const QUICK_SCENARIOS: readonly Scenario[] = [
   { kind: "scale", name: "scale 200 idle clients", clients: 200, settleMs: 200 },
 ];
 
+/**
+ * `deno task bench --redis`: the same server through Redis, one against
+ * three (clients spread round-robin over them), beside one without Redis.
+ */
+export const REDIS_SCENARIOS: readonly LoadScenario[] = [
+  fanOut(100, 1, 2_000),
+  steady(100, 1, 1_000, 200),
+];
+
+/** `deno task bench --redis --quick`. */
+export const QUICK_REDIS_SCENARIOS: readonly LoadScenario[] = [
+  fanOut(6, 1, 300),
+  steady(6, 1, 40, 200),
+];
+
 /** The `chat bench` flags of a load scenario (without address, trust and --raw). */
 export function benchFlags(scenario: LoadScenario): string[] {
   const flags = [

@@ -100,3 +100,55 @@ function problems(runs: readonly RunFigure[]): string {
     runs.reduce((total, run) => total + run[key], 0);
   return `${sum("lost")} / ${sum("duplicated")} / ${sum("outOfOrder")}`;
 }
+
+/** One line of a table of several configurations side by side ({@linkcode formatColumns}). */
+export interface ColumnRow {
+  scenario: string;
+  metric: string;
+  better: "higher" | "lower";
+  /** One list of runs per column, in the order of the headers. */
+  columns: RunFigure[][];
+}
+
+/**
+ * A table of configurations side by side (the Redis comparison: no Redis,
+ * one server through Redis, three): the medians of each column, the ratio
+ * of the last column to the `base` one (above 1: the last is better), and
+ * lost / duplicated / out-of-order deliveries summed per column.
+ *
+ * @example
+ * ```ts
+ * formatColumns(rows, ["no Redis", "Redis, 1 server", "Redis, 3 servers"], 1, "3 ÷ 1");
+ * // "| scenario | metric | no Redis | Redis, 1 server | Redis, 3 servers | 3 ÷ 1 | …"
+ * ```
+ */
+export function formatColumns(
+  rows: readonly ColumnRow[],
+  headers: readonly string[],
+  base: number,
+  ratioHeader = `${headers.at(-1)} vs ${headers[base]}`,
+): string {
+  const lines = [
+    `| scenario | metric | ${headers.join(" | ")} | ${ratioHeader} | lost / dup / out of order (${
+      headers.join("; ")
+    }) |`,
+    `| --- | --- | ${headers.map(() => "---:").join(" | ")} | ---: | --- |`,
+  ];
+  for (const row of rows) {
+    const r = ratio({
+      scenario: row.scenario,
+      metric: row.metric,
+      better: row.better,
+      ours: row.columns.at(-1) ?? [],
+      ncat: row.columns[base] ?? [],
+    });
+    lines.push(
+      `| ${row.scenario} | ${row.metric} | ${
+        headers.map((_, i) => cell(row.columns[i] ?? [])).join(" | ")
+      } | ${Number.isFinite(r) ? `${r.toFixed(1)}×` : "–"} | ${
+        headers.map((_, i) => problems(row.columns[i] ?? [])).join("; ")
+      } |`,
+    );
+  }
+  return lines.join("\n") + "\n";
+}
