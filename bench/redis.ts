@@ -7,6 +7,9 @@
 // and fresh servers, so no run replays another's history.
 
 import {
+  cpuSnapshot,
+  cpuUse,
+  describeCpu,
   type RunningServer,
   startCluster,
   startOurServer,
@@ -55,8 +58,16 @@ export async function redisComparison(
     for (let i = 1; i <= runs; i++) {
       for (const [c, configuration] of REDIS_CONFIGURATIONS.entries()) {
         let outcome: Outcome;
+        let cpu = "";
         try {
-          outcome = await runOnce(configuration, scenario, dir, permissions, benchExtra);
+          outcome = await runOnce(
+            configuration,
+            scenario,
+            dir,
+            permissions,
+            benchExtra,
+            (note) => cpu = `; ${note}`,
+          );
         } catch (error) {
           outcome = { failure: error instanceof Error ? error.message : String(error) };
         }
@@ -64,7 +75,7 @@ export async function redisComparison(
         log(
           `  ${scenario.name}, ${configuration.name}, run ${i}/${runs}: ${
             describeReport(outcome)
-          }\n`,
+          }${cpu}\n`,
         );
       }
     }
@@ -89,14 +100,26 @@ async function runOnce(
   dir: string,
   permissions: string[],
   benchExtra: string[],
+  onCpu: (note: string) => void,
 ): Promise<Outcome> {
+  const flags = [...benchFlags(scenario), ...benchExtra];
+  /** Runs chat bench, noting where the CPU went (the servers' and Redis's summed). */
+  const measure = async (servers: RunningServer[], ca: string, redisPid?: number) => {
+    const pids = [...servers.map((server) => server.child.pid), ...redisPid ? [redisPid] : []];
+    const before = await cpuSnapshot(pids);
+    const outcome = await benchProcess(target(servers, ca), flags);
+    onCpu(
+      describeCpu(
+        cpuUse(before, await cpuSnapshot(pids)),
+        redisPid ? "servers and Redis" : "server",
+      ),
+    );
+    return outcome;
+  };
   if (!configuration.redis) {
     const server = await startOurServer(DENO, permissions, MAIN, dir);
     try {
-      return await benchProcess(target([server], server.certPath), [
-        ...benchFlags(scenario),
-        ...benchExtra,
-      ]);
+      return await measure([server], server.certPath);
     } finally {
       await server.child.stop();
     }
@@ -112,10 +135,7 @@ async function runOnce(
       configuration.servers,
     );
     try {
-      return await benchProcess(target(cluster.servers, cluster.certPath), [
-        ...benchFlags(scenario),
-        ...benchExtra,
-      ]);
+      return await measure(cluster.servers, cluster.certPath, redis.child.pid);
     } finally {
       await cluster.stop();
     }

@@ -21,6 +21,9 @@ import { intFlag, parseFlags, UsageError } from "../lib/cli.ts";
 import { chooseDialer } from "../lib/bench/dial.ts";
 import {
   type Child,
+  cpuSnapshot,
+  cpuUse,
+  describeCpu,
   ensureNcat,
   ensureTool,
   freePort,
@@ -134,34 +137,44 @@ async function loadScenario(
   runs: number,
 ): Promise<Row[]> {
   const kinds = targets.ncat ? (["ours", "ncat"] as const) : (["ours"] as const);
-  type Measured = { report: Outcome; peakKiB: number };
+  type Measured = { report: Outcome; peakKiB: number; cpu?: RunFigure["cpu"] };
   const measured: Record<"ours" | "ncat", Measured[]> = { ours: [], ncat: [] };
   for (let i = 1; i <= runs; i++) {
     for (const kind of kinds) {
       let report: Outcome;
       let peakKiB = NaN;
+      let cpu: RunFigure["cpu"];
       try {
         const target = await startTarget(targets, kind);
         // A fresh server per run: its peak is this run's (startup included, which is small).
         const memory = watchPeakMemory(target.child.pid);
+        const before = await cpuSnapshot([target.child.pid]);
         try {
           report = await benchProcess(target, [...benchFlags(scenario), ...targets.benchExtra]);
         } finally {
+          cpu = cpuUse(before, await cpuSnapshot([target.child.pid]));
           peakKiB = await memory.stop();
           await target.child.stop();
         }
       } catch (error) {
         report = { failure: error instanceof Error ? error.message : String(error) };
       }
-      measured[kind].push({ report, peakKiB });
+      measured[kind].push({ report, peakKiB, cpu });
       const memoryNote = scenario.metrics.includes("peak RSS MiB")
         ? `, server peak RSS ${formatFigure(peakKiB / 1024)} MiB`
         : "";
-      log(`  ${scenario.name}, ${kind} run ${i}/${runs}: ${describeReport(report)}${memoryNote}\n`);
+      log(
+        `  ${scenario.name}, ${kind} run ${i}/${runs}: ${describeReport(report)}${memoryNote}${
+          cpu === undefined ? "" : `; ${describeCpu(cpu)}`
+        }\n`,
+      );
     }
   }
   return scenario.metrics.map((metric) => {
-    const pick = ({ report, peakKiB }: Measured) => loadFigure(metric, report, peakKiB);
+    const pick = ({ report, peakKiB, cpu }: Measured) => ({
+      ...loadFigure(metric, report, peakKiB),
+      cpu,
+    });
     return {
       scenario: scenario.name,
       metric: METRIC_NAMES[metric],

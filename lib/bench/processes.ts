@@ -456,3 +456,97 @@ export function watchPeakMemory(
     },
   };
 }
+
+/** CPU time, in seconds, as the kernel counts it at one moment. */
+export interface CpuSnapshot {
+  /** When it was taken (performance.now(), ms). */
+  atMs: number;
+  /** Every core's non-idle time, summed. */
+  machine: number;
+  /** This process's reaped children (a finished `chat bench` among them). */
+  children: number;
+  /** The watched processes (the servers), summed; NaN when one could not be read. */
+  process: number;
+}
+
+/** Clock ticks per second of /proc's CPU times (USER_HZ, 100 on Linux). */
+export const USER_HZ = 100;
+
+/**
+ * CPU time of the machine, of this process's finished children, and of
+ * processes `pids`, from /proc (read with cat, in one go).
+ */
+export async function cpuSnapshot(pids: readonly number[]): Promise<CpuSnapshot> {
+  const atMs = performance.now();
+  const text = await run("sh", [
+    "-c",
+    'head -n 1 /proc/stat; for pid; do cat "/proc/$pid/stat" 2>/dev/null || echo gone; done',
+    "sh",
+    String(Deno.pid),
+    ...pids.map(String),
+  ]);
+  return parseCpu(text, atMs);
+}
+
+/**
+ * The {@linkcode CpuSnapshot} of `head -n 1 /proc/stat`, then this process's
+ * and each watched one's /proc/PID/stat (or "gone").
+ */
+export function parseCpu(text: string, atMs: number): CpuSnapshot {
+  const [total, self, ...watched] = text.trim().split("\n");
+  const jiffies = total.trim().split(/\s+/).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal: idle and iowait are not busy.
+  const busy = jiffies.slice(0, 8).reduce(
+    (sum, value, i) => i === 3 || i === 4 ? sum : sum + value,
+    0,
+  );
+  // /proc/PID/stat: the fields after the command's closing parenthesis, from field 3 on.
+  const fields = (line: string | undefined) =>
+    line === undefined ? [] : line.slice(line.lastIndexOf(")") + 2).split(" ").map(Number);
+  const own = fields(self);
+  let process = 0;
+  for (const line of watched) {
+    const other = fields(line);
+    process += other.length > 14 ? other[11] + other[12] : NaN;
+  }
+  return {
+    atMs,
+    machine: busy / USER_HZ,
+    // utime is field 14, stime 15, cutime 16, cstime 17: index field - 3 here.
+    children: (own[13] + own[14]) / USER_HZ,
+    process: process / USER_HZ,
+  };
+}
+
+/**
+ * Where the CPU went between two snapshots, in seconds: the watched
+ * process, the children that finished meanwhile, the rest of the machine.
+ *
+ * @example
+ * ```ts
+ * describeCpu(cpuUse(before, after)); // "CPU s: server 2.0, chat bench 2.5, rest of the machine 0.8, in 5.6 s"
+ * ```
+ */
+export function cpuUse(before: CpuSnapshot, after: CpuSnapshot): {
+  seconds: number;
+  server: number;
+  bench: number;
+  rest: number;
+} {
+  const server = after.process - before.process;
+  const bench = after.children - before.children;
+  return {
+    seconds: (after.atMs - before.atMs) / 1000,
+    server,
+    bench,
+    rest: Math.max(0, after.machine - before.machine - server - bench),
+  };
+}
+
+/** One phrase for the log; `server` names the watched processes. */
+export function describeCpu(use: ReturnType<typeof cpuUse>, server = "server"): string {
+  const f = (value: number) => Number.isFinite(value) ? value.toFixed(1) : "?";
+  return `CPU s: ${server} ${f(use.server)}, chat bench ${f(use.bench)}, rest of the machine ${
+    f(use.rest)
+  }, in ${f(use.seconds)} s`;
+}

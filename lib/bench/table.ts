@@ -9,6 +9,11 @@ export interface RunFigure {
   outOfOrder: number;
   /** Why the run failed (timeout, disconnect, …); undefined when it completed. */
   failure?: string;
+  /**
+   * Where the machine's CPU went during the run, in seconds (the harness's
+   * noise record: the server, `chat bench`, everything else on the machine).
+   */
+  cpu?: { seconds: number; server: number; bench: number; rest: number };
 }
 
 /** One line of the table. */
