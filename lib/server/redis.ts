@@ -45,32 +45,42 @@ export const DEFAULT_LEASE_MS = 10_000;
 const PAGE = 1000;
 /** How long one XREAD blocks before it is issued again. */
 const BLOCK_MS = 5_000;
+/** Messages appended per script call. */
+const APPEND_BATCH = 500;
 /** Nickname leases renewed per script call. */
 const RENEW_BATCH = 500;
 
 const encoder = new TextEncoder();
 
-// Appends one message: seq = the counter + 1, kept above both `floor` (the
-// newest seq the calling server holds: a Redis that lost its data must not
-// hand out old seqs again) and the newest entry (XADD needs rising ids).
-// KEYS: seq, history. ARGV: floor, maxlen (0: none), from, message, time, origin.
+// Appends messages: each gets seq = the counter + 1, kept above both `floor`
+// (the newest seq the calling server holds: a Redis that lost its data must
+// not hand out old seqs again) and the newest entry (XADD needs rising ids).
+// Returns the first message's seq; the others follow it one by one.
+// KEYS: seq, history. ARGV: floor, maxlen (0: none), then per message:
+// from, message, time, origin.
 const APPEND_SCRIPT = `
-local seq = redis.call('INCR', KEYS[1])
 local floor = tonumber(ARGV[1])
 local top = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)
 if top[1] then
   local last = tonumber(string.match(top[1][1], '^(%d+)'))
-  if last >= floor then floor = last end
+  if last > floor then floor = last end
 end
+local count = (#ARGV - 2) / 4
+local seq = redis.call('INCRBY', KEYS[1], count) - count + 1
 if seq <= floor then
   seq = floor + 1
-  redis.call('SET', KEYS[1], seq)
+  redis.call('SET', KEYS[1], seq + count - 1)
 end
-local fields = {'from', ARGV[3], 'message', ARGV[4], 'time', ARGV[5], 'origin', ARGV[6]}
-if tonumber(ARGV[2]) > 0 then
-  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], seq .. '-0', unpack(fields))
-else
-  redis.call('XADD', KEYS[2], seq .. '-0', unpack(fields))
+local maxlen = tonumber(ARGV[2])
+for i = 0, count - 1 do
+  local at = 3 + i * 4
+  local id = (seq + i) .. '-0'
+  local fields = {'from', ARGV[at], 'message', ARGV[at + 1], 'time', ARGV[at + 2], 'origin', ARGV[at + 3]}
+  if maxlen > 0 then
+    redis.call('XADD', KEYS[2], 'MAXLEN', '~', maxlen, id, unpack(fields))
+  else
+    redis.call('XADD', KEYS[2], id, unpack(fields))
+  end
 end
 return seq
 `;
@@ -162,6 +172,9 @@ export class RedisCluster implements Cluster {
   #events: ClusterEvents | undefined;
   #nextAppend = 1;
   readonly #appends = new Map<number, Append>();
+  /** Appends waiting for this turn's script call: four fields each, and their numbers. */
+  #queued: string[] = [];
+  #queuedNumbers: number[] = [];
   /** Nicknames held by local members: key → owner (member id). */
   readonly #held = new Map<string, number>();
   #waiters: { seq: number; resolve: () => void }[] = [];
@@ -277,30 +290,49 @@ export class RedisCluster implements Cluster {
     if (this.#closed) return Promise.reject(new StorageUnavailable("closed"));
     const number = this.#nextAppend++;
     return new Promise<number>((resolve, reject) => {
-      const entry: Append = { resolve, reject, uncertain: 0 };
-      this.#appends.set(number, entry);
-      this.#script("append", [SEQ_KEY, HISTORY_KEY], [
-        String(this.#store.lastSeq),
-        String(this.#historyLimit),
+      this.#appends.set(number, { resolve, reject, uncertain: 0 });
+      // Everything posted in this turn of the event loop (a read's worth of
+      // frames, from every connection) goes to Redis in one script call.
+      if (this.#queued.length === 0) queueMicrotask(() => this.#flush());
+      this.#queued.push(
         message.from,
         message.message,
         message.time,
         `${this.#serverId}/${author}/${number}`,
+      );
+      this.#queuedNumbers.push(number);
+    });
+  }
+
+  /** Sends the queued appends, up to APPEND_BATCH per script call. */
+  #flush(): void {
+    while (this.#queuedNumbers.length > 0) {
+      const numbers = this.#queuedNumbers.splice(0, APPEND_BATCH);
+      const fields = this.#queued.splice(0, numbers.length * 4);
+      this.#script("append", [SEQ_KEY, HISTORY_KEY], [
+        String(this.#store.lastSeq),
+        String(this.#historyLimit),
+        ...fields,
       ]).then(
-        (seq) => this.#settle(number, Number(seq)),
+        (first) => numbers.forEach((number, i) => this.#settle(number, Number(first) + i)),
         (error) => {
-          if (!this.#appends.has(number)) return;
-          if (error instanceof ErrorReply || !this.#inFlight(error)) {
-            this.#appends.delete(number);
-            reject(new StorageUnavailable(reason(error)));
-          } else {
-            // The answer was lost with the connection: the follower decides.
-            entry.uncertain = ++this.#losses;
-            this.#resync = true;
+          const definite = error instanceof ErrorReply || !this.#inFlight(error);
+          // The answer was lost with the connection: the follower decides.
+          const loss = definite ? 0 : ++this.#losses;
+          for (const number of numbers) {
+            const entry = this.#appends.get(number);
+            if (entry === undefined) continue; // The follower saw it already.
+            if (definite) {
+              this.#appends.delete(number);
+              entry.reject(new StorageUnavailable(reason(error)));
+            } else {
+              entry.uncertain = loss;
+            }
           }
+          if (!definite) this.#resync = true;
         },
       );
-    });
+    }
   }
 
   caughtUp(seq: number, timeoutMs: number): Promise<void> {
