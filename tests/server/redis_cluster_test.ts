@@ -15,7 +15,9 @@ import {
   SEQ_KEY,
   streamEntries,
 } from "../../lib/server/redis.ts";
+import { DEFAULT_LIMITS, startServer } from "../../lib/server/server.ts";
 import { MemoryStore } from "../../lib/server/store.ts";
+import { TestClient, testIdentity } from "./_helpers.ts";
 import { RedisServer } from "./_redis.ts";
 
 const decoder = new TextDecoder();
@@ -272,4 +274,77 @@ Deno.test("appends cut off in flight are acked only if stored and refused only i
   } finally {
     await a.close();
   }
+});
+
+/** A real server (TLS on 127.0.0.1:0) sharing its chat through `redis`. */
+async function serverOn(redis: RedisServer) {
+  const { certPem, keyPem } = await testIdentity();
+  const node = new Node();
+  const logger: Logger = {
+    log: (event, fields = {}) => node.logs.push(`${event} ${JSON.stringify(fields)}`),
+  };
+  node.cluster = await RedisCluster.open({ url: redis.url, store: node.store, logger });
+  const stop = new AbortController();
+  const running = await startServer({ hostname: "127.0.0.1", port: 0, certPem, keyPem }, {
+    limits: { ...DEFAULT_LIMITS, rateLimit: 0 },
+    store: node.store,
+    cluster: node.cluster,
+    logger,
+    clock: () => new Date(),
+    signal: stop.signal,
+  });
+  return {
+    node,
+    target: { port: running.port, certPem },
+    async [Symbol.asyncDispose]() {
+      stop.abort();
+      await running.done;
+      await node.close();
+    },
+  };
+}
+
+Deno.test("frames sent right behind a login wait for it, in order, even with a half-close after them", async () => {
+  await using redis = await RedisServer.start();
+  await using server = await serverOn(redis);
+  await using watcher = await TestClient.login(server.target, "watcher");
+  const client = await TestClient.connect(server.target);
+  try {
+    // One write: the login (a round trip to Redis) and three messages, then FIN.
+    await client.send(
+      [
+        { command: "login", nickname: "eager" },
+        { message: "one", id: "1" },
+        { message: "two", id: "2" },
+        { message: "three", id: "3" },
+      ].map((frame) => JSON.stringify(frame) + "\n").join(""),
+    );
+    await client.conn.closeWrite();
+    assert.deepEqual(await client.next(), { status: "ok" });
+    for (const id of ["1", "2", "3"]) assert.deepEqual(await client.next(), { status: "ok", id });
+    assert.ok(await client.closedByServer(), "closed politely after the acks");
+    const seen = [await watcher.next(), await watcher.next(), await watcher.next()];
+    assert.deepEqual(seen.map((frame) => [frame.from, frame.message, frame.seq]), [
+      ["eager", "one", 1],
+      ["eager", "two", 2],
+      ["eager", "three", 3],
+    ]);
+  } finally {
+    await client.close();
+  }
+});
+
+Deno.test("a malformed entry in the stream is skipped with a warning, and the chat goes on", async () => {
+  await using redis = await RedisServer.start();
+  await using server = await serverOn(redis);
+  await using reader = await TestClient.login(server.target, "reader");
+  await using writer = await TestClient.login(server.target, "writer");
+  // Someone else wrote to the stream by hand, with no message field.
+  await redis.command("XADD", HISTORY_KEY, "1-0", "from", "mallory");
+  await redis.command("SET", SEQ_KEY, "1");
+  await writer.send({ message: "still here", id: "a" });
+  assert.deepEqual(await writer.next(), { status: "ok", id: "a" });
+  const frame = await reader.next();
+  assert.deepEqual([frame.from, frame.message, frame.seq], ["writer", "still here", 2]);
+  assert.ok(server.node.logs.some((line) => line.includes("malformed history entry 1-0")));
 });
