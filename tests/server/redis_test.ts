@@ -359,14 +359,21 @@ Deno.test("a Redis outage: sends are refused with storage unavailable, connectio
     await until(() => [0, 1].every((i) => okIds(i).length >= 20), 10_000, explain);
 
     await redis.stop();
-    // Once each server has said so, it knows Redis is gone: from then on, nothing it is sent
-    // may wait for Redis to come back (messages sent before that may be in flight, undecided).
-    await until(
-      () => chat.servers.every((server) => server.stderr.includes("redis unavailable")),
-      5000,
-      explain,
-    );
-    const downFrom = sentIds.map((ids) => ids.length);
+    // Once a server has said so, it knows Redis is gone: from then on, nothing it is sent may
+    // wait for Redis to come back (messages sent before that may be in flight, undecided). The
+    // first message right after that moment is sent at once, on purpose.
+    const downFrom = [0, 0];
+    await Promise.all(clients.map(async (client, i) => {
+      const deadline = Date.now() + 5000;
+      while (!chat.servers[i].stderr.includes("redis unavailable")) {
+        if (Date.now() > deadline) assert.fail(`server ${i} never said so; ${explain()}`);
+        await sleep(1);
+      }
+      downFrom[i] = sentIds[i].length;
+      const id = `${names[i]}-right-after`;
+      sentIds[i].push(id);
+      await client.send({ message: id, id });
+    }));
     // While it is down: refusals that say why, with the message's id.
     await until(
       () =>
