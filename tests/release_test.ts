@@ -166,9 +166,34 @@ Deno.test("--allow-env lists exactly the variables the code reads", async () => 
     const source = await Deno.readTextFile(path);
     for (const [, name] of source.matchAll(/\benv(?:\.get)?\(\s*"([A-Z0-9_]+)"/g)) read.add(name);
   }
+  // The Redis client library reads two debug switches of its own, by name.
+  for (const name of await libraryEnv("@redis/client")) read.add(name);
   const allowed = flagValue(PERMISSIONS, "--allow-env")!.split(",");
   assert.deepEqual(allowed.toSorted(), [...read].toSorted());
 });
+
+/** The `process.env.NAME` reads in an npm package's code, from Deno's cache (version from deno.lock). */
+async function libraryEnv(name: string): Promise<string[]> {
+  const lock = JSON.parse(await Deno.readTextFile(`${ROOT}deno.lock`));
+  const version = Object.keys(lock.npm ?? {}).find((key) => key.startsWith(`${name}@`))
+    ?.slice(name.length + 1).split("_")[0];
+  assert.ok(version, `${name} is not in deno.lock`);
+  const cache = Deno.env.get("DENO_DIR") ?? `${Deno.env.get("HOME")}/.cache/deno`;
+  const root = `${cache}/npm/registry.npmjs.org/${name}/${version}`;
+  const names = new Set<string>();
+  for (let i = 0, dirs = [root]; i < dirs.length; i++) {
+    for await (const entry of Deno.readDir(dirs[i])) {
+      const path = `${dirs[i]}/${entry.name}`;
+      if (entry.isDirectory) dirs.push(path);
+      else if (entry.name.endsWith(".js")) {
+        const source = await Deno.readTextFile(path);
+        for (const [, env] of source.matchAll(/process\.env\.([A-Z0-9_]+)/g)) names.add(env);
+        assert.doesNotMatch(source, /process\.env\[|Object\.keys\(process\.env\)/, path);
+      }
+    }
+  }
+  return [...names];
+}
 
 Deno.test("deno task compile builds dist/chat for this machine", () => {
   const [{ args }, ...rest] = compileCommands();

@@ -187,6 +187,8 @@ export class RedisCluster implements Cluster {
   #started = false;
   #closed = false;
   #following: Promise<void> | undefined;
+  /** Cuts the follower's pause between attempts short (on close). */
+  #wakeFollower: (() => void) | undefined;
   #renewTimer: ReturnType<typeof setInterval> | undefined;
   readonly #releases = new Set<Promise<unknown>>();
   #scripts: Record<"append" | "claim" | "release" | "renew", string> | undefined;
@@ -267,6 +269,7 @@ export class RedisCluster implements Cluster {
   }
 
   async claim(key: string, owner: number): Promise<Claim> {
+    if (!this.#up) throw new StorageUnavailable("Redis is unreachable");
     const seq = Number(
       await this.#script("claim", [NICK_PREFIX + key, SEQ_KEY], [
         this.#owner(owner),
@@ -288,6 +291,9 @@ export class RedisCluster implements Cluster {
 
   append(message: Posted, author: number): Promise<number> {
     if (this.#closed) return Promise.reject(new StorageUnavailable("closed"));
+    // Known to be down: refuse now rather than write to a socket that may
+    // not have noticed yet (its appends would be in doubt until Redis is back).
+    if (!this.#up) return Promise.reject(new StorageUnavailable("Redis is unreachable"));
     const number = this.#nextAppend++;
     return new Promise<number>((resolve, reject) => {
       this.#appends.set(number, { resolve, reject, uncertain: 0 });
@@ -361,6 +367,7 @@ export class RedisCluster implements Cluster {
     await Promise.all(this.#releases);
     // The follower is blocked in XREAD: cut it rather than wait for the block to end.
     this.#follower.destroy();
+    this.#wakeFollower?.();
     await this.#following;
     for (const entry of this.#appends.values()) {
       entry.reject(new StorageUnavailable("server shutting down"));
@@ -466,6 +473,7 @@ export class RedisCluster implements Cluster {
             `${this.#store.lastSeq}-0`,
           ]);
           const entries = streamEntries(reply);
+          if (!this.#up) this.#ready(); // An error that was not the connection's has passed.
           if (entries.length > 0) this.#apply(entries);
           if (target !== undefined && (entries.length === 0 || this.#store.lastSeq >= target)) {
             // In step again: posts lost in flight and not in the stream were never stored.
@@ -479,7 +487,14 @@ export class RedisCluster implements Cluster {
         if (this.#closed) return;
         this.#down(reason(error));
         this.#resync = true;
-        await new Promise((resolve) => setTimeout(resolve, pause));
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, pause);
+          this.#wakeFollower = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        this.#wakeFollower = undefined;
         pause = Math.min(pause * 2, 2_000);
       }
     }
