@@ -127,11 +127,34 @@ Deno.test("bad flag values are usage errors", async () => {
       ["--max-message-bytes", "70000"],
       ["--rate-limit=-1"],
       ["--data-dir", ""],
+      ["--redis", "localhost:6379"],
+      ["--redis", "http://localhost:6379"],
+      ["--nick-lease", "5"],
     ]
   ) {
     const { code, stderr } = await run(["server", ...args]);
     assert.equal(code, 2, args.join(" "));
     assert.match(stderr, /^chat: --/, stderr);
+  }
+});
+
+Deno.test("servers started in one folder at the same moment share one generated certificate", async () => {
+  const dir = await Deno.makeTempDir();
+  const servers = [0, 1, 2].map(() =>
+    new ServerProcess(["server", "--host", "127.0.0.1", "--port", "0"], dir)
+  );
+  try {
+    await Promise.all(servers.map((server) => server.listening()));
+    const fingerprints = servers.map((server) =>
+      /SHA-256 fingerprint ([0-9A-F:]{95})/.exec(server.stdout)?.[1]
+    );
+    assert.ok(fingerprints[0], servers[0].stdout);
+    assert.deepEqual(fingerprints, [fingerprints[0], fingerprints[0], fingerprints[0]]);
+    const generated = servers.filter((server) => /^generated /m.test(server.stdout));
+    assert.equal(generated.length, 1, servers.map((server) => server.stdout).join("\n"));
+  } finally {
+    for (const server of servers) await server.stop();
+    await Deno.remove(dir, { recursive: true });
   }
 });
 
