@@ -54,6 +54,12 @@ export const CLOSE_FLUSH_MS = 1000;
  */
 export const SOCKET_BUFFER_BYTES = 512 * 1024;
 
+/**
+ * Bytes of frames a client may send behind a login still waiting for Redis;
+ * beyond that it is flooding and is cut off.
+ */
+export const HELD_BYTES = 1024 * 1024;
+
 /** How long a politely closed connection may take to finish its close before it is destroyed. */
 export const CLOSE_LINGER_MS = 1000;
 
@@ -101,10 +107,12 @@ export class Connection implements Member {
   #owed: Promise<void> | undefined;
   /**
    * With a cluster, a login takes a round trip to Redis. Frames read
-   * meanwhile wait here, in order, and reading pauses until it is answered.
+   * meanwhile wait here, in order, up to HELD_BYTES (pausing the socket
+   * would not bound them: node:tls in Deno keeps reading underneath).
    */
   #loginPending = false;
   #held: string[] = [];
+  #heldBytes = 0;
   /** The peer's FIN arrived while frames were held: end once they are handled. */
   #endHeld = false;
 
@@ -246,6 +254,12 @@ export class Connection implements Member {
   #onLine(text: string): void {
     if (this.#endReason !== undefined) return;
     if (this.#loginPending) {
+      this.#heldBytes += text.length;
+      if (this.#heldBytes > HELD_BYTES) {
+        this.#logger.log("flooding", { peer: this.#peer, held_bytes: this.#heldBytes });
+        this.end("too much sent before the login was answered", "abort");
+        return;
+      }
       this.#held.push(text);
       return;
     }
@@ -303,7 +317,6 @@ export class Connection implements Member {
     const result = this.#hub.login(this, nickname, since);
     if (result.ok === "pending") {
       this.#loginPending = true;
-      this.#socket.pause();
       result.done.then((done) => {
         this.#loginPending = false;
         if (this.#endReason !== undefined) return;
@@ -317,14 +330,15 @@ export class Connection implements Member {
 
   /** Handles the frames read while a login was in flight, then reads on. */
   #releaseHeld(): void {
+    const held = this.#held;
+    this.#held = [];
+    this.#heldBytes = 0;
     this.#hub.batch(() => {
-      while (this.#held.length > 0 && !this.#loginPending && this.#endReason === undefined) {
-        this.#onLine(this.#held.shift()!);
-      }
+      // A frame may start another login: the rest then waits behind it again.
+      for (const text of held) this.#onLine(text);
     });
     if (this.#loginPending || this.#endReason !== undefined) return;
     if (this.#endHeld) this.end("closed by peer", "polite");
-    else this.#socket.resume();
   }
 
   #loginAnswered(result: HubResult, since: number | undefined): void {

@@ -258,7 +258,9 @@ export class Hub {
   /** Wakes every member but `author` (all of them when null); cuts off those over their limit. */
   #wake(author: Member | null): void {
     for (const other of this.#members.values()) {
-      if (other !== author && !other.outbox.notify()) other.kick("send queue full");
+      if (other !== author && !other.outbox.notify()) {
+        other.kick(other.outbox.failure ?? "send queue full");
+      }
     }
   }
 

@@ -39,8 +39,11 @@ export interface OutboxOptions {
 /** The default size of one coalesced write: 256 KiB. */
 export const DEFAULT_BATCH_BYTES = 256 * 1024;
 
-/** Why an outbox stopped accepting data. */
-export type OutboxFailure = "send queue full";
+/**
+ * Why an outbox stopped accepting data: too far behind, or live messages it
+ * had not sent yet were dropped from the history (`--history-limit`).
+ */
+export type OutboxFailure = "send queue full" | "fell behind the history limit";
 
 /**
  * Queues replies and streams stored messages to one connection.
@@ -164,6 +167,7 @@ export class Outbox {
       while (this.#failure === undefined) {
         const bytes = this.#take();
         if (bytes === undefined) {
+          if (this.#failure !== undefined) break;
           this.#settleIdle();
           if (this.#closing) return;
           await new Promise<void>((resolve) => this.#wake = resolve);
@@ -188,6 +192,7 @@ export class Outbox {
     this.#replies = [];
     this.#replyBytes = 0;
     if (this.#cursor !== 0 && this.#cursor <= this.#store.lastSeq && bytes < this.#batch) {
+      if (this.#cursor < this.#store.firstSeq && !this.#check()) return undefined;
       const read = this.#store.read(this.#cursor, this.#batch - bytes, this.#author);
       this.#cursor = read.next;
       if (pieces.length === 0 && read.pieces.length === 1) return read.pieces[0];
@@ -199,8 +204,13 @@ export class Outbox {
 
   #check(): boolean {
     if (this.#failure) return false;
-    if (this.queuedBytes > this.#limit) {
-      this.#failure = "send queue full";
+    // Live messages it never sent have left the store: skipping them silently
+    // would be loss. (A replay that starts before the oldest kept message is
+    // what the history limit means, and is not this.)
+    const dropped = this.#cursor !== 0 && this.#cursor >= this.#liveFrom &&
+      this.#cursor < this.#store.firstSeq;
+    if (dropped || this.queuedBytes > this.#limit) {
+      this.#failure = dropped ? "fell behind the history limit" : "send queue full";
       this.#replies = [];
       this.#replyBytes = 0;
       this.#poke();

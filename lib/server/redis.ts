@@ -25,6 +25,7 @@
 // lost, and nothing refused was stored.
 
 import { ClientClosedError, ClientOfflineError, createClient, ErrorReply } from "redis";
+import { withDeadline } from "../deadline.ts";
 import { encodeChatMessage } from "../protocol.ts";
 import { reason, StartupError } from "./cert.ts";
 import { StorageUnavailable } from "./file_store.ts";
@@ -45,6 +46,14 @@ export const DEFAULT_LEASE_MS = 10_000;
 const PAGE = 1000;
 /** How long one XREAD blocks before it is issued again. */
 const BLOCK_MS = 5_000;
+/** How long Redis may take to answer before it counts as down (it hangs, or its host died). */
+export const HANG_MS = 3_000;
+/** How often Redis is pinged to notice that. */
+const HEALTH_MS = 1_000;
+/** How long close() waits for Redis to take the last releases and the goodbye. */
+const CLOSE_MS = 300;
+/** With a history limit, the stream keeps this many more entries than it, for servers behind. */
+export const STREAM_SLACK = 100_000;
 /** Messages appended per script call. */
 const APPEND_BATCH = 500;
 /** Nickname leases renewed per script call. */
@@ -121,6 +130,13 @@ end
 return lost
 `;
 
+const SCRIPTS = {
+  append: APPEND_SCRIPT,
+  claim: CLAIM_SCRIPT,
+  release: RELEASE_SCRIPT,
+  renew: RENEW_SCRIPT,
+};
+
 /** Options of {@linkcode RedisCluster.open}. */
 export interface RedisClusterOptions {
   /** `redis://HOST:PORT[/DB]` or `rediss://…` for TLS. */
@@ -160,8 +176,10 @@ type Client = ReturnType<typeof createClient>;
  * ```
  */
 export class RedisCluster implements Cluster {
-  readonly #command: Client;
-  readonly #follower: Client;
+  /** Makes a client; the two below are replaced when Redis stops answering. */
+  readonly #make: () => Client;
+  #command: Client;
+  #follower: Client;
   readonly #store: MemoryStore;
   readonly #logger: Logger;
   readonly #leaseMs: number;
@@ -177,7 +195,9 @@ export class RedisCluster implements Cluster {
   #queuedNumbers: number[] = [];
   /** Nicknames held by local members: key → owner (member id). */
   readonly #held = new Map<string, number>();
-  #waiters: { seq: number; resolve: () => void }[] = [];
+  /** Claims whose answer was lost with the connection: released once Redis is back. */
+  readonly #orphans = new Map<string, number>();
+  #waiters: { seq: number; resolve: () => void; reject: (error: Error) => void }[] = [];
   /** Set after a lost connection: the follower reads the counter and catches up to it. */
   #resync = false;
   /** Appends lost in flight so far (see Append.uncertain). */
@@ -190,12 +210,14 @@ export class RedisCluster implements Cluster {
   /** Cuts the follower's pause between attempts short (on close). */
   #wakeFollower: (() => void) | undefined;
   #renewTimer: ReturnType<typeof setInterval> | undefined;
+  #healthTimer: ReturnType<typeof setInterval> | undefined;
+  #pinging = false;
   readonly #releases = new Set<Promise<unknown>>();
-  #scripts: Record<"append" | "claim" | "release" | "renew", string> | undefined;
 
-  private constructor(command: Client, follower: Client, options: RedisClusterOptions) {
-    this.#command = command;
-    this.#follower = follower;
+  private constructor(make: () => Client, options: RedisClusterOptions) {
+    this.#make = make;
+    this.#command = this.#connectable(make());
+    this.#follower = this.#connectable(make());
     this.#store = options.store;
     this.#logger = options.logger;
     this.#leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
@@ -224,34 +246,37 @@ export class RedisCluster implements Cluster {
             !connected && Date.now() >= deadline ? cause : Math.min(100 * 2 ** retries, 2_000),
         },
       });
-    const command = make();
-    const follower = make();
-    const cluster = new RedisCluster(command, follower, options);
-    let lastError = "";
-    for (const client of [command, follower]) {
-      client.on("error", (error: Error) => {
-        lastError = reason(error);
-        cluster.#down(lastError);
-      });
-      client.on("ready", () => cluster.#ready());
-    }
+    const cluster = new RedisCluster(make, options);
     try {
-      await command.connect();
-      await follower.connect();
+      await cluster.#command.connect();
+      await cluster.#follower.connect();
       connected = true;
-      await cluster.#loadScripts();
       await cluster.#load();
     } catch (error) {
-      command.destroy();
-      follower.destroy();
+      cluster.#command.destroy();
+      cluster.#follower.destroy();
       throw new StartupError(
-        `Cannot reach Redis at ${shown}: ${lastError || reason(error)}.`,
+        `Cannot reach Redis at ${shown}: ${cluster.#lastError || reason(error)}.`,
       );
     }
     cluster.#started = true;
     cluster.#following = cluster.#follow();
     cluster.#renewTimer = setInterval(() => cluster.#renew(), Math.max(cluster.#leaseMs / 3, 50));
+    cluster.#healthTimer = setInterval(() => cluster.#checkHealth(), HEALTH_MS);
     return cluster;
+  }
+
+  #lastError = "";
+
+  /** Wires a new client's events to this link. */
+  #connectable(client: Client): Client {
+    client.on("error", (error: Error) => {
+      if (client !== this.#command && client !== this.#follower) return; // A replaced one.
+      this.#lastError = reason(error);
+      this.#down(this.#lastError);
+    });
+    client.on("ready", () => this.#ready());
+    return client;
   }
 
   /** The URL, with any password left out, for messages. */
@@ -269,13 +294,20 @@ export class RedisCluster implements Cluster {
   }
 
   async claim(key: string, owner: number): Promise<Claim> {
-    if (!this.#up) throw new StorageUnavailable("Redis is unreachable");
-    const seq = Number(
-      await this.#script("claim", [NICK_PREFIX + key, SEQ_KEY], [
-        this.#owner(owner),
-        String(this.#leaseMs),
-      ]),
-    );
+    if (!this.#up || this.#closed) throw new StorageUnavailable("Redis is unreachable");
+    let seq: number;
+    try {
+      seq = Number(
+        await this.#script("claim", [NICK_PREFIX + key, SEQ_KEY], [
+          this.#owner(owner),
+          String(this.#leaseMs),
+        ]),
+      );
+    } catch (error) {
+      // The key may be set all the same: give it back once Redis answers again.
+      if (this.#inFlight(error)) this.#orphans.set(key, owner);
+      throw error;
+    }
     if (seq < 0) return { ok: false, reason: "nickname already in use" };
     this.#held.set(key, owner);
     return { ok: true, seq };
@@ -290,10 +322,11 @@ export class RedisCluster implements Cluster {
   }
 
   append(message: Posted, author: number): Promise<number> {
-    if (this.#closed) return Promise.reject(new StorageUnavailable("closed"));
     // Known to be down: refuse now rather than write to a socket that may
     // not have noticed yet (its appends would be in doubt until Redis is back).
-    if (!this.#up) return Promise.reject(new StorageUnavailable("Redis is unreachable"));
+    if (!this.#up || this.#closed) {
+      return Promise.reject(new StorageUnavailable("Redis is unreachable"));
+    }
     const number = this.#nextAppend++;
     return new Promise<number>((resolve, reject) => {
       this.#appends.set(number, { resolve, reject, uncertain: 0 });
@@ -317,17 +350,19 @@ export class RedisCluster implements Cluster {
       const fields = this.#queued.splice(0, numbers.length * 4);
       this.#script("append", [SEQ_KEY, HISTORY_KEY], [
         String(this.#store.lastSeq),
-        String(this.#historyLimit),
+        // Some slack, so a server that falls behind for a moment misses nothing.
+        String(this.#historyLimit > 0 ? this.#historyLimit + STREAM_SLACK : 0),
         ...fields,
       ]).then(
         (first) => numbers.forEach((number, i) => this.#settle(number, Number(first) + i)),
         (error) => {
-          const definite = error instanceof ErrorReply || !this.#inFlight(error);
+          const definite = !this.#inFlight(error);
           // The answer was lost with the connection: the follower decides.
           const loss = definite ? 0 : ++this.#losses;
           for (const number of numbers) {
             const entry = this.#appends.get(number);
-            if (entry === undefined) continue; // The follower saw it already.
+            // Seen by the follower already, or put in doubt when the link was replaced.
+            if (entry === undefined || entry.uncertain > 0) continue;
             if (definite) {
               this.#appends.delete(number);
               entry.reject(new StorageUnavailable(reason(error)));
@@ -343,6 +378,7 @@ export class RedisCluster implements Cluster {
 
   caughtUp(seq: number, timeoutMs: number): Promise<void> {
     if (this.#store.lastSeq >= seq) return Promise.resolve();
+    if (this.#closed) return Promise.reject(new StorageUnavailable("closed"));
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#waiters = this.#waiters.filter((waiter) => waiter !== entry);
@@ -354,17 +390,27 @@ export class RedisCluster implements Cluster {
           clearTimeout(timer);
           resolve();
         },
+        reject: (error: Error) => {
+          clearTimeout(timer);
+          reject(error);
+        },
       };
       this.#waiters.push(entry);
     });
   }
 
-  /** Stops following, gives up this server's nicknames, and disconnects. */
+  /**
+   * Stops following, gives up this server's nicknames, and disconnects,
+   * within about a second even when Redis does not answer.
+   */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#renewTimer);
-    await Promise.all(this.#releases);
+    clearInterval(this.#healthTimer);
+    for (const waiter of this.#waiters) waiter.reject(new StorageUnavailable("closed"));
+    this.#waiters = [];
+    await withDeadline(Promise.all(this.#releases), CLOSE_MS);
     // The follower is blocked in XREAD: cut it rather than wait for the block to end.
     this.#follower.destroy();
     this.#wakeFollower?.();
@@ -373,10 +419,9 @@ export class RedisCluster implements Cluster {
       entry.reject(new StorageUnavailable("server shutting down"));
     }
     this.#appends.clear();
-    try {
-      await this.#command.close();
-    } catch {
-      this.#command.destroy();
+    const command = this.#command;
+    if (await withDeadline(command.close().then(() => true, () => false), CLOSE_MS) !== true) {
+      command.destroy();
     }
   }
 
@@ -386,7 +431,8 @@ export class RedisCluster implements Cluster {
 
   /** True when `error` may have come after the command reached Redis. */
   #inFlight(error: unknown): boolean {
-    return !(error instanceof ClientOfflineError || error instanceof ClientClosedError);
+    return !(error instanceof ErrorReply || error instanceof ClientOfflineError ||
+      error instanceof ClientClosedError);
   }
 
   #settle(number: number, seq: number): void {
@@ -396,38 +442,19 @@ export class RedisCluster implements Cluster {
     entry.resolve(seq);
   }
 
-  async #loadScripts(): Promise<void> {
-    const load = (script: string) =>
-      this.#command.sendCommand(["SCRIPT", "LOAD", script]) as Promise<string>;
-    this.#scripts = {
-      append: await load(APPEND_SCRIPT),
-      claim: await load(CLAIM_SCRIPT),
-      release: await load(RELEASE_SCRIPT),
-      renew: await load(RENEW_SCRIPT),
-    };
-  }
-
-  /** Runs a script by its SHA, loading it again when Redis lost it (a restart). */
-  async #script(
-    name: "append" | "claim" | "release" | "renew",
-    keys: string[],
-    args: string[],
-  ): Promise<unknown> {
-    const run = () =>
-      this.#command.sendCommand([
-        "EVALSHA",
-        this.#scripts![name],
-        String(keys.length),
-        ...keys,
-        ...args,
-      ]);
-    try {
-      return await run();
-    } catch (error) {
-      if (!(error instanceof ErrorReply) || !error.message.startsWith("NOSCRIPT")) throw error;
-      await this.#loadScripts();
-      return await run();
-    }
+  /**
+   * Runs a script. EVAL with the script's text rather than EVALSHA: Redis
+   * caches it by its hash all the same, and a Redis that restarted (and lost
+   * its script cache) never refuses it, so nothing needs sending twice.
+   */
+  #script(name: keyof typeof SCRIPTS, keys: string[], args: string[]): Promise<unknown> {
+    return this.#command.sendCommand([
+      "EVAL",
+      SCRIPTS[name],
+      String(keys.length),
+      ...keys,
+      ...args,
+    ]);
   }
 
   /** Reads the whole stream into the local store. */
@@ -444,8 +471,24 @@ export class RedisCluster implements Cluster {
       ]);
       const entries = streamEntries(page);
       if (entries.length === 0) return;
-      this.#apply(entries);
+      this.#apply(entries, true);
     }
+  }
+
+  /**
+   * Sends `command` on the follower, and gives up on the connection when no
+   * answer comes `HANG_MS` after it was due (a Redis that hangs, a dead host).
+   */
+  async #follow1(command: string[], dueMs: number): Promise<unknown> {
+    const follower = this.#follower;
+    const answer = follower.sendCommand(command);
+    const answered = await withDeadline(answer.then(() => true), dueMs + HANG_MS);
+    if (answered === undefined) {
+      answer.catch(() => {});
+      this.#hung("the stream follower got no answer");
+      throw new Error("Redis did not answer");
+    }
+    return await answer;
   }
 
   /** Follows the stream until closed, surviving any number of Redis outages. */
@@ -459,19 +502,20 @@ export class RedisCluster implements Cluster {
         if (this.#resync) {
           this.#resync = false;
           settles = this.#losses;
-          target = Number(await this.#follower.sendCommand(["GET", SEQ_KEY]) ?? 0);
+          target = Number(await this.#follow1(["GET", SEQ_KEY], 0) ?? 0);
         }
         for (;;) {
-          const reply = await this.#follower.sendCommand([
+          const block = target === undefined ? BLOCK_MS : 1;
+          const reply = await this.#follow1([
             "XREAD",
             "COUNT",
             String(PAGE),
             "BLOCK",
-            target === undefined ? String(BLOCK_MS) : "1",
+            String(block),
             "STREAMS",
             HISTORY_KEY,
             `${this.#store.lastSeq}-0`,
-          ]);
+          ], block);
           const entries = streamEntries(reply);
           if (!this.#up) this.#ready(); // An error that was not the connection's has passed.
           if (entries.length > 0) this.#apply(entries);
@@ -500,13 +544,23 @@ export class RedisCluster implements Cluster {
     }
   }
 
-  /** Adds entries, in seq order, to the local store and tells the hub. */
-  #apply(entries: StreamEntry[]): void {
+  /**
+   * Adds entries, in seq order, to the local store and tells the hub.
+   * `loading`: the history at start, which may begin past seq 1 (trimmed).
+   */
+  #apply(entries: StreamEntry[], loading = false): void {
     const authored: [number, number][] = [];
     for (const entry of entries) {
       const seq = entry.seq;
       if (seq <= this.#store.lastSeq) continue;
-      this.#store.skipTo(seq);
+      if (seq > this.#store.lastSeq + 1 && !loading) {
+        this.#logger.log("warning", {
+          reason: `messages ${this.#store.lastSeq + 1}..${
+            seq - 1
+          } are not in Redis (trimmed before this server read them, or Redis lost them)`,
+        });
+      }
+      this.#store.skipTo(seq, loading);
       const fields = entry.fields;
       const [server, author, number] = (fields.origin ?? "").split("/");
       const local = server === this.#serverId;
@@ -552,12 +606,19 @@ export class RedisCluster implements Cluster {
     }
   }
 
-  /** Renews this server's nickname leases; cuts off members whose nickname went elsewhere. */
+  /**
+   * Renews this server's nickname leases; cuts off members whose nickname
+   * went elsewhere. Every batch is sent at once, so a release issued
+   * meanwhile reaches Redis after all of them and is never undone.
+   */
   async #renew(): Promise<void> {
-    if (this.#held.size === 0 || !this.#up) return;
+    if (this.#held.size === 0 || !this.#up || this.#closed) return;
     const held = [...this.#held];
+    const batches: [string, number][][] = [];
     for (let start = 0; start < held.length; start += RENEW_BATCH) {
-      const batch = held.slice(start, start + RENEW_BATCH);
+      batches.push(held.slice(start, start + RENEW_BATCH));
+    }
+    await Promise.all(batches.map(async (batch) => {
       let lost: unknown;
       try {
         lost = await this.#script(
@@ -574,7 +635,39 @@ export class RedisCluster implements Cluster {
         this.#held.delete(key);
         this.#events?.lost(key, owner);
       }
+    }));
+  }
+
+  /** Pings Redis now and then: a Redis that hangs (or a dead host) counts as down. */
+  #checkHealth(): void {
+    if (!this.#up || this.#pinging || this.#closed) return;
+    this.#pinging = true;
+    const command = this.#command;
+    const ping = command.sendCommand(["PING"]).then(() => true, () => true);
+    withDeadline(ping, HANG_MS).then((answered) => {
+      this.#pinging = false;
+      if (answered === undefined && command === this.#command) this.#hung("no answer to PING");
+    });
+  }
+
+  /**
+   * Redis stopped answering while the connections look open: drop both
+   * connections (whatever was in flight on them is in doubt, for the
+   * follower to settle) and start new ones, which retry until Redis is back.
+   */
+  #hung(why: string): void {
+    if (this.#closed) return;
+    this.#down(`${why} within ${HANG_MS / 1000} s`);
+    const loss = ++this.#losses;
+    for (const entry of this.#appends.values()) {
+      if (entry.uncertain === 0) entry.uncertain = loss;
     }
+    this.#resync = true;
+    const old = [this.#command, this.#follower];
+    this.#command = this.#connectable(this.#make());
+    this.#follower = this.#connectable(this.#make());
+    for (const client of old) client.destroy();
+    for (const client of [this.#command, this.#follower]) client.connect().catch(() => {});
   }
 
   #down(why: string): void {
@@ -588,6 +681,10 @@ export class RedisCluster implements Cluster {
     if (!this.#command.isReady || !this.#follower.isReady) return;
     this.#up = true;
     this.#logger.log("redis connected", { redis: this.url });
+    for (const [key, owner] of this.#orphans) {
+      if (this.#held.get(key) !== owner) this.release(key, owner);
+    }
+    this.#orphans.clear();
     void this.#renew();
   }
 }

@@ -42,6 +42,9 @@ export interface HistoryStore {
   close?(): Promise<void>;
 }
 
+/** The longest run of empty seqs skipTo fills in (24 bytes each) rather than starting over. */
+export const MAX_HOLE = 1_000_000;
+
 /** Size of one arena chunk; a message larger than this gets its own chunk. */
 export const ARENA_CHUNK_BYTES = 4 * 1024 * 1024;
 
@@ -122,11 +125,14 @@ export class MemoryStore implements HistoryStore {
   /**
    * Moves on to `seq` as the next seq to store, when a shared history
    * (Redis) continues past a hole: seqs skipped over hold nothing and are
-   * never sent. An empty store simply starts at `seq`.
+   * never sent. With `start` (loading a history that begins at `seq`), or
+   * across a hole of more than MAX_HOLE, an empty store starts over at `seq`
+   * instead: readers then behind `firstSeq` have missed messages.
    */
-  skipTo(seq: number): void {
+  skipTo(seq: number, start = false): void {
     if (!Number.isSafeInteger(seq) || seq <= this.#last + 1) return;
-    if (this.#last < this.#first) {
+    const empty = this.#last < this.#first;
+    if (empty && (start || seq - this.#last > MAX_HOLE)) {
       // Nothing held: start the index at `seq` instead of filling it.
       this.#base = this.#first = seq;
       this.#last = seq - 1;
@@ -159,8 +165,10 @@ export class MemoryStore implements HistoryStore {
     while (seq <= this.#last && (bytes === 0 || bytes < maxBytes)) {
       const i = seq - this.#base;
       seq++;
-      if (this.#author[i] === skipAuthor) continue;
-      const chunk = this.#chunkOf[i], offset = this.#offset[i], length = this.#length[i];
+      const length = this.#length[i];
+      // Left out: the author's own, and the empty seqs of a hole (skipTo).
+      if (this.#author[i] === skipAuthor || length === 0) continue;
+      const chunk = this.#chunkOf[i], offset = this.#offset[i];
       if (chunk === runChunk && offset === runEnd) {
         runEnd += length;
       } else {

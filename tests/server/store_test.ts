@@ -2,7 +2,12 @@
 
 import assert from "node:assert/strict";
 import { concatBytes } from "../../lib/bytes.ts";
-import { ARENA_CHUNK_BYTES, MemoryStore, type ReadResult } from "../../lib/server/store.ts";
+import {
+  ARENA_CHUNK_BYTES,
+  MAX_HOLE,
+  MemoryStore,
+  type ReadResult,
+} from "../../lib/server/store.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -272,9 +277,9 @@ Deno.test("with a history limit, memory stays bounded over many messages and chu
   assert.ok(kept.every((l) => Number(l.split(" ")[0]) % 3 !== 1));
 });
 
-Deno.test("skipTo: an empty store starts at the given seq", () => {
+Deno.test("skipTo: an empty store loading a history that starts later starts at its seq", () => {
   const store = new MemoryStore();
-  store.skipTo(41);
+  store.skipTo(41, true);
   assert.equal(store.lastSeq, 40);
   assert.equal(store.firstSeq, 41);
   assert.equal(store.bytesFrom(1), 0);
@@ -297,4 +302,18 @@ Deno.test("skipTo: a hole in the seqs holds nothing and is read over", () => {
   assert.equal(store.bytesFrom(3), wire(10).length);
   const read = store.read(3, 1, -1);
   assert.equal(read.next, 11);
+});
+
+Deno.test("skipTo: an empty store live fills the hole, so readers waiting at seq 1 lose nothing", () => {
+  const store = new MemoryStore();
+  store.skipTo(3);
+  assert.equal(store.firstSeq, 1);
+  assert.equal(store.lastSeq, 2);
+  assert.deepEqual(store.read(1, 100, -1), { pieces: [], bytes: 0, next: 3 });
+  store.append((seq) => wire(seq), 1);
+  assert.equal(readAll(store, 1), decoder.decode(wire(3)));
+  // A hole too long to fill: the store starts over past it.
+  const far = new MemoryStore();
+  far.skipTo(MAX_HOLE + 5);
+  assert.equal(far.firstSeq, MAX_HOLE + 5);
 });
