@@ -344,3 +344,29 @@ Deno.test("run() rejects when the writer fails part way through a stream", async
   await assert.rejects(pump, (error) => error === writer.error);
   assert.ok(writer.written >= 2000 && writer.written < 10_000);
 });
+
+Deno.test("fails rather than skip ahead when live messages it never sent leave a limited history", async () => {
+  const store = new MemoryStore({ historyLimit: 3 });
+  const writer = new MemoryWriter();
+  const outbox = new Outbox(writer, store, ME, { sendQueueBytes: 1 << 20 });
+  outbox.startStream(1, 1);
+  // Five messages arrive before it is woken: the first two are gone.
+  for (let i = 0; i < 5; i++) post(store, OTHER);
+  assert.equal(outbox.notify(), false);
+  assert.equal(outbox.failure, "fell behind the history limit");
+  await outbox.run();
+  assert.equal(writer.text, "");
+});
+
+Deno.test("a replay that starts before a limited history is what the limit means, not a failure", async () => {
+  const store = new MemoryStore({ historyLimit: 3 });
+  const kept = [0, 1, 2, 3, 4].map(() => post(store, OTHER)).slice(2).join("");
+  const writer = new MemoryWriter();
+  const outbox = new Outbox(writer, store, ME, { sendQueueBytes: 1 << 20 });
+  const pump = outbox.run();
+  outbox.startStream(1, store.lastSeq + 1);
+  outbox.close();
+  await pump;
+  assert.equal(outbox.failure, undefined);
+  assert.equal(writer.text, kept);
+});
