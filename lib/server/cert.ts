@@ -67,6 +67,14 @@ export async function ensureGeneratedIdentity(
   if (hasCert && hasKey) {
     return { ...await loadIdentity(certPath, keyPath), source: "generated" };
   }
+  if (hasKey && !hasCert) {
+    // Perhaps another server, started at the same moment, is writing the pair.
+    try {
+      return { ...await loadWhenWritten(certPath, keyPath), source: "generated" };
+    } catch {
+      // It was not: the error below says what to do.
+    }
+  }
   if (hasCert !== hasKey) {
     const [found, missing] = hasCert ? [certPath, keyPath] : [keyPath, certPath];
     throw new StartupError(

@@ -225,12 +225,13 @@ Deno.test("frames behind a login that waits for Redis are not buffered without b
   await using redis = await RedisServer.start();
   const pid = await redisPid(redis);
   await using chat = await ChatCluster.start(redis.url, [[]]);
-  const rss = async () =>
-    Number(
-      /VmRSS:\s+(\d+)/.exec(
-        await Deno.readTextFile(`/proc/${chat.servers[0].child.pid}/status`),
-      )![1],
-    );
+  const rss = async () => {
+    const { stdout } = await new Deno.Command("ps", {
+      args: ["-o", "rss=", "-p", String(chat.servers[0].child.pid)],
+      stdout: "piped",
+    }).output();
+    return Number(new TextDecoder().decode(stdout).trim());
+  };
   const client = await TestClient.connect(chat.target(0));
   const before = await rss();
   Deno.kill(pid, "SIGSTOP"); // the claim now waits
