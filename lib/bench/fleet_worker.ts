@@ -8,7 +8,8 @@
 //
 // This module is both sides: imported, it gives WorkerFleet; started as a
 // Worker's main module, it serves one Fleet. Being part of the static import
-// graph of main.ts, it is inside a `deno compile`d binary without --include.
+// graph of main.ts, a `deno compile`d binary should carry it without --include
+// (not tried: the runtime download needs a network this machine lacks).
 
 import { clientDialer, type DialSpec } from "./dial.ts";
 import {
