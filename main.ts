@@ -15,8 +15,8 @@ const USAGE = `chat ${config.version}: a TLS chat server and terminal client
 Usage:
   chat server [--host 0.0.0.0] [--port 1337] [--cert FILE --key FILE] [options]
   chat client [--addr HOST[:PORT]] [--nick NAME] [--ca FILE] [--insecure] [--json]
-  chat bench [--addr HOST[:PORT]] [--clients N] [--senders S] [--messages M] [--size B]
-             [--rate R] [--raw] [--ca FILE | --insecure] [--json]
+  chat bench [--addr HOST[:PORT][,HOST[:PORT]...]] [--clients N] [--senders S] [--messages M]
+             [--size B] [--rate R] [--raw] [--ca FILE | --insecure] [--workers K] [--json]
   chat check HOST[:PORT] [--ca FILE | --insecure] [--timeout SECONDS] [--json]
   chat --help | --version
 
