@@ -4,70 +4,36 @@
 // line's errors are usage errors; Ctrl-C ends a run promptly.
 
 import assert from "node:assert/strict";
-import { fileURLToPath } from "node:url";
-import config from "../../deno.json" with { type: "json" };
 import type { CliContext } from "../../lib/cli.ts";
 import { runCheck } from "../../lib/check/cli.ts";
 import { CHECKS } from "../../lib/check/checks.ts";
+import { ChatServer, runChat as run } from "../_chat.ts";
 import { FakeChatServer, fakeIdentity } from "./_fake_server.ts";
 
-const MAIN = fileURLToPath(new URL("../../main.ts", import.meta.url));
-/** The permissions of `deno task server` (and of the release executable), read from deno.json. */
-const PERMISSIONS = config.tasks.server.command.split(" ").filter((word) => word.startsWith("--"));
 const CORE = CHECKS.filter((c) => c.kind === "core").length;
 const decoder = new TextDecoder();
 
-function chat(args: string[], cwd?: string): Deno.Command {
-  return new Deno.Command(Deno.execPath(), {
-    args: ["run", ...PERMISSIONS, MAIN, ...args],
-    cwd,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  });
-}
-
-async function run(args: string[]) {
-  const { code, stdout, stderr } = await chat(args).output();
-  return { code, stdout: decoder.decode(stdout), stderr: decoder.decode(stderr) };
-}
-
-/** Our server as a process in a temp dir, with its output read as it comes. */
-class ServerProcess {
+/** Our server as a process in a temp dir, removed when it stops. */
+class ServerProcess extends ChatServer {
   readonly dir: string;
-  readonly child: Deno.ChildProcess;
-  stdout = "";
-  stderr = "";
-  readonly #done: Promise<void>;
+  /** The generated certificate to pass as --ca. */
+  readonly ca: string;
 
-  constructor(dir: string) {
+  private constructor(dir: string) {
+    super(["server", "--host", "127.0.0.1", "--port", "0"], dir);
     this.dir = dir;
-    this.child = chat(["server", "--host", "127.0.0.1", "--port", "0"], dir).spawn();
-    const collect = async (stream: ReadableStream<Uint8Array>, key: "stdout" | "stderr") => {
-      for await (const text of stream.pipeThrough(new TextDecoderStream())) this[key] += text;
-    };
-    this.#done = Promise.all([
-      collect(this.child.stdout, "stdout"),
-      collect(this.child.stderr, "stderr"),
-    ]).then(() => {});
+    this.ca = `${dir}/certs/cert.pem`;
   }
 
-  static async start(): Promise<ServerProcess & { port: number; ca: string }> {
+  static async start(): Promise<ServerProcess> {
     const server = new ServerProcess(await Deno.makeTempDir({ prefix: "chat-check-server-" }));
-    const deadline = Date.now() + 15_000;
-    while (Date.now() < deadline) {
-      const match = /^listening on \S+:(\d+)$/m.exec(server.stdout);
-      if (match) {
-        return Object.assign(server, {
-          port: Number(match[1]),
-          ca: `${server.dir}/certs/cert.pem`,
-        });
-      }
-      await new Promise((resolve) => setTimeout(resolve, 20));
+    try {
+      await server.listening();
+    } catch (error) {
+      await server.stop();
+      throw error;
     }
-    await server.stop();
-    throw new Error(`no "listening on" line; stderr: ${server.stderr}`);
+    return server;
   }
 
   /** How many log lines start with `event` (after the timestamp). */
@@ -75,15 +41,12 @@ class ServerProcess {
     return this.stderr.split("\n").filter((line) => line.split(" ")[1] === event).length;
   }
 
-  async stop(): Promise<void> {
+  override async stop(signal?: Deno.Signal): Promise<number> {
     try {
-      this.child.kill("SIGTERM");
-    } catch {
-      // Already gone.
+      return await super.stop(signal);
+    } finally {
+      await Deno.remove(this.dir, { recursive: true });
     }
-    await this.child.status;
-    await this.#done;
-    await Deno.remove(this.dir, { recursive: true });
   }
 }
 

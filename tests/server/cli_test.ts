@@ -2,76 +2,9 @@
 // certificate, the banner, and a clean exit on SIGTERM.
 
 import assert from "node:assert/strict";
-import { fileURLToPath } from "node:url";
 import config from "../../deno.json" with { type: "json" };
+import { ChatServer, runChat as run } from "../_chat.ts";
 import { TestClient } from "./_helpers.ts";
-
-const MAIN = fileURLToPath(new URL("../../main.ts", import.meta.url));
-/** The permissions of `deno task server`, read from deno.json: the tests prove they are enough. */
-const PERMISSIONS = config.tasks.server.command.split(" ").filter((word) => word.startsWith("--"));
-
-function chat(args: string[], cwd?: string): Deno.Command {
-  return new Command(args, cwd);
-}
-
-class Command extends Deno.Command {
-  constructor(args: string[], cwd?: string) {
-    super(Deno.execPath(), {
-      args: ["run", ...PERMISSIONS, MAIN, ...args],
-      cwd,
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-      env: { NO_COLOR: "1" },
-    });
-  }
-}
-
-async function run(args: string[], cwd?: string) {
-  const { code, stdout, stderr } = await chat(args, cwd).output();
-  const decoder = new TextDecoder();
-  return { code, stdout: decoder.decode(stdout), stderr: decoder.decode(stderr) };
-}
-
-/** A server process, with its output read as it comes. */
-class ServerProcess {
-  readonly child: Deno.ChildProcess;
-  stdout = "";
-  stderr = "";
-  readonly #done: Promise<void>;
-
-  constructor(args: string[], cwd: string) {
-    this.child = chat(args, cwd).spawn();
-    const collect = async (stream: ReadableStream<Uint8Array>, key: "stdout" | "stderr") => {
-      for await (const text of stream.pipeThrough(new TextDecoderStream())) this[key] += text;
-    };
-    this.#done = Promise.all([
-      collect(this.child.stdout, "stdout"),
-      collect(this.child.stderr, "stderr"),
-    ])
-      .then(() => {});
-  }
-
-  /** Waits for "listening on HOST:PORT" and returns the port. */
-  async listening(timeoutMs = 15_000): Promise<number> {
-    const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline) {
-      const match = /^listening on (\S+):(\d+)$/m.exec(this.stdout);
-      if (match) return Number(match[2]);
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-    throw new Error(`no "listening on" line; stdout: ${this.stdout} stderr: ${this.stderr}`);
-  }
-
-  async stop(signal: Deno.Signal = "SIGTERM"): Promise<{ code: number; ms: number }> {
-    const started = performance.now();
-    this.child.kill(signal);
-    const status = await this.child.status;
-    const ms = performance.now() - started;
-    await this.#done;
-    return { code: status.code, ms };
-  }
-}
 
 Deno.test("--version prints the version kept in deno.json", async () => {
   const { code, stdout } = await run(["--version"]);
@@ -141,7 +74,7 @@ Deno.test("bad flag values are usage errors", async () => {
 Deno.test("servers started in one folder at the same moment share one generated certificate", async () => {
   const dir = await Deno.makeTempDir();
   const servers = [0, 1, 2].map(() =>
-    new ServerProcess(["server", "--host", "127.0.0.1", "--port", "0"], dir)
+    new ChatServer(["server", "--host", "127.0.0.1", "--port", "0"], dir)
   );
   try {
     await Promise.all(servers.map((server) => server.listening()));
@@ -161,7 +94,7 @@ Deno.test("servers started in one folder at the same moment share one generated 
 Deno.test("generates a certificate once, keeps the key private, and reuses it", async () => {
   const dir = await Deno.makeTempDir();
   try {
-    const first = new ServerProcess(["server", "--host", "127.0.0.1", "--port", "0"], dir);
+    const first = new ChatServer(["server", "--host", "127.0.0.1", "--port", "0"], dir);
     const port = await first.listening();
     assert.match(first.stdout, new RegExp(`^listening on 127\\.0\\.0\\.1:${port}$`, "m"));
     assert.match(first.stdout, /generated self-signed certificate certs\/cert\.pem/);
@@ -176,13 +109,13 @@ Deno.test("generates a certificate once, keeps the key private, and reuses it", 
     const certPem = await Deno.readTextFile(`${dir}/certs/cert.pem`);
     const client = await TestClient.login({ port, certPem }, "bob");
     await client.close();
-    assert.equal((await first.stop()).code, 0);
+    assert.equal(await first.stop(), 0);
 
-    const second = new ServerProcess(["server", "--host", "127.0.0.1", "--port", "0"], dir);
+    const second = new ChatServer(["server", "--host", "127.0.0.1", "--port", "0"], dir);
     await second.listening();
     assert.match(second.stdout, /using self-signed certificate certs\/cert\.pem/);
     assert.ok(second.stdout.includes(fingerprint), "the same certificate is served again");
-    assert.equal((await second.stop()).code, 0);
+    assert.equal(await second.stop(), 0);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -191,11 +124,13 @@ Deno.test("generates a certificate once, keeps the key private, and reuses it", 
 Deno.test("SIGTERM closes every connection politely and exits 0 within 2 s", async () => {
   const dir = await Deno.makeTempDir();
   try {
-    const server = new ServerProcess(["server", "--host", "127.0.0.1", "--port", "0"], dir);
+    const server = new ChatServer(["server", "--host", "127.0.0.1", "--port", "0"], dir);
     const port = await server.listening();
     const certPem = await Deno.readTextFile(`${dir}/certs/cert.pem`);
     const client = await TestClient.login({ port, certPem }, "bob");
-    const { code, ms } = await server.stop("SIGTERM");
+    const started = performance.now();
+    const code = await server.stop("SIGTERM");
+    const ms = performance.now() - started;
     assert.equal(code, 0);
     assert.ok(ms < 2000, `exit took ${ms} ms`);
     assert.ok(await client.closedByServer(1000));
@@ -212,7 +147,7 @@ Deno.test("SIGTERM closes every connection politely and exits 0 within 2 s", asy
 Deno.test("logs one JSON object per line with --log-format json, and never message text", async () => {
   const dir = await Deno.makeTempDir();
   try {
-    const server = new ServerProcess(
+    const server = new ChatServer(
       ["server", "--host", "127.0.0.1", "--port", "0", "--log-format", "json"],
       dir,
     );
@@ -301,7 +236,7 @@ Deno.test("startup errors are one sentence and a non-zero exit, never a stack tr
       busy.close();
     }
     // A given pair that is valid works.
-    const ok = new ServerProcess(
+    const ok = new ChatServer(
       [
         "server",
         "--host",
@@ -317,7 +252,7 @@ Deno.test("startup errors are one sentence and a non-zero exit, never a stack tr
     );
     await ok.listening();
     assert.match(ok.stdout, /^certificate .*a-cert\.pem$/m);
-    assert.equal((await ok.stop()).code, 0);
+    assert.equal(await ok.stop(), 0);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -327,7 +262,7 @@ Deno.test("--data-dir keeps history and certificate across restarts, and a secon
   const dir = await Deno.makeTempDir();
   try {
     const args = ["server", "--host", "127.0.0.1", "--port", "0", "--data-dir", `${dir}/data`];
-    const first = new ServerProcess(args, dir);
+    const first = new ChatServer(args, dir);
     const port = await first.listening();
     assert.match(first.stdout, /generated self-signed certificate .*data\/cert\.pem/);
     assert.match(first.stdout, /history .*data\/messages\.log: 0 messages/);
@@ -342,9 +277,9 @@ Deno.test("--data-dir keeps history and certificate across restarts, and a secon
     assert.match(stderr, /another chat server is using it/);
 
     await bob.close();
-    assert.equal((await first.stop()).code, 0);
+    assert.equal(await first.stop(), 0);
 
-    const second = new ServerProcess(args, dir);
+    const second = new ChatServer(args, dir);
     const port2 = await second.listening();
     assert.match(second.stdout, /using self-signed certificate .*data\/cert\.pem/);
     assert.match(second.stdout, /history .*messages\.log: 1 message\n/);
@@ -354,7 +289,7 @@ Deno.test("--data-dir keeps history and certificate across restarts, and a secon
     await alice.send({ message: "and me", id: "a1" });
     assert.deepEqual(await alice.next(), { status: "ok", id: "a1" });
     await alice.close();
-    assert.equal((await second.stop()).code, 0);
+    assert.equal(await second.stop(), 0);
     const lines = (await Deno.readTextFile(`${dir}/data/messages.log`)).trim().split("\n");
     assert.deepEqual(lines.map((l) => JSON.parse(l).seq), [1, 2], "seq goes on where it stopped");
   } finally {
