@@ -1,15 +1,74 @@
 // Test helpers for scaling out through Redis: a private redis-server on a
 // free port (stopped and restarted on the same port and folder for outage
-// tests), and `chat server --redis …` as real processes sharing one
+// tests), in-process "servers" (a store and its Redis link), and `chat server --redis …` as real processes sharing one
 // certificate.
 
 import { GENERATED_CERT_FILE, GENERATED_KEY_FILE } from "../../lib/server/cert.ts";
+import type { ClusterEvents } from "../../lib/server/cluster.ts";
+import type { Logger } from "../../lib/server/log.ts";
+import { RedisCluster } from "../../lib/server/redis.ts";
+import { MemoryStore } from "../../lib/server/store.ts";
 import { ChatServer } from "../_chat.ts";
 import { type Target, testIdentity } from "./_helpers.ts";
 
 export { ChatServer, runChat } from "../_chat.ts";
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Polls `check` until it holds; throws naming `what` after `ms`. */
+export async function until(what: string, check: () => boolean | Promise<boolean>, ms = 5_000) {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(10);
+  }
+}
+
+const decoder = new TextDecoder();
+
+/** One "server" in-process: its local store, its Redis link, what it logged and heard. */
+export class RedisNode {
+  readonly store = new MemoryStore();
+  readonly logs: string[] = [];
+  readonly authored: [number, number][] = [];
+  readonly lost: [string, number][] = [];
+  cluster!: RedisCluster;
+
+  static async open(redis: RedisServer, leaseMs = 5_000): Promise<RedisNode> {
+    const node = new RedisNode();
+    const logger: Logger = {
+      log: (event, fields = {}) => node.logs.push(`${event} ${JSON.stringify(fields)}`),
+    };
+    node.cluster = await RedisCluster.open({ url: redis.url, store: node.store, logger, leaseMs });
+    const events: ClusterEvents = {
+      arrived: (authored) => node.authored.push(...authored),
+      lost: (key, owner) => node.lost.push([key, owner]),
+    };
+    node.cluster.listen(events);
+    return node;
+  }
+
+  /** Every stored message as [seq, from, message]. */
+  messages(): [number, string, string][] {
+    const read = this.store.read(1, Infinity, -1);
+    const text = read.pieces.map((piece) => decoder.decode(piece)).join("");
+    return text.split("\n").filter((line) => line !== "").map((line) => {
+      const frame = JSON.parse(line);
+      return [frame.seq, frame.from, frame.message];
+    });
+  }
+
+  close(): Promise<void> {
+    return this.cluster.close();
+  }
+}
+
+/** A message as posted, at a fixed time. */
+export const post = (from: string, message: string) => ({
+  from,
+  message,
+  time: "2026-11-27T10:00:00Z",
+});
 
 /**
  * A TCP port nothing listens on, below the ephemeral range: while Redis is

@@ -4,7 +4,6 @@
 // clients is in redis_test.ts.
 
 import assert from "node:assert/strict";
-import type { ClusterEvents } from "../../lib/server/cluster.ts";
 import { StorageUnavailable } from "../../lib/server/file_store.ts";
 import type { Logger } from "../../lib/server/log.ts";
 import {
@@ -16,58 +15,8 @@ import {
   streamEntries,
 } from "../../lib/server/redis.ts";
 import { DEFAULT_LIMITS, startServer } from "../../lib/server/server.ts";
-import { MemoryStore } from "../../lib/server/store.ts";
 import { TestClient, testIdentity } from "./_helpers.ts";
-import { RedisServer } from "./_redis.ts";
-
-const decoder = new TextDecoder();
-
-/** One "server": its local store, its link, what it logged and heard. */
-class Node {
-  readonly store = new MemoryStore();
-  readonly logs: string[] = [];
-  readonly authored: [number, number][] = [];
-  readonly lost: [string, number][] = [];
-  cluster!: RedisCluster;
-
-  static async open(redis: RedisServer, leaseMs = 5_000): Promise<Node> {
-    const node = new Node();
-    const logger: Logger = {
-      log: (event, fields = {}) => node.logs.push(`${event} ${JSON.stringify(fields)}`),
-    };
-    node.cluster = await RedisCluster.open({ url: redis.url, store: node.store, logger, leaseMs });
-    const events: ClusterEvents = {
-      arrived: (authored) => node.authored.push(...authored),
-      lost: (key, owner) => node.lost.push([key, owner]),
-    };
-    node.cluster.listen(events);
-    return node;
-  }
-
-  /** Every stored message as [seq, from, message]. */
-  messages(): [number, string, string][] {
-    const read = this.store.read(1, Infinity, -1);
-    const text = read.pieces.map((piece) => decoder.decode(piece)).join("");
-    return text.split("\n").filter((line) => line !== "").map((line) => {
-      const frame = JSON.parse(line);
-      return [frame.seq, frame.from, frame.message];
-    });
-  }
-
-  close(): Promise<void> {
-    return this.cluster.close();
-  }
-}
-
-async function until(what: string, check: () => boolean | Promise<boolean>, ms = 5_000) {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
-const post = (from: string, message: string) => ({ from, message, time: "2026-11-27T10:00:00Z" });
+import { post, RedisNode, RedisServer, until } from "./_redis.ts";
 
 Deno.test("streamEntries reads XRANGE and XREAD replies in both RESP shapes", () => {
   const entries = [["1-0", ["from", "a", "message", "x"]], ["2-0", ["from", "b", "message", "y"]]];
@@ -92,8 +41,8 @@ Deno.test("redactUrl leaves the password out of what is printed", () => {
 
 Deno.test("two servers append through one counter: one order, consecutive seq, authors known", async () => {
   await using redis = await RedisServer.start();
-  const a = await Node.open(redis);
-  const b = await Node.open(redis);
+  const a = await RedisNode.open(redis);
+  const b = await RedisNode.open(redis);
   try {
     const sent: Promise<number>[] = [];
     for (let i = 0; i < 50; i++) {
@@ -113,7 +62,7 @@ Deno.test("two servers append through one counter: one order, consecutive seq, a
     const alice = a.messages().filter(([, from]) => from === "alice").map(([, , text]) => text);
     assert.deepEqual(alice, Array.from({ length: 50 }, (_, i) => `a${i}`));
     // A server started later loads the whole history.
-    const c = await Node.open(redis);
+    const c = await RedisNode.open(redis);
     try {
       assert.deepEqual(c.messages(), a.messages());
     } finally {
@@ -129,8 +78,8 @@ Deno.test("two servers append through one counter: one order, consecutive seq, a
 
 Deno.test("a nickname is held by one server; released, or renewed for as long as it lives", async () => {
   await using redis = await RedisServer.start();
-  const a = await Node.open(redis, 300);
-  const b = await Node.open(redis, 300);
+  const a = await RedisNode.open(redis, 300);
+  const b = await RedisNode.open(redis, 300);
   try {
     const claim = await a.cluster.claim("alice", 1);
     assert.deepEqual(claim, { ok: true, seq: 0 });
@@ -155,7 +104,7 @@ Deno.test("a nickname is held by one server; released, or renewed for as long as
 
 Deno.test("a claim answers with the newest seq, for the replay to reach first", async () => {
   await using redis = await RedisServer.start();
-  const a = await Node.open(redis);
+  const a = await RedisNode.open(redis);
   try {
     for (let i = 0; i < 3; i++) await a.cluster.append(post("x", `m${i}`), 1);
     assert.deepEqual(await a.cluster.claim("bob", 2), { ok: true, seq: 3 });
@@ -169,7 +118,7 @@ Deno.test("a claim answers with the newest seq, for the replay to reach first", 
 
 Deno.test("a nickname that another server took while this one could not renew is reported lost", async () => {
   await using redis = await RedisServer.start();
-  const a = await Node.open(redis, 300);
+  const a = await RedisNode.open(redis, 300);
   try {
     assert.equal((await a.cluster.claim("carol", 4)).ok, true);
     await redis.command("SET", NICK_PREFIX + "carol", "elsewhere/1");
@@ -182,7 +131,7 @@ Deno.test("a nickname that another server took while this one could not renew is
 
 Deno.test("a Redis that lost its data does not hand out seqs this server already holds", async () => {
   await using redis = await RedisServer.start();
-  const a = await Node.open(redis);
+  const a = await RedisNode.open(redis);
   try {
     for (let i = 0; i < 3; i++) await a.cluster.append(post("x", `m${i}`), 1);
     await until("the copy", () => a.store.lastSeq === 3);
@@ -202,8 +151,8 @@ Deno.test("a Redis that lost its data does not hand out seqs this server already
 
 Deno.test("while Redis is down, appends and claims fail at once; after it is back, both work and the follower resumes", async () => {
   await using redis = await RedisServer.start();
-  const a = await Node.open(redis);
-  const b = await Node.open(redis);
+  const a = await RedisNode.open(redis);
+  const b = await RedisNode.open(redis);
   try {
     await a.cluster.append(post("x", "before"), 1);
     await redis.stop();
@@ -235,7 +184,7 @@ Deno.test("while Redis is down, appends and claims fail at once; after it is bac
 
 Deno.test("appends cut off in flight are acked only if stored and refused only if not", async () => {
   await using redis = await RedisServer.start();
-  const a = await Node.open(redis);
+  const a = await RedisNode.open(redis);
   try {
     const outcomes: Promise<[string, number | "refused"]>[] = [];
     for (let round = 0; round < 5; round++) {
@@ -279,7 +228,7 @@ Deno.test("appends cut off in flight are acked only if stored and refused only i
 /** A real server (TLS on 127.0.0.1:0) sharing its chat through `redis`. */
 async function serverOn(redis: RedisServer) {
   const { certPem, keyPem } = await testIdentity();
-  const node = new Node();
+  const node = new RedisNode();
   const logger: Logger = {
     log: (event, fields = {}) => node.logs.push(`${event} ${JSON.stringify(fields)}`),
   };
