@@ -18,3 +18,34 @@ export function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T | un
   );
   return Promise.race([promise, expired]).finally(() => clearTimeout(timer));
 }
+
+/** A pause that can be cut short; see {@linkcode pause}. */
+export interface Pause {
+  /** Resolves after the time, or at once after wake(). */
+  done: Promise<void>;
+  /** Ends the pause now (and clears its timer). */
+  wake(): void;
+}
+
+/**
+ * Waits `ms`, unless woken first: for retry loops that a shutdown must be
+ * able to interrupt.
+ *
+ * @example
+ * ```ts
+ * const wait = pause(1000);
+ * this.#wake = wait.wake; // close() calls it
+ * await wait.done;
+ * ```
+ */
+export function pause(ms: number): Pause {
+  let wake = () => {};
+  const done = new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    wake = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+  });
+  return { done, wake };
+}

@@ -178,15 +178,18 @@ export async function runServer(args: string[], context: CliContext): Promise<nu
   const identity = config.cert !== undefined && config.key !== undefined
     ? await loadIdentity(config.cert, config.key)
     : await ensureGeneratedIdentity(config.dataDir ?? DEFAULT_CERT_DIR, hostName(), clock());
-  const store: HistoryStore = config.dataDir === undefined
-    ? new MemoryStore({ historyLimit: config.historyLimit })
-    : await FileStore.open(config.dataDir, {
+  const memory = new MemoryStore({ historyLimit: config.historyLimit });
+  const store: HistoryStore = config.dataDir === undefined ? memory : await FileStore.open(
+    config.dataDir,
+    {
       historyLimit: config.historyLimit,
       warn: (message) => logger.log("warning", { reason: message }),
-    });
+    },
+  );
+  // With --redis (never with --data-dir), the memory store is the local copy of Redis's history.
   const cluster = config.redis === undefined ? undefined : await RedisCluster.open({
     url: config.redis,
-    store: store as MemoryStore,
+    store: memory,
     logger,
     leaseMs: config.nickLeaseMs,
     historyLimit: config.historyLimit,

@@ -15,6 +15,7 @@
 
 import { join } from "node:path";
 import { concatBytes } from "../bytes.ts";
+import { pause } from "../deadline.ts";
 import { decodeServerFrame } from "../protocol.ts";
 import { reason, StartupError } from "./cert.ts";
 import { type HistoryStore, MemoryStore, type ReadResult } from "./store.ts";
@@ -216,13 +217,9 @@ export class FileStore implements HistoryStore {
         }
         this.#pending = [batch];
         this.#pendingBytes = batch.length;
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, RETRY_MS);
-          this.#wakeRetry = () => {
-            clearTimeout(timer);
-            resolve();
-          };
-        });
+        const wait = pause(RETRY_MS);
+        this.#wakeRetry = wait.wake;
+        await wait.done;
         this.#wakeRetry = undefined;
       }
     }

@@ -25,7 +25,7 @@
 // lost, and nothing refused was stored.
 
 import { ClientClosedError, ClientOfflineError, createClient, ErrorReply } from "redis";
-import { withDeadline } from "../deadline.ts";
+import { pause, withDeadline } from "../deadline.ts";
 import { encodeChatMessage } from "../protocol.ts";
 import { reason, StartupError } from "./cert.ts";
 import { StorageUnavailable } from "./file_store.ts";
@@ -212,6 +212,8 @@ export class RedisCluster implements Cluster {
   #renewTimer: ReturnType<typeof setInterval> | undefined;
   #healthTimer: ReturnType<typeof setInterval> | undefined;
   #pinging = false;
+  /** The last connection error, for the startup error's sentence. */
+  #lastError = "";
   readonly #releases = new Set<Promise<unknown>>();
 
   private constructor(make: () => Client, options: RedisClusterOptions) {
@@ -265,8 +267,6 @@ export class RedisCluster implements Cluster {
     cluster.#healthTimer = setInterval(() => cluster.#checkHealth(), HEALTH_MS);
     return cluster;
   }
-
-  #lastError = "";
 
   /** Wires a new client's events to this link. */
   #connectable(client: Client): Client {
@@ -493,7 +493,7 @@ export class RedisCluster implements Cluster {
 
   /** Follows the stream until closed, surviving any number of Redis outages. */
   async #follow(): Promise<void> {
-    let pause = 100;
+    let backoff = 100;
     while (!this.#closed) {
       try {
         let target: number | undefined;
@@ -526,20 +526,16 @@ export class RedisCluster implements Cluster {
           }
           if (this.#resync || this.#closed) break;
         }
-        pause = 100;
+        backoff = 100;
       } catch (error) {
         if (this.#closed) return;
         this.#down(reason(error));
         this.#resync = true;
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, pause);
-          this.#wakeFollower = () => {
-            clearTimeout(timer);
-            resolve();
-          };
-        });
+        const wait = pause(backoff);
+        this.#wakeFollower = wait.wake;
+        await wait.done;
         this.#wakeFollower = undefined;
-        pause = Math.min(pause * 2, 2_000);
+        backoff = Math.min(backoff * 2, 2_000);
       }
     }
   }
