@@ -72,6 +72,22 @@ export interface FleetStatus {
   timedOut: boolean;
 }
 
+/** A fleet's status before anything has happened: every count zero, no failure. */
+export function idleStatus(): FleetStatus {
+  return {
+    loggedIn: 0,
+    synced: 0,
+    firstSynced: false,
+    sent: 0,
+    unique: 0,
+    finished: 0,
+    activity: 0,
+    lastDataUs: 0,
+    lastDeliveryUs: 0,
+    timedOut: false,
+  };
+}
+
 /** What a fleet measured, once the deliveries are in. */
 export interface FleetReport {
   unique: number;

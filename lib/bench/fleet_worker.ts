@@ -16,6 +16,7 @@ import {
   Fleet,
   type FleetReport,
   type FleetStatus,
+  idleStatus,
   type LoadOptions,
   microseconds,
 } from "./fleet.ts";
@@ -57,19 +58,6 @@ type Reply =
   | { id: number; value?: unknown; error?: string; status?: FleetStatus }
   | { status: FleetStatus };
 
-const IDLE_STATUS: FleetStatus = {
-  loggedIn: 0,
-  synced: 0,
-  firstSynced: false,
-  sent: 0,
-  unique: 0,
-  finished: 0,
-  activity: 0,
-  lastDataUs: 0,
-  lastDeliveryUs: 0,
-  timedOut: false,
-};
-
 /**
  * The clients `hosted` of a run, served by a Worker of their own.
  *
@@ -88,7 +76,7 @@ export class WorkerFleet implements FleetHandle {
     { resolve: (value: unknown) => void; reject: (error: Error) => void }
   >();
   #next = 1;
-  #status: FleetStatus = { ...IDLE_STATUS };
+  #status: FleetStatus = idleStatus();
   /** Why the Worker itself failed (an uncaught error), when it did. */
   #broken: string | undefined;
 

@@ -16,6 +16,7 @@ import {
   Fleet,
   type FleetReport,
   type FleetStatus,
+  idleStatus,
   type LoadOptions,
   microseconds,
   WRITE_BATCH_BYTES,
@@ -211,18 +212,7 @@ class Run {
 
   /** The fleets' statuses, summed; the first failure among them fails the run. */
   #status(): FleetStatus {
-    const sum: FleetStatus = {
-      loggedIn: 0,
-      synced: 0,
-      firstSynced: false,
-      sent: 0,
-      unique: 0,
-      finished: 0,
-      activity: 0,
-      lastDataUs: 0,
-      lastDeliveryUs: 0,
-      timedOut: false,
-    };
+    const sum = idleStatus();
     for (const fleet of this.#fleets) {
       const status = fleet.status();
       sum.loggedIn += status.loggedIn;
