@@ -5,7 +5,8 @@
 
 import config from "../deno.json" with { type: "json" };
 import { fileURLToPath } from "node:url";
-import { spawn } from "../lib/bench/processes.ts";
+import { type FlagSpec, type ParsedFlags, parseFlags, UsageError } from "../lib/cli.ts";
+import { run, spawn } from "../lib/bench/processes.ts";
 import type { BenchReport } from "../lib/bench/result.ts";
 import type { LoadMetric } from "../lib/bench/scenarios.ts";
 import { formatFigure, type RunFigure } from "../lib/bench/table.ts";
@@ -31,6 +32,68 @@ export function write(stream: { writeSync(p: Uint8Array): number }, text: string
 }
 
 export const log = (text: string) => write(Deno.stderr, text);
+
+/**
+ * Reads a script's flags: the values, or the exit code when it is done
+ * already (2 after a usage error, with the usage on stderr; 0 after --help).
+ */
+export function scriptFlags(
+  name: string,
+  args: string[],
+  flags: Record<string, FlagSpec>,
+  usage: string,
+): ParsedFlags["values"] | number {
+  let values;
+  try {
+    values = parseFlags(args, flags).values;
+  } catch (error) {
+    if (error instanceof UsageError) {
+      log(`${name}: ${error.message}\n\n${usage}`);
+      return 2;
+    }
+    throw error;
+  }
+  if (values.help) {
+    write(Deno.stdout, usage);
+    return 0;
+  }
+  return values;
+}
+
+/** The machine, runtime and commit the figures come from (ncat's version too, when asked). */
+export async function describeMachine(withNcat = false): Promise<Record<string, string>> {
+  // With cat: Deno lets a script read /proc only with --allow-all.
+  const read = async (path: string) => {
+    try {
+      return await run("cat", [path]);
+    } catch {
+      return "";
+    }
+  };
+  const attempt = async (command: string, args: string[]) => {
+    try {
+      return (await run(command, args)).trim();
+    } catch {
+      return "unknown";
+    }
+  };
+  const root = fileURLToPath(new URL("..", import.meta.url));
+  const memory = Number((await read("/proc/meminfo")).match(/^MemTotal:\s+(\d+)/m)?.[1] ?? NaN);
+  const dirty = await attempt("git", ["-C", root, "status", "--porcelain", "--untracked-files=no"]);
+  return {
+    date: new Date().toISOString().replace(/\.\d+Z$/, "Z"),
+    cpu: (await read("/proc/cpuinfo")).match(/^model name\s*:\s*(.*)$/m)?.[1] ?? "unknown",
+    cores: String(navigator.hardwareConcurrency),
+    memory: `${(memory / 1024 / 1024).toFixed(1)} GiB`,
+    os: `${Deno.build.os} ${Deno.osRelease()}`,
+    deno: `${Deno.version.deno} (V8 ${Deno.version.v8})`,
+    commit: (await attempt("git", ["-C", root, "rev-parse", "--short", "HEAD"])) +
+      (dirty !== "" && dirty !== "unknown" ? " with uncommitted changes" : ""),
+    ...(withNcat
+      ? { ncat: (await attempt("sh", ["-c", "ncat --version 2>&1"])).split("\n")[0] }
+      : {}),
+  };
+}
 
 /** Where `chat bench` connects, and how. */
 export interface BenchTarget {

@@ -16,8 +16,7 @@
 // Linux only (sh, ulimit, /proc); needs openssl, and ncat (installed with
 // apt-get when missing, which needs root); redis-server for --redis.
 
-import { fileURLToPath } from "node:url";
-import { intFlag, parseFlags, UsageError } from "../lib/cli.ts";
+import { intFlag } from "../lib/cli.ts";
 import { chooseDialer } from "../lib/bench/dial.ts";
 import {
   type Child,
@@ -60,6 +59,7 @@ import {
   benchProcess,
   type BenchTarget,
   DENO,
+  describeMachine,
   describeReport,
   figureOf,
   loadFigure,
@@ -67,6 +67,7 @@ import {
   MAIN,
   METRIC_NAMES,
   type Outcome,
+  scriptFlags,
   serverPermissions,
   write,
 } from "./harness.ts";
@@ -302,65 +303,9 @@ async function scaleScenario(
 }
 
 /** This machine, this Deno, this commit: the table's context. */
-async function describeMachine(withNcat = true): Promise<Record<string, string>> {
-  // With cat: Deno lets a script read /proc only with --allow-all.
-  const read = async (path: string) => {
-    try {
-      return await run("cat", [path]);
-    } catch {
-      return "";
-    }
-  };
-  const attempt = async (command: string, args: string[]) => {
-    try {
-      return (await run(command, args)).trim();
-    } catch {
-      return "unknown";
-    }
-  };
-  const memory = Number((await read("/proc/meminfo")).match(/^MemTotal:\s+(\d+)/m)?.[1] ?? NaN);
-  const dirty = await attempt("git", [
-    "-C",
-    fileURLToPath(new URL("..", import.meta.url)),
-    "status",
-    "--porcelain",
-    "--untracked-files=no",
-  ]);
-  return {
-    date: new Date().toISOString().replace(/\.\d+Z$/, "Z"),
-    cpu: (await read("/proc/cpuinfo")).match(/^model name\s*:\s*(.*)$/m)?.[1] ?? "unknown",
-    cores: String(navigator.hardwareConcurrency),
-    memory: `${(memory / 1024 / 1024).toFixed(1)} GiB`,
-    deno: `${Deno.version.deno} (V8 ${Deno.version.v8})`,
-    commit: (await attempt("git", [
-      "-C",
-      fileURLToPath(new URL("..", import.meta.url)),
-      "rev-parse",
-      "--short",
-      "HEAD",
-    ])) +
-      (dirty !== "" && dirty !== "unknown" ? " with uncommitted changes" : ""),
-    ...(withNcat
-      ? { ncat: (await attempt("sh", ["-c", "ncat --version 2>&1"])).split("\n")[0] }
-      : {}),
-  };
-}
-
 async function main(args: string[]): Promise<number> {
-  let values;
-  try {
-    values = parseFlags(args, FLAGS).values;
-  } catch (error) {
-    if (error instanceof UsageError) {
-      log(`bench: ${error.message}\n\n${USAGE}`);
-      return 2;
-    }
-    throw error;
-  }
-  if (values.help) {
-    write(Deno.stdout, USAGE);
-    return 0;
-  }
+  const values = scriptFlags("bench", args, FLAGS, USAGE);
+  if (typeof values === "number") return values;
   const quick = values.quick === true;
   const runs = intFlag(values, "runs", quick ? 1 : 3, 1, 100);
   const workers = intFlag(values, "workers", 1, 1, MAX_WORKERS);
@@ -379,7 +324,7 @@ async function main(args: string[]): Promise<number> {
         log(`ncat skipped: ${found.missing}\n`);
       }
     }
-    const machine = await describeMachine();
+    const machine = await describeMachine(true);
     log(`bench: ${scenarios.length} scenarios, ${runs} run${runs === 1 ? "" : "s"} each\n`);
     const rows: Row[] = [];
     for (const [index, scenario] of scenarios.entries()) {

@@ -19,8 +19,8 @@
 //
 // Linux only (/proc). Takes about ten minutes; --quick about two.
 
-import { fileURLToPath } from "node:url";
-import { intFlag, parseFlags, UsageError } from "../lib/cli.ts";
+import { intFlag, UsageError } from "../lib/cli.ts";
+import { describeMachine, log, scriptFlags, write } from "./harness.ts";
 import { SOCKET_BUFFER_BYTES } from "../lib/server/connection.ts";
 import { DEFAULT_BATCH_BYTES } from "../lib/server/outbox.ts";
 import { startServer } from "../tests/server/_helpers.ts";
@@ -49,18 +49,6 @@ const FLAGS = {
 
 const SECTIONS = ["fuzz", "slowloris", "churn", "slow-readers", "crash"] as const;
 type Section = typeof SECTIONS[number];
-
-const encoder = new TextEncoder();
-
-function write(stream: { writeSync(p: Uint8Array): number }, text: string): void {
-  const bytes = encoder.encode(text);
-  let offset = 0;
-  while (offset < bytes.length) offset += stream.writeSync(bytes.subarray(offset));
-}
-
-function log(text: string): void {
-  write(Deno.stderr, text);
-}
 
 /** A section's markdown, and whether its checks held. */
 interface Outcome {
@@ -304,58 +292,9 @@ async function crash(quick: boolean, seed: number): Promise<Outcome> {
   };
 }
 
-async function describeMachine(): Promise<Record<string, string>> {
-  // Deno reads /proc only with --allow-all; cat may.
-  const read = async (path: string) => {
-    try {
-      const out = await new Deno.Command("cat", { args: [path], stdout: "piped", stderr: "null" })
-        .output();
-      return new TextDecoder().decode(out.stdout);
-    } catch {
-      return "";
-    }
-  };
-  const memory = Number((await read("/proc/meminfo")).match(/^MemTotal:\s+(\d+)/m)?.[1] ?? 0);
-  const git = async (args: string[]) => {
-    try {
-      const out = await new Deno.Command("git", {
-        args: ["-C", fileURLToPath(new URL("..", import.meta.url)), ...args],
-        stdout: "piped",
-        stderr: "null",
-      }).output();
-      return new TextDecoder().decode(out.stdout).trim();
-    } catch {
-      return "unknown";
-    }
-  };
-  const dirty = await git(["status", "--porcelain"]);
-  return {
-    date: new Date().toISOString().replace(/\.\d+Z$/, "Z"),
-    cpu: (await read("/proc/cpuinfo")).match(/^model name\s*:\s*(.*)$/m)?.[1] ?? "unknown",
-    cores: String(navigator.hardwareConcurrency),
-    memory: `${(memory / 1024 / 1024).toFixed(1)} GiB`,
-    os: `${Deno.build.os} ${Deno.osRelease()}`,
-    deno: `${Deno.version.deno} (V8 ${Deno.version.v8})`,
-    commit: (await git(["rev-parse", "--short", "HEAD"])) +
-      (dirty !== "" ? " with uncommitted changes" : ""),
-  };
-}
-
 async function main(args: string[]): Promise<number> {
-  let values;
-  try {
-    values = parseFlags(args, FLAGS).values;
-  } catch (error) {
-    if (error instanceof UsageError) {
-      log(`soak: ${error.message}\n\n${USAGE}`);
-      return 2;
-    }
-    throw error;
-  }
-  if (values.help) {
-    write(Deno.stdout, USAGE);
-    return 0;
-  }
+  const values = scriptFlags("soak", args, FLAGS, USAGE);
+  if (typeof values === "number") return values;
   const quick = values.quick === true;
   let seed: number;
   const only = String(values.only ?? SECTIONS.join(",")).split(",").map((s) => s.trim());
