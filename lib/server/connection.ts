@@ -45,9 +45,6 @@ export const FLOOD_STRIKES = 100;
 /** Rejected frames logged per connection; the rest are answered but not logged. */
 export const LOGGED_REJECTIONS = 20;
 
-/** How long a closing connection may take to flush what it owes before it is cut. */
-export const CLOSE_FLUSH_MS = 1000;
-
 /**
  * Bytes a connection's socket may buffer beyond what the outbox still holds;
  * together with `sendQueueBytes` this bounds a slow reader's memory.
