@@ -203,7 +203,7 @@ export async function runServer(args: string[], context: CliContext): Promise<nu
         certPem: identity.certPem,
         keyPem: identity.keyPem,
       },
-      { limits: config.limits, store, cluster, logger, clock, signal: context.signal },
+      { limits: config.limits, store, shared: cluster, logger, clock, signal: context.signal },
     );
   } catch (error) {
     await cluster?.close();

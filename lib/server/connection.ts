@@ -103,7 +103,7 @@ export class Connection implements Member {
   /** Settles once a polite end has answered the pending acks and closed the outbox. */
   #owed: Promise<void> | undefined;
   /**
-   * With a cluster, a login takes a round trip to Redis. Frames read
+   * With a shared chat, a login takes a round trip to Redis. Frames read
    * meanwhile wait here, in order, up to HELD_BYTES (pausing the socket
    * would not bound them: node:tls in Deno keeps reading underneath).
    */
@@ -289,7 +289,7 @@ export class Connection implements Member {
     }
     const id = frame.id;
     if (posted.stored !== undefined) {
-      // A cluster: acked once Redis holds it; refused (and never relayed) when it does not.
+      // A shared chat: acked once Redis holds it; refused (and never relayed) when it does not.
       this.#acksPending++;
       posted.stored.then(
         () => id !== undefined && this.#reply({ status: "ok", id }),

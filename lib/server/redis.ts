@@ -29,7 +29,7 @@ import { pause, withDeadline } from "../deadline.ts";
 import { encodeChatMessage } from "../protocol.ts";
 import { reason, StartupError } from "./cert.ts";
 import { StorageUnavailable } from "./file_store.ts";
-import type { Claim, Cluster, ClusterEvents, Posted } from "./cluster.ts";
+import type { Claim, Posted, SharedChat, SharedChatEvents } from "./shared_chat.ts";
 import type { Logger } from "./log.ts";
 import type { MemoryStore } from "./store.ts";
 
@@ -170,12 +170,12 @@ type Client = ReturnType<typeof createClient>;
  * @example
  * ```ts
  * const cluster = await RedisCluster.open({ url: "redis://127.0.0.1:6379", store, logger });
- * const hub = new Hub({ store, cluster, maxMessageBytes, clock });
+ * const hub = new Hub({ store, shared: cluster, maxMessageBytes, clock });
  * // … serve …
  * await cluster.close();
  * ```
  */
-export class RedisCluster implements Cluster {
+export class RedisCluster implements SharedChat {
   /** Makes a client; the two below are replaced when Redis stops answering. */
   readonly #make: () => Client;
   #command: Client;
@@ -187,7 +187,7 @@ export class RedisCluster implements Cluster {
   readonly #url: string;
   /** Tags this process's posts and nickname leases. */
   readonly #serverId = crypto.randomUUID().slice(0, 8);
-  #events: ClusterEvents | undefined;
+  #events: SharedChatEvents | undefined;
   #nextAppend = 1;
   readonly #appends = new Map<number, Append>();
   /** Appends waiting for this turn's script call: four fields each, and their numbers. */
@@ -289,7 +289,7 @@ export class RedisCluster implements Cluster {
     return this.#losses;
   }
 
-  listen(events: ClusterEvents): void {
+  listen(events: SharedChatEvents): void {
     this.#events = events;
   }
 

@@ -4,7 +4,7 @@
 // certificate.
 
 import { GENERATED_CERT_FILE, GENERATED_KEY_FILE } from "../../lib/server/cert.ts";
-import type { ClusterEvents } from "../../lib/server/cluster.ts";
+import type { SharedChatEvents } from "../../lib/server/shared_chat.ts";
 import type { Logger } from "../../lib/server/log.ts";
 import { RedisCluster } from "../../lib/server/redis.ts";
 import { MemoryStore } from "../../lib/server/store.ts";
@@ -40,7 +40,7 @@ export class RedisNode {
       log: (event, fields = {}) => node.logs.push(`${event} ${JSON.stringify(fields)}`),
     };
     node.cluster = await RedisCluster.open({ url: redis.url, store: node.store, logger, leaseMs });
-    const events: ClusterEvents = {
+    const events: SharedChatEvents = {
       arrived: (authored) => node.authored.push(...authored),
       lost: (key, owner) => node.lost.push([key, owner]),
     };

@@ -237,7 +237,7 @@ async function serverOn(redis: RedisServer) {
   const running = await startServer({ hostname: "127.0.0.1", port: 0, certPem, keyPem }, {
     limits: { ...DEFAULT_LIMITS, rateLimit: 0 },
     store: node.store,
-    cluster: node.cluster,
+    shared: node.cluster,
     logger,
     clock: () => new Date(),
     signal: stop.signal,
