@@ -13,7 +13,7 @@
 import type { TLSSocket } from "node:tls";
 import { withDeadline } from "../deadline.ts";
 import { type LineError, LineSplitter } from "../lines.ts";
-import { decodeClientFrame, encodeStatus, type StatusFrame } from "../protocol.ts";
+import { decodeClientFrame, encodeStatus, type StatusFrame, utf8Length } from "../protocol.ts";
 import { describeSocketError } from "../tls_socket.ts";
 import type { Hub, HubResult, Member } from "./hub.ts";
 import type { Logger } from "./log.ts";
@@ -52,8 +52,8 @@ export const LOGGED_REJECTIONS = 20;
 export const SOCKET_BUFFER_BYTES = 512 * 1024;
 
 /**
- * Bytes of frames a client may send behind a login still waiting for Redis;
- * beyond that it is flooding and is cut off.
+ * Bytes (UTF-8, as sent) of frames a client may send behind a login still
+ * waiting for Redis; beyond that it is flooding and is cut off.
  */
 export const HELD_BYTES = 1024 * 1024;
 
@@ -251,7 +251,7 @@ export class Connection implements Member {
   #onLine(text: string): void {
     if (this.#endReason !== undefined) return;
     if (this.#loginPending) {
-      this.#heldBytes += text.length;
+      this.#heldBytes += utf8Length(text);
       if (this.#heldBytes > HELD_BYTES) {
         this.#logger.log("flooding", { peer: this.#peer, held_bytes: this.#heldBytes });
         this.end("too much sent before the login was answered", "abort");

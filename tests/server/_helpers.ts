@@ -9,6 +9,7 @@ import {
   type ServerLimits,
   startServer as runServer,
 } from "../../lib/server/server.ts";
+import type { SharedChat } from "../../lib/server/shared_chat.ts";
 import { MemoryStore } from "../../lib/server/store.ts";
 
 let identity: Promise<{ certPem: string; keyPem: string }> | undefined;
@@ -30,10 +31,14 @@ export interface TestServer {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
-/** Starts the real server on 127.0.0.1:0 with `limits` over the defaults. */
+/**
+ * Starts the real server on 127.0.0.1:0 with `limits` over the defaults
+ * (and sharing its chat through `shared`, when given).
+ */
 export async function startServer(
   limits: Partial<ServerLimits> = {},
   clock: () => Date = () => new Date(),
+  shared?: SharedChat,
 ): Promise<TestServer> {
   const { certPem, keyPem } = await testIdentity();
   const logs: string[] = [];
@@ -51,6 +56,7 @@ export async function startServer(
     // No rate limit unless a test asks for one: most tests send fast on purpose.
     limits: { ...DEFAULT_LIMITS, rateLimit: 0, ...limits },
     store,
+    shared,
     logger,
     clock,
     signal: stopper.signal,
