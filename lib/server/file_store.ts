@@ -272,7 +272,7 @@ async function loadLog(
     memory.append(() => bytes, 0);
     start = end + 1;
   }
-  let file: Deno.FsFile;
+  let file: Deno.FsFile | undefined;
   try {
     file = await Deno.open(path, { read: true, write: true, create: true });
     if (start < data.length) {
@@ -286,6 +286,8 @@ async function loadLog(
     }
     await file.seek(0, Deno.SeekMode.End);
   } catch (error) {
+    // Opened, but not usable for appending: the server stops, and must not keep the handle.
+    file?.close();
     throw new StartupError(`Cannot open the history ${path} for writing: ${reason(error)}.`);
   }
   return { file, size: start };

@@ -200,3 +200,30 @@ Deno.test("a full disk refuses new messages, keeps the log loadable, and stores 
     assert.equal(reopened.lastSeq, acks.length + 1, "every accepted message is on disk, once");
     await reopened.close();
   }));
+
+Deno.test({
+  name:
+    "a log that opens but cannot be sought or cut (a FIFO) is a StartupError, and no handle is left open",
+  ignore: Deno.build.os === "windows",
+  fn: () =>
+    withDir(async (dir) => {
+      const path = `${dir}/${LOG_FILE}`;
+      // Empty: the seek to the end fails. A torn line: cutting it off fails.
+      for (const content of ["", '{"from":"bob","mess']) {
+        const made = await new Deno.Command("mkfifo", { args: [path] }).output();
+        assert.equal(made.code, 0, new TextDecoder().decode(made.stderr));
+        const opening = FileStore.open(dir, { warn: () => {} });
+        // The store reads the FIFO to its end: write what it holds, then close it.
+        const writer = await Deno.open(path, { write: true });
+        await writer.write(encoder.encode(content));
+        writer.close();
+        await assert.rejects(opening, (error: Error) => {
+          assert.ok(error instanceof StartupError);
+          assert.match(error.message, /^Cannot open the history .* for writing: /);
+          return true;
+        });
+        // The resource sanitizer fails this test if the log's handle leaked.
+        await Deno.remove(path);
+      }
+    }),
+});
