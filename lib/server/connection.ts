@@ -15,7 +15,7 @@ import { withDeadline } from "../deadline.ts";
 import { type LineError, LineSplitter } from "../lines.ts";
 import { decodeClientFrame, encodeStatus, type StatusFrame, utf8Length } from "../protocol.ts";
 import { describeSocketError } from "../tls_socket.ts";
-import type { Hub, HubResult, Member } from "./hub.ts";
+import { type Hub, type HubResult, type Member, STORAGE_UNAVAILABLE } from "./hub.ts";
 import type { Logger } from "./log.ts";
 import { Outbox, type Writer } from "./outbox.ts";
 import { TokenBucket } from "./rate_limit.ts";
@@ -287,27 +287,32 @@ export class Connection implements Member {
       this.#reject(posted.reason, frame.id);
       return;
     }
-    const id = frame.id;
-    if (posted.stored !== undefined) {
-      // A shared chat: acked once Redis holds it; refused (and never relayed) when it does not.
-      this.#acksPending++;
-      posted.stored.then(
-        () => id !== undefined && this.#reply({ status: "ok", id }),
-        () => this.#reject("storage unavailable", id),
-      ).finally(() => {
-        if (--this.#acksPending === 0) this.#acksAnswered?.();
-      });
-      return;
-    }
-    if (id !== undefined && posted.seq !== undefined) {
-      this.#acksPending++;
-      this.#hub.store.whenDurable(posted.seq).then(
-        () => this.#reply({ status: "ok", id }),
-        () => this.#reply({ status: "error", id, reason: "storage failed" }),
-      ).finally(() => {
-        if (--this.#acksPending === 0) this.#acksAnswered?.();
-      });
-    }
+    this.#answerWhenStored(posted.stored, frame.id);
+  }
+
+  /**
+   * Answers an accepted post once its fate is known: `ok` with its id (no
+   * answer without one) when stored, or refused as storage unavailable,
+   * with or without an id, when it cannot be. A polite end waits for these.
+   */
+  #answerWhenStored(stored: Promise<number>, id: string | undefined): void {
+    this.#acksPending++;
+    // One then() with both handlers, not then().finally(): one promise per
+    // message, not three, on the path every message takes.
+    stored.then(
+      () => {
+        if (id !== undefined) this.#reply({ status: "ok", id });
+        this.#answered();
+      },
+      () => {
+        this.#reject(STORAGE_UNAVAILABLE, id);
+        this.#answered();
+      },
+    );
+  }
+
+  #answered(): void {
+    if (--this.#acksPending === 0) this.#acksAnswered?.();
   }
 
   #login(nickname: string, since: number | undefined): void {

@@ -43,17 +43,27 @@ export interface HubOptions {
   shared?: SharedChat;
 }
 
+/** The result of a login: ok, or the reason that goes on the wire. */
+export type HubResult = { ok: true } | { ok: false; reason: string };
+
 /**
- * The result of a login or a post: ok, or the reason that goes on the wire.
- * With a shared chat, a post is ok once checked; `stored` then resolves to
- * its seq once the shared history holds it, or rejects (StorageUnavailable).
+ * The result of a post: refused at once with the reason that goes on the
+ * wire, or accepted. An accepted message is relayed; `stored` resolves to
+ * its seq once it is as durable as the store (or the shared history) makes
+ * anything, or rejects with StorageUnavailable when it cannot be stored.
+ * The same shape with or without a shared chat, so a connection answers
+ * every post one way.
  */
-export type HubResult =
-  | { ok: true; seq?: number; stored?: Promise<number> }
-  | { ok: false; reason: string };
+export type PostResult = { ok: true; stored: Promise<number> } | { ok: false; reason: string };
 
 /** A login's result, or (with a shared chat) the promise of it. */
 export type LoginResult = HubResult | { ok: "pending"; done: Promise<HubResult> };
+
+/**
+ * The one reason given when a message or a login cannot be stored (a disk
+ * that fails, Redis out of reach): our client resends after a pause.
+ */
+export const STORAGE_UNAVAILABLE = "storage unavailable";
 
 const encoder = new TextEncoder();
 const OK_BYTES = encoder.encode(encodeStatus({ status: "ok" }));
@@ -149,7 +159,7 @@ export class Hub {
         } catch {
           this.#members.delete(key);
           shared.release(key, member.id);
-          return { ok: false, reason: "storage unavailable" };
+          return { ok: false, reason: STORAGE_UNAVAILABLE };
         }
         if (this.#members.get(key) !== member) {
           shared.release(key, member.id);
@@ -161,7 +171,7 @@ export class Hub {
       },
       (): HubResult => {
         if (this.#members.get(key) === member) this.#members.delete(key);
-        return { ok: false, reason: "storage unavailable" };
+        return { ok: false, reason: STORAGE_UNAVAILABLE };
       },
     ).finally(() => this.#claiming.delete(member));
     return { ok: "pending", done };
@@ -201,9 +211,10 @@ export class Hub {
 
   /**
    * Stores a message from a logged-in member, stamped with its nickname and
-   * the server's time, and wakes every other member. Returns its seq.
+   * the server's time, and wakes every other member (with a shared chat, the
+   * storing and the waking happen once the shared history holds it).
    */
-  post(member: Member, text: string): HubResult {
+  post(member: Member, text: string): PostResult {
     const from = member.nickname;
     if (from === undefined) return { ok: false, reason: "login required" };
     const invalid = checkMessageText(text, this.#maxMessageBytes);
@@ -221,7 +232,7 @@ export class Hub {
       );
     } catch {
       // The store refuses while its disk fails: nothing is stored, nothing relayed.
-      return { ok: false, reason: "storage unavailable" };
+      return { ok: false, reason: STORAGE_UNAVAILABLE };
     }
     // The sender's outbox steps over its own message at once, so its own
     // words never count as traffic it is behind on; only the others wake.
@@ -233,7 +244,7 @@ export class Hub {
         ? member
         : null;
     }
-    return { ok: true, seq };
+    return { ok: true, stored: this.#store.whenDurable(seq) };
   }
 
   /**

@@ -29,8 +29,11 @@ export interface HistoryStore {
    * author's own connection can skip it (relay never goes to the sender).
    */
   append(encode: (seq: number) => Uint8Array, author: number): number;
-  /** Resolves once message `seq` is as durable as this store makes anything. */
-  whenDurable(seq: number): Promise<void>;
+  /**
+   * Resolves to `seq` once message `seq` is as durable as this store makes
+   * anything; rejects with StorageUnavailable if it never will be.
+   */
+  whenDurable(seq: number): Promise<number>;
   /**
    * Reads messages from `fromSeq` on, up to about `maxBytes` (at least one
    * message when any is there), leaving out those tagged `skipAuthor`.
@@ -162,8 +165,8 @@ export class MemoryStore implements HistoryStore {
     this.#last = seq - 1;
   }
 
-  whenDurable(_seq: number): Promise<void> {
-    return Promise.resolve();
+  whenDurable(seq: number): Promise<number> {
+    return Promise.resolve(seq);
   }
 
   read(fromSeq: number, maxBytes: number, skipAuthor: number): ReadResult {

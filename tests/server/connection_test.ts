@@ -1,19 +1,28 @@
-// One connection's own limits (lib/server/connection.ts), over real TLS,
-// where the end-to-end tests in server_test.ts do not reach: frames held
-// behind a login that waits for a shared chat.
+// One connection (lib/server/connection.ts) over real TLS, where the
+// end-to-end tests in server_test.ts do not reach: frames held behind a
+// login that waits for a shared chat, and the answers to posts that cannot
+// be stored, with a store or a shared chat that fails on purpose.
 
 import assert from "node:assert/strict";
 import { HELD_BYTES } from "../../lib/server/connection.ts";
+import { StorageUnavailable } from "../../lib/server/file_store.ts";
 import type { Claim, SharedChat } from "../../lib/server/shared_chat.ts";
+import { MemoryStore } from "../../lib/server/store.ts";
 import { eventually, startServer, TestClient } from "./_helpers.ts";
 
 /**
- * A shared chat whose nickname claims wait until `open()`: logins stay
- * pending for as long as a test needs. Appends get the next seq.
+ * A shared chat whose nickname claims wait until `open()` (or `open` at
+ * once): logins stay pending for as long as a test needs. Appends get the
+ * next seq, or are refused while `refuse` is set.
  */
 class GatedChat implements SharedChat {
   readonly #gate = Promise.withResolvers<void>();
   #seq = 0;
+  refuse = false;
+
+  constructor(open = false) {
+    if (open) this.open();
+  }
 
   open(): void {
     this.#gate.resolve();
@@ -29,6 +38,7 @@ class GatedChat implements SharedChat {
   release(): void {}
 
   append(): Promise<number> {
+    if (this.refuse) return Promise.reject(new StorageUnavailable("Redis is unreachable"));
     return Promise.resolve(++this.#seq);
   }
 
@@ -44,7 +54,7 @@ function euros(count: number): string {
 
 Deno.test("frames held behind a pending login are counted in bytes, not UTF-16 units", async () => {
   const shared = new GatedChat();
-  await using server = await startServer({}, () => new Date(), shared);
+  await using server = await startServer({}, { shared });
   const line = euros(5_000); // 15,014 bytes, 5,015 UTF-16 units (and a newline)
   const lineBytes = new TextEncoder().encode(line).length - 1; // without the newline
   const under = Math.floor(HELD_BYTES / lineBytes); // 69 lines, just under 1 MiB
@@ -70,4 +80,57 @@ Deno.test("frames held behind a pending login are counted in bytes, not UTF-16 u
   assert.deepEqual(await patient.next(), { status: "ok" });
   assert.deepEqual(await patient.quiet(100), [], "its held messages are taken without a word");
   assert.equal(patient.closed, false);
+});
+
+/** A memory store told to refuse appends (`refuse`), or never to make some seqs durable (`lost`). */
+class FailingStore extends MemoryStore {
+  refuse = false;
+  readonly lost = new Set<number>();
+
+  override append(encode: (seq: number) => Uint8Array, author: number): number {
+    if (this.refuse) throw new StorageUnavailable("the disk is full");
+    return super.append(encode, author);
+  }
+
+  override whenDurable(seq: number): Promise<number> {
+    if (this.lost.has(seq)) return Promise.reject(new StorageUnavailable("the disk is gone"));
+    return super.whenDurable(seq);
+  }
+}
+
+const UNAVAILABLE = { status: "error", reason: "storage unavailable" };
+
+Deno.test("a post the store cannot keep is refused as storage unavailable, at once or once it fails, with or without an id", async () => {
+  const store = new FailingStore();
+  await using server = await startServer({}, { store });
+  await using writer = await TestClient.login(server, "writer");
+  await writer.send({ message: "kept", id: "1" });
+  assert.deepEqual(await writer.next(), { status: "ok", id: "1" });
+  // Accepted and relayed, but never durable (a disk that fails until the server stops).
+  store.lost.add(2).add(3);
+  await writer.send({ message: "lost", id: "2" });
+  assert.deepEqual(await writer.next(), { ...UNAVAILABLE, id: "2" });
+  await writer.send({ message: "lost, without an id" });
+  assert.deepEqual(await writer.next(), UNAVAILABLE);
+  // Refused at once (a disk known to fail).
+  store.refuse = true;
+  await writer.send({ message: "refused", id: "4" });
+  assert.deepEqual(await writer.next(), { ...UNAVAILABLE, id: "4" });
+  await writer.send({ message: "refused, without an id" });
+  assert.deepEqual(await writer.next(), UNAVAILABLE);
+  assert.deepEqual(await writer.quiet(100), []);
+});
+
+Deno.test("a post the shared chat cannot keep gets the same answers as with a store", async () => {
+  const shared = new GatedChat(true);
+  await using server = await startServer({}, { shared });
+  await using writer = await TestClient.login(server, "writer");
+  await writer.send({ message: "kept", id: "1" });
+  assert.deepEqual(await writer.next(), { status: "ok", id: "1" });
+  shared.refuse = true;
+  await writer.send({ message: "refused", id: "2" });
+  assert.deepEqual(await writer.next(), { ...UNAVAILABLE, id: "2" });
+  await writer.send({ message: "refused, without an id" });
+  assert.deepEqual(await writer.next(), UNAVAILABLE);
+  assert.deepEqual(await writer.quiet(100), []);
 });
