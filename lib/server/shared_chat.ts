@@ -1,7 +1,7 @@
 // One chat shared by several servers, as the hub sees it: nicknames and seq
 // are decided for all of them at once, and messages (everyone's, its own
 // members' included) reach the local store in the one global order. The
-// Redis link (redis.ts) is the one implementation; the hub knows only
+// Redis link (redis/link.ts) is the one implementation; the hub knows only
 // this interface. Nothing here needs Redis Cluster: one plain Redis serves
 // every server.
 
