@@ -8,7 +8,7 @@ import { HELD_BYTES } from "../../lib/server/connection.ts";
 import { StorageUnavailable } from "../../lib/server/file_store.ts";
 import type { Claim, SharedChat } from "../../lib/server/shared_chat.ts";
 import { MemoryStore } from "../../lib/server/store.ts";
-import { eventually, startServer, TestClient } from "./_helpers.ts";
+import { eventually, startServer, TestClient, type TestServer } from "./_helpers.ts";
 
 /**
  * A shared chat whose nickname claims wait until `open()` (or `open` at
@@ -100,37 +100,40 @@ class FailingStore extends MemoryStore {
 
 const UNAVAILABLE = { status: "error", reason: "storage unavailable" };
 
+/** Sends `text` with `id`, and again without one: both must be refused as storage unavailable. */
+async function assertRefused(writer: TestClient, text: string, id: string): Promise<void> {
+  await writer.send({ message: text, id });
+  assert.deepEqual(await writer.next(), { ...UNAVAILABLE, id });
+  await writer.send({ message: `${text}, without an id` });
+  assert.deepEqual(await writer.next(), UNAVAILABLE);
+}
+
+/** Logs in as "writer" and checks that a first message is stored and acked. */
+async function writerOn(server: TestServer): Promise<TestClient> {
+  const writer = await TestClient.login(server, "writer");
+  await writer.send({ message: "kept", id: "1" });
+  assert.deepEqual(await writer.next(), { status: "ok", id: "1" });
+  return writer;
+}
+
 Deno.test("a post the store cannot keep is refused as storage unavailable, at once or once it fails, with or without an id", async () => {
   const store = new FailingStore();
   await using server = await startServer({}, { store });
-  await using writer = await TestClient.login(server, "writer");
-  await writer.send({ message: "kept", id: "1" });
-  assert.deepEqual(await writer.next(), { status: "ok", id: "1" });
+  await using writer = await writerOn(server);
   // Accepted and relayed, but never durable (a disk that fails until the server stops).
   store.lost.add(2).add(3);
-  await writer.send({ message: "lost", id: "2" });
-  assert.deepEqual(await writer.next(), { ...UNAVAILABLE, id: "2" });
-  await writer.send({ message: "lost, without an id" });
-  assert.deepEqual(await writer.next(), UNAVAILABLE);
+  await assertRefused(writer, "lost", "2");
   // Refused at once (a disk known to fail).
   store.refuse = true;
-  await writer.send({ message: "refused", id: "4" });
-  assert.deepEqual(await writer.next(), { ...UNAVAILABLE, id: "4" });
-  await writer.send({ message: "refused, without an id" });
-  assert.deepEqual(await writer.next(), UNAVAILABLE);
+  await assertRefused(writer, "refused", "4");
   assert.deepEqual(await writer.quiet(100), []);
 });
 
 Deno.test("a post the shared chat cannot keep gets the same answers as with a store", async () => {
   const shared = new GatedChat(true);
   await using server = await startServer({}, { shared });
-  await using writer = await TestClient.login(server, "writer");
-  await writer.send({ message: "kept", id: "1" });
-  assert.deepEqual(await writer.next(), { status: "ok", id: "1" });
+  await using writer = await writerOn(server);
   shared.refuse = true;
-  await writer.send({ message: "refused", id: "2" });
-  assert.deepEqual(await writer.next(), { ...UNAVAILABLE, id: "2" });
-  await writer.send({ message: "refused, without an id" });
-  assert.deepEqual(await writer.next(), UNAVAILABLE);
+  await assertRefused(writer, "refused", "2");
   assert.deepEqual(await writer.quiet(100), []);
 });
