@@ -5,7 +5,7 @@
 // whether every message arrived exactly once.
 
 import { type CliContext, intFlag, parseFlags, UsageError } from "../cli.ts";
-import { type Address, parseAddress } from "../client/address.ts";
+import { type Address, parseAddress } from "../address.ts";
 import { chooseDialers, type Trust } from "./dial.ts";
 import { type LoadOptions, MAX_WORKERS, microseconds, type Phase, runLoad } from "./load.ts";
 import { minimumSize } from "./payload.ts";

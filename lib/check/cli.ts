@@ -5,7 +5,7 @@
 // wrong command line.
 
 import { type CliContext, parseFlags, UsageError } from "../cli.ts";
-import { parseAddress } from "../client/address.ts";
+import { parseAddress } from "../address.ts";
 import { sanitize } from "../client/sanitize.ts";
 import { TrustPolicy } from "../client/trust.ts";
 import { CHECKS } from "./checks.ts";

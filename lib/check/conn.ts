@@ -18,7 +18,7 @@ import tls from "node:tls";
 import { LineSplitter } from "../lines.ts";
 import { decodeServerFrame, type ServerFrame } from "../protocol.ts";
 import { describeSocketError, systemRoots } from "../tls_socket.ts";
-import { isIpLiteral } from "../client/address.ts";
+import { isIpLiteral } from "../address.ts";
 import { type PeerCertificate, peerCertificateOf } from "../client/trust.ts";
 
 /** The longest line read from the server; longer ones are dropped as they arrive and counted. */

@@ -14,7 +14,7 @@ import { join } from "node:path";
 import { type CliContext, parseFlags, UsageError } from "../cli.ts";
 import { checkNickname } from "../nickname.ts";
 import { formatWireTime } from "../time.ts";
-import { type Address, parseAddress } from "./address.ts";
+import { type Address, parseAddress } from "../address.ts";
 import { dialTls } from "./connect.ts";
 import { readInputLines } from "./input.ts";
 import { safeJsonLine } from "./json_output.ts";

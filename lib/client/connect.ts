@@ -11,7 +11,7 @@
 import tls from "node:tls";
 import { type LineError, LineSplitter } from "../lines.ts";
 import { closePolitely, describeSocketError, systemRoots } from "../tls_socket.ts";
-import { isIpLiteral } from "./address.ts";
+import { isIpLiteral } from "../address.ts";
 import { type PeerCertificate, peerCertificateOf } from "./trust.ts";
 
 /**
