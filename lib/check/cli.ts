@@ -7,7 +7,7 @@
 import { type CliContext, parseFlags, UsageError } from "../cli.ts";
 import { parseAddress } from "../address.ts";
 import { sanitize } from "../client/sanitize.ts";
-import { TrustPolicy } from "../client/trust.ts";
+import { TrustPolicy } from "../trust_policy.ts";
 import { CHECKS } from "./checks.ts";
 import { seconds } from "./conn.ts";
 import { DEFAULT_QUIET_MS, DEFAULT_TIMEOUT_MS, randomRunId, runChecks } from "./probe.ts";

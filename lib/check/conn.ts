@@ -4,7 +4,7 @@
 // The client's dialTls (lib/client/connect.ts) is not reused because its
 // Link writes text only, and the probe must send bytes that are not text: a
 // frame cut inside a multibyte UTF-8 character, invalid UTF-8. The trust
-// decision is the client's own (TrustPolicy from lib/client/trust.ts, handed
+// decision is the client's own (TrustPolicy from lib/trust_policy.ts, handed
 // in as `verify`), and framing is the shared LineSplitter, so the two agree
 // on what a certificate and a line are.
 //
@@ -19,7 +19,7 @@ import { LineSplitter } from "../lines.ts";
 import { decodeServerFrame, type ServerFrame } from "../protocol.ts";
 import { describeSocketError, systemRoots } from "../tls_socket.ts";
 import { isIpLiteral } from "../address.ts";
-import { type PeerCertificate, peerCertificateOf } from "../client/trust.ts";
+import { type PeerCertificate, peerCertificateOf } from "../peer_certificate.ts";
 
 /** The longest line read from the server; longer ones are dropped as they arrive and counted. */
 export const MAX_PROBE_LINE_BYTES = 1024 * 1024;

@@ -11,7 +11,7 @@
 
 import { encodeLogin, encodeSend, type StatusFrame } from "../protocol.ts";
 import { sanitize, truncate } from "../client/sanitize.ts";
-import type { PeerCertificate } from "../client/trust.ts";
+import type { PeerCertificate } from "../peer_certificate.ts";
 import { type Frame, ProbeConn, seconds, type WaitResult } from "./conn.ts";
 
 /** Whether a check is part of the core protocol (decides the exit code) or an extension. */

@@ -29,7 +29,7 @@ import {
   type SessionStatus,
 } from "./session.ts";
 import { TerminalUi } from "./terminal.ts";
-import { TrustError, TrustPolicy } from "./trust.ts";
+import { TrustError, TrustPolicy } from "../trust_policy.ts";
 import { preview, sanitize } from "./sanitize.ts";
 
 /** The address offered when none is given on a terminal. */

@@ -12,7 +12,7 @@ import tls from "node:tls";
 import { type LineError, LineSplitter } from "../lines.ts";
 import { closePolitely, describeSocketError, systemRoots } from "../tls_socket.ts";
 import { isIpLiteral } from "../address.ts";
-import { type PeerCertificate, peerCertificateOf } from "./trust.ts";
+import { type PeerCertificate, peerCertificateOf } from "../peer_certificate.ts";
 
 /**
  * The longest line accepted from the server, in bytes. Longer lines are
