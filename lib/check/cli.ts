@@ -6,7 +6,7 @@
 
 import { type CliContext, parseFlags, UsageError } from "../cli.ts";
 import { parseAddress } from "../address.ts";
-import { sanitize } from "../client/sanitize.ts";
+import { sanitize } from "../terminal_text.ts";
 import { TrustPolicy } from "../trust_policy.ts";
 import { CHECKS } from "./checks.ts";
 import { seconds } from "./conn.ts";

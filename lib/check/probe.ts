@@ -10,7 +10,7 @@
 // within 5 s" rather than a hang.
 
 import { encodeLogin, encodeSend, type StatusFrame } from "../protocol.ts";
-import { sanitize, truncate } from "../client/sanitize.ts";
+import { sanitize, truncate } from "../terminal_text.ts";
 import type { PeerCertificate } from "../peer_certificate.ts";
 import { type Frame, ProbeConn, seconds, type WaitResult } from "./conn.ts";
 

@@ -30,7 +30,7 @@ import {
 } from "./session.ts";
 import { TerminalUi } from "./terminal.ts";
 import { TrustError, TrustPolicy } from "../trust_policy.ts";
-import { preview, sanitize } from "./sanitize.ts";
+import { preview, sanitize } from "../terminal_text.ts";
 
 /** The address offered when none is given on a terminal. */
 export const DEFAULT_ADDRESS = "localhost:1337";

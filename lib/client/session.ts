@@ -37,7 +37,7 @@ import {
 import { nicknameKey } from "../nickname.ts";
 import { DialError, type Link, type LinkSink } from "./connect.ts";
 import { SEND_BURST, SEND_RATE_PER_SECOND, SendPacer } from "./pacer.ts";
-import { preview } from "./sanitize.ts";
+import { preview } from "../terminal_text.ts";
 
 /** The most typed messages waiting to be sent; beyond it `submit` refuses and input waits ({@linkcode Session.room}). */
 export const MAX_QUEUED_MESSAGES = 1000;
