@@ -6,6 +6,7 @@
 
 import { type CliContext, parseFlags, UsageError } from "../cli.ts";
 import { parseAddress } from "../address.ts";
+import { readCaFile } from "../ca_file.ts";
 import { sanitize } from "../terminal_text.ts";
 import { TrustPolicy } from "../trust_policy.ts";
 import { CHECKS } from "./checks.ts";
@@ -20,8 +21,6 @@ import {
   tally,
 } from "./report.ts";
 
-/** The largest `--ca` file read. */
-export const MAX_CA_FILE_BYTES = 1024 * 1024;
 /** The longest `--timeout` accepted, in seconds. */
 export const MAX_TIMEOUT_SECONDS = 600;
 
@@ -101,7 +100,7 @@ export async function runCheck(
 
   let ca: string[] | undefined;
   if (typeof values.ca === "string") {
-    const read = await readCa(values.ca);
+    const read = await readCaFile(values.ca);
     if (!read.ok) {
       context.stderr(`chat: ${read.reason}\n`);
       return 1;
@@ -151,29 +150,4 @@ function timeoutFlag(raw: string | boolean | undefined): number {
     );
   }
   return Math.round(value * 1000);
-}
-
-/** Reads a `--ca` file: at most MAX_CA_FILE_BYTES, and it must hold a PEM certificate. */
-async function readCa(
-  path: string,
-): Promise<{ ok: true; pem: string } | { ok: false; reason: string }> {
-  try {
-    const info = await Deno.stat(path);
-    if (info.size > MAX_CA_FILE_BYTES) {
-      return { ok: false, reason: `--ca ${path}: larger than ${MAX_CA_FILE_BYTES} bytes` };
-    }
-    const pem = await Deno.readTextFile(path);
-    if (!pem.includes("-----BEGIN CERTIFICATE-----")) {
-      return {
-        ok: false,
-        reason: `--ca ${path}: no PEM certificate ("-----BEGIN CERTIFICATE-----") in it`,
-      };
-    }
-    return { ok: true, pem };
-  } catch (error) {
-    return {
-      ok: false,
-      reason: `cannot read --ca ${path}: ${error instanceof Error ? error.message : error}`,
-    };
-  }
 }

@@ -11,10 +11,13 @@
 //   JSON line, for bots and scripts.
 
 import { join } from "node:path";
+import { type Address, parseAddress } from "../address.ts";
+import { readCaFile } from "../ca_file.ts";
 import { type CliContext, parseFlags, UsageError } from "../cli.ts";
 import { checkNickname } from "../nickname.ts";
+import { preview, sanitize } from "../terminal_text.ts";
 import { formatWireTime } from "../time.ts";
-import { type Address, parseAddress } from "../address.ts";
+import { TrustError, TrustPolicy } from "../trust_policy.ts";
 import { dialTls } from "./connect.ts";
 import { readInputLines } from "./input.ts";
 import { safeJsonLine } from "./json_output.ts";
@@ -29,13 +32,9 @@ import {
   type SessionStatus,
 } from "./session.ts";
 import { TerminalUi } from "./terminal.ts";
-import { TrustError, TrustPolicy } from "../trust_policy.ts";
-import { preview, sanitize } from "../terminal_text.ts";
 
 /** The address offered when none is given on a terminal. */
 export const DEFAULT_ADDRESS = "localhost:1337";
-/** The largest `--ca` file read. */
-export const MAX_CA_FILE_BYTES = 1024 * 1024;
 
 const USAGE =
   `Usage: chat client [--addr HOST[:PORT]] [--nick NAME] [--ca FILE] [--insecure] [--json]
@@ -123,11 +122,13 @@ export async function runClient(args: string[], context: CliContext): Promise<nu
   }
 
   let ca: string[] | undefined;
-  try {
-    if (typeof values.ca === "string") ca = [await readCa(values.ca)];
-  } catch (error) {
-    context.stderr(`chat: ${message(error)}\n`);
-    return 1;
+  if (typeof values.ca === "string") {
+    const read = await readCaFile(values.ca);
+    if (!read.ok) {
+      context.stderr(`chat: ${read.reason}\n`);
+      return 1;
+    }
+    ca = [read.pem];
   }
   const configHome = nonEmpty(context.env("XDG_CONFIG_HOME")) ??
     (nonEmpty(context.env("HOME")) && join(context.env("HOME")!, ".config"));
@@ -346,24 +347,6 @@ async function askNickname(
 /** Asks on the terminal; the question may quote the server (a reason, a certificate subject). */
 function ask(ui: TerminalUi, question: string): Promise<string | undefined> {
   return ui.ask(question.split("\n").map(sanitize).join("\n"));
-}
-
-async function readCa(path: string): Promise<string> {
-  let text: string;
-  try {
-    const info = await Deno.stat(path);
-    if (info.size > MAX_CA_FILE_BYTES) {
-      throw new ClientError(`--ca ${path}: larger than ${MAX_CA_FILE_BYTES} bytes`);
-    }
-    text = await Deno.readTextFile(path);
-  } catch (error) {
-    if (error instanceof ClientError) throw error;
-    throw new ClientError(`cannot read --ca ${path}: ${message(error)}`);
-  }
-  if (!text.includes("-----BEGIN CERTIFICATE-----")) {
-    throw new ClientError(`--ca ${path}: no PEM certificate ("-----BEGIN CERTIFICATE-----") in it`);
-  }
-  return text;
 }
 
 function stringFlag(value: string | boolean | undefined): string | undefined {
