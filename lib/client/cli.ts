@@ -18,7 +18,7 @@ import { checkNickname } from "../nickname.ts";
 import { preview, sanitize } from "../terminal_text.ts";
 import { formatWireTime } from "../time.ts";
 import { TrustError, TrustPolicy } from "../trust_policy.ts";
-import { dialTls } from "./connect.ts";
+import { dialLink } from "./connect.ts";
 import { readInputLines } from "./input.ts";
 import { safeJsonLine } from "./json_output.ts";
 import { KnownHosts, KnownHostsError } from "./known_hosts.ts";
@@ -197,7 +197,7 @@ export async function runClient(args: string[], context: CliContext): Promise<nu
       interactive,
       events,
       dial: (sink) =>
-        dialTls(
+        dialLink(
           { host: target.host, port: target.port, ca, verify: (peer) => trust.check(peer) },
           sink,
         ),
