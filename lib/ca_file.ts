@@ -37,3 +37,15 @@ export async function readCaFile(path: string): Promise<CaFile> {
   }
   return { ok: true, pem };
 }
+
+/**
+ * The extra roots `--ca PATH` asks for: none without the flag, the file's
+ * PEM text with it, or the sentence saying why the file is unusable.
+ */
+export async function caFlag(
+  path: string | undefined,
+): Promise<{ ok: true; ca?: string[] } | { ok: false; reason: string }> {
+  if (path === undefined) return { ok: true };
+  const file = await readCaFile(path);
+  return file.ok ? { ok: true, ca: [file.pem] } : file;
+}

@@ -6,7 +6,7 @@
 
 import { type CliContext, parseFlags, UsageError } from "../cli.ts";
 import { parseAddress } from "../address.ts";
-import { readCaFile } from "../ca_file.ts";
+import { caFlag } from "../ca_file.ts";
 import { sanitize } from "../terminal_text.ts";
 import { TrustPolicy } from "../trust_policy.ts";
 import { CHECKS } from "./checks.ts";
@@ -98,14 +98,10 @@ export async function runCheck(
   const json = values.json === true;
   const color = !json && (context.isTerminal?.stdout ?? false) && !context.env("NO_COLOR");
 
-  let ca: string[] | undefined;
-  if (typeof values.ca === "string") {
-    const read = await readCaFile(values.ca);
-    if (!read.ok) {
-      context.stderr(`chat: ${read.reason}\n`);
-      return 1;
-    }
-    ca = [read.pem];
+  const roots = await caFlag(typeof values.ca === "string" ? values.ca : undefined);
+  if (!roots.ok) {
+    context.stderr(`chat: ${roots.reason}\n`);
+    return 1;
   }
   const trust = new TrustPolicy({
     host: target.label,
@@ -123,7 +119,7 @@ export async function runCheck(
   const results = await runChecks([...CHECKS], {
     host: target.host,
     port: target.port,
-    ca,
+    ca: roots.ca,
     verify: (peer) => trust.check(peer),
     timeoutMs,
     quietMs: options.quietMs ?? DEFAULT_QUIET_MS,

@@ -12,25 +12,20 @@
 
 import { join } from "node:path";
 import { type Address, parseAddress } from "../address.ts";
-import { readCaFile } from "../ca_file.ts";
+import { caFlag } from "../ca_file.ts";
 import { type CliContext, parseFlags, UsageError } from "../cli.ts";
 import { checkNickname } from "../nickname.ts";
 import { preview, sanitize } from "../terminal_text.ts";
 import { formatWireTime } from "../time.ts";
 import { TrustError, TrustPolicy } from "../trust_policy.ts";
 import { dialLink } from "./connect.ts";
+import { FINISH_WAIT_MS } from "./delivery.ts";
 import { readInputLines } from "./input.ts";
 import { safeJsonLine } from "./json_output.ts";
 import { KnownHosts, KnownHostsError } from "./known_hosts.ts";
 import { SEND_BURST, SEND_RATE_PER_SECOND } from "./pacer.ts";
 import { Transcript } from "./render.ts";
-import {
-  ClientError,
-  FINISH_WAIT_MS,
-  Session,
-  type SessionEvents,
-  type SessionStatus,
-} from "./session.ts";
+import { ClientError, Session, type SessionEvents, type SessionStatus } from "./session.ts";
 import { TerminalUi } from "./terminal.ts";
 
 /** The address offered when none is given on a terminal. */
@@ -121,14 +116,10 @@ export async function runClient(args: string[], context: CliContext): Promise<nu
     if (!nickname) throw new UsageError("no nickname: pass --nick NAME or set CHAT_NICK");
   }
 
-  let ca: string[] | undefined;
-  if (typeof values.ca === "string") {
-    const read = await readCaFile(values.ca);
-    if (!read.ok) {
-      context.stderr(`chat: ${read.reason}\n`);
-      return 1;
-    }
-    ca = [read.pem];
+  const roots = await caFlag(stringFlag(values.ca));
+  if (!roots.ok) {
+    context.stderr(`chat: ${roots.reason}\n`);
+    return 1;
   }
   const configHome = nonEmpty(context.env("XDG_CONFIG_HOME")) ??
     (nonEmpty(context.env("HOME")) && join(context.env("HOME")!, ".config"));
@@ -198,7 +189,12 @@ export async function runClient(args: string[], context: CliContext): Promise<nu
       events,
       dial: (sink) =>
         dialLink(
-          { host: target.host, port: target.port, ca, verify: (peer) => trust.check(peer) },
+          {
+            host: target.host,
+            port: target.port,
+            ca: roots.ca,
+            verify: (peer) => trust.check(peer),
+          },
           sink,
         ),
       chooseNickname: ui &&
