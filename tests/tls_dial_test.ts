@@ -7,10 +7,17 @@ import assert from "node:assert/strict";
 import type { TLSSocket } from "node:tls";
 import type { PeerCertificate } from "../lib/peer_certificate.ts";
 import { dialTls, type TlsDialOptions } from "../lib/tls_dial.ts";
-import { FakeServer, makeCerts } from "./client/_helpers.ts";
+import { fingerprintOf, generateIdentity } from "../lib/server/cert.ts";
+import { FakeServer, type TestCert } from "./client/_helpers.ts";
 
-const certs = await makeCerts();
-globalThis.addEventListener("unload", () => Deno.removeSync(certs.dir, { recursive: true }));
+/** The server's own generated certificate (self-signed, for localhost and 127.0.0.1): no openssl needed. */
+const identity = await generateIdentity("localhost", new Date());
+const cert: TestCert = {
+  certFile: "",
+  keyFile: "",
+  ...identity,
+  fingerprint: fingerprintOf(identity.certPem),
+};
 
 class TestDialError extends Error {}
 
@@ -18,7 +25,7 @@ function options(port: number, overrides: Partial<TlsDialOptions> = {}): TlsDial
   return {
     host: "127.0.0.1",
     port,
-    ca: [certs.caTrue.certPem],
+    ca: [cert.certPem],
     timeout: { ms: 5000, reason: "no TLS within 5 s" },
     verify: () => Promise.resolve(),
     dialError: (reason) => new TestDialError(reason),
@@ -35,7 +42,7 @@ function closed(socket: TLSSocket): Promise<void> {
 }
 
 Deno.test("verify sees the certificate before anything is sent, then the socket is ours", async () => {
-  await using server = new FakeServer(certs.caTrue);
+  await using server = new FakeServer(cert);
   const seen: PeerCertificate[] = [];
   const socket = await dialTls(
     options(server.port, {
@@ -47,7 +54,7 @@ Deno.test("verify sees the certificate before anything is sent, then the socket 
     (socket) => socket,
   );
   assert.equal(seen.length, 1);
-  assert.equal(seen[0].fingerprint, certs.caTrue.fingerprint);
+  assert.equal(seen[0].fingerprint, cert.fingerprint);
   assert.equal(seen[0].authorized, true, "trusted through `ca`, for the IP address dialed");
   assert.equal(seen[0].subject, "localhost");
   socket.write('{"command":"login","nickname":"bob"}\n');
@@ -57,7 +64,7 @@ Deno.test("verify sees the certificate before anything is sent, then the socket 
 });
 
 Deno.test("without the certificate in `ca`, verify is told why it is not trusted", async () => {
-  await using server = new FakeServer(certs.caTrue);
+  await using server = new FakeServer(cert);
   let peer: PeerCertificate | undefined;
   const socket = await dialTls(
     options(server.port, {
@@ -75,7 +82,7 @@ Deno.test("without the certificate in `ca`, verify is told why it is not trusted
 });
 
 Deno.test("a refusal by verify is the dial's error, and the server receives nothing", async () => {
-  await using server = new FakeServer(certs.caTrue);
+  await using server = new FakeServer(cert);
   const refusal = new Error("not this one");
   let opened = false;
   await assert.rejects(
