@@ -18,8 +18,9 @@
 // - A message in flight when the connection dropped is in doubt: the replay
 //   filter (replay_filter.ts) decides whether it arrived.
 //
-// Nothing here has a timer or a connection: the session asks what to send
-// now (`next`), passing the clock, and arms the timers the answers call for.
+// Nothing here has a timer or a connection: the sending side (delivery.ts)
+// asks what to send now (`next`), passing the clock, and arms the timers the
+// answers call for.
 
 import type { StatusFrame } from "../protocol.ts";
 import { SEND_BURST, SEND_RATE_PER_SECOND, SendPacer } from "./pacer.ts";
@@ -43,7 +44,7 @@ export const RATE_LIMIT_REASON = "rate limit exceeded";
  */
 export const STORAGE_REASON = "storage unavailable";
 
-/** One typed message, as the session and the replay filter see it. */
+/** One typed message, as the sending side and the replay filter see it. */
 export interface OutgoingMessage {
   /** The id it is sent with; the server's ack names it. */
   readonly id: string;
@@ -87,7 +88,7 @@ export type AckOutcome =
   | { kind: "confirmed"; item: OutgoingMessage }
   | { kind: "refused"; item: OutgoingMessage; reason: string };
 
-/** A pause the queue started: the session sleeps `ms`, then calls {@linkcode OutgoingQueue.resume}. */
+/** A pause the queue started: the caller waits `ms`, then calls {@linkcode OutgoingQueue.resume}. */
 export interface Pause {
   ms: number;
   /** True the first time the server's rate limit was hit (worth a notice). */
@@ -372,7 +373,7 @@ export class OutgoingQueue {
     if (!link.loggedIn || link.holding) return "wait";
     if (this.queued > 0) return "wait";
     if (this.empty) return "leave";
-    // Sent, not confirmed: a server that acks will (or the session gives up).
+    // Sent, not confirmed: a server that acks will (or FINISH_WAIT_MS gives up).
     if (this.serverAcks) return "wait";
     // Maybe a core-only server: an ack within the drain shows otherwise.
     return "drain";

@@ -32,9 +32,9 @@
 // stored in the order we sent them (#noteSeq). If the record of our sent
 // messages overflowed, messages in doubt are simply resent.
 //
-// Nothing here has a clock or a connection: the session feeds it what
-// happened (connected, logged in, a message, sent, acked, dropped, replay
-// over) and acts on the verdicts.
+// Nothing here has a clock or a connection: the sending side (delivery.ts)
+// feeds it what happened (connected, logged in, a message, sent, acked,
+// dropped, replay over) and acts on the verdicts.
 
 import { nicknameKey } from "../nickname.ts";
 import type { ChatMessage } from "../protocol.ts";
