@@ -134,15 +134,20 @@ class HostileServer {
   }
 }
 
-/** The test certificate written to a temp dir, and the dir. */
-async function caFile(): Promise<
-  { dir: string; ca: string; cert: Awaited<ReturnType<typeof testIdentity>> }
-> {
+/** Runs `test` with a {@linkcode HostileServer} and its certificate in a temp dir (also HOME). */
+async function withHostileServer(
+  test: (server: HostileServer, ca: string, dir: string) => Promise<void>,
+): Promise<void> {
   const cert = await testIdentity();
   const dir = await Deno.makeTempDir({ prefix: "chat-hostile-server-" });
-  const ca = `${dir}/cert.pem`;
-  await Deno.writeTextFile(ca, cert.certPem);
-  return { dir, ca, cert };
+  try {
+    const ca = `${dir}/cert.pem`;
+    await Deno.writeTextFile(ca, cert.certPem);
+    await using server = new HostileServer(cert);
+    await test(server, ca, dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 }
 
 /** `chat client ARGS` with `input` on stdin, to its end. */
@@ -167,10 +172,8 @@ async function client(
   return { code, stdout: decoder.decode(stdout), stderr: decoder.decode(stderr) };
 }
 
-Deno.test("chat client in pipe mode ignores a message whose from is not a string, and goes on", async () => {
-  const { dir, ca, cert } = await caFile();
-  try {
-    await using server = new HostileServer(cert);
+Deno.test("chat client in pipe mode ignores a message whose from is not a string, and goes on", () =>
+  withHostileServer(async (server, ca, dir) => {
     const addr = `127.0.0.1:${server.port}`;
     // Someone said something earlier: the client shows it, after the hostile frames of its login.
     const first = await client(["--addr", addr, "--nick", "bob", "--ca", ca], "hello\n", dir);
@@ -189,15 +192,10 @@ Deno.test("chat client in pipe mode ignores a message whose from is not a string
       HOSTILE_FRAMES.length,
       stderr,
     );
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-});
+  }));
 
-Deno.test("chat client --json ignores a message whose from is not a string, and goes on", async () => {
-  const { dir, ca, cert } = await caFile();
-  try {
-    await using server = new HostileServer(cert);
+Deno.test("chat client --json ignores a message whose from is not a string, and goes on", () =>
+  withHostileServer(async (server, ca, dir) => {
     const { code, stdout, stderr } = await client(
       ["--addr", `127.0.0.1:${server.port}`, "--nick", "carol", "--ca", ca, "--json"],
       "hi\n",
@@ -207,15 +205,10 @@ Deno.test("chat client --json ignores a message whose from is not a string, and 
     assert.doesNotMatch(stderr, /unexpected error|Cannot convert|TypeError/);
     assert.doesNotMatch(stdout, /spoofed/);
     assert.match(stdout, /"status":"ok"/);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-});
+  }));
 
-Deno.test("chat check against a server sending a message whose from is not a string reports, not crashes", async () => {
-  const { dir, ca, cert } = await caFile();
-  try {
-    await using server = new HostileServer(cert);
+Deno.test("chat check against a server sending a message whose from is not a string reports, not crashes", () =>
+  withHostileServer(async (server, ca, dir) => {
     const { code, stdout, stderr } = await runChat(
       ["check", `127.0.0.1:${server.port}`, "--ca", ca, "--timeout", "2"],
       dir,
@@ -225,7 +218,4 @@ Deno.test("chat check against a server sending a message whose from is not a str
     assert.ok(code === 0 || code === 1, `exit ${code}\nstdout: ${stdout}\nstderr: ${stderr}`);
     // Every check ran and the summary line came out.
     assert.match(stdout, /^\d+ passed, \d+ failed/m, stdout);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-});
+  }));
