@@ -237,7 +237,7 @@ Deno.test("keeps every message when it grows past its initial capacity", () => {
 Deno.test("is durable at once", async () => {
   const store = new MemoryStore();
   const seq = store.append(wire, 1);
-  assert.equal(await store.whenDurable(seq), undefined);
+  assert.equal(await store.whenDurable(seq), seq);
 });
 
 Deno.test("with a history limit, keeps and replays only the newest messages", () => {
