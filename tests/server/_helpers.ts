@@ -9,7 +9,8 @@ import {
   type ServerLimits,
   startServer as runServer,
 } from "../../lib/server/server.ts";
-import { MemoryStore } from "../../lib/server/store.ts";
+import type { SharedChat } from "../../lib/server/shared_chat.ts";
+import { type HistoryStore, MemoryStore } from "../../lib/server/store.ts";
 
 let identity: Promise<{ certPem: string; keyPem: string }> | undefined;
 
@@ -25,15 +26,25 @@ export interface TestServer {
   certPem: string;
   /** Every log line, as "event key=value…". */
   logs: string[];
-  store: MemoryStore;
+  store: HistoryStore;
   stop(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
+}
+
+/** What a test server is built with, besides its limits. */
+export interface TestServerOptions {
+  /** The wall clock messages are stamped with; the real one by default. */
+  clock?: () => Date;
+  /** The history; a fresh MemoryStore by default. */
+  store?: HistoryStore;
+  /** Other servers to share the chat with. */
+  shared?: SharedChat;
 }
 
 /** Starts the real server on 127.0.0.1:0 with `limits` over the defaults. */
 export async function startServer(
   limits: Partial<ServerLimits> = {},
-  clock: () => Date = () => new Date(),
+  options: TestServerOptions = {},
 ): Promise<TestServer> {
   const { certPem, keyPem } = await testIdentity();
   const logs: string[] = [];
@@ -46,13 +57,14 @@ export async function startServer(
     },
   };
   const stopper = new AbortController();
-  const store = new MemoryStore();
+  const store = options.store ?? new MemoryStore();
   const running = await runServer({ hostname: "127.0.0.1", port: 0, certPem, keyPem }, {
     // No rate limit unless a test asks for one: most tests send fast on purpose.
     limits: { ...DEFAULT_LIMITS, rateLimit: 0, ...limits },
     store,
+    shared: options.shared,
     logger,
-    clock,
+    clock: options.clock ?? (() => new Date()),
     signal: stopper.signal,
   });
   const stop = async () => {
