@@ -6,10 +6,10 @@
 import config from "../deno.json" with { type: "json" };
 import { fileURLToPath } from "node:url";
 import { type FlagSpec, type ParsedFlags, parseFlags, UsageError } from "../lib/cli.ts";
-import { run, spawn } from "../lib/bench/processes.ts";
+import { run, spawn } from "./processes.ts";
 import type { BenchReport } from "../lib/bench/result.ts";
-import type { LoadMetric } from "../lib/bench/scenarios.ts";
-import { formatFigure, type RunFigure } from "../lib/bench/table.ts";
+import type { LoadMetric } from "./scenarios.ts";
+import { formatFigure, type RunFigure } from "./table.ts";
 
 /** A `chat bench` run fails when nothing happens for this long (ncat logs 1,000 clients in slowly). */
 export const BENCH_IDLE_TIMEOUT_S = 60;

@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import config from "../../deno.json" with { type: "json" };
 import { runBench } from "../../lib/bench/cli.ts";
-import { onPath, startCluster, startRedis } from "../../lib/bench/processes.ts";
+import { onPath, startCluster, startRedis } from "../../bench/processes.ts";
 import type { BenchReport } from "../../lib/bench/result.ts";
 import { memoryContext } from "./_helpers.ts";
 

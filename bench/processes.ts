@@ -7,8 +7,8 @@
 // connection, and a full pipe would stall it), the last lines kept for
 // error messages; every child is stopped with SIGTERM, then SIGKILL.
 
-import { LineSplitter } from "../lines.ts";
-import { withDeadline } from "../deadline.ts";
+import { LineSplitter } from "../lib/lines.ts";
+import { withDeadline } from "../lib/deadline.ts";
 
 /** Open files a child may have: 10,000 clients need 10,000 sockets in each process. */
 export const OPEN_FILES = 65_536;
