@@ -5,6 +5,7 @@
 
 import type { CliContext } from "../../lib/cli.ts";
 import { type Identity, localIdentity, startInProcess } from "../../bench/in_process_server.ts";
+import { makeCertificate } from "../../bench/processes.ts";
 
 /** A server running for one test. */
 export interface TestServer {
@@ -158,34 +159,8 @@ export function memoryContext(terminal = false): CliContext & { out: string[]; e
 export async function opensslIdentity(): Promise<Identity> {
   const dir = await Deno.makeTempDir({ prefix: "chat-bench-openssl-" });
   try {
-    const { code, stderr } = await new Deno.Command("openssl", {
-      args: [
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-        "-keyout",
-        `${dir}/key.pem`,
-        "-out",
-        `${dir}/cert.pem`,
-        "-days",
-        "1",
-        "-subj",
-        "/CN=localhost",
-        "-addext",
-        "subjectAltName=DNS:localhost,IP:127.0.0.1",
-      ],
-      stdout: "null",
-      stderr: "piped",
-    }).output();
-    if (code !== 0) throw new Error(new TextDecoder().decode(stderr));
-    return {
-      certPem: await Deno.readTextFile(`${dir}/cert.pem`),
-      keyPem: await Deno.readTextFile(`${dir}/key.pem`),
-    };
+    const { cert, key } = await makeCertificate(dir, true);
+    return { certPem: await Deno.readTextFile(cert), keyPem: await Deno.readTextFile(key) };
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
