@@ -20,10 +20,9 @@ export const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
 export const DENO = Deno.execPath();
 const encoder = new TextEncoder();
 
-/** The permission set of `deno task server`, which `chat bench` runs under too. */
+/** The flags of `deno task server` (its permission set), which `chat bench` runs under too. */
 export function serverPermissions(): string[] {
-  const words = config.tasks.server.command.split(/\s+/);
-  return words.filter((word) => /^--(allow|deny)-|^--no-prompt$/.test(word));
+  return config.tasks.server.command.split(/\s+/).filter((word) => word.startsWith("--"));
 }
 
 export function write(stream: { writeSync(p: Uint8Array): number }, text: string): void {

@@ -4,13 +4,11 @@
 // it comes, and its open file descriptors and resident memory read from /proc.
 
 import { fileURLToPath } from "node:url";
-import config from "../../deno.json" with { type: "json" };
+import { serverPermissions } from "../harness.ts";
 import { localIdentity } from "../in_process_server.ts";
 import { until } from "./schedule.ts";
 
 const MAIN = fileURLToPath(new URL("../../main.ts", import.meta.url));
-/** The permissions of `deno task server`, read from deno.json. */
-const PERMISSIONS = config.tasks.server.command.split(" ").filter((word) => word.startsWith("--"));
 
 /** True where /proc tells a process's descriptors and memory (the process tests need it). */
 export const HAS_PROC = Deno.build.os === "linux";
@@ -95,7 +93,7 @@ export class ServerProcess {
       args: [
         "run",
         ...options.denoFlags ?? [],
-        ...PERMISSIONS,
+        ...serverPermissions(),
         MAIN,
         "server",
         "--host",

@@ -11,6 +11,7 @@ import config from "../../deno.json" with { type: "json" };
 import { runBench } from "../../lib/bench/cli.ts";
 import { onPath, startCluster, startRedis } from "../../bench/processes.ts";
 import type { BenchReport } from "../../lib/bench/result.ts";
+import { serverPermissions } from "../../bench/harness.ts";
 import { memoryContext } from "./_helpers.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -19,12 +20,6 @@ const redisServer = await onPath("redis-server");
 if (redisServer === undefined) {
   Deno.stderr.writeSync(
     new TextEncoder().encode("tests/bench/redis_test.ts skipped: no redis-server on PATH\n"),
-  );
-}
-
-function permissions(): string[] {
-  return config.tasks.server.command.split(/\s+/).filter((word) =>
-    /^--(allow|deny)-|^--no-prompt$/.test(word)
   );
 }
 
@@ -38,7 +33,7 @@ Deno.test({
     try {
       const cluster = await startCluster(
         Deno.execPath(),
-        permissions(),
+        serverPermissions(),
         MAIN,
         dir,
         redis.url,
