@@ -2,11 +2,12 @@
 // its runtime (denort) from dl.deno.land, which this project's CI cannot
 // reach; everything else is checked here: the permission set "chat" of
 // deno.json is the one every task names, and it names exactly the environment
-// the code reads; the
-// pinned Deno accepts every compile flag and gets as far as the runtime for
-// every target; an executable built around a stand-in runtime embeds exactly
-// that permission set; the set is enough for a real server/client session;
-// and both workflows parse and do what the release needs.
+// the code reads; the pinned Deno accepts every compile flag and gets as far
+// as the runtime for every target; an executable built around a stand-in
+// runtime embeds exactly that permission set; the set is enough for a real
+// server/client session; release.yml does what the release needs; and the
+// install manual names every file it publishes. (How both workflows test:
+// tests/ci_test.ts.)
 
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
@@ -316,10 +317,10 @@ Deno.test("release.yml tests, builds every target, sums and attaches them on a t
   assert.match(runs(publish), /gh release upload "\$TAG" dist\/chat-\* dist\/SHA256SUMS/);
 });
 
-Deno.test("the README's install section names every release file", async () => {
-  const readme = await Deno.readTextFile(`${ROOT}README.md`);
-  const section = readme.split("<!-- install:start -->")[1]?.split("<!-- install:end -->")[0];
-  assert.ok(section, "README has the install markers");
+Deno.test("the install manual names every release file", async () => {
+  const manual = await Deno.readTextFile(`${ROOT}docs/install.md`);
+  const section = manual.split("<!-- install:start -->")[1]?.split("<!-- install:end -->")[0];
+  assert.ok(section, "docs/install.md has the install markers");
   for (const { args } of compileCommands().filter(({ task }) => task === "compile:all")) {
     assert.ok(section.includes(flagValue(args, "--output")!.replace("dist/", "")));
   }
