@@ -11,6 +11,7 @@
 // client checks that exactly the expected messages were relayed, in order.
 
 import fc from "fast-check";
+import { concatBytes } from "../../lib/bytes.ts";
 import { DEFAULT_LIMITS } from "../../lib/server/server.ts";
 import { type Frame, LineClient, type Target } from "./line_client.ts";
 import { sleep } from "./schedule.ts";
@@ -363,13 +364,7 @@ export const cutStreamCase = fc.record({
 // ---------------------------------------------------------------- the runner
 
 function concat(pieces: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(pieces.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const p of pieces) {
-    out.set(p, offset);
-    offset += p.length;
-  }
-  return out;
+  return concatBytes(pieces, pieces.reduce((n, p) => n + p.length, 0));
 }
 
 /** Writes `bytes` in pieces cut at `cuts` (taken modulo the length), yielding between writes. */
