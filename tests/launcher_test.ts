@@ -83,7 +83,10 @@ exec "${Deno.execPath()}" "$@"`,
       assert.equal(code, 0, stderr);
       assert.equal(stdout, `chat ${config.version}\n`);
       const npx = await Deno.readTextFile(`${dir}/npx.log`);
-      assert.match(npx, new RegExp(`^--yes --prefer-offline deno@${PINNED} eval `));
+      assert.match(
+        npx,
+        new RegExp(`^--yes --prefer-offline --no-update-notifier deno@${PINNED} eval `),
+      );
       assert.equal(
         await Deno.stat(`${dir}/deno.log`).catch(() => null),
         null,
