@@ -1,4 +1,4 @@
-// Joining byte pieces: framing, the outbox and the durable log all gather
+// Joining byte pieces: the outbox and the durable log both gather
 // pieces and hand one buffer to a single write.
 
 /**

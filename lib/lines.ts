@@ -6,8 +6,14 @@
 // arrive; it is never held whole. Everything else about framing in
 // PROTOCOL.md §1 lives here too: a trailing "\r" is dropped, blank lines are
 // skipped, and invalid UTF-8 fails only the line that carries it.
-
-import { concatBytes } from "./bytes.ts";
+//
+// Memory: whole lines in a read are delivered straight from the caller's
+// buffer, without a copy. Only the unfinished line at the end of a read is
+// copied, into one buffer that grows by doubling (capped at the line limit),
+// so what it takes stays within about twice its length however it arrives:
+// a peer that sends a line as thousands of one-byte TLS records pins no more
+// than one that sends it whole (a small copy kept per read, as here before,
+// pinned about 75 times the bytes sent).
 
 /** Why a line was not delivered. The text is what goes on the wire. */
 export type LineError = "line too long" | "invalid UTF-8";
@@ -22,6 +28,12 @@ export interface LineSink {
 
 const LF = 0x0a;
 const CR = 0x0d;
+
+/**
+ * The smallest buffer for an unfinished line. Small enough not to matter per
+ * connection, large enough that a frame split across two reads rarely grows it.
+ */
+export const MIN_HOLD_BYTES = 256;
 
 /**
  * Splits a byte stream into lines of at most `maxLineBytes` bytes each
@@ -45,9 +57,9 @@ export class LineSplitter {
   readonly #max: number;
   readonly #sink: LineSink;
   readonly #decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
-  /** Pieces of the current, unfinished line. */
-  #parts: Uint8Array[] = [];
-  #partBytes = 0;
+  /** The current, unfinished line: its first #heldBytes bytes; released after each line. */
+  #held: Uint8Array | undefined;
+  #heldBytes = 0;
   /** True while dropping the rest of a line that went over the cap. */
   #discarding = false;
 
@@ -68,7 +80,16 @@ export class LineSplitter {
 
   /** Bytes of the unfinished line held right now (never more than the cap + 1). */
   get bufferedBytes(): number {
-    return this.#partBytes;
+    return this.#heldBytes;
+  }
+
+  /**
+   * Bytes of memory the unfinished line takes: its buffer, at most about
+   * twice {@linkcode bufferedBytes} (and never more than the cap + 1, nor
+   * less than {@linkcode MIN_HOLD_BYTES} while a line is held).
+   */
+  get retainedBytes(): number {
+    return this.#held?.length ?? 0;
   }
 
   /** Consumes one chunk of the stream. The chunk may be reused by the caller afterwards. */
@@ -82,11 +103,11 @@ export class LineSplitter {
       }
       if (this.#discarding) {
         this.#discarding = false;
-      } else if (this.#partBytes === 0) {
+      } else if (this.#heldBytes === 0) {
         this.#emit(chunk.subarray(start, end));
       } else {
         this.#hold(chunk.subarray(start, end));
-        if (!this.#discarding) this.#emit(this.#takeParts());
+        if (!this.#discarding) this.#emitHeld();
         this.#discarding = false;
       }
       start = end + 1;
@@ -102,30 +123,46 @@ export class LineSplitter {
       this.#discarding = false;
       return;
     }
-    if (this.#partBytes > 0) this.#emit(this.#takeParts());
+    if (this.#heldBytes > 0) this.#emitHeld();
   }
 
   #hold(piece: Uint8Array): void {
     if (this.#discarding || piece.length === 0) return;
+    const needed = this.#heldBytes + piece.length;
     // One byte of slack so a line of exactly the cap can still end in "\r".
-    if (this.#partBytes + piece.length > this.#max + 1) {
-      this.#parts = [];
-      this.#partBytes = 0;
+    if (needed > this.#max + 1) {
+      this.#release();
       this.#discarding = true;
       this.#sink.error("line too long");
       return;
     }
-    // Copy: the caller reuses its read buffer.
-    this.#parts.push(piece.slice());
-    this.#partBytes += piece.length;
+    let held = this.#held;
+    if (held === undefined || needed > held.length) {
+      // Doubling keeps the copies linear in the line's length; the cap keeps
+      // the buffer within the one byte of slack above.
+      const size = Math.min(
+        Math.max(needed, 2 * (held?.length ?? 0), MIN_HOLD_BYTES),
+        this.#max + 1,
+      );
+      const grown = new Uint8Array(size);
+      if (held !== undefined) grown.set(held.subarray(0, this.#heldBytes));
+      this.#held = held = grown;
+    }
+    // A copy: the caller reuses its read buffer.
+    held.set(piece, this.#heldBytes);
+    this.#heldBytes = needed;
   }
 
-  #takeParts(): Uint8Array {
-    const parts = this.#parts;
-    const total = this.#partBytes;
-    this.#parts = [];
-    this.#partBytes = 0;
-    return concatBytes(parts, total);
+  /** Delivers the held line and releases its buffer (an idle connection holds nothing). */
+  #emitHeld(): void {
+    const line = this.#held!.subarray(0, this.#heldBytes);
+    this.#release();
+    this.#emit(line);
+  }
+
+  #release(): void {
+    this.#held = undefined;
+    this.#heldBytes = 0;
   }
 
   #emit(bytes: Uint8Array): void {

@@ -4,8 +4,11 @@
 // reason is the sentence that goes on the wire. Encoding turns a frame into
 // exactly one line ending in "\n" with no raw line break or control character
 // inside (JSON.stringify escapes only C0, so DEL, C1 such as NEL and the
-// U+2028/U+2029 separators are escaped here). Unknown fields are
-// ignored everywhere (rule zero: tolerant in what we receive).
+// U+2028/U+2029 separators are escaped here), and no lone surrogate, which
+// strict JSON parsers refuse. Unknown fields are ignored everywhere (rule
+// zero: tolerant in what we receive), but a peer's value is used only once
+// its type is checked: nothing a peer sends is ever coerced (an object with
+// a `toString` of its own would throw, or say whatever it likes).
 
 /** `{"command":"login","nickname":…}`, with the `since` extension (§8). */
 export interface LoginFrame {
@@ -104,6 +107,8 @@ export function decodeClientFrame(line: string): ClientFrame | FrameError {
       if (frame.id.length > MAX_ID_LENGTH && [...frame.id].length > MAX_ID_LENGTH) {
         return fail(`id must be at most ${MAX_ID_LENGTH} characters`, undefined, "message");
       }
+      // The id comes back in the ack: one we could not send as it is is refused, not echoed.
+      if (!frame.id.isWellFormed()) return fail("id must be valid Unicode", undefined, "message");
       id = frame.id;
     }
     if (typeof frame.message !== "string") return fail("message must be a string", id, "message");
@@ -116,10 +121,16 @@ export function decodeClientFrame(line: string): ClientFrame | FrameError {
 
 /**
  * Checks a message's text against §5: a non-empty string of at most
- * `maxBytes` UTF-8 bytes. Returns the wire reason, or undefined when valid.
+ * `maxBytes` UTF-8 bytes, and valid Unicode. Returns the wire reason, or
+ * undefined when valid.
+ *
+ * A lone surrogate (a JSON `"\ud800"` escape can carry one; UTF-8 cannot)
+ * is refused like one in a nickname: stored, it would be replayed forever
+ * in a frame that strict JSON parsers (serde_json) refuse whole.
  */
 export function checkMessageText(text: string, maxBytes: number): string | undefined {
   if (text.length === 0) return "message must not be empty";
+  if (!text.isWellFormed()) return "message must be valid Unicode";
   // A UTF-16 code unit is at most 3 UTF-8 bytes, so short texts skip the count.
   if (text.length * 3 > maxBytes && utf8Length(text) > maxBytes) {
     return `message must be at most ${maxBytes} bytes`;
@@ -136,9 +147,15 @@ export function decodeServerFrame(line: string): ServerFrame | FrameError {
   if (value.type === "error") return value;
   const frame = value.object;
   if (typeof frame.message === "string" && "from" in frame) {
+    // The speaker is what makes a chat line mean anything, and only the
+    // server sets it (§5). A `from` that is not a string is refused rather
+    // than turned into one: String() throws for {"toString":1}, and any
+    // stand-in ("?", "42", "[object Object]") could be somebody's nickname,
+    // so showing the text under it would put words in their mouth.
+    if (typeof frame.from !== "string") return fail("from must be a string", undefined, "message");
     const message: ServerFrame = {
       type: "message",
-      from: typeof frame.from === "string" ? frame.from : String(frame.from),
+      from: frame.from,
       message: frame.message,
       time: typeof frame.time === "string" ? frame.time : "",
     };
@@ -208,12 +225,23 @@ export function utf8Length(text: string): number {
 /** What JSON.stringify leaves raw but a line reader or a terminal may act on. */
 const UNESCAPED_BREAKS = /[\u007f-\u009f\u2028\u2029]/g;
 
+/**
+ * A lone surrogate as JSON.stringify writes it (`\udXXX`; it leaves pairs
+ * raw), after an even number of backslashes, so that text which only looks
+ * like an escape (`\\ud800`) is left alone.
+ */
+const LONE_SURROGATE_ESCAPE = /(?<!\\)((?:\\\\)*)\\ud[89a-f][0-9a-f]{2}/g;
+
 function line(frame: Record<string, unknown>): string {
-  const json = JSON.stringify(frame).replace(
+  let json = JSON.stringify(frame);
+  // Nothing we accept holds a lone surrogate (nicknames, texts and ids are
+  // checked), so this is the last guard, for text we make ourselves: U+FFFD
+  // rather than a frame a strict parser refuses. The search is a fast scan.
+  if (json.includes("\\ud")) json = json.replace(LONE_SURROGATE_ESCAPE, "$1\\ufffd");
+  return json.replace(
     UNESCAPED_BREAKS,
     (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
-  );
-  return json + "\n";
+  ) + "\n";
 }
 
 function parseObject(
@@ -238,8 +266,20 @@ function fail(reason: string, id?: string, of?: FrameError["of"]): FrameError {
   return error;
 }
 
-/** Quotes a peer's value for an error sentence, cut short so a reply stays small. */
+/** The most UTF-16 units of a peer's value quoted in an error sentence. */
+const QUOTE_UNITS = 40;
+
+/**
+ * Quotes a peer's value for an error sentence, cut short so a reply stays
+ * small: never inside a surrogate pair, and with any lone surrogate the peer
+ * sent shown as U+FFFD, so the sentence is valid Unicode.
+ */
 function quote(value: string): string {
-  const cut = value.length > 40 ? `${value.slice(0, 40)}…` : value;
-  return JSON.stringify(cut);
+  let cut = value;
+  if (value.length > QUOTE_UNITS) {
+    const last = value.charCodeAt(QUOTE_UNITS - 1);
+    const end = last >= 0xd800 && last <= 0xdbff ? QUOTE_UNITS - 1 : QUOTE_UNITS;
+    cut = `${value.slice(0, end)}…`;
+  }
+  return JSON.stringify(cut.toWellFormed());
 }

@@ -1,7 +1,7 @@
 // Unit tests for the bounded line framing of PROTOCOL.md §1 (lib/lines.ts).
 
 import assert from "node:assert/strict";
-import { type LineError, LineSplitter } from "../lib/lines.ts";
+import { type LineError, LineSplitter, MIN_HOLD_BYTES } from "../lib/lines.ts";
 
 type Event = { line: string } | { error: LineError };
 
@@ -335,4 +335,75 @@ Deno.test("agrees with a whole-stream reference on random streams split at rando
     if (end) splitter.end();
     assert.deepEqual(events, reference(cap, data, end), `round ${round}: ${data} cap ${cap}`);
   }
+});
+
+// Memory (issue 16): what an unfinished line takes, however small its reads.
+
+/** Bytes of this isolate's heap and off-heap buffers in use right now. */
+function memoryInUse(): number {
+  const usage = Deno.memoryUsage();
+  return usage.heapUsed + usage.external;
+}
+
+Deno.test("holds a line sent one byte per read in about its own length of memory", () => {
+  const { splitter, events } = recorder(1 << 20);
+  const record = Uint8Array.of(0x61);
+  const before = memoryInUse();
+  for (let i = 0; i < 64_000; i++) splitter.push(record);
+  // Garbage included (the buffers outgrown on the way): a copy per read took ~13 MB.
+  const grew = memoryInUse() - before;
+  assert.ok(grew < 2_000_000, `64,000 one-byte reads took ${grew} bytes`);
+  assert.equal(splitter.bufferedBytes, 64_000);
+  assert.ok(splitter.retainedBytes <= 2 * 64_000, `retained ${splitter.retainedBytes}`);
+  splitter.push(encoder.encode("\n"));
+  assert.deepEqual(events, [{ line: "a".repeat(64_000) }]);
+});
+
+Deno.test("retains at most about twice the unfinished line's length, whatever the read sizes", () => {
+  const random = prng(16);
+  const cap = 100_000;
+  const { splitter, events } = recorder(cap);
+  let sent = 0;
+  while (sent < 90_000) {
+    const size = 1 + Math.floor(random() * (random() < 0.9 ? 16 : 4000));
+    splitter.push(new Uint8Array(size).fill(0x62));
+    sent += size;
+    assert.equal(splitter.bufferedBytes, sent);
+    const bound = Math.min(Math.max(2 * sent, MIN_HOLD_BYTES), cap + 1);
+    assert.ok(splitter.retainedBytes <= bound, `${splitter.retainedBytes} held for ${sent}`);
+  }
+  splitter.push(encoder.encode("\n"));
+  assert.deepEqual(events, [{ line: "b".repeat(sent) }]);
+});
+
+Deno.test("releases an unfinished line's memory once the line ends, is cut or overflows", () => {
+  const { splitter, events } = recorder(1000);
+  assert.equal(splitter.retainedBytes, 0);
+  splitter.push(encoder.encode("done\npart"));
+  assert.ok(splitter.retainedBytes > 0);
+  splitter.push(encoder.encode("ial\n"));
+  assert.equal(splitter.retainedBytes, 0);
+  splitter.push(encoder.encode("x".repeat(600)));
+  splitter.push(encoder.encode("y".repeat(600)));
+  assert.equal(splitter.retainedBytes, 0, "an overflowing line is dropped, not held");
+  splitter.push(encoder.encode("\ntail"));
+  splitter.end();
+  assert.equal(splitter.retainedBytes, 0);
+  assert.deepEqual(events, [
+    { line: "done" },
+    { line: "partial" },
+    { error: "line too long" },
+    { line: "tail" },
+  ]);
+});
+
+Deno.test("never retains more than the cap plus one byte", () => {
+  const cap = 1000;
+  const { splitter } = recorder(cap);
+  for (let i = 0; i < cap; i++) {
+    splitter.push(Uint8Array.of(0x63));
+    assert.ok(splitter.retainedBytes <= cap + 1, `${splitter.retainedBytes}`);
+  }
+  splitter.push(Uint8Array.of(0x0d));
+  assert.equal(splitter.retainedBytes, cap + 1);
 });

@@ -140,3 +140,93 @@ Deno.test("nicknameKey keeps different names apart", () => {
   assert.notEqual(nicknameKey("bob"), nicknameKey("b o b"));
   assert.notEqual(nicknameKey("élodie"), nicknameKey("elodie"));
 });
+
+// Look-alikes (issue 16): nothing may display as somebody else's nickname.
+
+Deno.test("refuses variation selectors, which draw nothing after a name", () => {
+  for (const selector of ["\ufe00", "\ufe01", "\ufe0e", "\ufe0f", "\u{e0100}", "\u{e01ef}"]) {
+    assertInvalid(`alice${selector}`, /invisible/);
+    assertInvalid(`al${selector}ice`, /invisible/);
+  }
+});
+
+Deno.test("refuses Mongolian free variation selectors and Khmer inherent vowels", () => {
+  for (const invisible of ["\u180b", "\u180c", "\u180d", "\u180f", "\u17b4", "\u17b5"]) {
+    assertInvalid(`alice${invisible}`, /invisible/);
+  }
+  // U+180E (Mongolian vowel separator) is a format character as well.
+  assertInvalid("alice\u180e", /format|invisible/);
+});
+
+Deno.test("refuses Hangul fillers, the grapheme joiner and other default-ignorable characters", () => {
+  for (
+    const invisible of ["\u115f", "\u1160", "\u3164", "\uffa0", "\u034f", "\u2065", "\u{e0001}"]
+  ) {
+    assertInvalid(`bo${invisible}b`, /invisible|format/);
+  }
+  // A nickname made of a filler alone would be an invisible name.
+  assertInvalid("\u3164", /invisible/);
+});
+
+Deno.test("refuses line and paragraph separators inside a nickname", () => {
+  assertInvalid("ali\u2028ce", /separator/);
+  assertInvalid("ali\u2029ce", /separator/);
+  assertInvalid("a\u2028b\u2028c", /separator/);
+});
+
+Deno.test("still accepts names in other scripts and emoji without a variation selector", () => {
+  for (const name of ["Дмитрий", "李小龍", "مريم", "Ζωή", "❤", "😀🎉", "Björk", "Ólafur"]) {
+    assertValid(name);
+  }
+});
+
+Deno.test("nicknameKey makes fullwidth, Cyrillic and mathematical look-alikes the same nickname", () => {
+  const alice = nicknameKey("alice");
+  for (
+    const lookalike of [
+      "\uff41lice", // fullwidth ａ
+      "\u0430lice", // Cyrillic а
+      "\u{1d41a}lice", // mathematical bold 𝐚
+      "alic\u0435", // Cyrillic е
+      "\uff21\uff2c\uff29\uff23\uff25", // fullwidth ＡＬＩＣＥ
+      "ALICE",
+      "\u{1d41a}\u{1d425}\u{1d422}\u{1d41c}\u{1d41e}", // 𝐚𝐥𝐢𝐜𝐞
+    ]
+  ) {
+    assert.equal(nicknameKey(lookalike), alice, JSON.stringify(lookalike));
+  }
+  assert.equal(nicknameKey("b0b"), nicknameKey("bob"));
+  assert.equal(nicknameKey("rn"), nicknameKey("m"));
+  assert.equal(nicknameKey("Ра\u0443\u0420а1"), nicknameKey("paypal"));
+});
+
+Deno.test("nicknameKey ignores invisible characters a server might still send in a from", () => {
+  const alice = nicknameKey("alice");
+  for (const invisible of ["\ufe00", "\u{e0100}", "\u180b", "\u17b4", "\u200b", "\u3164"]) {
+    assert.equal(nicknameKey(`alice${invisible}`), alice, JSON.stringify(invisible));
+  }
+});
+
+Deno.test("nicknameKey is its own key: applying it again changes nothing", () => {
+  const names = ["Bob", "straße", "ΣΟΦΙΑ", "𝐌ike", "ǅemal", "ℇ", "Ame\u0301lie", "🄜", "ＡＬＩＣＥ"];
+  for (const name of names) {
+    const key = nicknameKey(name);
+    assert.equal(nicknameKey(key), key, JSON.stringify(name));
+  }
+  for (let code = 0; code < 0x20000; code++) {
+    if (code >= 0xd800 && code <= 0xdfff) continue;
+    const key = nicknameKey(String.fromCodePoint(code));
+    if (nicknameKey(key) !== key) assert.fail(`U+${code.toString(16)}: ${JSON.stringify(key)}`);
+  }
+});
+
+Deno.test("nicknameKey gives an ASCII name the key it has inside a longer, non-ASCII name", () => {
+  // Printable ASCII names take a table-driven fast path; a CJK character (its own key)
+  // after the name sends the same characters down the general path.
+  for (let a = 0; a < 0x80; a++) {
+    for (let b = 0; b < 0x80; b++) {
+      const name = String.fromCharCode(a, b);
+      assert.equal(nicknameKey(name) + "李", nicknameKey(`${name}李`), JSON.stringify(name));
+    }
+  }
+});

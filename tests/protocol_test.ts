@@ -212,6 +212,75 @@ Deno.test("counts the cap in UTF-8 bytes for multibyte text", () => {
   assert.equal(checkMessageText("é".repeat(8192), max), undefined); // 16384 bytes
 });
 
+Deno.test("refuses a message text holding a lone surrogate", () => {
+  for (const text of ["x\ud800y", "\udc00", "end\ud83d", "\ude00start", "\udc00\ud800"]) {
+    assert.equal(
+      checkMessageText(text, DEFAULT_MAX_MESSAGE_BYTES),
+      "message must be valid Unicode",
+      JSON.stringify(text),
+    );
+  }
+  assert.equal(checkMessageText("pair 😀 and 𝄞", DEFAULT_MAX_MESSAGE_BYTES), undefined);
+});
+
+Deno.test("refuses an id holding a lone surrogate, without echoing it back", () => {
+  const frame = decodeClientFrame('{"message":"hi","id":"a\\ud800b"}');
+  assert.deepEqual(frame, {
+    type: "error",
+    reason: "id must be valid Unicode",
+    of: "message",
+  });
+  assert.deepEqual(decodeClientFrame('{"message":"hi","id":"😀"}'), {
+    type: "send",
+    message: "hi",
+    id: "😀",
+  });
+});
+
+Deno.test("never splits a surrogate pair when it quotes a peer's command in a reason", () => {
+  for (let prefix = 35; prefix <= 42; prefix++) {
+    const command = "x".repeat(prefix) + "😀".repeat(10);
+    const frame = decodeClientFrame(JSON.stringify({ command }));
+    assert.equal(frame.type, "error");
+    if (frame.type !== "error") continue;
+    assert.ok(frame.reason.isWellFormed(), `${prefix}: ${JSON.stringify(frame.reason)}`);
+    assert.match(frame.reason, /^unknown command "x+😀*…"$/u);
+    assertNoLoneSurrogate(encodeStatus({ status: "error", reason: frame.reason }));
+  }
+});
+
+Deno.test("quotes a command that holds a lone surrogate as well-formed text", () => {
+  const frame = decodeClientFrame('{"command":"a\\ud800b"}');
+  assert.equal(frame.type, "error");
+  if (frame.type === "error") {
+    assert.equal(frame.reason, 'unknown command "a\ufffdb"');
+    assertNoLoneSurrogate(encodeStatus({ status: "error", reason: frame.reason }));
+  }
+});
+
+Deno.test("never sends a lone surrogate, whatever string a frame is given", () => {
+  const lines = [
+    encodeStatus({ status: "error", id: "i\udc00", reason: "r\ud800" }),
+    encodeChatMessage({ from: "\ud83d", message: "x\ud800y\udc00", time: "t\udfff", seq: 1 }),
+    encodeSend("a\ud800", "\udbff"),
+    encodeLogin("n\udc00"),
+  ];
+  for (const line of lines) {
+    assertOneLine(line);
+    assertNoLoneSurrogate(line);
+  }
+  assert.deepEqual(JSON.parse(lines[1]), {
+    from: "\ufffd",
+    message: "x\ufffdy\ufffd",
+    time: "t\ufffd",
+    seq: 1,
+  });
+  // Text that only looks like an escape is left alone, and pairs stay pairs.
+  const look = encodeSend("\\ud800 \\\\ud800 😀");
+  assert.equal(look, '{"message":"\\\\ud800 \\\\\\\\ud800 😀"}\n');
+  assert.deepEqual(decodeClientFrame(look), { type: "send", message: "\\ud800 \\\\ud800 😀" });
+});
+
 Deno.test("applies a cap other than the default", () => {
   assert.equal(checkMessageText("abcd", 4), undefined);
   assert.notEqual(checkMessageText("abcde", 4), undefined);
@@ -229,6 +298,18 @@ const NASTY = [
   'quotes " and \\ backslash',
   "emoji 😀 and lone \ud800 surrogate",
 ];
+
+/**
+ * Asserts `line` holds no lone surrogate, raw or as a JSON escape: strict
+ * parsers (serde_json) refuse the whole frame for one.
+ */
+function assertNoLoneSurrogate(line: string): void {
+  assert.ok(line.isWellFormed(), JSON.stringify(line));
+  assert.ok(JSON.parse(line.trimEnd(), (_key, value) => {
+    if (typeof value === "string") assert.ok(value.isWellFormed(), JSON.stringify(line));
+    return value;
+  }));
+}
 
 /** Asserts `line` is one frame: ends in "\n" and has no other line break of any kind. */
 function assertOneLine(line: string): void {
@@ -249,10 +330,12 @@ Deno.test("encodes a chat message as one line, whatever its text holds", () => {
       seq: 7,
     });
     assertOneLine(line);
-    // The escapes are JSON's own: any JSON parser gets the exact text back.
+    assertNoLoneSurrogate(line);
+    // The escapes are JSON's own: any JSON parser gets the exact text back
+    // (a lone surrogate, which a strict parser would refuse, as U+FFFD).
     assert.deepEqual(JSON.parse(line), {
       from: "bob",
-      message: text,
+      message: text.toWellFormed(),
       time: "2017-01-12T20:00:00-0800",
       seq: 7,
     });
@@ -340,16 +423,30 @@ Deno.test("drops a seq that is not a positive integer and keeps the message", ()
   }
 });
 
-Deno.test("tolerates a chat message with a missing time or a non-string from", () => {
+Deno.test("tolerates a chat message with a missing or mistyped time", () => {
   assert.deepEqual(decodeServerFrame('{"from":"bob","message":"hi"}'), {
     type: "message",
     from: "bob",
     message: "hi",
     time: "",
   });
-  const frame = decodeServerFrame('{"from":42,"message":"hi","time":"t"}');
-  assert.equal(frame.type, "message");
-  if (frame.type === "message") assert.equal(typeof frame.from, "string");
+  assert.deepEqual(decodeServerFrame('{"from":"bob","message":"hi","time":{"toString":1}}'), {
+    type: "message",
+    from: "bob",
+    message: "hi",
+    time: "",
+  });
+});
+
+Deno.test("refuses a chat message whose from is not a string, without crashing or inventing a name", () => {
+  for (
+    const from of ['{"toString":1}', '{"valueOf":1,"toString":1}', "42", "null", "true", '["bob"]']
+  ) {
+    const line = `{"from":${from},"message":"x"}`;
+    const frame = decodeServerFrame(line);
+    assert.equal(frame.type, "error", `${line} gave ${JSON.stringify(frame)}`);
+    if (frame.type === "error") assert.match(frame.reason, /from must be a string/, line);
+  }
 });
 
 Deno.test("decodes status frames with id and reason, ignoring unknown fields", () => {

@@ -60,8 +60,9 @@ function utf8Bytes(text: string): number {
 /**
  * What a logged-in server must do with one parsed JSON value (§5, §6, §8):
  * any command is an error (the only command is login, and it is logged in
- * already); a message must be a non-empty string of at most 16 KiB; an id,
- * when present and not null, a string of at most 64 characters.
+ * already); a message must be a non-empty string of at most 16 KiB, and
+ * valid Unicode (no lone surrogate); an id, when present and not null, a
+ * string of at most 64 characters, valid Unicode too.
  */
 export function classifyLoggedIn(value: unknown): Expected {
   if (typeof value !== "object" || value === null || Array.isArray(value)) return { kind: "error" };
@@ -70,9 +71,14 @@ export function classifyLoggedIn(value: unknown): Expected {
   if (!Object.hasOwn(frame, "message")) return { kind: "error" };
   const { message, id } = frame;
   if (id !== undefined && id !== null) {
-    if (typeof id !== "string" || [...id].length > MAX_ID_CHARS) return { kind: "error" };
+    if (typeof id !== "string" || [...id].length > MAX_ID_CHARS || !id.isWellFormed()) {
+      return { kind: "error" };
+    }
   }
-  if (typeof message !== "string" || message === "" || utf8Bytes(message) > MAX_MESSAGE) {
+  if (
+    typeof message !== "string" || message === "" || !message.isWellFormed() ||
+    utf8Bytes(message) > MAX_MESSAGE
+  ) {
     return { kind: "error" };
   }
   return typeof id === "string"

@@ -5,7 +5,8 @@
 // whether every message arrived exactly once.
 
 import { type CliContext, intFlag, parseFlags, UsageError } from "../cli.ts";
-import { type Address, parseAddress } from "../client/address.ts";
+import { type Address, parseAddress } from "../address.ts";
+import { readCaFile } from "../ca_file.ts";
 import { chooseDialers, type Trust } from "./dial.ts";
 import { type LoadOptions, MAX_WORKERS, microseconds, type Phase, runLoad } from "./load.ts";
 import { minimumSize } from "./payload.ts";
@@ -14,8 +15,6 @@ import { formatResult, type RunSetting, succeeded, toReport } from "./result.ts"
 
 /** The address used without --addr. */
 export const DEFAULT_BENCH_ADDRESS = "localhost:1337";
-/** The largest `--ca` file read. */
-export const MAX_CA_FILE_BYTES = 1024 * 1024;
 /** The largest message `--size` accepts (servers' own caps are usually lower: ours is 16 KiB). */
 export const MAX_SIZE = 64 * 1024;
 
@@ -214,17 +213,7 @@ async function readTrust(config: BenchConfig): Promise<Trust | string> {
   if (config.insecure) return { kind: "insecure" };
   const path = config.caFile;
   if (path === undefined) return { kind: "system" };
-  let pem: string;
-  try {
-    if ((await Deno.stat(path)).size > MAX_CA_FILE_BYTES) {
-      return `--ca ${path}: larger than ${MAX_CA_FILE_BYTES} bytes`;
-    }
-    pem = await Deno.readTextFile(path);
-  } catch (error) {
-    return `cannot read --ca ${path}: ${error instanceof Error ? error.message : String(error)}`;
-  }
-  if (!pem.includes("-----BEGIN CERTIFICATE-----")) {
-    return `--ca ${path}: no PEM certificate ("-----BEGIN CERTIFICATE-----") in it`;
-  }
-  return { kind: "ca", pem };
+  const read = await readCaFile(path);
+  if (!read.ok) return read.reason;
+  return { kind: "ca", pem: read.pem };
 }

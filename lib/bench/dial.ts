@@ -20,7 +20,7 @@
 // thread.
 
 import tls from "node:tls";
-import { isIpLiteral } from "../client/address.ts";
+import { isIpLiteral } from "../address.ts";
 import { closePolitely } from "../tls_socket.ts";
 
 /** Size of each Deno connection's read buffer: small, since a run may hold 10,000 clients. */

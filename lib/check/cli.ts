@@ -5,9 +5,10 @@
 // wrong command line.
 
 import { type CliContext, parseFlags, UsageError } from "../cli.ts";
-import { parseAddress } from "../client/address.ts";
-import { sanitize } from "../client/sanitize.ts";
-import { TrustPolicy } from "../client/trust.ts";
+import { parseAddress } from "../address.ts";
+import { caFlag } from "../ca_file.ts";
+import { sanitize } from "../terminal_text.ts";
+import { TrustPolicy } from "../trust_policy.ts";
 import { CHECKS } from "./checks.ts";
 import { seconds } from "./conn.ts";
 import { DEFAULT_QUIET_MS, DEFAULT_TIMEOUT_MS, randomRunId, runChecks } from "./probe.ts";
@@ -20,8 +21,6 @@ import {
   tally,
 } from "./report.ts";
 
-/** The largest `--ca` file read. */
-export const MAX_CA_FILE_BYTES = 1024 * 1024;
 /** The longest `--timeout` accepted, in seconds. */
 export const MAX_TIMEOUT_SECONDS = 600;
 
@@ -99,14 +98,10 @@ export async function runCheck(
   const json = values.json === true;
   const color = !json && (context.isTerminal?.stdout ?? false) && !context.env("NO_COLOR");
 
-  let ca: string[] | undefined;
-  if (typeof values.ca === "string") {
-    const read = await readCa(values.ca);
-    if (!read.ok) {
-      context.stderr(`chat: ${read.reason}\n`);
-      return 1;
-    }
-    ca = [read.pem];
+  const roots = await caFlag(typeof values.ca === "string" ? values.ca : undefined);
+  if (!roots.ok) {
+    context.stderr(`chat: ${roots.reason}\n`);
+    return 1;
   }
   const trust = new TrustPolicy({
     host: target.label,
@@ -124,7 +119,7 @@ export async function runCheck(
   const results = await runChecks([...CHECKS], {
     host: target.host,
     port: target.port,
-    ca,
+    ca: roots.ca,
     verify: (peer) => trust.check(peer),
     timeoutMs,
     quietMs: options.quietMs ?? DEFAULT_QUIET_MS,
@@ -151,29 +146,4 @@ function timeoutFlag(raw: string | boolean | undefined): number {
     );
   }
   return Math.round(value * 1000);
-}
-
-/** Reads a `--ca` file: at most MAX_CA_FILE_BYTES, and it must hold a PEM certificate. */
-async function readCa(
-  path: string,
-): Promise<{ ok: true; pem: string } | { ok: false; reason: string }> {
-  try {
-    const info = await Deno.stat(path);
-    if (info.size > MAX_CA_FILE_BYTES) {
-      return { ok: false, reason: `--ca ${path}: larger than ${MAX_CA_FILE_BYTES} bytes` };
-    }
-    const pem = await Deno.readTextFile(path);
-    if (!pem.includes("-----BEGIN CERTIFICATE-----")) {
-      return {
-        ok: false,
-        reason: `--ca ${path}: no PEM certificate ("-----BEGIN CERTIFICATE-----") in it`,
-      };
-    }
-    return { ok: true, pem };
-  } catch (error) {
-    return {
-      ok: false,
-      reason: `cannot read --ca ${path}: ${error instanceof Error ? error.message : error}`,
-    };
-  }
 }

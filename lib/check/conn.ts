@@ -1,12 +1,11 @@
 // One connection of the conformance probe: TLS to the server under test,
 // raw bytes out, decoded frames in, and waits that always end.
 //
-// The client's dialTls (lib/client/connect.ts) is not reused because its
-// Link writes text only, and the probe must send bytes that are not text: a
-// frame cut inside a multibyte UTF-8 character, invalid UTF-8. The trust
-// decision is the client's own (TrustPolicy from lib/client/trust.ts, handed
-// in as `verify`), and framing is the shared LineSplitter, so the two agree
-// on what a certificate and a line are.
+// It dials as the client does (lib/tls_dial.ts, with the shared TrustPolicy
+// handed in as `verify`) and frames with the shared LineSplitter, so the two
+// agree on what a certificate and a line are. It does not reuse the
+// client's Link, which writes text only: the probe must send bytes that are
+// not text (a frame cut inside a multibyte UTF-8 character, invalid UTF-8).
 //
 // A real server may be busy: other people's messages and a long replay
 // arrive between the frames the probe waits for. Only frames that concern
@@ -14,12 +13,12 @@
 // text or sender) are kept, and at most MAX_KEPT_FRAMES of them, so a replay
 // of millions of messages costs no memory.
 
-import tls from "node:tls";
+import type tls from "node:tls";
 import { LineSplitter } from "../lines.ts";
+import type { PeerCertificate } from "../peer_certificate.ts";
 import { decodeServerFrame, type ServerFrame } from "../protocol.ts";
-import { describeSocketError, systemRoots } from "../tls_socket.ts";
-import { isIpLiteral } from "../client/address.ts";
-import { type PeerCertificate, peerCertificateOf } from "../client/trust.ts";
+import { dialTls } from "../tls_dial.ts";
+import { describeSocketError } from "../tls_socket.ts";
 
 /** The longest line read from the server; longer ones are dropped as they arrive and counted. */
 export const MAX_PROBE_LINE_BYTES = 1024 * 1024;
@@ -63,8 +62,14 @@ export class ProbeDialError extends Error {
  *
  * @example
  * ```ts
- * const conn = await ProbeConn.open({ host: "127.0.0.1", port: 1337, timeoutMs: 5000, ... });
- * conn.write('{"command":"login","nickname":"bob"}\n');
+ * const conn = await ProbeConn.open({
+ *   host: "127.0.0.1",
+ *   port: 1337,
+ *   timeoutMs: 5000,
+ *   verify: () => Promise.resolve(),
+ *   relevant: () => true,
+ * });
+ * await conn.write('{"command":"login","nickname":"bob"}\n');
  * const answer = await conn.next((f) => f.type === "status", 5000);
  * await conn.close();
  * ```
@@ -106,54 +111,15 @@ export class ProbeConn {
 
   /** Connects, lets `verify` look at the certificate, and returns the open connection. */
   static open(options: ProbeDialOptions): Promise<ProbeConn> {
-    return new Promise((resolve, reject) => {
-      const socket = tls.connect({
-        host: options.host,
-        port: options.port,
-        // SNI carries host names only; for an IP literal the check uses the IP SAN.
-        servername: isIpLiteral(options.host) ? undefined : options.host,
-        // node:tls replaces its default roots with `ca`, so the roots go in first.
-        ca: options.ca ? [...systemRoots(), ...options.ca] : undefined,
-        rejectUnauthorized: false,
-      });
-      socket.setNoDelay(true); // Each write its own segment: the split-frame check needs it.
-      let settled = false;
-      const fail = (error: Error) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        options.signal?.removeEventListener("abort", onAbort);
-        socket.destroy();
-        reject(error);
-      };
-      const onAbort = () => fail(new ProbeDialError("interrupted"));
-      options.signal?.addEventListener("abort", onAbort);
-      const timer = setTimeout(
-        () => fail(new ProbeDialError(`no TLS handshake within ${seconds(options.timeoutMs)}`)),
-        options.timeoutMs,
-      );
-      const onError = (error: Error & { code?: string }) => {
-        fail(new ProbeDialError(describeSocketError(error)));
-      };
-      const onClose = () => {
-        fail(new ProbeDialError("the server closed the connection during the TLS handshake"));
-      };
-      socket.on("error", onError);
-      socket.on("close", onClose);
-      socket.once("secureConnect", () => {
-        if (settled) return;
-        clearTimeout(timer);
-        const peer = peerCertificateOf(socket);
-        options.verify(peer).then(() => {
-          if (settled) return;
-          settled = true;
-          options.signal?.removeEventListener("abort", onAbort);
-          socket.off("error", onError);
-          socket.off("close", onClose);
-          resolve(new ProbeConn(socket, options));
-        }, (refusal) => fail(refusal instanceof Error ? refusal : new Error(String(refusal))));
-      });
-    });
+    return dialTls({
+      ...options,
+      timeout: {
+        ms: options.timeoutMs,
+        reason: `no TLS handshake within ${seconds(options.timeoutMs)}`,
+      },
+      dialError: (reason) => new ProbeDialError(reason),
+      noDelay: true, // Each write its own segment: the split-frame check needs it.
+    }, (socket) => new ProbeConn(socket, options));
   }
 
   /** Why the connection is gone; undefined while it is open. */

@@ -10,8 +10,8 @@
 // within 5 s" rather than a hang.
 
 import { encodeLogin, encodeSend, type StatusFrame } from "../protocol.ts";
-import { sanitize, truncate } from "../client/sanitize.ts";
-import type { PeerCertificate } from "../client/trust.ts";
+import { sanitize, truncate } from "../terminal_text.ts";
+import type { PeerCertificate } from "../peer_certificate.ts";
 import { type Frame, ProbeConn, seconds, type WaitResult } from "./conn.ts";
 
 /** Whether a check is part of the core protocol (decides the exit code) or an extension. */

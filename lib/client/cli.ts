@@ -11,31 +11,25 @@
 //   JSON line, for bots and scripts.
 
 import { join } from "node:path";
+import { type Address, parseAddress } from "../address.ts";
+import { caFlag } from "../ca_file.ts";
 import { type CliContext, parseFlags, UsageError } from "../cli.ts";
 import { checkNickname } from "../nickname.ts";
+import { preview, sanitize } from "../terminal_text.ts";
 import { formatWireTime } from "../time.ts";
-import { type Address, parseAddress } from "./address.ts";
-import { dialTls } from "./connect.ts";
+import { TrustError, TrustPolicy } from "../trust_policy.ts";
+import { dialLink } from "./connect.ts";
+import { FINISH_WAIT_MS } from "./delivery.ts";
 import { readInputLines } from "./input.ts";
 import { safeJsonLine } from "./json_output.ts";
 import { KnownHosts, KnownHostsError } from "./known_hosts.ts";
 import { SEND_BURST, SEND_RATE_PER_SECOND } from "./pacer.ts";
 import { Transcript } from "./render.ts";
-import {
-  ClientError,
-  FINISH_WAIT_MS,
-  Session,
-  type SessionEvents,
-  type SessionStatus,
-} from "./session.ts";
+import { ClientError, Session, type SessionEvents, type SessionStatus } from "./session.ts";
 import { TerminalUi } from "./terminal.ts";
-import { TrustError, TrustPolicy } from "./trust.ts";
-import { preview, sanitize } from "./sanitize.ts";
 
 /** The address offered when none is given on a terminal. */
 export const DEFAULT_ADDRESS = "localhost:1337";
-/** The largest `--ca` file read. */
-export const MAX_CA_FILE_BYTES = 1024 * 1024;
 
 const USAGE =
   `Usage: chat client [--addr HOST[:PORT]] [--nick NAME] [--ca FILE] [--insecure] [--json]
@@ -122,11 +116,9 @@ export async function runClient(args: string[], context: CliContext): Promise<nu
     if (!nickname) throw new UsageError("no nickname: pass --nick NAME or set CHAT_NICK");
   }
 
-  let ca: string[] | undefined;
-  try {
-    if (typeof values.ca === "string") ca = [await readCa(values.ca)];
-  } catch (error) {
-    context.stderr(`chat: ${message(error)}\n`);
+  const roots = await caFlag(stringFlag(values.ca));
+  if (!roots.ok) {
+    context.stderr(`chat: ${roots.reason}\n`);
     return 1;
   }
   const configHome = nonEmpty(context.env("XDG_CONFIG_HOME")) ??
@@ -196,8 +188,13 @@ export async function runClient(args: string[], context: CliContext): Promise<nu
       interactive,
       events,
       dial: (sink) =>
-        dialTls(
-          { host: target.host, port: target.port, ca, verify: (peer) => trust.check(peer) },
+        dialLink(
+          {
+            host: target.host,
+            port: target.port,
+            ca: roots.ca,
+            verify: (peer) => trust.check(peer),
+          },
           sink,
         ),
       chooseNickname: ui &&
@@ -346,24 +343,6 @@ async function askNickname(
 /** Asks on the terminal; the question may quote the server (a reason, a certificate subject). */
 function ask(ui: TerminalUi, question: string): Promise<string | undefined> {
   return ui.ask(question.split("\n").map(sanitize).join("\n"));
-}
-
-async function readCa(path: string): Promise<string> {
-  let text: string;
-  try {
-    const info = await Deno.stat(path);
-    if (info.size > MAX_CA_FILE_BYTES) {
-      throw new ClientError(`--ca ${path}: larger than ${MAX_CA_FILE_BYTES} bytes`);
-    }
-    text = await Deno.readTextFile(path);
-  } catch (error) {
-    if (error instanceof ClientError) throw error;
-    throw new ClientError(`cannot read --ca ${path}: ${message(error)}`);
-  }
-  if (!text.includes("-----BEGIN CERTIFICATE-----")) {
-    throw new ClientError(`--ca ${path}: no PEM certificate ("-----BEGIN CERTIFICATE-----") in it`);
-  }
-  return text;
 }
 
 function stringFlag(value: string | boolean | undefined): string | undefined {

@@ -1,18 +1,12 @@
-// One TLS connection to the server: connect, let the trust policy look at
-// the certificate before anything is sent, then bytes in as lines and lines
-// out as bytes.
-//
-// It uses node:tls rather than Deno.connectTls because the client must show
-// and pin a certificate it does not trust yet, and must accept a self-signed
-// CA:TRUE certificate given with --ca; Deno's own TLS client can do neither.
-// The handshake never rejects on its own (rejectUnauthorized: false); the
-// verification result is handed to the caller's `verify`, which decides.
+// One TLS connection to the server, as the session sees it: dialed and
+// trusted (lib/tls_dial.ts: the trust policy looks at the certificate
+// before anything is sent), then bytes in as lines and lines out as bytes.
 
-import tls from "node:tls";
+import type { TLSSocket } from "node:tls";
 import { type LineError, LineSplitter } from "../lines.ts";
-import { closePolitely, describeSocketError, systemRoots } from "../tls_socket.ts";
-import { isIpLiteral } from "./address.ts";
-import { type PeerCertificate, peerCertificateOf } from "./trust.ts";
+import type { PeerCertificate } from "../peer_certificate.ts";
+import { dialTls } from "../tls_dial.ts";
+import { closePolitely, describeSocketError } from "../tls_socket.ts";
 
 /**
  * The longest line accepted from the server, in bytes. Longer lines are
@@ -63,78 +57,38 @@ export class DialError extends Error {
  * Rejects with {@linkcode DialError} when the server cannot be reached, or
  * with whatever `verify` threw when the certificate is refused.
  */
-export function dialTls(options: DialOptions, sink: LinkSink): Promise<Link> {
-  return new Promise((resolve, reject) => {
-    const socket = tls.connect({
-      host: options.host,
-      port: options.port,
-      // SNI carries host names only; for an IP literal the check uses the IP SAN.
-      servername: isIpLiteral(options.host) ? undefined : options.host,
-      // node:tls replaces the default roots with `ca`, so the roots go in first.
-      ca: options.ca ? [...systemRoots(), ...options.ca] : undefined,
-      rejectUnauthorized: false,
-    });
-    let phase: "handshake" | "verify" | "open" | "closed" = "handshake";
-    let lastError: string | undefined;
-    const timer = setTimeout(() => {
-      fail(new DialError(`no TLS connection within ${CONNECT_TIMEOUT_MS / 1000} s`));
-    }, CONNECT_TIMEOUT_MS);
+export function dialLink(options: DialOptions, sink: LinkSink): Promise<Link> {
+  return dialTls({
+    ...options,
+    timeout: {
+      ms: CONNECT_TIMEOUT_MS,
+      reason: `no TLS connection within ${CONNECT_TIMEOUT_MS / 1000} s`,
+    },
+    dialError: (reason) => new DialError(reason),
+  }, (socket) => openLink(socket, sink));
+}
 
-    function fail(error: Error): void {
-      clearTimeout(timer);
-      if (phase === "closed") return;
-      phase = "closed";
-      socket.destroy();
-      reject(error);
-    }
-
-    socket.on("error", (error: Error & { code?: string }) => {
-      lastError = describeSocketError(error);
-      if (phase === "handshake") fail(new DialError(lastError));
-    });
-    socket.on("close", () => {
-      clearTimeout(timer);
-      if (phase === "handshake" || phase === "verify") {
-        const was = phase;
-        phase = "closed";
-        reject(
-          new DialError(
-            lastError ??
-              (was === "verify"
-                ? "the server closed the connection while we checked its certificate"
-                : "the server closed the connection during the TLS handshake"),
-          ),
-        );
-        return;
-      }
-      if (phase === "open") {
-        phase = "closed";
-        splitter.end();
-        sink.closed(lastError);
-      }
-    });
-
-    const splitter = new LineSplitter(MAX_SERVER_LINE_BYTES, {
-      line: (text) => sink.line(text),
-      error: (reason) => sink.bad(reason),
-    });
-
-    socket.once("secureConnect", () => {
-      clearTimeout(timer);
-      if (phase !== "handshake") return;
-      phase = "verify";
-      const peer = peerCertificateOf(socket);
-      options.verify(peer).then(() => {
-        if (phase !== "verify") return; // Closed while the user was asked.
-        phase = "open";
-        socket.on("data", (chunk: Uint8Array) => splitter.push(chunk));
-        resolve({
-          write: (text) => {
-            if (phase === "open") socket.write(text);
-          },
-          end: () => closePolitely(socket, CLOSE_TIMEOUT_MS),
-        });
-      }, (refusal) => fail(refusal instanceof Error ? refusal : new Error(String(refusal))));
-    });
+/** The trusted socket as a Link: lines to `sink` until it closes (once). */
+function openLink(socket: TLSSocket, sink: LinkSink): Link {
+  let open = true;
+  let lastError: string | undefined;
+  const splitter = new LineSplitter(MAX_SERVER_LINE_BYTES, {
+    line: (text) => sink.line(text),
+    error: (reason) => sink.bad(reason),
   });
+  socket.on("data", (chunk: Uint8Array) => splitter.push(chunk));
+  socket.on("error", (error: Error & { code?: string }) => {
+    lastError = describeSocketError(error);
+  });
+  socket.on("close", () => {
+    open = false;
+    splitter.end();
+    sink.closed(lastError);
+  });
+  return {
+    write: (text) => {
+      if (open) socket.write(text);
+    },
+    end: () => closePolitely(socket, CLOSE_TIMEOUT_MS),
+  };
 }

@@ -7,10 +7,10 @@
 // and CR or TAB as white space between tokens. The first kind become `\uXXXX`
 // escapes (the same JSON value), the second kind become spaces. The result
 // is still one line of JSON with every field the server sent, unknown ones
-// included.
+// included. What counts as unsafe is defined once, in lib/terminal_text.ts.
 
-/** Characters that are legal raw in a JSON string but must not reach a terminal. */
-const UNSAFE_IN_STRINGS = /[\u007f-\u009f\p{Cf}\p{Zl}\p{Zp}\u034F\u115F\u1160\u3164\uFFA0]/gu;
+import { escapeUnsafeJson } from "../terminal_text.ts";
+
 /** JSON white space other than the plain space (a raw newline cannot occur in a line). */
 const ODD_WHITESPACE = /[\t\r]/g;
 
@@ -25,16 +25,5 @@ const ODD_WHITESPACE = /[\t\r]/g;
  * ```
  */
 export function safeJsonLine(line: string): string {
-  return line
-    .replace(ODD_WHITESPACE, " ")
-    .replace(UNSAFE_IN_STRINGS, escapeUnits);
-}
-
-/** `\uXXXX` for each UTF-16 unit, so a code point above U+FFFF becomes a surrogate pair. */
-function escapeUnits(char: string): string {
-  let out = "";
-  for (let i = 0; i < char.length; i++) {
-    out += `\\u${char.charCodeAt(i).toString(16).padStart(4, "0")}`;
-  }
-  return out;
+  return escapeUnsafeJson(line.replace(ODD_WHITESPACE, " "));
 }

@@ -10,7 +10,7 @@
 import { styleText } from "node:util";
 import { parseWireTime } from "../time.ts";
 import { nicknameKey } from "../nickname.ts";
-import { sanitize, truncate } from "./sanitize.ts";
+import { sanitize, truncate } from "../terminal_text.ts";
 
 /** The most code points of a nickname shown; a longer one (from a hostile server) is cut. */
 export const MAX_SHOWN_NICKNAME = 40;

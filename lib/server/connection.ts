@@ -18,7 +18,7 @@ import { describeSocketError } from "../tls_socket.ts";
 import type { Hub, HubResult, Member } from "./hub.ts";
 import type { Logger } from "./log.ts";
 import { Outbox, type Writer } from "./outbox.ts";
-import { TokenBucket } from "./rate_limit.ts";
+import { TokenBucket } from "../token_bucket.ts";
 
 /** Per-connection limits. */
 export interface ConnectionLimits {

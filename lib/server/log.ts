@@ -2,6 +2,8 @@
 // and error, with the peer's address. Plain text for people, JSON lines for
 // machines. Message text is never logged.
 
+import { escapeUnsafeJson } from "../terminal_text.ts";
+
 /** The formats `--log-format` accepts. */
 export const LOG_FORMATS = ["text", "json"] as const;
 /** One of {@linkcode LOG_FORMATS}. */
@@ -71,16 +73,9 @@ function textValue(value: string | number | boolean): string {
 }
 
 /**
- * Characters a peer could use to mislead whoever reads the log in a
- * terminal (JSON.stringify escapes only C0): DEL and C1 controls, line and
- * paragraph separators, zero-width and bidi controls, the BOM.
+ * JSON text with every character a peer could use to mislead whoever reads
+ * the log in a terminal (JSON.stringify escapes only C0) escaped as \uXXXX.
  */
-const TERMINAL_UNSAFE = /[\u007f-\u009f\u2028\u2029\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]/g;
-
-/** JSON text with every terminal-unsafe character escaped as \uXXXX. */
 function safeJson(value: unknown): string {
-  return JSON.stringify(value).replace(
-    TERMINAL_UNSAFE,
-    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
-  );
+  return escapeUnsafeJson(JSON.stringify(value));
 }

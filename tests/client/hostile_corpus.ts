@@ -48,6 +48,43 @@ export const HOSTILE_MESSAGES: readonly string[] = [
   "\ud83d lone high surrogate",
 ];
 
+/**
+ * Code points beyond the obvious controls that render as nothing or change
+ * how text reads, named: none may reach a terminal or the server log raw.
+ */
+export const INVISIBLE: readonly [string, number][] = [
+  ["soft hyphen", 0x00ad],
+  ["combining grapheme joiner", 0x034f],
+  ["Arabic letter mark", 0x061c],
+  ["Hangul choseong filler", 0x115f],
+  ["Hangul jungseong filler", 0x1160],
+  ["Khmer inherent vowel", 0x17b4],
+  ["Mongolian vowel separator", 0x180e],
+  ["zero-width space", 0x200b],
+  ["left-to-right mark", 0x200e],
+  ["line separator", 0x2028],
+  ["paragraph separator", 0x2029],
+  ["right-to-left override", 0x202e],
+  ["word joiner", 0x2060],
+  ["unassigned default-ignorable", 0x2065],
+  ...[0x206a, 0x206b, 0x206c, 0x206d, 0x206e, 0x206f].map((c): [string, number] => [
+    "deprecated format character",
+    c,
+  ]),
+  ["Hangul filler", 0x3164],
+  ["byte order mark", 0xfeff],
+  ["halfwidth Hangul filler", 0xffa0],
+  ["reserved default-ignorable", 0xfff0],
+  ["interlinear annotation anchor", 0xfff9],
+  ["interlinear annotation separator", 0xfffa],
+  ["interlinear annotation terminator", 0xfffb],
+  ["shorthand format letter overlap", 0x1bca0],
+  ["language tag", 0xe0001],
+  ["tag letter A", 0xe0041],
+  ["cancel tag", 0xe007f],
+  ["reserved tag-block code point", 0xe0fff],
+];
+
 /** Any raw character that must not reach the terminal (colour codes included: NO_COLOR is set). */
 export const RAW_UNSAFE =
   // deno-lint-ignore no-control-regex -- matching raw control characters is the point.

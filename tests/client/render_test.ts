@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
 import { safeJsonLine } from "../../lib/client/json_output.ts";
-import { MAX_SHOWN_NICKNAME, nickColor, Transcript } from "../../lib/client/render.ts";
-import { isSafe, preview, sanitize, truncate } from "../../lib/client/sanitize.ts";
+import { nickColor, Transcript } from "../../lib/client/render.ts";
 import {
   HOSTILE_MESSAGES,
   HOSTILE_NICKNAMES,
@@ -96,28 +95,6 @@ Deno.test("only our colour codes reach the terminal: hostile text is escaped bef
   }
 });
 
-Deno.test("sanitize escapes controls, bidi and invisible characters visibly and keeps the rest", () => {
-  assert.equal(sanitize("a\x1bb"), "a\\x1bb");
-  assert.equal(
-    sanitize("\x07\x08\r\t\x00\x7f\x85\x9b"),
-    "\\x07\\x08\\x0d\\x09\\x00\\x7f\\x85\\x9b",
-  );
-  assert.equal(
-    sanitize("\u202e\u2066\u200b\u200d\ufeff\u2028"),
-    "\\u202e\\u2066\\u200b\\u200d\\ufeff\\u2028",
-  );
-  assert.equal(sanitize("tag\u{e0041}"), "tag\\u{e0041}");
-  assert.equal(sanitize("\ud800x"), "\\ud800x");
-  assert.equal(sanitize("héllo wörld ✓ 日本語 🙂 \\x1b"), "héllo wörld ✓ 日本語 🙂 \\x1b");
-  for (const text of [...HOSTILE_NICKNAMES, ...HOSTILE_MESSAGES]) {
-    assert.doesNotMatch(sanitize(text), RAW_UNSAFE, JSON.stringify(text));
-    assert(isSafe(sanitize(text)));
-  }
-  assert.equal(isSafe("a\x1b"), false);
-  assert.equal(truncate("x".repeat(100), MAX_SHOWN_NICKNAME).length, MAX_SHOWN_NICKNAME + 1);
-  assert.equal(truncate("🙂🙂🙂", 2), "🙂🙂…");
-});
-
 Deno.test("--json lines keep the frame's value and hold nothing unsafe", () => {
   const frames = [
     {
@@ -134,13 +111,4 @@ Deno.test("--json lines keep the frame's value and hold nothing unsafe", () => {
     assert.deepEqual(JSON.parse(safe), frame);
     assert.doesNotMatch(safe, RAW_UNSAFE);
   }
-});
-
-Deno.test("a preview for notices joins white space and cuts at 40 characters, never inside one", () => {
-  assert.equal(preview("two\nlines\t here"), "two lines here");
-  const emoji = "x".repeat(39) + "😀" + "tail";
-  assert.equal(preview(emoji), "x".repeat(39) + "😀…");
-  assert(isSafe(preview(emoji)), "no lone surrogate");
-  assert.equal(preview("😀".repeat(40)), "😀".repeat(40));
-  assert.equal(preview("😀".repeat(41)), "😀".repeat(40) + "…");
 });

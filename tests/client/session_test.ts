@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { UsageError } from "../../lib/cli.ts";
 import { MAX_SERVER_LINE_BYTES } from "../../lib/client/connect.ts";
-import { FINISH_WAIT_MS } from "../../lib/client/session.ts";
+import { FINISH_WAIT_MS } from "../../lib/client/delivery.ts";
 import {
   clientEnv,
   eventually,

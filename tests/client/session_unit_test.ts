@@ -7,20 +7,21 @@ import assert from "node:assert/strict";
 import { DialError, type Link, type LinkSink } from "../../lib/client/connect.ts";
 import { SEND_BURST, SEND_RATE_PER_SECOND, SendPacer } from "../../lib/client/pacer.ts";
 import {
+  FINISH_DRAIN_MS,
+  FINISH_WAIT_MS,
+  REPLAY_MAX_WAIT_MS,
+  REPLAY_QUIET_MS,
+} from "../../lib/client/delivery.ts";
+import {
   BACKOFF_MAX_MS,
   backoffDelay,
   ClientError,
-  FINISH_DRAIN_MS,
-  FINISH_WAIT_MS,
   LOGIN_NOTICE_MS,
   LOGIN_TIMEOUT_MS,
-  REPLAY_MAX_WAIT_MS,
-  REPLAY_QUIET_MS,
   Session,
   type SessionEvents,
-  type TimerHandle,
-  type Timers,
 } from "../../lib/client/session.ts";
+import type { TimerHandle, Timers } from "../../lib/client/timers.ts";
 
 /** Timers that fire only when the test advances the clock. */
 class FakeTimers implements Timers {

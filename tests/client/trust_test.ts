@@ -5,7 +5,6 @@
 
 import assert from "node:assert/strict";
 import { KnownHosts } from "../../lib/client/known_hosts.ts";
-import { type PeerCertificate, TrustError, TrustPolicy } from "../../lib/client/trust.ts";
 import { clientEnv, eventually, FakeServer, makeCerts, PipeClient } from "./_helpers.ts";
 import { missing, testNeeding } from "../_tools.ts";
 
@@ -139,51 +138,6 @@ test("a pinned certificate that matches is trusted without --ca", async () => {
     certs.caTrue.fingerprint,
   );
   await chatOnce(server, [], config);
-  await Deno.remove(config, { recursive: true });
-});
-
-const peer = (overrides: Partial<PeerCertificate> = {}): PeerCertificate => ({
-  authorized: false,
-  authorizationError: "DEPTH_ZERO_SELF_SIGNED_CERT",
-  fingerprint: "AA:BB",
-  subject: "localhost",
-  ...overrides,
-});
-
-Deno.test("the trust prompt pins the certificate on yes and refuses on no", async () => {
-  const config = await tempDir();
-  const hosts = new KnownHosts(`${config}/chat/known_hosts`);
-  const questions: string[] = [];
-  const notices: string[] = [];
-  const policy = (answer: boolean) =>
-    new TrustPolicy({
-      host: "example.org:1337",
-      insecure: false,
-      knownHosts: hosts,
-      notify: (text) => notices.push(text),
-      ask: (question) => {
-        questions.push(question);
-        return Promise.resolve(answer);
-      },
-    });
-  await assert.rejects(policy(false).check(peer()), TrustError);
-  assert.equal(await hosts.get("example.org:1337"), undefined);
-  await policy(true).check(peer());
-  assert.equal(await hosts.get("EXAMPLE.org:1337"), "AA:BB");
-  assert.match(questions[0], /self-signed certificate/);
-  assert.match(questions[0], /SHA-256: AA:BB/);
-  // Pinned now: no question, and a different certificate is refused.
-  await policy(true).check(peer());
-  assert.equal(questions.length, 2);
-  await assert.rejects(policy(true).check(peer({ fingerprint: "CC:DD" })), /HAS CHANGED/);
-  // Even a certificate a CA accepts must match the pin.
-  await assert.rejects(
-    policy(true).check(peer({ fingerprint: "CC:DD", authorized: true })),
-    /CC:DD/,
-  );
-  const text = await Deno.readTextFile(hosts.path);
-  assert.match(text, /^example\.org:1337 AA:BB$/m);
-  assert.equal((await Deno.stat(hosts.path)).mode! & 0o777, 0o600);
   await Deno.remove(config, { recursive: true });
 });
 

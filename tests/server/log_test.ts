@@ -2,6 +2,7 @@
 
 import assert from "node:assert/strict";
 import { createLogger } from "../../lib/server/log.ts";
+import { INVISIBLE } from "../client/hostile_corpus.ts";
 
 const EPOCH = () => new Date(0);
 
@@ -46,6 +47,25 @@ Deno.test("escapes what a peer could use to mislead a terminal, in both formats"
       ? JSON.parse(lines[0]).reason
       : JSON.parse(lines[0].split("reason=")[1]);
     assert.equal(value, hostile);
+  }
+});
+
+Deno.test("writes no format, separator or default-ignorable character raw, in both formats", () => {
+  for (const format of ["text", "json"] as const) {
+    for (const [name, code] of INVISIBLE) {
+      const nick = `bob${String.fromCodePoint(code)}`;
+      const lines: string[] = [];
+      createLogger({ format, write: (l) => lines.push(l), clock: EPOCH }).log("login refused", {
+        nick,
+      });
+      const label = `${format}: U+${code.toString(16).toUpperCase()} ${name}`;
+      assert(!lines[0].includes(String.fromCodePoint(code)), label);
+      assert.match(lines[0], /nick.{1,3}"bob\\u[0-9a-f]{4}/, label);
+      const value = format === "json"
+        ? JSON.parse(lines[0]).nick
+        : JSON.parse(lines[0].split("nick=")[1]);
+      assert.equal(value, nick, label);
+    }
   }
 });
 

@@ -1,6 +1,8 @@
 // Whether to talk to the server that answered: the decision made after the
 // TLS handshake and before the first byte of the protocol is sent.
 //
+// The client and `chat check` decide the same way, so it lives here once.
+//
 // Order of the checks: `--insecure` skips everything (and says so once); a
 // pin in known_hosts must match exactly (a different certificate is refused
 // loudly with both fingerprints, even one a CA would accept, because the
@@ -8,36 +10,19 @@
 // roots plus `--ca` is trusted; anything else is put to the user on a
 // terminal (yes pins it) and refused otherwise, naming `--ca` and `--insecure`.
 
-import type { TLSSocket } from "node:tls";
-import type { KnownHosts } from "./known_hosts.ts";
+import type { PeerCertificate } from "./peer_certificate.ts";
 
-/** What the handshake told us about the server's certificate. */
-export interface PeerCertificate {
-  /** True when the chain verified against the trusted roots and the name matched. */
-  authorized: boolean;
-  /** Why it did not verify (an OpenSSL-style code such as DEPTH_ZERO_SELF_SIGNED_CERT). */
-  authorizationError?: string;
-  /** SHA-256 fingerprint, colon-separated upper-case hex. */
-  fingerprint: string;
-  /** The certificate's subject common name, for the prompt. */
-  subject?: string;
-}
-
-/** What a TLS socket's peer showed, once its handshake is done. */
-export function peerCertificateOf(socket: TLSSocket): PeerCertificate {
-  const cert = socket.getPeerCertificate();
-  const error = socket.authorizationError as unknown;
-  const peer: PeerCertificate = {
-    authorized: socket.authorized,
-    fingerprint: cert?.fingerprint256 ?? "(unknown)",
-    subject: typeof cert?.subject?.CN === "string" ? cert.subject.CN : undefined,
-  };
-  if (error) {
-    peer.authorizationError = typeof error === "object" && "code" in error
-      ? String(error.code)
-      : String(error);
-  }
-  return peer;
+/**
+ * Where pins live: the client's known_hosts file (lib/client/known_hosts.ts),
+ * or nothing (`chat check` never pins).
+ */
+export interface PinStore {
+  /** Where the pins are kept, named in messages. */
+  readonly path: string;
+  /** The pinned fingerprint of `host` (`HOST:PORT`), if any. */
+  get(host: string): Promise<string | undefined>;
+  /** Pins `fingerprint` for `host`, replacing an older pin. */
+  add(host: string, fingerprint: string): Promise<void>;
 }
 
 /** The server is not trusted; the message says why and what to do. Never retried. */
@@ -52,7 +37,7 @@ export interface TrustOptions {
   /** `--insecure`: accept any certificate. */
   insecure: boolean;
   /** Where pins live; undefined when there is no config directory. */
-  knownHosts?: KnownHosts;
+  knownHosts?: PinStore;
   /** Asks the user on a terminal; resolves true to trust. Absent without a terminal. */
   ask?: (question: string) => Promise<boolean>;
   /** Tells the user something (a warning or a notice). */

@@ -1,8 +1,9 @@
-// The server address of `--addr` and CHAT_ADDR: `HOST`, `HOST:PORT`,
-// `[IPv6]:PORT`, or a bare IPv6 literal such as `::1`.
+// A server address as people write it (`--addr`, CHAT_ADDR, `chat check
+// HOST`, the terminal prompt): `HOST`, `HOST:PORT`, `[IPv6]:PORT`, or a bare
+// IPv6 literal such as `::1`.
 //
-// It lives apart from the flag parsing because the terminal prompt asks for
-// an address too and must get the same answer and the same error sentences.
+// The client, the probe and the load generator all take one, and must give
+// the same answer and the same error sentences, so it lives here once.
 
 /** The protocol's default port (PROTOCOL.md §1). */
 export const DEFAULT_PORT = 1337;

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { isIpLiteral, parseAddress } from "../../lib/client/address.ts";
+import { isIpLiteral, parseAddress } from "../lib/address.ts";
 
 Deno.test("parses HOST, HOST:PORT, [IPv6]:PORT and bare IPv6 with port 1337 by default", () => {
   const cases: [string, string, number, string][] = [

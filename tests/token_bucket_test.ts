@@ -1,7 +1,7 @@
-// Unit tests for the per-connection token bucket.
+// The token bucket shared by the server's rate limit and the client's pacing.
 
 import assert from "node:assert/strict";
-import { TokenBucket } from "../../lib/server/rate_limit.ts";
+import { TokenBucket } from "../lib/token_bucket.ts";
 
 Deno.test("allows a burst, then refuses until time refills the bucket", () => {
   const bucket = new TokenBucket(10, 20, 0);
@@ -34,4 +34,23 @@ Deno.test("a rate of 0 turns the limit off", () => {
 
 Deno.test("refuses negative settings", () => {
   assert.throws(() => new TokenBucket(-1, 2, 0), RangeError);
+});
+
+Deno.test("says how long until the next token, and starts over from empty when told", () => {
+  const bucket = new TokenBucket(20, 2, 0);
+  assert.equal(bucket.wait(0), 0);
+  assert.equal(bucket.take(0) && bucket.take(0), true);
+  assert.equal(bucket.wait(0), 50, "one token every 50 ms at 20/s");
+  assert.equal(bucket.wait(30), 20);
+  bucket.empty(1_000);
+  assert.equal(bucket.wait(1_000), 50, "emptied: the full bucket was dropped");
+  assert.equal(bucket.take(1_050), true);
+  assert.equal(bucket.rate, 20);
+});
+
+Deno.test("an unlimited bucket never makes anyone wait, even after being emptied", () => {
+  const bucket = new TokenBucket(0, 0, 0);
+  bucket.empty(0);
+  assert.equal(bucket.wait(0), 0);
+  assert.equal(bucket.take(0), true);
 });
