@@ -6,9 +6,16 @@
 import assert from "node:assert/strict";
 import { KnownHosts } from "../../lib/client/known_hosts.ts";
 import { clientEnv, eventually, FakeServer, makeCerts, PipeClient } from "./_helpers.ts";
+import { missing, testNeeding } from "../_tools.ts";
 
-const certs = await makeCerts();
-globalThis.addEventListener("unload", () => Deno.removeSync(certs.dir, { recursive: true }));
+/** Deno.test for the tests that use certificates made with openssl: skipped without it. */
+const test = testNeeding("openssl");
+// Without openssl there are no certificates, and every test that reads them is skipped.
+const certs = missing("openssl") ? undefined! : await makeCerts();
+globalThis.addEventListener(
+  "unload",
+  () => certs && Deno.removeSync(certs.dir, { recursive: true }),
+);
 
 async function tempDir(): Promise<string> {
   return await Deno.makeTempDir({ prefix: "chat-client-trust-" });
@@ -38,14 +45,14 @@ async function chatOnce(server: FakeServer, args: string[], config: string, host
   return client;
 }
 
-Deno.test("--ca trusts a self-signed CA:TRUE certificate made by openssl req -x509", async () => {
+test("--ca trusts a self-signed CA:TRUE certificate made by openssl req -x509", async () => {
   await using server = new FakeServer(certs.caTrue);
   const config = await tempDir();
   await chatOnce(server, ["--ca", certs.caTrue.certFile], config);
   await Deno.remove(config, { recursive: true });
 });
 
-Deno.test("--ca trusts a self-signed CA:FALSE certificate", async () => {
+test("--ca trusts a self-signed CA:FALSE certificate", async () => {
   await using server = new FakeServer(certs.caFalse);
   const config = await tempDir();
   await chatOnce(server, ["--ca", certs.caFalse.certFile], config);
@@ -53,7 +60,7 @@ Deno.test("--ca trusts a self-signed CA:FALSE certificate", async () => {
 });
 
 Deno.test("IPv6 addresses work as [::1]:PORT", {
-  ignore: !Deno.networkInterfaces().some((i) => i.address === "::1"),
+  ignore: missing("openssl") || !Deno.networkInterfaces().some((i) => i.address === "::1"),
 }, async () => {
   await using server = new FakeServer(certs.caTrue, "::1");
   const config = await tempDir();
@@ -61,7 +68,7 @@ Deno.test("IPv6 addresses work as [::1]:PORT", {
   await Deno.remove(config, { recursive: true });
 });
 
-Deno.test("an untrusted certificate without a terminal is refused and nothing is sent, not even the login", async () => {
+test("an untrusted certificate without a terminal is refused and nothing is sent, not even the login", async () => {
   await using server = new FakeServer(certs.caTrue);
   const config = await tempDir();
   const client = new PipeClient(
@@ -80,7 +87,7 @@ Deno.test("an untrusted certificate without a terminal is refused and nothing is
   await Deno.remove(config, { recursive: true });
 });
 
-Deno.test("--insecure skips verification and says so once, across reconnects", async () => {
+test("--insecure skips verification and says so once, across reconnects", async () => {
   await using server = new FakeServer(certs.caTrue);
   const config = await tempDir();
   const client = new PipeClient(
@@ -103,7 +110,7 @@ Deno.test("--insecure skips verification and says so once, across reconnects", a
   await Deno.remove(config, { recursive: true });
 });
 
-Deno.test("a pinned certificate that changed is refused loudly with both fingerprints", async () => {
+test("a pinned certificate that changed is refused loudly with both fingerprints", async () => {
   await using server = new FakeServer(certs.caTrue);
   const config = await tempDir();
   const hosts = new KnownHosts(`${config}/chat/known_hosts`);
@@ -123,7 +130,7 @@ Deno.test("a pinned certificate that changed is refused loudly with both fingerp
   await Deno.remove(config, { recursive: true });
 });
 
-Deno.test("a pinned certificate that matches is trusted without --ca", async () => {
+test("a pinned certificate that matches is trusted without --ca", async () => {
   await using server = new FakeServer(certs.caTrue);
   const config = await tempDir();
   await new KnownHosts(`${config}/chat/known_hosts`).add(

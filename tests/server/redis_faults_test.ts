@@ -8,13 +8,17 @@ import { withDeadline } from "../../lib/deadline.ts";
 import { HISTORY_KEY, NICK_PREFIX } from "../../lib/server/redis/scripts.ts";
 import { type Frame, TestClient } from "./_helpers.ts";
 import { ChatServers, post, RedisNode, RedisServer, sleep, until } from "./_redis.ts";
+import { testNeeding } from "../_tools.ts";
+
+/** Deno.test for the tests that run a private redis-server: skipped without it. */
+const test = testNeeding("redis-server");
 
 async function redisPid(redis: RedisServer): Promise<number> {
   const info = await redis.command("INFO", "server");
   return Number(/process_id:(\d+)/.exec(info)![1]);
 }
 
-Deno.test("after Redis lost its script cache (a restart), one author's messages keep their order", async () => {
+test("after Redis lost its script cache (a restart), one author's messages keep their order", async () => {
   await using redis = await RedisServer.start();
   const a = await RedisNode.open(redis);
   try {
@@ -38,7 +42,7 @@ Deno.test("after Redis lost its script cache (a restart), one author's messages 
   }
 });
 
-Deno.test("a nickname released while a multi-batch lease renewal is in flight stays free", async () => {
+test("a nickname released while a multi-batch lease renewal is in flight stays free", async () => {
   await using redis = await RedisServer.start();
   // Renewal every 100 ms; 1200 nicknames make three renewal batches of up to 500.
   const a = await RedisNode.open(redis, 300);
@@ -66,7 +70,7 @@ Deno.test("a nickname released while a multi-batch lease renewal is in flight st
   }
 });
 
-Deno.test("a hung Redis (SIGSTOP, like a dead host) counts as down: new messages are refused, the one in doubt is settled by the stream, SIGTERM exits within 2 s", async () => {
+test("a hung Redis (SIGSTOP, like a dead host) counts as down: new messages are refused, the one in doubt is settled by the stream, SIGTERM exits within 2 s", async () => {
   await using redis = await RedisServer.start();
   const pid = await redisPid(redis);
   await using chat = await ChatServers.start(redis.url, [[]]);
@@ -106,7 +110,7 @@ Deno.test("a hung Redis (SIGSTOP, like a dead host) counts as down: new messages
   }
 });
 
-Deno.test("SIGTERM exits within 2 s while Redis hangs", async () => {
+test("SIGTERM exits within 2 s while Redis hangs", async () => {
   await using redis = await RedisServer.start();
   const pid = await redisPid(redis);
   await using chat = await ChatServers.start(redis.url, [[]]);
@@ -127,7 +131,7 @@ Deno.test("SIGTERM exits within 2 s while Redis hangs", async () => {
   }
 });
 
-Deno.test("Redis stopped: SIGTERM still exits within 2 s", async () => {
+test("Redis stopped: SIGTERM still exits within 2 s", async () => {
   await using redis = await RedisServer.start();
   await using chat = await ChatServers.start(redis.url, [[]]);
   const ann = await TestClient.login(chat.target(0), "ann");
@@ -148,7 +152,7 @@ Deno.test("Redis stopped: SIGTERM still exits within 2 s", async () => {
   }
 });
 
-Deno.test("with --history-limit, a server that falls behind the stream cuts its readers off rather than skip live messages", async () => {
+test("with --history-limit, a server that falls behind the stream cuts its readers off rather than skip live messages", async () => {
   await using redis = await RedisServer.start();
   await using chat = await ChatServers.start(redis.url, [["--history-limit", "20"], [
     "--history-limit",
@@ -181,7 +185,7 @@ Deno.test("with --history-limit, a server that falls behind the stream cuts its 
   }
 });
 
-Deno.test("frames behind a login that waits for Redis are not buffered without bound", async () => {
+test("frames behind a login that waits for Redis are not buffered without bound", async () => {
   await using redis = await RedisServer.start();
   const pid = await redisPid(redis);
   await using chat = await ChatServers.start(redis.url, [[]]);
@@ -221,7 +225,7 @@ Deno.test("frames behind a login that waits for Redis are not buffered without b
   }
 });
 
-Deno.test("a login refused because its claim was cut off in flight leaves no lease behind", async () => {
+test("a login refused because its claim was cut off in flight leaves no lease behind", async () => {
   await using redis = await RedisServer.start();
   const a = await RedisNode.open(redis, 10_000);
   try {
@@ -255,7 +259,7 @@ Deno.test("a login refused because its claim was cut off in flight leaves no lea
   }
 });
 
-Deno.test("close() while Redis is down returns promptly and settles what waits on it", async () => {
+test("close() while Redis is down returns promptly and settles what waits on it", async () => {
   await using redis = await RedisServer.start();
   const a = await RedisNode.open(redis);
   // A login waiting for the local copy to catch up (as hub.login does after a claim).

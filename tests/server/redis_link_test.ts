@@ -12,6 +12,10 @@ import { HISTORY_KEY, NICK_PREFIX, SEQ_KEY } from "../../lib/server/redis/script
 import { DEFAULT_LIMITS, startServer } from "../../lib/server/server.ts";
 import { TestClient, testIdentity } from "./_helpers.ts";
 import { post, RedisNode, RedisServer, until } from "./_redis.ts";
+import { testNeeding } from "../_tools.ts";
+
+/** Deno.test for the tests that run a private redis-server: skipped without it. */
+const test = testNeeding("redis-server");
 
 Deno.test("redactUrl leaves the password out of what is printed", () => {
   assert.equal(redactUrl("redis://:hunter2@db:6379/2"), "redis://:***@db:6379/2");
@@ -19,7 +23,7 @@ Deno.test("redactUrl leaves the password out of what is printed", () => {
   assert.equal(redactUrl("not a url"), "not a url");
 });
 
-Deno.test("two servers append through one counter: one order, consecutive seq, authors known", async () => {
+test("two servers append through one counter: one order, consecutive seq, authors known", async () => {
   await using redis = await RedisServer.start();
   const a = await RedisNode.open(redis);
   const b = await RedisNode.open(redis);
@@ -56,7 +60,7 @@ Deno.test("two servers append through one counter: one order, consecutive seq, a
   }
 });
 
-Deno.test("a nickname is held by one server; released, or renewed for as long as it lives", async () => {
+test("a nickname is held by one server; released, or renewed for as long as it lives", async () => {
   await using redis = await RedisServer.start();
   const a = await RedisNode.open(redis, 300);
   const b = await RedisNode.open(redis, 300);
@@ -82,7 +86,7 @@ Deno.test("a nickname is held by one server; released, or renewed for as long as
   }
 });
 
-Deno.test("a claim answers with the newest seq, for the replay to reach first", async () => {
+test("a claim answers with the newest seq, for the replay to reach first", async () => {
   await using redis = await RedisServer.start();
   const a = await RedisNode.open(redis);
   try {
@@ -96,7 +100,7 @@ Deno.test("a claim answers with the newest seq, for the replay to reach first", 
   }
 });
 
-Deno.test("a nickname that another server took while this one could not renew is reported lost", async () => {
+test("a nickname that another server took while this one could not renew is reported lost", async () => {
   await using redis = await RedisServer.start();
   const a = await RedisNode.open(redis, 300);
   try {
@@ -109,7 +113,7 @@ Deno.test("a nickname that another server took while this one could not renew is
   }
 });
 
-Deno.test("a Redis that lost its data does not hand out seqs this server already holds", async () => {
+test("a Redis that lost its data does not hand out seqs this server already holds", async () => {
   await using redis = await RedisServer.start();
   const a = await RedisNode.open(redis);
   try {
@@ -129,7 +133,7 @@ Deno.test("a Redis that lost its data does not hand out seqs this server already
   }
 });
 
-Deno.test("while Redis is down, appends and claims fail at once; after it is back, both work and the follower resumes", async () => {
+test("while Redis is down, appends and claims fail at once; after it is back, both work and the follower resumes", async () => {
   await using redis = await RedisServer.start();
   const a = await RedisNode.open(redis);
   const b = await RedisNode.open(redis);
@@ -162,7 +166,7 @@ Deno.test("while Redis is down, appends and claims fail at once; after it is bac
   }
 });
 
-Deno.test("appends cut off in flight are acked only if stored and refused only if not", async () => {
+test("appends cut off in flight are acked only if stored and refused only if not", async () => {
   await using redis = await RedisServer.start();
   const a = await RedisNode.open(redis);
   try {
@@ -233,7 +237,7 @@ async function serverOn(redis: RedisServer) {
   };
 }
 
-Deno.test("frames sent right behind a login wait for it, in order, even with a half-close after them", async () => {
+test("frames sent right behind a login wait for it, in order, even with a half-close after them", async () => {
   await using redis = await RedisServer.start();
   await using server = await serverOn(redis);
   await using watcher = await TestClient.login(server.target, "watcher");
@@ -263,7 +267,7 @@ Deno.test("frames sent right behind a login wait for it, in order, even with a h
   }
 });
 
-Deno.test("a malformed entry in the stream is skipped with a warning, and the chat goes on", async () => {
+test("a malformed entry in the stream is skipped with a warning, and the chat goes on", async () => {
   await using redis = await RedisServer.start();
   await using server = await serverOn(redis);
   await using reader = await TestClient.login(server.target, "reader");
