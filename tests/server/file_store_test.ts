@@ -133,6 +133,7 @@ Deno.test("replays only the newest messages with a history limit, and keeps all 
   withDir(async (dir) => {
     const store = await FileStore.open(dir, { warn: () => {}, historyLimit: 2 });
     for (const text of ["a", "b", "c", "d"]) store.append(message(text), 1);
+    await store.whenDurable(4);
     assert.deepEqual(replay(store), ["c", "d"]);
     await store.close();
     const reopened = await FileStore.open(dir, { warn: () => {}, historyLimit: 2 });
@@ -163,7 +164,7 @@ async function withTinyDisk(
         assert.ok((await mount(["-o", "remount,size=1m", dir])).success);
       });
     } finally {
-      await new Deno.Command("umount", { args: [dir] }).output();
+      await new Deno.Command("umount", { args: ["-l", dir] }).output();
     }
   } finally {
     await Deno.remove(dir, { recursive: true });

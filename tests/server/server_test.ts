@@ -194,11 +194,27 @@ Deno.test("replays only messages after since", async () => {
   await bob.take(5);
   await using alice = await TestClient.login(server, "alice", 3);
   assert.deepEqual((await alice.take(2)).map((f) => [f.seq, f.message]), [[4, "m4"], [5, "m5"]]);
-  await using carol = await TestClient.login(server, "carol", 99);
+  await using carol = await TestClient.login(server, "carol", 5);
   assert.deepEqual(await carol.quiet(), []);
   await bob.send({ message: "m6" });
   assert.equal((await carol.next()).seq, 6);
   assert.equal((await alice.next()).seq, 6);
+});
+
+Deno.test("a since beyond the newest seq (a client of the server's earlier life) replays the whole history", async () => {
+  await using server = await startServer();
+  // Nothing stored yet: a client that saw seq 100 before a restart misses nothing new.
+  await using early = await TestClient.login(server, "early", 100);
+  await using bob = await TestClient.login(server, "bob");
+  await bob.send({ message: "m1" });
+  await bob.send({ message: "m2" });
+  assert.deepEqual((await early.take(2)).map((f) => [f.seq, f.message]), [[1, "m1"], [2, "m2"]]);
+  // With history: all of it, then live messages.
+  await using late = await TestClient.login(server, "late", 100);
+  assert.deepEqual((await late.take(2)).map((f) => f.message), ["m1", "m2"]);
+  await bob.send({ message: "m3" });
+  assert.equal((await late.next()).message, "m3");
+  assert.equal((await early.next()).message, "m3");
 });
 
 Deno.test("closes a connection that does not log in before the deadline", async () => {
