@@ -18,7 +18,7 @@ import {
 import { FileStore } from "./file_store.ts";
 import { DEFAULT_LEASE_MS } from "./redis/leases.ts";
 import { RedisLink } from "./redis/link.ts";
-import { type HistoryStore, MemoryStore } from "./store.ts";
+import { type HistoryStore, MemoryStore, restartProofFirstSeq } from "./store.ts";
 
 /** Where the generated development certificate lives, relative to the working directory. */
 export const DEFAULT_CERT_DIR = "certs";
@@ -179,7 +179,11 @@ export async function runServer(args: string[], context: CliContext): Promise<nu
   const identity = config.cert !== undefined && config.key !== undefined
     ? await loadIdentity(config.cert, config.key)
     : await ensureGeneratedIdentity(config.dataDir ?? DEFAULT_CERT_DIR, hostName(), clock());
-  const memory = new MemoryStore({ historyLimit: config.historyLimit });
+  const memoryOnly = config.dataDir === undefined && config.redis === undefined;
+  const memory = new MemoryStore({
+    historyLimit: config.historyLimit,
+    firstSeq: memoryOnly ? restartProofFirstSeq(clock()) : 1,
+  });
   const store: HistoryStore = config.dataDir === undefined ? memory : await FileStore.open(
     config.dataDir,
     {

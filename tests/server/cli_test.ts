@@ -300,3 +300,34 @@ Deno.test("--data-dir keeps history and certificate across restarts, and a secon
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a memory-only server that restarts never gives a seq a client has seen to another message", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const args = ["server", "--host", "127.0.0.1", "--port", "0"];
+    const first = new ChatServer(args, dir);
+    const port = await first.listening();
+    const certPem = await Deno.readTextFile(`${dir}/certs/cert.pem`);
+    const alice = await TestClient.login({ port, certPem }, "alice");
+    const bob = await TestClient.login({ port, certPem }, "bob");
+    await bob.send({ message: "first life" });
+    const seen = await alice.next();
+    await Promise.all([alice.close(), bob.close()]);
+    assert.equal(await first.stop(), 0);
+
+    // The second life stores more than alice saw before she comes back.
+    const second = new ChatServer(args, dir);
+    const port2 = await second.listening();
+    const carol = await TestClient.login({ port: port2, certPem }, "carol");
+    for (const text of ["second life 1", "second life 2"]) await carol.send({ message: text });
+    await carol.close();
+    const back = await TestClient.login({ port: port2, certPem }, "alice", seen.seq as number);
+    const replay = await back.take(2);
+    assert.deepEqual(replay.map((f) => f.message), ["second life 1", "second life 2"]);
+    for (const frame of replay) assert.notEqual(frame.seq, seen.seq, JSON.stringify(frame));
+    await back.close();
+    assert.equal(await second.stop(), 0);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
