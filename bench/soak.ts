@@ -21,7 +21,7 @@
 
 import { intFlag, UsageError } from "../lib/cli.ts";
 import { describeMachine, log, scriptFlags, write } from "./harness.ts";
-import { SOCKET_BUFFER_BYTES } from "../lib/server/connection.ts";
+import { SOCKET_BUFFER_BYTES } from "../lib/server/socket_writer.ts";
 import { DEFAULT_BATCH_BYTES } from "../lib/server/outbox.ts";
 import { startInProcess } from "./in_process_server.ts";
 import { type ChurnFigures, runChurn } from "./fault/churn.ts";

@@ -8,13 +8,8 @@
 import { type CliContext, intFlag, parseFlags, UsageError } from "../cli.ts";
 import { ensureGeneratedIdentity, loadIdentity, type TlsIdentity } from "./cert.ts";
 import { createLogger, LOG_FORMATS, type LogFormat } from "./log.ts";
-import {
-  DEFAULT_LIMITS,
-  formatPeer,
-  type RunningServer,
-  type ServerLimits,
-  startServer,
-} from "./server.ts";
+import { DEFAULT_LIMITS, type ServerLimits } from "./limits.ts";
+import { formatPeer, type RunningServer, startServer } from "./server.ts";
 import { FileStore } from "./file_store.ts";
 import { DEFAULT_LEASE_MS } from "./redis/leases.ts";
 import { RedisLink } from "./redis/link.ts";
@@ -39,7 +34,13 @@ Options:
   --send-queue-bytes N      bytes a slow reader may fall behind before it is cut off (default ${DEFAULT_LIMITS.sendQueueBytes})
   --max-clients N           open connections beyond this are closed at once (default ${DEFAULT_LIMITS.maxClients})
   --max-per-ip N            open connections from one address beyond this are closed at once (default ${DEFAULT_LIMITS.maxPerIp})
-  --rate-limit PER_SECOND   frames a client may send per second, bursts of twice that; 0 for no limit (default ${DEFAULT_LIMITS.rateLimit})
+  --rate-limit PER_SECOND   frames one address may send per second, all its connections
+                            together, bursts of twice that; 0 for no limit (default ${DEFAULT_LIMITS.rateLimit})
+  --rate-limit-bytes PER_SECOND
+                            bytes of message text one address may send per second, all its
+                            connections together, bursts of twice that (at least one message
+                            of --max-message-bytes); 0 for no limit (default ${DEFAULT_LIMITS.rateLimitBytes},
+                            or 0 with --rate-limit 0)
   --data-dir DIR            keep the history in DIR/messages.log across restarts (and the generated certificate in DIR)
   --history-limit N         replay only the newest N messages; 0 for all (default 0: all)
   --redis URL               share one chat among several servers through Redis:
@@ -64,6 +65,7 @@ const FLAGS = {
   "max-clients": { type: "string" },
   "max-per-ip": { type: "string" },
   "rate-limit": { type: "string" },
+  "rate-limit-bytes": { type: "string" },
   "data-dir": { type: "string" },
   "history-limit": { type: "string" },
   redis: { type: "string" },
@@ -108,6 +110,7 @@ export function parseServerArgs(args: string[]): ServerConfig | "help" {
   const host = (values.host as string | undefined) ?? "0.0.0.0";
   if (host.trim() === "") throw new UsageError("--host must not be empty");
   const maxLineBytes = intFlag(values, "max-line-bytes", DEFAULT_LIMITS.maxLineBytes, 256);
+  const rateLimit = intFlag(values, "rate-limit", DEFAULT_LIMITS.rateLimit, 0, 1_000_000);
   const limits: ServerLimits = {
     loginTimeoutMs:
       intFlag(values, "login-timeout", DEFAULT_LIMITS.loginTimeoutMs / 1000, 1, 86_400) * 1000,
@@ -117,8 +120,17 @@ export function parseServerArgs(args: string[]): ServerConfig | "help" {
     sendQueueBytes: intFlag(values, "send-queue-bytes", DEFAULT_LIMITS.sendQueueBytes, 1024),
     maxClients: intFlag(values, "max-clients", DEFAULT_LIMITS.maxClients, 1),
     maxPerIp: intFlag(values, "max-per-ip", DEFAULT_LIMITS.maxPerIp, 1),
-    rateLimit: intFlag(values, "rate-limit", DEFAULT_LIMITS.rateLimit, 0, 1_000_000),
+    rateLimit,
+    // "--rate-limit 0" has always meant no rate limit at all: the byte budget goes with it.
+    rateLimitBytes: intFlag(
+      values,
+      "rate-limit-bytes",
+      rateLimit === 0 ? 0 : DEFAULT_LIMITS.rateLimitBytes,
+      0,
+    ),
     handshakeTimeoutMs: DEFAULT_LIMITS.handshakeTimeoutMs,
+    partialLineMs: DEFAULT_LIMITS.partialLineMs,
+    heartbeatGraceMs: DEFAULT_LIMITS.heartbeatGraceMs,
   };
   if (limits.maxMessageBytes > limits.maxLineBytes) {
     throw new UsageError(

@@ -12,42 +12,25 @@
 import net from "node:net";
 import tls from "node:tls";
 import { withDeadline } from "../deadline.ts";
-import { DEFAULT_MAX_MESSAGE_BYTES } from "../protocol.ts";
 import { reason, StartupError } from "./cert.ts";
-import { Connection, type ConnectionLimits } from "./connection.ts";
+import { AddressQuotas } from "./address_quota.ts";
+import { Connection } from "./connection.ts";
 import { Hub } from "./hub.ts";
+import type { ServerLimits } from "./limits.ts";
 import type { Logger } from "./log.ts";
 import type { SharedChat } from "./shared_chat.ts";
 import type { HistoryStore } from "./store.ts";
 
-/** The server's limits, each with its documented default. */
-export interface ServerLimits extends ConnectionLimits {
-  /** Open connections beyond this are closed right after accept. */
-  maxClients: number;
-  /** Cap on a message's text, in UTF-8 bytes. */
-  maxMessageBytes: number;
-  /** Open connections from one IP address beyond this are closed right after accept. */
-  maxPerIp: number;
-}
-
-/** Defaults of every limit (PROTOCOL.md and `chat server --help`). */
-export const DEFAULT_LIMITS: ServerLimits = {
-  loginTimeoutMs: 30_000,
-  maxLoginAttempts: 10,
-  maxLineBytes: 64 * 1024,
-  maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES,
-  sendQueueBytes: 8 * 1024 * 1024,
-  maxClients: 10_000,
-  maxPerIp: 100,
-  handshakeTimeoutMs: 10_000,
-  rateLimit: 50,
-};
-
 /** How long shutdown waits for connections to close politely before destroying them. */
 export const SHUTDOWN_GRACE_MS = 1500;
 
-/** Idle time after which TCP keepalive probes a silent peer (a dead peer frees its nickname). */
-export const KEEPALIVE_MS = 60_000;
+/**
+ * Idle time after which TCP keepalive probes a silent peer (a dead peer
+ * frees its nickname). Deno sets only this: the kernel's 9 probes 75 s apart
+ * follow, so a silent core client that vanished is noticed after ~12
+ * minutes; one that heartbeats, after the grace of peer_watch.ts.
+ */
+export const KEEPALIVE_MS = 30_000;
 
 /** Where to listen, and with which certificate. */
 export interface ListenOptions {
@@ -120,8 +103,8 @@ export async function startServer(
     clock: options.clock,
   });
   const open = new Map<Connection, Promise<void>>();
-  /** Open connections per IP address. */
-  const perIp = new Map<string, number>();
+  /** Connections and rate limits per IP address. */
+  const quotas = new AddressQuotas(limits, monotonic);
   let nextId = 1;
 
   // allowHalfOpen: a client's FIN (its close_notify) ends only its side. The
@@ -130,32 +113,38 @@ export async function startServer(
   const server = net.createServer({ allowHalfOpen: true }, (raw) => {
     const ip = raw.remoteAddress ?? "unknown";
     const peer = formatPeer(ip, raw.remotePort);
-    const fromIp = perIp.get(ip) ?? 0;
+    const busy = signal.aborted || open.size >= limits.maxClients;
+    const quota = busy ? undefined : quotas.admit(ip);
     const refusal = signal.aborted
       ? { reason: "server shutting down" }
       : open.size >= limits.maxClients
       ? { reason: "too many clients", limit: limits.maxClients }
-      : fromIp >= limits.maxPerIp
+      : quota === undefined
       ? { reason: "too many connections from this address", limit: limits.maxPerIp }
       : undefined;
-    if (refusal) {
+    if (refusal || quota === undefined) {
       logger.log("refused", { peer, ...refusal });
       raw.destroy();
       return;
     }
     raw.setNoDelay(true);
     raw.setKeepAlive(true, KEEPALIVE_MS);
-    perIp.set(ip, fromIp + 1);
     const socket = new tls.TLSSocket(raw, { isServer: true, secureContext });
-    const connection = new Connection(socket, peer, nextId++, hub, limits, logger, monotonic);
+    const connection = new Connection(socket, {
+      peer,
+      id: nextId++,
+      hub,
+      limits,
+      logger,
+      now: monotonic,
+      quota,
+    });
     logger.log("connect", { peer });
     open.set(
       connection,
       connection.serve().then(() => {
         open.delete(connection);
-        const left = perIp.get(ip)! - 1;
-        if (left === 0) perIp.delete(ip);
-        else perIp.set(ip, left);
+        quotas.release(ip, quota);
       }),
     );
   });
@@ -182,6 +171,7 @@ export async function startServer(
       for (const connection of open.keys()) connection.end("server shutting down", "abort");
       await Promise.all(open.values());
     }
+    quotas.close();
     await closed;
   })();
   return { hostname: address.address, port: address.port, done };

@@ -3,11 +3,8 @@
 
 import { generateIdentity } from "../../lib/server/cert.ts";
 import { type Logger } from "../../lib/server/log.ts";
-import {
-  DEFAULT_LIMITS,
-  type ServerLimits,
-  startServer as runServer,
-} from "../../lib/server/server.ts";
+import { DEFAULT_LIMITS, type ServerLimits } from "../../lib/server/limits.ts";
+import { startServer as runServer } from "../../lib/server/server.ts";
 import type { SharedChat } from "../../lib/server/shared_chat.ts";
 import { type HistoryStore, MemoryStore } from "../../lib/server/store.ts";
 
@@ -59,7 +56,7 @@ export async function startServer(
   const store = options.store ?? new MemoryStore();
   const running = await runServer({ hostname: "127.0.0.1", port: 0, certPem, keyPem }, {
     // No rate limit unless a test asks for one: most tests send fast on purpose.
-    limits: { ...DEFAULT_LIMITS, rateLimit: 0, ...limits },
+    limits: { ...DEFAULT_LIMITS, rateLimit: 0, rateLimitBytes: 0, ...limits },
     store,
     shared: options.shared,
     logger,
