@@ -51,6 +51,8 @@ export interface ServerProcessOptions {
   timeoutMs?: number;
   /** Flags for `deno run` itself, before the script (such as --v8-flags=…). */
   denoFlags?: string[];
+  /** Runs it under `ulimit -n` this many file descriptors (through sh). */
+  maxFiles?: number;
 }
 
 /**
@@ -89,23 +91,28 @@ export class ServerProcess {
   /** Starts the server and waits until it listens; fails with its output otherwise. */
   static async start(options: ServerProcessOptions): Promise<ServerProcess> {
     const { certPem, certPath, keyPath } = await writeIdentity(options.dir);
-    const child = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        ...options.denoFlags ?? [],
-        ...serverPermissions(),
-        MAIN,
-        "server",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        "0",
-        "--cert",
-        certPath,
-        "--key",
-        keyPath,
-        ...options.args ?? [],
-      ],
+    const deno = [
+      Deno.execPath(),
+      "run",
+      ...options.denoFlags ?? [],
+      ...serverPermissions(),
+      MAIN,
+      "server",
+      "--host",
+      "127.0.0.1",
+      "--port",
+      "0",
+      "--cert",
+      certPath,
+      "--key",
+      keyPath,
+      ...options.args ?? [],
+    ];
+    const [command, ...args] = options.maxFiles === undefined
+      ? deno
+      : ["sh", "-c", `ulimit -n ${options.maxFiles} && exec "$@"`, "sh", ...deno];
+    const child = new Deno.Command(command, {
+      args,
       cwd: options.dir,
       stdin: "null",
       stdout: "piped",

@@ -7,7 +7,8 @@
 
 import { type CliContext, intFlag, parseFlags, UsageError } from "../cli.ts";
 import { ensureGeneratedIdentity, loadIdentity, type TlsIdentity } from "./cert.ts";
-import { createLogger, LOG_FORMATS, type LogFormat } from "./log.ts";
+import { FD_RESERVE, freeDescriptors } from "./fd_budget.ts";
+import { createLogger, LOG_FORMATS, type LogFormat, type Logger } from "./log.ts";
 import { DEFAULT_LIMITS, type ServerLimits } from "./limits.ts";
 import { formatPeer, type RunningServer, startServer } from "./server.ts";
 import { FileStore } from "./file_store.ts";
@@ -211,6 +212,11 @@ export async function runServer(args: string[], context: CliContext): Promise<nu
     leaseMs: config.nickLeaseMs,
     historyLimit: config.historyLimit,
   });
+  // Counted now: the log, its lock and Redis hold theirs already.
+  const limits = {
+    ...config.limits,
+    maxClients: fittingMaxClients(config.limits.maxClients, logger),
+  };
   let server: RunningServer;
   try {
     server = await startServer(
@@ -220,7 +226,7 @@ export async function runServer(args: string[], context: CliContext): Promise<nu
         certPem: identity.certPem,
         keyPem: identity.keyPem,
       },
-      { limits: config.limits, store, shared: link, logger, clock, signal: context.signal },
+      { limits, store, shared: link, logger, clock, signal: context.signal },
     );
   } catch (error) {
     await link?.close();
@@ -242,6 +248,22 @@ export async function runServer(args: string[], context: CliContext): Promise<nu
   await store.close?.();
   logger.log("stopped", { reason: String(context.signal.reason ?? "stopped") });
   return 0;
+}
+
+/**
+ * `maxClients`, or less with a warning when the file descriptors the
+ * process may still open cannot hold that many connections besides
+ * FD_RESERVE: beyond them accepting would fail in a burst.
+ */
+function fittingMaxClients(maxClients: number, logger: Logger): number {
+  const free = freeDescriptors(maxClients + FD_RESERVE);
+  if (free === undefined || free >= maxClients + FD_RESERVE) return maxClients;
+  const fitting = Math.max(free - FD_RESERVE, 1);
+  logger.log("warning", {
+    reason:
+      `--max-clients ${maxClients} lowered to ${fitting}: only ${free} more file descriptors can be opened (ulimit -n), ${FD_RESERVE} of them kept for the server itself`,
+  });
+  return fitting;
 }
 
 /** Where the certificate is, its fingerprint, and the exact client command that trusts it. */

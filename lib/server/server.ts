@@ -8,6 +8,16 @@
 // finishes its handshake or stops reading would keep its socket forever.
 // A TLSSocket can always be destroyed. Nothing escapes this module: a
 // connection's failure ends that connection; an accept error is logged.
+//
+// Deno's node:net listener stops accepting for good, silently, after one
+// failed accept (out of file descriptors: no "error" event, the backlog
+// fills, nothing is accepted again even once every connection has closed).
+// Once a second the listener's accept loop is started again, which does
+// nothing while it runs, and a shortage of descriptors is logged as the
+// accept error it causes. (A Deno.listen loop would see the error itself,
+// and node:tls can wrap a Deno connection through a stream adapter, but
+// then TCP keepalive's idle time could not be set: Deno.Conn has only
+// on/off, and the kernel's default is two hours.)
 
 import net from "node:net";
 import tls from "node:tls";
@@ -15,11 +25,18 @@ import { withDeadline } from "../deadline.ts";
 import { reason, StartupError } from "./cert.ts";
 import { AddressQuotas } from "./address_quota.ts";
 import { Connection } from "./connection.ts";
+import { descriptorShortage } from "./fd_budget.ts";
 import { Hub } from "./hub.ts";
 import type { ServerLimits } from "./limits.ts";
 import type { Logger } from "./log.ts";
 import type { SharedChat } from "./shared_chat.ts";
 import type { HistoryStore } from "./store.ts";
+
+/** How often the listener's accept loop is started again, and descriptors checked. */
+export const ACCEPT_WATCH_MS = 1000;
+
+/** The listen backlog (node's default): connections the kernel queues before accept. */
+const LISTEN_BACKLOG = 511;
 
 /** How long shutdown waits for connections to close politely before destroying them. */
 export const SHUTDOWN_GRACE_MS = 1500;
@@ -123,6 +140,9 @@ export async function startServer(
       ? { reason: "too many connections from this address", limit: limits.maxPerIp }
       : undefined;
     if (refusal || quota === undefined) {
+      // Before this socket's descriptor is given back: in a burst, accepting
+      // runs ahead and may have used the last one.
+      if (busy) watch.check();
       logger.log("refused", { peer, ...refusal });
       raw.destroy();
       return;
@@ -152,19 +172,21 @@ export async function startServer(
   await new Promise<void>((resolve, reject) => {
     const failed = (error: Error) => reject(listenError(error, listen));
     server.once("error", failed);
-    server.listen({ host: listen.hostname, port: listen.port }, () => {
+    server.listen({ host: listen.hostname, port: listen.port, backlog: LISTEN_BACKLOG }, () => {
       server.off("error", failed);
       resolve();
     });
   });
   // After binding, an error (such as running out of file descriptors) is logged, not fatal.
   server.on("error", (error: Error) => logger.log("accept error", { reason: reason(error) }));
+  const watch = watchAccepting(server, logger);
   const address = server.address() as net.AddressInfo;
 
   const done = (async () => {
     if (!signal.aborted) {
       await new Promise((resolve) => signal.addEventListener("abort", resolve, { once: true }));
     }
+    watch.stop();
     const closed = new Promise((resolve) => server.close(resolve));
     for (const connection of open.keys()) connection.end("server shutting down");
     if (await withDeadline(Promise.all(open.values()), SHUTDOWN_GRACE_MS) === undefined) {
@@ -175,6 +197,45 @@ export async function startServer(
     await closed;
   })();
   return { hostname: address.address, port: address.port, done };
+}
+
+/** What keeps a listener accepting; see {@linkcode watchAccepting}. */
+interface AcceptWatch {
+  /** Logs "accept error" if descriptors have just run out (and "accepting again" once back). */
+  check(): void;
+  /** Stops the watch (shutdown). */
+  stop(): void;
+}
+
+/**
+ * Keeps `server` accepting (see the top of this file): starts its accept
+ * loop again every {@linkcode ACCEPT_WATCH_MS}, and checks for a shortage
+ * of descriptors then, and whenever asked (a connection refused at the
+ * connection cap: a burst is when accepting runs out of descriptors).
+ */
+function watchAccepting(server: net.Server, logger: Logger): AcceptWatch {
+  // The listener's handle: not public, so reached with care (a no-op if it changes).
+  const handle = (server as unknown as { _handle?: { listen?: (backlog: number) => number } })
+    ._handle;
+  const rearm = () => handle?.listen?.(LISTEN_BACKLOG);
+  let short = false;
+  const check = () => {
+    const shortage = descriptorShortage();
+    if (shortage !== undefined && !short) {
+      logger.log("accept error", {
+        reason: `${shortage}: new connections wait until file descriptors are free`,
+      });
+    } else if (shortage === undefined && short) {
+      rearm();
+      logger.log("accepting again");
+    }
+    short = shortage !== undefined;
+  };
+  const timer = setInterval(() => {
+    rearm();
+    check();
+  }, ACCEPT_WATCH_MS);
+  return { check, stop: () => clearInterval(timer) };
 }
 
 /** `host:port`, with IPv6 hosts in brackets. */
