@@ -9,6 +9,7 @@
 
 import { LineSplitter } from "../lib/lines.ts";
 import { withDeadline } from "../lib/deadline.ts";
+import { errorLine } from "../lib/errors.ts";
 
 /** Open files a child may have: 10,000 clients need 10,000 sockets in each process. */
 export const OPEN_FILES = 65_536;
@@ -346,7 +347,7 @@ export async function ensureTool(
     await run("apt-get", ["update", "-qq"]);
     await run("apt-get", ["install", "-y", "-qq", pkg]);
   } catch (error) {
-    const reason = String(error instanceof Error ? error.message : error).split("\n")[0];
+    const reason = errorLine(error);
     return { missing: `${command} is not installed and apt-get could not install it (${reason})` };
   }
   const installed = await onPath(command);

@@ -27,6 +27,7 @@ import {
   METRIC_NAMES,
   type Outcome,
 } from "./harness.ts";
+import { errorMessage } from "../lib/errors.ts";
 
 /** The configurations compared, in the table's order. */
 export const REDIS_CONFIGURATIONS = [
@@ -69,7 +70,7 @@ export async function redisComparison(
             (note) => cpu = `; ${note}`,
           );
         } catch (error) {
-          outcome = { failure: error instanceof Error ? error.message : String(error) };
+          outcome = { failure: errorMessage(error) };
         }
         outcomes[c].push(outcome);
         log(

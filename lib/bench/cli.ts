@@ -4,7 +4,8 @@
 // one result line (or one JSON object with --json). The exit code says
 // whether every message arrived exactly once.
 
-import { type CliContext, intFlag, parseFlags, UsageError } from "../cli.ts";
+import { type CliContext, intFlag, parseFlags } from "../cli.ts";
+import { errorLine, UsageError } from "../errors.ts";
 import { type Address, parseAddress } from "../address.ts";
 import { readCaFile } from "../ca_file.ts";
 import { chooseDialers, type Trust } from "./dial.ts";
@@ -160,7 +161,7 @@ export async function runBench(args: string[], context: CliContext): Promise<num
   try {
     chosen = await chooseDialers(config.addresses, trust);
   } catch (error) {
-    const reason = error instanceof Error ? error.message.split("\n")[0] : String(error);
+    const reason = errorLine(error);
     context.stderr(`chat bench: cannot connect to ${config.label}: ${reason}\n`);
     return 1;
   }

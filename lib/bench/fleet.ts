@@ -13,6 +13,7 @@ import type { BenchConn, ClientDialer, ConnSink } from "./dial.ts";
 import { markerOf, messageText, nicknameOf } from "./payload.ts";
 import { Receiver, type ReceiverEvents } from "./receiver.ts";
 import { type HistogramData, Ledger } from "./stats.ts";
+import { errorLine } from "../errors.ts";
 
 /**
  * The most bytes of frames a sender coalesces into one write in protocol
@@ -314,7 +315,7 @@ export class Fleet {
     try {
       conn = await this.#dialWithin(sink, index, this.#options.idleTimeoutMs);
     } catch (error) {
-      this.#fail(`${label} could not connect: ${describe(error)}`);
+      this.#fail(`${label} could not connect: ${errorLine(error)}`);
       return;
     }
     if (conn === undefined) {
@@ -359,7 +360,7 @@ export class Fleet {
       if (progress) this.#activity++;
       return true;
     } catch (error) {
-      this.#fail(`client ${index} could not write: ${describe(error)}`);
+      this.#fail(`client ${index} could not write: ${errorLine(error)}`);
       return false;
     }
   }
@@ -472,8 +473,4 @@ export class Fleet {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message.split("\n")[0] : String(error);
 }

@@ -20,6 +20,7 @@ import {
   type LoadOptions,
   microseconds,
 } from "./fleet.ts";
+import { errorMessage } from "../errors.ts";
 
 /** How often a Worker sends its status when it changed. */
 export const STATUS_INTERVAL_MS = 5;
@@ -171,7 +172,7 @@ export class WorkerFleet implements FleetHandle {
     try {
       return await this.#call(request);
     } catch (error) {
-      this.#breaks(error instanceof Error ? error.message : String(error));
+      this.#breaks(errorMessage(error));
       return undefined;
     }
   }
@@ -230,7 +231,7 @@ function serve(scope: {
     const { id, ...request } = event.data;
     handle(request as Request).then(
       (value) => post({ id, value, status: fleet?.status() }),
-      (error) => post({ id, error: error instanceof Error ? error.message : String(error) }),
+      (error) => post({ id, error: errorMessage(error) }),
     );
   };
 }

@@ -24,6 +24,7 @@ import {
 import { type FleetHandle, WorkerFleet } from "./fleet_worker.ts";
 import { markerOf, runId as newRunId, syncText } from "./payload.ts";
 import { LatencyHistogram, type LedgerTotals } from "./stats.ts";
+import { errorLine } from "../errors.ts";
 
 export { type LoadOptions, microseconds, WRITE_BATCH_BYTES };
 
@@ -201,7 +202,7 @@ class Run {
     );
     for (const outcome of started) {
       if (outcome.status === "fulfilled") this.#fleets.push(outcome.value);
-      else this.#fail(`a Worker could not start: ${describe(outcome.reason)}`);
+      else this.#fail(`a Worker could not start: ${errorLine(outcome.reason)}`);
     }
   }
 
@@ -380,7 +381,7 @@ class Run {
       try {
         reports.push(await fleet.report());
       } catch (error) {
-        this.#fail(`a Worker's report was lost: ${describe(error)}`);
+        this.#fail(`a Worker's report was lost: ${errorLine(error)}`);
       }
     }
     const latency = new LatencyHistogram();
@@ -435,8 +436,4 @@ class Run {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message.split("\n")[0] : String(error);
 }

@@ -50,7 +50,7 @@ export type HubResult = { ok: true } | { ok: false; reason: string };
  * The result of a post: refused at once with the reason that goes on the
  * wire, or accepted. An accepted message is relayed; `stored` resolves to
  * its seq once it is as durable as the store (or the shared history) makes
- * anything, or rejects with StorageUnavailable when it cannot be stored.
+ * anything, or rejects with Unavailable when it cannot be stored.
  * The same shape with or without a shared chat, so a connection answers
  * every post one way.
  */

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { parseBenchArgs, runBench } from "../../lib/bench/cli.ts";
 import type { BenchReport } from "../../lib/bench/result.ts";
-import { UsageError } from "../../lib/cli.ts";
+import { UsageError } from "../../lib/errors.ts";
 import { memoryContext, opensslIdentity, startFake, startOurs } from "./_helpers.ts";
 import { testNeeding } from "../_tools.ts";
 

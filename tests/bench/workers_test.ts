@@ -9,7 +9,7 @@ import { parseBenchArgs, runBench } from "../../lib/bench/cli.ts";
 import { addressIndexOf } from "../../lib/bench/dial.ts";
 import { hostedBy } from "../../lib/bench/load.ts";
 import type { BenchReport } from "../../lib/bench/result.ts";
-import { UsageError } from "../../lib/cli.ts";
+import { UsageError } from "../../lib/errors.ts";
 import { memoryContext, startFake, startOurs } from "./_helpers.ts";
 
 function report(context: { out: string[] }): BenchReport {

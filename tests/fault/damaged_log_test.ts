@@ -25,7 +25,7 @@ Deno.test("a stored line whose from is an object stops the start with one senten
     assert.doesNotMatch(stderr, /unexpected error|Cannot convert|\n\s+at /, stderr);
     assert.match(
       stderr,
-      /^chat: Cannot load the history: \S*messages\.log line 2 is damaged \(not a stored message\)/,
+      /^chat: cannot load the history: \S*messages\.log line 2 is damaged \(not a stored message\)/,
     );
     assert.equal(stderr.trimEnd().split("\n").length, 1, stderr);
     assert.doesNotMatch(stdout, /listening on/);

@@ -14,6 +14,7 @@
 
 import { join, resolve } from "node:path";
 import config from "../../deno.json" with { type: "json" };
+import { errorMessage } from "../../lib/errors.ts";
 
 /** How long one step (a server start, one client run, one prompt) may take before the session fails. */
 export const STEP_TIMEOUT_MS = 30_000;
@@ -320,7 +321,7 @@ if (import.meta.main) {
     });
     print(Deno.stdout, `session ok: ${rest[0]}`);
   } catch (error) {
-    print(Deno.stderr, error instanceof Error ? error.message : String(error));
+    print(Deno.stderr, errorMessage(error));
     Deno.exit(1);
   }
 }

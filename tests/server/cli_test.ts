@@ -204,7 +204,7 @@ test("startup errors are one sentence and a non-zero exit, never a stack trace",
     const cases: [string[], RegExp][] = [
       [
         ["--cert", `${dir}/missing.pem`, "--key", `${dir}/a-key.pem`],
-        /Cannot read the certificate file .*missing\.pem: no such file or directory\./,
+        /cannot read the certificate file .*missing\.pem: no such file or directory$/m,
       ],
       [
         ["--cert", `${dir}/garbage.pem`, "--key", `${dir}/a-key.pem`],
@@ -218,7 +218,7 @@ test("startup errors are one sentence and a non-zero exit, never a stack trace",
         ["--cert", `${dir}/a-cert.pem`, "--key", `${dir}/b-key.pem`],
         /b-key\.pem: the key does not match the certificate/,
       ],
-      [["--cert", `${dir}/a-cert.pem`, "--key", dir], /Cannot read the key file/],
+      [["--cert", `${dir}/a-cert.pem`, "--key", dir], /cannot read the key file/],
       [[
         "--cert",
         `${dir}/a-cert.pem`,

@@ -4,7 +4,7 @@
 // clients is in redis_test.ts.
 
 import assert from "node:assert/strict";
-import { StorageUnavailable } from "../../lib/server/file_store.ts";
+import { Unavailable } from "../../lib/errors.ts";
 import type { Logger } from "../../lib/server/log.ts";
 import { redactUrl } from "../../lib/server/redis/client.ts";
 import { RedisLink } from "../../lib/server/redis/link.ts";
@@ -94,7 +94,7 @@ test("a claim answers with the newest seq, for the replay to reach first", async
     assert.deepEqual(await a.link.claim("bob", 2), { ok: true, seq: 3 });
     await a.link.caughtUp(3, 1_000);
     assert.equal(a.store.lastSeq, 3);
-    await assert.rejects(a.link.caughtUp(10, 50), StorageUnavailable);
+    await assert.rejects(a.link.caughtUp(10, 50), Unavailable);
   } finally {
     await a.close();
   }
@@ -145,7 +145,7 @@ test("while Redis is down, appends and claims fail at once; after it is back, bo
     await until("the outage logged", () => a.logs.some((l) => l.startsWith("redis unavailable")));
     // ...everything is refused at once, not after a timeout.
     const started = performance.now();
-    await assert.rejects(a.link.append(post("x", "during"), 1), StorageUnavailable);
+    await assert.rejects(a.link.append(post("x", "during"), 1), Unavailable);
     await assert.rejects(a.link.claim("dave", 3));
     assert.ok(performance.now() - started < 1_000, "refused at once");
     await redis.restart();
@@ -179,7 +179,7 @@ test("appends cut off in flight are acked only if stored and refused only if not
           a.link.append(post("x", text), 1).then(
             (seq): [string, number] => [text, seq],
             (error): [string, "refused"] => {
-              assert.ok(error instanceof StorageUnavailable);
+              assert.ok(error instanceof Unavailable);
               return [text, "refused"];
             },
           ),

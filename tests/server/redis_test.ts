@@ -502,7 +502,7 @@ Deno.test("--redis: an unreachable Redis at startup exits 1 with one sentence; w
     const unreachable = await runChat([...base, "--redis", closed], dir);
     assert.equal(unreachable.code, 1, unreachable.stderr);
     assert.equal(unreachable.stderr.trim().split("\n").length, 1, unreachable.stderr);
-    assert.match(unreachable.stderr, /^(chat: )?Cannot reach Redis/);
+    assert.match(unreachable.stderr, /^(chat: )?cannot reach Redis/);
     assert.doesNotMatch(unreachable.stderr, /\bat .*:\d+:\d+/, "no stack trace");
     assert.doesNotMatch(unreachable.stdout, /listening on/);
 
