@@ -529,6 +529,8 @@ export function parseCpu(text: string, atMs: number): CpuSnapshot {
  *
  * @example
  * ```ts
+ * const before = await cpuSnapshot([Deno.pid]);
+ * const after = await cpuSnapshot([Deno.pid]);
  * describeCpu(cpuUse(before, after)); // "CPU s: server 2.0, chat bench 2.5, rest of the machine 0.8, in 5.6 s"
  * ```
  */

@@ -8,6 +8,7 @@
  *
  * @example
  * ```ts
+ * declare const reader: AsyncIterator<string>;
  * const line = await withDeadline(reader.next(), 1000); // undefined after 1 s
  * ```
  */
@@ -33,8 +34,9 @@ export interface Pause {
  *
  * @example
  * ```ts
+ * declare const shutdown: AbortSignal;
  * const wait = pause(1000);
- * this.#wake = wait.wake; // close() calls it
+ * shutdown.addEventListener("abort", wait.wake); // a shutdown ends the wait at once
  * await wait.done;
  * ```
  */

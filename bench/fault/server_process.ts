@@ -59,6 +59,9 @@ export interface ServerProcessOptions {
  *
  * @example
  * ```ts
+ * import { LineClient } from "./line_client.ts";
+ *
+ * const dir = await Deno.makeTempDir();
  * await using server = await ServerProcess.start({ dir, args: ["--rate-limit", "0"] });
  * const client = await LineClient.login(server, "bob");
  * console.log(await server.fdCount(), await server.rssKiB());

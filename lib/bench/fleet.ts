@@ -135,6 +135,9 @@ export function microseconds(): number {
  *
  * @example
  * ```ts
+ * import type { ClientDialer } from "./dial.ts";
+ *
+ * declare const options: LoadOptions, dial: ClientDialer;
  * const fleet = new Fleet(options, "k3j2h1x9", [0, 1, 2], dial, microseconds, 50);
  * await fleet.connect();
  * fleet.status().loggedIn; // 3

@@ -64,6 +64,10 @@ type Reply =
  *
  * @example
  * ```ts
+ * import type { DialSpec } from "./dial.ts";
+ * import type { LoadOptions } from "./fleet.ts";
+ *
+ * declare const options: LoadOptions, spec: DialSpec;
  * const fleet = await WorkerFleet.start(options, "k3j2h1x9", [1, 3, 5], spec, 25);
  * await fleet.connect();
  * fleet.status().loggedIn; // 3, at most one tick later

@@ -108,6 +108,9 @@ export interface LoadResult {
  *
  * @example
  * ```ts
+ * import { chooseDialers } from "./dial.ts";
+ *
+ * const pem = await Deno.readTextFile("certs/cert.pem");
  * const { dial, spec } = await chooseDialers([{ host: "127.0.0.1", port: 1337 }], { kind: "ca", pem });
  * const result = await runLoad(
  *   { clients: 10, senders: 1, messages: 1000, size: 100, raw: false, idleTimeoutMs: 10_000, holdMs: 0 },

@@ -46,8 +46,8 @@ interface Waiter {
  *
  * @example
  * ```ts
- * const store = await FileStore.open("data", { warn: console.warn });
- * const seq = store.append((seq) => encode(seq), authorId);
+ * const store = await FileStore.open("data", { warn: (text) => Deno.stderr.writeSync(new TextEncoder().encode(text + "\n")) });
+ * const seq = store.append((seq) => new TextEncoder().encode(`{"seq":${seq}}\n`), 1);
  * await store.whenDurable(seq); // fsynced
  * await store.close();
  * ```

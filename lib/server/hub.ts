@@ -74,6 +74,9 @@ const OK_BYTES = encoder.encode(encodeStatus({ status: "ok" }));
  *
  * @example
  * ```ts
+ * import { MemoryStore } from "./store.ts";
+ *
+ * declare const alice: Member; // a logged-in connection
  * const hub = new Hub({ store: new MemoryStore(), maxMessageBytes: 16384, clock: () => new Date() });
  * hub.login(alice, "alice");
  * hub.post(alice, "hello"); // stored, and every other member is woken

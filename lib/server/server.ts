@@ -87,6 +87,11 @@ export interface RunningServer {
  *
  * @example
  * ```ts
+ * import { generateIdentity } from "./cert.ts";
+ * import { silentLogger } from "./log.ts";
+ * import { MemoryStore } from "./store.ts";
+ *
+ * const { certPem, keyPem } = await generateIdentity("localhost", new Date());
  * const stop = new AbortController();
  * const server = await startServer({ hostname: "127.0.0.1", port: 0, certPem, keyPem }, {
  *   limits: DEFAULT_LIMITS, store: new MemoryStore(), logger: silentLogger,

@@ -55,8 +55,13 @@ export interface RedisLinkOptions {
  *
  * @example
  * ```ts
- * const link = await RedisLink.open({ url: "redis://127.0.0.1:6379", store, logger });
- * const hub = new Hub({ store, shared: link, maxMessageBytes, clock });
+ * import { Hub } from "../hub.ts";
+ * import { silentLogger } from "../log.ts";
+ * import { MemoryStore } from "../store.ts";
+ *
+ * const store = new MemoryStore();
+ * const link = await RedisLink.open({ url: "redis://127.0.0.1:6379", store, logger: silentLogger });
+ * const hub = new Hub({ store, shared: link, maxMessageBytes: 16384, clock: () => new Date() });
  * // … serve …
  * await link.close();
  * ```
