@@ -11,9 +11,9 @@ import {
   cpuUse,
   describeCpu,
   type RunningServer,
-  startCluster,
   startOurServer,
   startRedis,
+  startSharedServers,
 } from "./processes.ts";
 import { benchFlags, type LoadScenario } from "./scenarios.ts";
 import type { ColumnRow } from "./table.ts";
@@ -127,7 +127,7 @@ async function runOnce(
   }
   const redis = await startRedis();
   try {
-    const cluster = await startCluster(
+    const shared = await startSharedServers(
       DENO,
       permissions,
       MAIN,
@@ -136,9 +136,9 @@ async function runOnce(
       configuration.servers,
     );
     try {
-      return await measure(cluster.servers, cluster.certPath, redis.child.pid);
+      return await measure(shared.servers, shared.certPath, redis.child.pid);
     } finally {
-      await cluster.stop();
+      await shared.stop();
     }
   } finally {
     await redis.child.stop();

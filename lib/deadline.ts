@@ -20,6 +20,19 @@ export function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T | un
   return Promise.race([promise, expired]).finally(() => clearTimeout(timer));
 }
 
+/**
+ * Resolves after `ms`: a pause nothing needs to cut short (for one that a
+ * shutdown must interrupt, see {@linkcode pause}).
+ *
+ * @example
+ * ```ts
+ * await sleep(20); // then look again
+ * ```
+ */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
 /** A pause that can be cut short; see {@linkcode pause}. */
 export interface Pause {
   /** Resolves after the time, or at once after wake(). */

@@ -8,11 +8,12 @@ import type { TLSSocket } from "node:tls";
 import type { PeerCertificate } from "../lib/peer_certificate.ts";
 import { Unavailable } from "../lib/errors.ts";
 import { dialTls, type TlsDialOptions } from "../lib/tls_dial.ts";
-import { fingerprintOf, generateIdentity } from "../lib/server/cert.ts";
+import { fingerprintOf } from "../lib/server/cert.ts";
+import { localIdentity } from "../bench/in_process_server.ts";
 import { FakeServer, type TestCert } from "./client/_helpers.ts";
 
 /** The server's own generated certificate (self-signed, for localhost and 127.0.0.1): no openssl needed. */
-const identity = await generateIdentity("localhost", new Date());
+const identity = await localIdentity();
 const cert: TestCert = {
   certFile: "",
   keyFile: "",

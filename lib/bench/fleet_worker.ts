@@ -12,14 +12,14 @@
 // (not tried: the runtime download needs a network this machine lacks).
 
 import { clientDialer, type DialSpec } from "./dial.ts";
+import { Fleet } from "./fleet.ts";
 import {
-  Fleet,
   type FleetReport,
   type FleetStatus,
   idleStatus,
   type LoadOptions,
   microseconds,
-} from "./fleet.ts";
+} from "./run_shape.ts";
 import { errorMessage } from "../errors.ts";
 
 /** How often a Worker sends its status when it changed. */
@@ -65,7 +65,7 @@ type Reply =
  * @example
  * ```ts
  * import type { DialSpec } from "./dial.ts";
- * import type { LoadOptions } from "./fleet.ts";
+ * import type { LoadOptions } from "./run_shape.ts";
  *
  * declare const options: LoadOptions, spec: DialSpec;
  * const fleet = await WorkerFleet.start(options, "k3j2h1x9", [1, 3, 5], spec, 25);

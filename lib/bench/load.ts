@@ -10,23 +10,15 @@
 // meant for it, or at the first failure: a refused login, a dropped
 // connection, a failed write, or no progress at all for `idleTimeoutMs`.
 
+import { sleep } from "../deadline.ts";
 import { encodeSend } from "../protocol.ts";
 import type { ClientDialer, DialSpec } from "./dial.ts";
-import {
-  Fleet,
-  type FleetReport,
-  type FleetStatus,
-  idleStatus,
-  type LoadOptions,
-  microseconds,
-  WRITE_BATCH_BYTES,
-} from "./fleet.ts";
+import { Fleet } from "./fleet.ts";
+import { type FleetReport, type FleetStatus, idleStatus, type LoadOptions } from "./run_shape.ts";
 import { type FleetHandle, WorkerFleet } from "./fleet_worker.ts";
 import { markerOf, runId as newRunId, syncText } from "./payload.ts";
 import { LatencyHistogram, type LedgerTotals } from "./stats.ts";
 import { errorLine } from "../errors.ts";
-
-export { type LoadOptions, microseconds, WRITE_BATCH_BYTES };
 
 /** Connections being opened at once, so the server sees a steady stream of handshakes, not a storm. */
 export const CONNECT_CONCURRENCY = 50;
@@ -109,6 +101,7 @@ export interface LoadResult {
  * @example
  * ```ts
  * import { chooseDialers } from "./dial.ts";
+ * import { microseconds } from "./run_shape.ts";
  *
  * const pem = await Deno.readTextFile("certs/cert.pem");
  * const { dial, spec } = await chooseDialers([{ host: "127.0.0.1", port: 1337 }], { kind: "ca", pem });
@@ -435,8 +428,4 @@ class Run {
       bytes,
     };
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
 }

@@ -2,7 +2,7 @@
 // JSON object (`--json`) for scripts such as the `deno task bench` harness.
 
 import type { LoadResult } from "./load.ts";
-import { WRITE_BATCH_BYTES } from "./load.ts";
+import { WRITE_BATCH_BYTES } from "./run_shape.ts";
 
 /** The run's shape and setting, reported with its result. */
 export interface RunSetting {

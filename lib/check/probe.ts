@@ -283,6 +283,14 @@ export function show(text: string): string {
   return JSON.stringify(truncate(text, 60));
 }
 
+/** Whether a frame is a status frame (for {@linkcode ProbeConn.next} and `seen`). */
+export const isStatus = (f: Frame): boolean => f.type === "status";
+/** Whether a frame is a message. */
+export const isMessage = (f: Frame): boolean => f.type === "message";
+/** A test for the message whose text is `text`. */
+export const withText = (text: string) => (f: Frame): boolean =>
+  f.type === "message" && f.message === text;
+
 function clean(text: string): string {
   return text.split("\n").map(sanitize).join(" ");
 }

@@ -70,13 +70,9 @@ type Ending = "polite" | "abort";
  *
  * @example
  * ```ts
- * import tls from "node:tls";
- * import type { Duplex } from "node:stream";
- * import type { Hub } from "./hub.ts";
  * import { silentLogger } from "./log.ts";
- *
- * declare const raw: Duplex, secureContext: tls.SecureContext, hub: Hub, limits: ConnectionLimits;
- * const socket = new tls.TLSSocket(raw, { isServer: true, secureContext });
+ * declare const socket: import("node:tls").TLSSocket, hub: import("./hub.ts").Hub;
+ * declare const limits: ConnectionLimits; // the server's, as given by its flags
  * const connection = new Connection(socket, "127.0.0.1:5000", 1, hub, limits, silentLogger, () => performance.now());
  * await connection.serve(); // resolves when the socket has closed
  * ```

@@ -4,7 +4,7 @@
 // server refuses to start, in one sentence naming the file and the line.
 
 import assert from "node:assert/strict";
-import { runChat } from "../_chat.ts";
+import { runChat } from "../../bench/chat_process.ts";
 
 Deno.test("a stored line whose from is an object stops the start with one sentence, not a stack trace", async () => {
   const dir = await Deno.makeTempDir({ prefix: "chat-damaged-log-" });

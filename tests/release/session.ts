@@ -14,6 +14,7 @@
 
 import { join, resolve } from "node:path";
 import config from "../../deno.json" with { type: "json" };
+import { sleep } from "../../lib/deadline.ts";
 import { errorMessage } from "../../lib/errors.ts";
 
 /** How long one step (a server start, one client run, one prompt) may take before the session fails. */
@@ -298,10 +299,6 @@ async function terminalClient(
 
 function shellQuote(word: string): string {
   return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((done) => setTimeout(done, ms));
 }
 
 if (import.meta.main) {

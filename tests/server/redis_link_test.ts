@@ -10,7 +10,8 @@ import { redactUrl } from "../../lib/server/redis/client.ts";
 import { RedisLink } from "../../lib/server/redis/link.ts";
 import { HISTORY_KEY, NICK_PREFIX, SEQ_KEY } from "../../lib/server/redis/scripts.ts";
 import { DEFAULT_LIMITS, startServer } from "../../lib/server/server.ts";
-import { TestClient, testIdentity } from "./_helpers.ts";
+import { TestClient } from "./_helpers.ts";
+import { localIdentity } from "../../bench/in_process_server.ts";
 import { post, RedisNode, RedisServer, until } from "./_redis.ts";
 import { testNeeding } from "../_tools.ts";
 
@@ -211,7 +212,7 @@ test("appends cut off in flight are acked only if stored and refused only if not
 
 /** A real server (TLS on 127.0.0.1:0) sharing its chat through `redis`. */
 async function serverOn(redis: RedisServer) {
-  const { certPem, keyPem } = await testIdentity();
+  const { certPem, keyPem } = await localIdentity();
   const node = new RedisNode();
   const logger: Logger = {
     log: (event, fields = {}) => node.logs.push(`${event} ${JSON.stringify(fields)}`),

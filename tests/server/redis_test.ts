@@ -7,11 +7,10 @@ import assert from "node:assert/strict";
 import { eventually, type Frame, type Target, TestClient } from "./_helpers.ts";
 import { ChatServers, freePort, RedisServer, runChat } from "./_redis.ts";
 import { testNeeding } from "../_tools.ts";
+import { sleep } from "../../lib/deadline.ts";
 
 /** Deno.test for the tests that run a private redis-server: skipped without it. */
 const test = testNeeding("redis-server");
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
  * Sends every line the client receives from now on to the returned array
