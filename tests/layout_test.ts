@@ -1,8 +1,9 @@
 // The shape of the tree that issue 11 drew, kept by a test so it cannot
-// drift silently: no file in lib/ over 450 lines; lib/client, lib/check,
-// lib/bench and lib/server never import from each other (what they share
-// lives at lib/); lib/ never imports bench/ or tests/, and bench/ never
-// imports tests/.
+// drift silently: ARCHITECTURE.md names every file of lib/ and bench/ (and
+// names none that is gone); no file in lib/ over 450 lines; lib/client,
+// lib/check, lib/bench and lib/server never import from each other (what
+// they share lives at lib/); lib/ never imports bench/ or tests/, and bench/
+// never imports tests/.
 
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
@@ -30,6 +31,25 @@ async function importsOf(path: string): Promise<string[]> {
   const specifiers = [...text.matchAll(/(?:from|import)\s*\(?\s*"(\.{1,2}\/[^"]+)"/g)];
   return specifiers.map(([, specifier]) => new URL(specifier, `file:///${path}`).pathname.slice(1));
 }
+
+Deno.test("ARCHITECTURE.md names every file of lib/ and bench/, and main.ts, as `path`", async () => {
+  const text = await Deno.readTextFile(`${ROOT}ARCHITECTURE.md`);
+  const named = new Set([...text.matchAll(/`([\w./-]+\.ts)`/g)].map(([, path]) => path));
+  const files = ["main.ts", ...await sources("lib"), ...await sources("bench")];
+  assert.ok(files.length > 80, `only ${files.length} files found`);
+  assert.deepEqual(files.filter((file) => !named.has(file)), [], "files ARCHITECTURE.md misses");
+});
+
+Deno.test("every lib/ or bench/ file ARCHITECTURE.md names exists", async () => {
+  const text = await Deno.readTextFile(`${ROOT}ARCHITECTURE.md`);
+  // Lower case only: `lib/NAME/cli.ts` is a placeholder, not a file.
+  const named = [...text.matchAll(/`((?:lib|bench)\/[a-z0-9_./-]+\.ts)`/g)].map(([, path]) => path);
+  const missing = [];
+  for (const path of new Set(named)) {
+    if (!(await Deno.stat(`${ROOT}${path}`).catch(() => undefined))) missing.push(path);
+  }
+  assert.deepEqual(missing, [], "ARCHITECTURE.md names files that do not exist");
+});
 
 Deno.test(`no file in lib/ is over ${MAX_LIB_LINES} lines`, async () => {
   const long: string[] = [];
