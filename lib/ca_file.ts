@@ -2,6 +2,8 @@
 // `chat client`, `chat check` and `chat bench` all take one, and answer a
 // missing, huge or non-PEM file with the same sentence.
 
+import { errorMessage } from "./errors.ts";
+
 /** The largest `--ca` file read; a bigger one is an error, not a memory sink. */
 export const MAX_CA_FILE_BYTES = 1024 * 1024;
 
@@ -26,8 +28,7 @@ export async function readCaFile(path: string): Promise<CaFile> {
     }
     pem = await Deno.readTextFile(path);
   } catch (error) {
-    const why = error instanceof Error ? error.message : String(error);
-    return { ok: false, reason: `cannot read --ca ${path}: ${why}` };
+    return { ok: false, reason: `cannot read --ca ${path}: ${errorMessage(error)}` };
   }
   if (!pem.includes("-----BEGIN CERTIFICATE-----")) {
     return {

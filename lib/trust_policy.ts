@@ -10,6 +10,7 @@
 // roots plus `--ca` is trusted; anything else is put to the user on a
 // terminal (yes pins it) and refused otherwise, naming `--ca` and `--insecure`.
 
+import { FatalError } from "./errors.ts";
 import type { PeerCertificate } from "./peer_certificate.ts";
 
 /**
@@ -23,11 +24,6 @@ export interface PinStore {
   get(host: string): Promise<string | undefined>;
   /** Pins `fingerprint` for `host`, replacing an older pin. */
   add(host: string, fingerprint: string): Promise<void>;
-}
-
-/** The server is not trusted; the message says why and what to do. Never retried. */
-export class TrustError extends Error {
-  override name = "TrustError";
 }
 
 /** Options of a {@linkcode TrustPolicy}. */
@@ -59,7 +55,7 @@ export class TrustPolicy {
     this.#options = options;
   }
 
-  /** Resolves when `peer` is trusted; throws {@linkcode TrustError} otherwise. */
+  /** Resolves when `peer` is trusted; throws a FatalError (lib/errors.ts) saying why and what to do otherwise: never retried. */
   async check(peer: PeerCertificate): Promise<void> {
     const { host, insecure, knownHosts, ask, notify } = this.#options;
     if (insecure) {
@@ -78,7 +74,7 @@ export class TrustPolicy {
       const where = knownHosts
         ? `\nIf you trust the new certificate, delete the line for ${host} from ${knownHosts.path}.`
         : "";
-      throw new TrustError(
+      throw new FatalError(
         `WARNING: THE CERTIFICATE OF ${host} HAS CHANGED. Refusing to connect.\n` +
           `  pinned:    SHA-256 ${pinned}\n` +
           `  presented: SHA-256 ${peer.fingerprint}\n` +
@@ -103,12 +99,12 @@ export class TrustPolicy {
         }
         return;
       }
-      throw new TrustError(`Not connecting to ${host}: its certificate was not trusted.`);
+      throw new FatalError(`not connecting to ${host}: its certificate was not trusted`);
     }
-    throw new TrustError(
-      `Cannot verify the certificate of ${host} (${why}; SHA-256 ${peer.fingerprint}). ` +
-        `Nothing was sent. Pass --ca FILE with the server's certificate (or its CA) to trust it, ` +
-        `or --insecure to skip verification.`,
+    throw new FatalError(
+      `cannot verify the certificate of ${host} (${why}; SHA-256 ${peer.fingerprint}): ` +
+        `nothing was sent; pass --ca FILE with the server's certificate (or its CA) to trust it, ` +
+        `or --insecure to skip verification`,
     );
   }
 }

@@ -23,7 +23,8 @@ import {
   type ServerFrame,
   type StatusFrame,
 } from "../protocol.ts";
-import { DialError, type Link, type LinkSink } from "./connect.ts";
+import { FatalError, Unavailable } from "../errors.ts";
+import type { Link, LinkSink } from "./connect.ts";
 import { Delivery, FINISH_WAIT_MS, type SubmitResult } from "./delivery.ts";
 import { STORAGE_REASON } from "./outgoing_queue.ts";
 import { REAL_TIMERS, type TimerHandle, type Timers } from "./timers.ts";
@@ -36,11 +37,6 @@ export const BACKOFF_MAX_MS = 30_000;
 export const LOGIN_NOTICE_MS = 5000;
 /** Without a terminal, give up when the login is not answered in this time. */
 export const LOGIN_TIMEOUT_MS = 30_000;
-
-/** A fatal problem for this run: the message is the whole story for the user. */
-export class ClientError extends Error {
-  override name = "ClientError";
-}
 
 /** Where the session is. */
 export type Phase = "connecting" | "logging-in" | "online" | "waiting" | "closed";
@@ -189,7 +185,7 @@ export class Session {
         const outcome = await this.#connectOnce();
         if (this.#stopping) break;
         if (!this.#everLoggedIn && !this.#options.interactive) {
-          throw new ClientError(outcome.reason);
+          throw new FatalError(outcome.reason);
         }
         if (outcome.loggedIn) attempt = 0;
         const delay = backoffDelay(attempt++, this.#random);
@@ -284,7 +280,7 @@ export class Session {
         this.#delivery.connected();
         this.#login();
       }, (error) => {
-        if (error instanceof DialError) {
+        if (error instanceof Unavailable) {
           settle({
             reason: `cannot connect to ${this.#options.label}: ${error.message}`,
             loggedIn: false,
@@ -311,7 +307,7 @@ export class Session {
     if (!this.#options.interactive) {
       this.#loginTimers.push(this.#timers.setTimeout(() => {
         this.#fail?.(
-          new ClientError(
+          new FatalError(
             `${this.#options.label} did not answer the login within ${LOGIN_TIMEOUT_MS / 1000} s`,
           ),
         );
@@ -369,7 +365,7 @@ export class Session {
     }
     const choose = this.#options.chooseNickname;
     if (!choose) {
-      this.#fail?.(new ClientError(`login as ${this.#nickname} refused: ${why}`));
+      this.#fail?.(new FatalError(`login as ${this.#nickname} refused: ${why}`));
       return;
     }
     this.#events.notice(`login as ${this.#nickname} refused: ${why}`);

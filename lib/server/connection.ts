@@ -66,9 +66,13 @@ type Ending = "polite" | "abort";
  *
  * @example
  * ```ts
- * const socket = new tls.TLSSocket(raw, { isServer: true, secureContext });
+ * import { silentLogger } from "./log.ts";
+ * declare const socket: import("node:tls").TLSSocket, hub: import("./hub.ts").Hub;
+ * declare const limits: import("./limits.ts").ConnectionLimits; // the server's, from its flags
+ * declare const quota: import("./address_quota.ts").AddressQuota; // its address's share
  * const connection = new Connection(socket, {
- *   peer: "127.0.0.1:5000", id: 1, hub, limits, logger, now: performance.now, quota,
+ *   peer: "127.0.0.1:5000", id: 1, hub, limits, logger: silentLogger,
+ *   now: () => performance.now(), quota,
  * });
  * await connection.serve(); // resolves when the socket has closed
  * ```

@@ -4,7 +4,7 @@
 // it leaves (close_notify, exit 0 at end of input).
 
 import assert from "node:assert/strict";
-import { UsageError } from "../../lib/cli.ts";
+import { UsageError } from "../../lib/errors.ts";
 import { MAX_SERVER_LINE_BYTES } from "../../lib/client/connect.ts";
 import { FINISH_WAIT_MS } from "../../lib/client/delivery.ts";
 import {

@@ -9,7 +9,8 @@
 
 import assert from "node:assert/strict";
 import { LineClient } from "../../bench/fault/line_client.ts";
-import { sleep, until } from "../../bench/fault/schedule.ts";
+import { sleep } from "../../lib/deadline.ts";
+import { eventually } from "../../bench/fault/schedule.ts";
 import { ServerProcess } from "../../bench/fault/server_process.ts";
 
 const SENDERS = 4;
@@ -95,7 +96,7 @@ async function post(
     await client.send({ message: text, id });
     if (n % 8 === 7) await sleep(1);
   }
-  await until(() => pending.size === 0, 5000);
+  await eventually(() => pending.size === 0, 5000);
 }
 
 Deno.test({
@@ -119,12 +120,14 @@ Deno.test({
         for (let episode = 0; episode < EPISODES; episode++) {
           const refusedBefore = refused.count;
           await fillUp(`${mount}/filler`, 200 * 1024);
-          assert.ok(await until(() => refused.count > refusedBefore, 15_000), "never refused");
-          assert.ok(await until(() => /cannot write .*messages\.log/.test(server.stderr), 5000));
+          assert.ok(await eventually(() => refused.count > refusedBefore, 15_000), "never refused");
+          assert.ok(
+            await eventually(() => /cannot write .*messages\.log/.test(server.stderr), 5000),
+          );
           await Deno.remove(`${mount}/filler`);
           const ackedBefore = acked.length;
           assert.ok(
-            await until(() => acked.length > ackedBefore + 50, 15_000),
+            await eventually(() => acked.length > ackedBefore + 50, 15_000),
             `episode ${episode}: posting never worked again after the disk was freed`,
           );
         }

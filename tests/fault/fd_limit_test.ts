@@ -5,7 +5,8 @@
 // descriptors can hold (with a warning), and the listener is kept accepting.
 
 import assert from "node:assert/strict";
-import { sleep, until } from "../../bench/fault/schedule.ts";
+import { sleep } from "../../lib/deadline.ts";
+import { eventually } from "../../bench/fault/schedule.ts";
 import { HAS_PROC, ServerProcess } from "../../bench/fault/server_process.ts";
 import { LineClient } from "../../bench/fault/line_client.ts";
 
@@ -32,7 +33,7 @@ async function accepts(server: ServerProcess, timeoutMs: number): Promise<boolea
   const before = accepted(server);
   const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
   try {
-    return await until(() => accepted(server) > before, timeoutMs);
+    return await eventually(() => accepted(server) > before, timeoutMs);
   } finally {
     conn.close();
   }
@@ -77,7 +78,7 @@ Deno.test({
       assert.ok(lowered, server.stderr);
       assert.ok(Number(lowered[1]) >= 16 && Number(lowered[1]) < 64, lowered[0]);
       assert.equal(await burst(server.port, 200, 500), 200);
-      assert.ok(await until(async () => await server.fdCount() <= idle + 2, 10_000), "fds");
+      assert.ok(await eventually(async () => await server.fdCount() <= idle + 2, 10_000), "fds");
       assert.ok(await accepts(server, 5000), `nothing accepted after the burst:\n${server.stderr}`);
       await using alice = await LineClient.login(server, "alice");
       await using bob = await LineClient.login(server, "bob");
@@ -95,7 +96,7 @@ Deno.test({
       assert.match(server.stderr, /--max-clients 1000 lowered to 1:/);
       for (let round = 0; round < 3; round++) {
         await burst(server.port, 200, 300);
-        assert.ok(await until(async () => await server.fdCount() <= idle + 2, 10_000), "fds");
+        assert.ok(await eventually(async () => await server.fdCount() <= idle + 2, 10_000), "fds");
         assert.ok(
           await accepts(server, 3000),
           `round ${round}: nothing accepted after the burst:\n${server.stderr.slice(-2000)}`,

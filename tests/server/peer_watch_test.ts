@@ -5,7 +5,7 @@
 // network switch).
 
 import assert from "node:assert/strict";
-import { sleep } from "../../bench/fault/schedule.ts";
+import { sleep } from "../../lib/deadline.ts";
 import { eventually, startServer, TestClient } from "./_helpers.ts";
 
 const encoder = new TextEncoder();
