@@ -7,6 +7,7 @@ import { ChatProcess, runChat as run } from "../../bench/chat_process.ts";
 import { makeCertificate } from "../../bench/processes.ts";
 import { TestClient } from "./_helpers.ts";
 import { testNeeding } from "../_tools.ts";
+import { parseServerArgs } from "../../lib/server/cli.ts";
 
 /** Deno.test for the tests that make a certificate with openssl: skipped without it. */
 const test = testNeeding("openssl");
@@ -64,6 +65,7 @@ Deno.test("bad flag values are usage errors", async () => {
       ["--max-clients", "0"],
       ["--max-message-bytes", "70000"],
       ["--rate-limit=-1"],
+      ["--rate-limit-bytes", "lots"],
       ["--data-dir", ""],
       ["--redis", "localhost:6379"],
       ["--redis", "http://localhost:6379"],
@@ -74,6 +76,18 @@ Deno.test("bad flag values are usage errors", async () => {
     assert.equal(code, 2, args.join(" "));
     assert.match(stderr, /^chat: --/, stderr);
   }
+});
+
+Deno.test("the byte budget defaults to 64 KiB a second, and --rate-limit 0 turns it off with the frame limit", () => {
+  const limits = (...args: string[]) => {
+    const config = parseServerArgs(args);
+    assert.notEqual(config, "help");
+    return config === "help" ? undefined : config.limits;
+  };
+  assert.equal(limits()?.rateLimitBytes, 65536);
+  assert.equal(limits("--rate-limit", "0")?.rateLimitBytes, 0);
+  assert.equal(limits("--rate-limit", "0", "--rate-limit-bytes", "1000")?.rateLimitBytes, 1000);
+  assert.equal(limits("--rate-limit-bytes", "0")?.rateLimit, 50);
 });
 
 Deno.test("servers started in one folder at the same moment share one generated certificate", async () => {
