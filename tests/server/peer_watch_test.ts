@@ -6,9 +6,43 @@
 
 import assert from "node:assert/strict";
 import { sleep } from "../../lib/deadline.ts";
-import { eventually, startServer, TestClient } from "./_helpers.ts";
+import { eventually, startServer, TestClient, type TestServer } from "./_helpers.ts";
 
 const encoder = new TextEncoder();
+
+/** How a test expects a stalled peer to be cut. */
+interface Cut {
+  client: TestClient;
+  nickname: string;
+  /** When the clock of the limit started (performance.now()). */
+  from: number;
+  /** Earliest and latest acceptable cut, in ms after `from`. */
+  within: [number, number];
+  /** The log event and the disconnect reason. */
+  event: string;
+  reason: string;
+}
+
+/**
+ * The peer is cut within its window, with its log event and disconnect
+ * reason; its nickname is free, and `witness`, connected all along, hears
+ * it again.
+ */
+async function assertCutAndFree(server: TestServer, witness: TestClient, cut: Cut): Promise<void> {
+  assert.ok(await cut.client.closedByServer(3000), "still open");
+  const after = performance.now() - cut.from;
+  assert.ok(after >= cut.within[0] && after < cut.within[1], `cut after ${after} ms`);
+  const logged = (pattern: RegExp) => server.logs.some((line) => pattern.test(line));
+  assert.ok(
+    await eventually(() => logged(new RegExp(`^${cut.event} .*nick=${cut.nickname}`))),
+    server.logs.join("\n"),
+  );
+  assert.ok(logged(new RegExp(`^disconnect .*nick=${cut.nickname} reason="?${cut.reason}`)));
+  await using again = await TestClient.login(server, cut.nickname);
+  await again.send({ message: "back under my own name" });
+  const heard = await witness.next();
+  assert.deepEqual([heard.from, heard.message], [cut.nickname, "back under my own name"]);
+}
 
 Deno.test("a line dripped a byte at a time and never finished is cut at the limit, counted from its first byte", async () => {
   await using server = await startServer({ partialLineMs: 500 });
@@ -20,20 +54,14 @@ Deno.test("a line dripped a byte at a time and never finished is cut at the limi
     await dripper.send(Uint8Array.of(byte)).catch(() => {});
     await sleep(50);
   }
-  assert.ok(await dripper.closedByServer(3000), "still open");
-  const cutAfter = performance.now() - started;
-  assert.ok(cutAfter >= 450 && cutAfter < 1500, `cut after ${cutAfter} ms`);
-  assert.ok(
-    await eventually(() =>
-      server.logs.some((l) => l.startsWith("partial line timeout") && l.includes("nick=dripper"))
-    ),
-    server.logs.join("\n"),
-  );
-  assert.ok(server.logs.some((l) => /disconnect .*nick=dripper reason="?unfinished line/.test(l)));
-  // Its nickname is free, and nobody else noticed.
-  await using again = await TestClient.login(server, "dripper");
-  await again.send({ message: "back" });
-  assert.equal((await alice.next()).message, "back");
+  await assertCutAndFree(server, alice, {
+    client: dripper,
+    nickname: "dripper",
+    from: started,
+    within: [450, 1500],
+    event: "partial line timeout",
+    reason: "unfinished line",
+  });
 });
 
 Deno.test("whole lines sent slowly, one every 400 ms, are never cut by the unfinished-line limit", async () => {
@@ -61,14 +89,14 @@ Deno.test("a peer that heartbeats and then falls silent is cut after the grace, 
   await gone.send("\n");
   const silentFrom = performance.now();
   // Then nothing, with the socket left open: from the server's side it vanished.
-  assert.ok(await gone.closedByServer(3000), "still open");
-  const cutAfter = performance.now() - silentFrom;
-  assert.ok(cutAfter >= 550 && cutAfter < 2000, `cut after ${cutAfter} ms`);
-  assert.ok(server.logs.some((l) => l.startsWith("heartbeat lost") && l.includes("nick=gone")));
-  assert.ok(server.logs.some((l) => /disconnect .*nick=gone reason="?no heartbeat/.test(l)));
-  await using back = await TestClient.login(server, "gone");
-  await back.send({ message: "back under my own name" });
-  assert.equal((await alice.next()).from, "gone");
+  await assertCutAndFree(server, alice, {
+    client: gone,
+    nickname: "gone",
+    from: silentFrom,
+    within: [550, 2000],
+    event: "heartbeat lost",
+    reason: "no heartbeat",
+  });
 });
 
 Deno.test("a peer that keeps heartbeating is kept, and a silent one that never heartbeats is never cut for it", async () => {
