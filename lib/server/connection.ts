@@ -17,7 +17,13 @@ import { decodeClientFrame, encodeStatus, type StatusFrame, utf8Length } from ".
 import { describeSocketError } from "../tls_socket.ts";
 import type { AddressQuota } from "./address_quota.ts";
 import { type Hub, type HubResult, type Member, STORAGE_UNAVAILABLE } from "./hub.ts";
-import type { ConnectionLimits } from "./limits.ts";
+import {
+  CLOSE_LINGER_MS,
+  type ConnectionLimits,
+  FLOOD_STRIKES,
+  HELD_BYTES,
+  LOGGED_REJECTIONS,
+} from "./limits.ts";
 import type { Logger } from "./log.ts";
 import { Outbox } from "./outbox.ts";
 import { PeerWatch, type Stalled } from "./peer_watch.ts";
@@ -37,24 +43,6 @@ export interface ConnectionContext {
   /** Its address's share: the rate limits, held for all of the address's connections. */
   quota: AddressQuota;
 }
-
-/**
- * Frames refused in a row for the rate limit after which the client counts
- * as flooding and is cut off: a client that slows down when told is kept.
- */
-export const FLOOD_STRIKES = 100;
-
-/** Rejected frames logged per connection; the rest are answered but not logged. */
-export const LOGGED_REJECTIONS = 20;
-
-/**
- * Bytes (UTF-8, as sent) of frames a client may send behind a login still
- * waiting for Redis; beyond that it is flooding and is cut off.
- */
-export const HELD_BYTES = 1024 * 1024;
-
-/** How long a politely closed connection may take to finish its close before it is destroyed. */
-export const CLOSE_LINGER_MS = 1000;
 
 const encoder = new TextEncoder();
 

@@ -1,7 +1,8 @@
 // Every limit of the server, named and documented, with its default: what
 // one connection may do (ConnectionLimits, read by connection.ts and the
-// pieces it uses) and what the listener caps (ServerLimits). `chat server`
-// sets most of them from its flags (cli.ts); tests pass small values.
+// pieces it uses), what the listener caps (ServerLimits), and the fixed
+// limits of a connection that no flag sets. `chat server` sets most of the
+// others from its flags (cli.ts); tests pass small values.
 
 import { DEFAULT_MAX_MESSAGE_BYTES } from "../protocol.ts";
 
@@ -36,6 +37,24 @@ export interface ConnectionLimits {
    */
   heartbeatGraceMs: number;
 }
+
+/**
+ * Frames refused in a row for the rate limit after which the client counts
+ * as flooding and is cut off: a client that slows down when told is kept.
+ */
+export const FLOOD_STRIKES = 100;
+
+/** Rejected frames logged per connection; the rest are answered but not logged. */
+export const LOGGED_REJECTIONS = 20;
+
+/**
+ * Bytes (UTF-8, as sent) of frames a client may send behind a login still
+ * waiting for Redis; beyond that it is flooding and is cut off.
+ */
+export const HELD_BYTES = 1024 * 1024;
+
+/** How long a politely closed connection may take to finish its close before it is destroyed. */
+export const CLOSE_LINGER_MS = 1000;
 
 /** The server's limits, each with its documented default. */
 export interface ServerLimits extends ConnectionLimits {
