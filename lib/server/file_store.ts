@@ -199,7 +199,8 @@ export class FileStore implements HistoryStore {
   }
 
   bytesFrom(fromSeq: number): number {
-    return this.#memory.bytesFrom(fromSeq);
+    // Not yet on disk is not yet waiting: a slow fsync must not count against readers.
+    return this.#memory.bytesFrom(fromSeq, this.#durable);
   }
 
   /** Writes what is pending, then closes the log and releases the lock. */

@@ -51,7 +51,10 @@ export interface HistoryStore {
    * tagged `skipAuthor`.
    */
   read(fromSeq: number, maxBytes: number, skipAuthor: number): ReadResult;
-  /** Bytes of wire data in messages `fromSeq`…lastSeq (0 when none). */
+  /**
+   * Bytes of wire data in messages `fromSeq`…visibleSeq (0 when none): what
+   * a reader at `fromSeq` has waiting (a slow reader's limit counts them).
+   */
   bytesFrom(fromSeq: number): number;
   /** Finishes pending writes and releases what the store holds (files, locks). */
   close?(): Promise<void>;
@@ -245,10 +248,12 @@ export class MemoryStore implements HistoryStore {
     return { pieces, bytes, next };
   }
 
-  bytesFrom(fromSeq: number): number {
-    if (fromSeq > this.#last) return 0;
+  /** HistoryStore.bytesFrom; `upTo` stops it after that seq (a durable store's visibleSeq). */
+  bytesFrom(fromSeq: number, upTo = this.#last): number {
+    if (fromSeq > upTo) return 0;
     const position = this.#positionOf(Math.max(fromSeq, this.#first));
-    return this.#total[this.#end - this.#base] - this.#total[position - this.#base];
+    const end = upTo >= this.#last ? this.#end : this.#positionOf(upTo + 1);
+    return this.#total[end - this.#base] - this.#total[position - this.#base];
   }
 
   /** The position of the first message with a seq at or after `seq` (#end when none). */

@@ -204,11 +204,13 @@ Deno.test("a message is readable for relay and replay only once its fsync is don
     assert.equal(store.lastSeq, 1);
     assert.equal(store.visibleSeq, 0);
     assert.equal(store.read(1, 1 << 20, -1).bytes, 0, "nothing to send before the fsync");
+    assert.equal(store.bytesFrom(1), 0, "nor waiting, for a slow reader's limit");
     assert.equal(woken, 0);
     syncGate.open();
     await store.whenDurable(seq);
     assert.equal(store.visibleSeq, 1);
     assert.ok(store.read(1, 1 << 20, -1).bytes > 0);
+    assert.equal(store.bytesFrom(1), store.read(1, 1 << 20, -1).bytes);
     assert.equal(woken, 1);
   });
 });

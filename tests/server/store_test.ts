@@ -400,11 +400,13 @@ Deno.test("a start one millisecond later leaves an earlier life room for a thous
   assert.equal(later - earlier, 1000, "one millisecond later leaves room for 1000 messages");
 });
 
-Deno.test("read stops after upTo, and says to read on from the first seq it left", () => {
+Deno.test("read and bytesFrom stop after upTo; read says to read on from the first seq it left", () => {
   const store = new MemoryStore();
   fill(store, [{ author: 1 }, { author: 1 }, { author: 1 }]);
   const result = store.read(1, Number.MAX_SAFE_INTEGER, -1, 2);
   assert.equal(decoder.decode(concat(result.pieces)), decoder.decode(concat([wire(1), wire(2)])));
   assert.equal(result.next, 3);
   assert.deepEqual(store.read(3, 1 << 20, -1, 2).pieces, []);
+  assert.equal(store.bytesFrom(1, 2), wire(1).length + wire(2).length);
+  assert.equal(store.bytesFrom(3, 2), 0);
 });
