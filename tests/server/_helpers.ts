@@ -2,6 +2,7 @@
 // and a line-oriented TLS test client.
 
 import { localIdentity } from "../../bench/in_process_server.ts";
+import type { Feature } from "../../lib/protocol.ts";
 import { createLogger, type LogFormat, type Logger } from "../../lib/server/log.ts";
 import { DEFAULT_LIMITS, type ServerLimits } from "../../lib/server/limits.ts";
 import { startServer as runServer } from "../../lib/server/server.ts";
@@ -34,6 +35,8 @@ export interface TestServerOptions {
   shared?: SharedChat;
   /** Log through the server's own logger in this format: `logs` then holds its lines as written. */
   logFormat?: LogFormat;
+  /** The features the server speaks; all by default, none for a core server. */
+  features?: readonly Feature[];
 }
 
 /** Starts the real server on 127.0.0.1:0 with `limits` over the defaults. */
@@ -61,6 +64,7 @@ export async function startServer(
     limits: { ...DEFAULT_LIMITS, rateLimit: 0, rateLimitBytes: 0, ...limits },
     store,
     shared: options.shared,
+    features: options.features,
     logger,
     clock,
     signal: stopper.signal,
