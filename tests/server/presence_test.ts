@@ -203,7 +203,7 @@ Deno.test("a reset frees the nickname and the others hear it leave", async () =>
     reason: undefined,
   });
   assert.ok(leave.reason === "quit" || leave.reason === "lost", String(leave.reason));
-  await using again = await TestClient.login(server, "reset");
+  await using _again = await TestClient.login(server, "reset");
   assert.equal(timeless(await nextEvent(alice)).nickname, "reset");
 });
 
