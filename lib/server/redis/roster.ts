@@ -10,20 +10,31 @@
 // When the stream cannot be followed without a gap (Redis was out of reach,
 // the follower fell further behind than the stream keeps, Redis lost its
 // data), the roster is read whole again and the difference goes to the hub
-// as events: those gone leave (`lost`), those new join.
+// as events: those gone leave (`lost`), those new join. A Redis that lost
+// its data without dropping the connection (FLUSHALL) counts anew from 1,
+// below what the follower has read: its counter is checked after every read
+// that waited in vain, and every COUNTER_CHECK_READS reads.
 
 import { pause } from "../../deadline.ts";
 import { errorReason, Unavailable } from "../../errors.ts";
 import type { LeaveReason } from "../../protocol.ts";
 import type { Place, Present } from "../presence.ts";
 import { integerReply, type RedisClient } from "./client.ts";
-import { parseRosterValue, PRESENCE_EVENTS_KEY, ROSTER_SCRIPT, runScript } from "./scripts.ts";
+import {
+  parseRosterValue,
+  PRESENCE_EVENTS_KEY,
+  PRESENCE_SEQ_KEY,
+  ROSTER_SCRIPT,
+  runScript,
+} from "./scripts.ts";
 import { answerWithin } from "./watchdog.ts";
 
 /** Roster changes read per XREAD. */
 const PAGE = 1000;
 /** How long one XREAD blocks before it is issued again. */
 const BLOCK_MS = 5_000;
+/** Reads with changes between two checks that the counter has not gone back. */
+const COUNTER_CHECK_READS = 100;
 /** The first pause after a failure; it doubles up to MAX_BACKOFF_MS. */
 const MIN_BACKOFF_MS = 100;
 const MAX_BACKOFF_MS = 2_000;
@@ -138,6 +149,7 @@ export class RosterFollower {
     const { closed } = this.#options;
     const hang = () => this.#options.hung("the roster follower got no answer");
     let backoff = MIN_BACKOFF_MS;
+    let reads = 0;
     while (!closed()) {
       try {
         if (this.#resync) {
@@ -155,6 +167,10 @@ export class RosterFollower {
         if (!this.#options.up()) this.#options.ready();
         const entries: StreamEntry[] = reply?.[0]?.messages ?? [];
         this.#apply(entries);
+        if (entries.length === 0 || ++reads % COUNTER_CHECK_READS === 0) {
+          const counter = await answerWithin(this.#options.client().get(PRESENCE_SEQ_KEY), 0, hang);
+          if ((integerReply(counter) ?? 0) < this.#last) this.#resync = true;
+        }
         backoff = MIN_BACKOFF_MS;
       } catch (error) {
         if (closed()) return;
