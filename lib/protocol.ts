@@ -10,6 +10,10 @@
 // its type is checked: nothing a peer sends is ever coerced (an object with
 // a `toString` of its own would throw, or say whatever it likes).
 
+import { concatBytes } from "./bytes.ts";
+
+const textEncoder = new TextEncoder();
+
 /**
  * The extensions a login may ask for (§9) that this code speaks, by name:
  * presence (§10), direct messages (§11), and `heartbeat`, ours beyond
@@ -254,6 +258,35 @@ export function encodeWho(nicknames: readonly string[]): string {
   return line({ event: "who", nicknames });
 }
 
+/**
+ * A run of a `who` event's nicknames, encoded (UTF-8, comma-separated) for
+ * {@linkcode encodeWhoOf}: a long roster keeps its runs encoded and
+ * re-encodes only the run that changed.
+ */
+export function encodeNicknameRun(nicknames: readonly string[]): Uint8Array {
+  return textEncoder.encode(escapeJson(JSON.stringify(nicknames)).slice(1, -1));
+}
+
+const WHO_HEAD = textEncoder.encode('{"event":"who","nicknames":[');
+const WHO_TAIL = textEncoder.encode("]}\n");
+const COMMA = textEncoder.encode(",");
+
+/**
+ * The `who` event (§10) of the nicknames in `runs` (each from
+ * {@linkcode encodeNicknameRun}; empty runs are skipped), as one line's
+ * bytes: the same bytes as {@linkcode encodeWho} of them all.
+ */
+export function encodeWhoOf(runs: readonly Uint8Array[]): Uint8Array {
+  const pieces: Uint8Array[] = [WHO_HEAD];
+  for (const run of runs) {
+    if (run.length === 0) continue;
+    if (pieces.length > 1) pieces.push(COMMA);
+    pieces.push(run);
+  }
+  pieces.push(WHO_TAIL);
+  return concatBytes(pieces);
+}
+
 /** `{"event":"join",…}` (§10), as one line. */
 export function encodeJoin(nickname: string, time: string): string {
   return line({ event: "join", nickname, time });
@@ -309,7 +342,11 @@ const UNESCAPED_BREAKS = /[\u007f-\u009f\u2028\u2029]/g;
 const LONE_SURROGATE_ESCAPE = /(?<!\\)((?:\\\\)*)\\ud[89a-f][0-9a-f]{2}/g;
 
 function line(frame: Record<string, unknown>): string {
-  let json = JSON.stringify(frame);
+  return escapeJson(JSON.stringify(frame)) + "\n";
+}
+
+/** JSON text with what JSON.stringify leaves raw escaped (see the top of this file). */
+function escapeJson(json: string): string {
   // Nothing we accept holds a lone surrogate (nicknames, texts and ids are
   // checked), so this is the last guard, for text we make ourselves: U+FFFD
   // rather than a frame a strict parser refuses. The search is a fast scan.
@@ -317,7 +354,7 @@ function line(frame: Record<string, unknown>): string {
   return json.replace(
     UNESCAPED_BREAKS,
     (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
-  ) + "\n";
+  );
 }
 
 function parseObject(

@@ -134,16 +134,18 @@ export class Outbox {
    * Queues one encoded frame that is not in the store (a presence event, a
    * direct message), to be written once every stored message up to `after`
    * has been (the store's visibleSeq when it happened: it comes after what
-   * could be sent then). Frames queued so go out in the order queued. Returns
-   * false when the outbox has failed (the connection is then cut) or is
-   * closing.
+   * could be sent then). Frames queued so go out in the order queued. With
+   * `wake` false the pump is not woken: the frame goes out with the next
+   * write, or at the next {@linkcode notify} (presence events are gathered
+   * so). Returns false when the outbox has failed (the connection is then
+   * cut) or is closing.
    */
-  extra(bytes: Uint8Array, after: number): boolean {
+  extra(bytes: Uint8Array, after: number, wake = true): boolean {
     if (this.#closing || this.#failure) return false;
     this.#extras.push({ bytes, after });
     this.#extraBytes += bytes.length;
     if (!this.#check()) return false;
-    this.#poke();
+    if (wake) this.#poke();
     return true;
   }
 
