@@ -16,7 +16,8 @@ class SClient {
   output = "";
   readonly #reading: Promise<void>;
 
-  constructor(port: number, caFile: string) {
+  /** `extra`: more s_client flags, such as `-cert FILE -key FILE` to present a certificate. */
+  constructor(port: number, caFile: string, extra: string[] = []) {
     this.child = new Deno.Command("openssl", {
       args: [
         "s_client",
@@ -29,6 +30,7 @@ class SClient {
         "-verify_return_error",
         "-quiet",
         "-crlf",
+        ...extra,
       ],
       stdin: "piped",
       stdout: "piped",
@@ -158,5 +160,59 @@ test("a TLS 1.2 renegotiation is refused: that connection ends, the server goes 
     await using bob = await TestClient.login(server, "renegade");
     await bob.send({ message: "the name is free again" });
     assert.equal((await alice.next()).message, "the name is free again");
+  });
+});
+
+/** Makes a certificate the way a person would (openssl's defaults: RSA, CA:TRUE) and its fingerprint. */
+async function personalCertificate(dir: string): Promise<{ args: string[]; fingerprint: string }> {
+  const run = async (args: string[]) => {
+    const out = await new Deno.Command("openssl", { args, stdout: "piped", stderr: "piped" })
+      .output();
+    assert.ok(out.success, new TextDecoder().decode(out.stderr));
+    return new TextDecoder().decode(out.stdout);
+  };
+  const [cert, key] = [`${dir}/me.pem`, `${dir}/me.key`];
+  await run([
+    "req",
+    "-x509",
+    "-newkey",
+    "rsa:2048",
+    "-nodes",
+    "-keyout",
+    key,
+    "-out",
+    cert,
+    "-days",
+    "1",
+    "-subj",
+    "/CN=me",
+  ]);
+  const printed = await run(["x509", "-in", cert, "-noout", "-fingerprint", "-sha256"]);
+  return { args: ["-cert", cert, "-key", key], fingerprint: printed.trim().split("=")[1] };
+}
+
+test("s_client with -cert logs in as that identity; without, as none, and both chat", async () => {
+  await using server = await startServer();
+  await withCaFile(server, async (caFile) => {
+    const mine = await personalCertificate(caFile.replace(/\/cert\.pem$/, ""));
+    assert.match(mine.fingerprint, /^([0-9A-F]{2}:){31}[0-9A-F]{2}$/);
+    const anonymous = new SClient(server.port, caFile);
+    const known = new SClient(server.port, caFile, mine.args);
+    await anonymous.type('{"command":"login","nickname":"anon"}');
+    await known.type('{"command":"login","nickname":"known"}');
+    assert.ok(await anonymous.sees(/\{"status":"ok"\}/), anonymous.output);
+    assert.ok(await known.sees(/\{"status":"ok"\}/), known.output);
+    await known.type('{"message":"signed, me"}');
+    assert.ok(await anonymous.sees(/"from":"known","message":"signed, me"/), anonymous.output);
+    await anonymous.type('{"message":"who knows"}');
+    assert.ok(await known.sees(/"from":"anon","message":"who knows"/), known.output);
+
+    const logins = server.logs.filter((line) => line.startsWith("login "));
+    const knownLine = logins.find((line) => line.includes("nick=known"));
+    const anonLine = logins.find((line) => line.includes("nick=anon"));
+    assert.ok(knownLine?.includes(` identity=${mine.fingerprint}`), logins.join("\n"));
+    assert.ok(anonLine && !anonLine.includes("identity="), logins.join("\n"));
+    await anonymous.kill("SIGTERM");
+    await known.kill("SIGTERM");
   });
 });
