@@ -65,6 +65,10 @@ async function main(args: string[]): Promise<number> {
     case "server": {
       const { runServer } = await import("./lib/server/cli.ts");
       stopOnSignals(stop);
+      // SIGHUP re-reads the --ops and --invited files (Windows has no SIGHUP).
+      if (Deno.build.os !== "windows") {
+        context.onReload = (listener) => Deno.addSignalListener("SIGHUP", listener);
+      }
       return await runServer(rest, context);
     }
     case "client": {
