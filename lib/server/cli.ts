@@ -19,6 +19,7 @@ import { openFileRegistry } from "./file_registry.ts";
 import { LocalRegistry, type Registry } from "./registry.ts";
 import { DEFAULT_LEASE_MS } from "./redis/leases.ts";
 import { RedisLink } from "./redis/link.ts";
+import { RedisRegistry } from "./redis/registry.ts";
 import { type HistoryStore, MemoryStore, restartProofFirstSeq } from "./store.ts";
 
 /** Where the generated development certificate lives, relative to the working directory. */
@@ -244,18 +245,6 @@ export async function runServer(args: string[], context: CliContext): Promise<nu
       warn: (message) => logger.log("warning", { reason: message }),
     },
   );
-  let registry: Registry;
-  try {
-    registry = config.dataDir === undefined
-      ? new LocalRegistry({ clock })
-      : await openFileRegistry(config.dataDir, {
-        clock,
-        warn: (message) => logger.log("warning", { reason: message }),
-      });
-  } catch (error) {
-    await store.close?.();
-    throw error;
-  }
   // With --redis (never with --data-dir), the memory store is the local copy of Redis's history.
   const link = config.redis === undefined ? undefined : await RedisLink.open({
     url: config.redis,
@@ -264,6 +253,21 @@ export async function runServer(args: string[], context: CliContext): Promise<nu
     leaseMs: config.nickLeaseMs,
     historyLimit: config.historyLimit,
   });
+  let registry: Registry;
+  try {
+    registry = config.dataDir !== undefined
+      ? await openFileRegistry(config.dataDir, {
+        clock,
+        warn: (message) => logger.log("warning", { reason: message }),
+      })
+      : config.redis !== undefined
+      ? await RedisRegistry.open({ url: config.redis, clock, logger })
+      : new LocalRegistry({ clock });
+  } catch (error) {
+    await link?.close();
+    await store.close?.();
+    throw error;
+  }
   // Counted now: the log, its lock and Redis hold theirs already.
   const limits = {
     ...config.limits,
