@@ -19,7 +19,7 @@ import { preview, sanitize } from "../terminal_text.ts";
 import { formatWireTime } from "../time.ts";
 import { TrustError, TrustPolicy } from "../trust_policy.ts";
 import { dialLink } from "./connect.ts";
-import { FINISH_WAIT_MS } from "./delivery.ts";
+import { FINISH_DRAIN_MS, FINISH_WAIT_MS } from "./delivery.ts";
 import { readInputLines } from "./input.ts";
 import { safeJsonLine } from "./json_output.ts";
 import { KnownHosts, KnownHostsError } from "./known_hosts.ts";
@@ -36,11 +36,12 @@ const USAGE =
 
 Connects to a chat server over TLS and chats. On a terminal, what is
 missing is asked for; without one, each line of standard input is one
-message, and at end of input the client waits until the server has
-confirmed every line (giving up after ${FINISH_WAIT_MS / 1000} s without progress): exit
-status 0 when all got there, 1, listing on stderr those that did not,
-otherwise. Messages go out at most ${SEND_RATE_PER_SECOND} a second (bursts of ${SEND_BURST}),
-under the server's rate limit.
+message, and at end of input the client sends what is left, waits until a
+server that acks messages has confirmed every line (giving up after ${FINISH_WAIT_MS / 1000} s
+without progress; a server that never acks gets ${FINISH_DRAIN_MS / 1000} s), and leaves: exit
+status 0 when all got there, 1, listing on stderr those not delivered or
+not confirmed, otherwise. Messages go out at most ${SEND_RATE_PER_SECOND} a second (bursts of
+${SEND_BURST}), under the server's rate limit.
 
 Options:
   --addr HOST[:PORT]  server address (default port 1337; IPv6 as [::1]:1337)
@@ -229,13 +230,14 @@ export async function runClient(args: string[], context: CliContext): Promise<nu
       }
       await live.run();
       if (interactive) return 0;
-      const lost = live.undelivered;
-      if (lost.length === 0) return 0;
-      context.stderr(
-        `chat: ${lost.length} message(s) not delivered:\n` +
-          lost.map((text) => `chat:   ${sanitize(text)}\n`).join(""),
-      );
-      return 1;
+      const report = listed("not delivered", live.undelivered) +
+        listed(
+          "not confirmed (written, but the server, which acks messages, never acked these: " +
+            "they may not have been stored)",
+          live.notConfirmed,
+        );
+      context.stderr(report);
+      return report === "" ? 0 : 1;
     } finally {
       stopInput.abort();
       if (ticker !== undefined) clearInterval(ticker);
@@ -343,6 +345,13 @@ async function askNickname(
 /** Asks on the terminal; the question may quote the server (a reason, a certificate subject). */
 function ask(ui: TerminalUi, question: string): Promise<string | undefined> {
   return ui.ask(question.split("\n").map(sanitize).join("\n"));
+}
+
+/** `chat: N message(s) WHAT:` and the messages, one per line; nothing for none. */
+function listed(what: string, texts: string[]): string {
+  if (texts.length === 0) return "";
+  return `chat: ${texts.length} message(s) ${what}:\n` +
+    texts.map((text) => `chat:   ${sanitize(text)}\n`).join("");
 }
 
 function stringFlag(value: string | boolean | undefined): string | undefined {

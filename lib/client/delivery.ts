@@ -137,6 +137,11 @@ export class Delivery {
     return this.#queue.undelivered;
   }
 
+  /** See {@linkcode OutgoingQueue.notConfirmed}. */
+  get notConfirmed(): string[] {
+    return this.#queue.notConfirmed;
+  }
+
   /** True after end of input ({@linkcode finish}). */
   get finishing(): boolean {
     return this.#finishing;
@@ -205,7 +210,6 @@ export class Delivery {
   /** A message from the server: shown unless the replay filter leaves it out. */
   message(message: ChatMessage, line: string): void {
     if (this.#holding) this.#armHold();
-    if (message.seq !== undefined) this.#queue.serverNumbers();
     const verdict = this.#replay.accept(message, this.#host.nickname());
     if (verdict.restarted) this.#host.notice("the server's message numbers restarted");
     if (verdict.arrived) {

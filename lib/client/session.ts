@@ -161,19 +161,19 @@ export class Session {
       nickname: this.#nickname,
       retryAt: this.#phase === "waiting" ? this.#retryAt : undefined,
       queued: this.#delivery.queued,
-      // Only once the server has acked: a server may number messages and never ack.
+      // Only once the server has acked: a server may number its messages and never ack.
       unconfirmed: this.#delivery.unconfirmed,
     };
   }
 
-  /**
-   * The messages that did not (knowingly) reach the server, in the order
-   * they were submitted: refused by it, never sent, or sent to a server that
-   * acks and never confirmed. With a server that never acks, a message
-   * written to the connection counts as delivered.
-   */
+  /** The messages known not to have reached the server ({@linkcode Delivery.undelivered}). */
   get undelivered(): string[] {
     return this.#delivery.undelivered;
+  }
+
+  /** Written to a server that acks, never acked ({@linkcode Delivery.notConfirmed}). */
+  get notConfirmed(): string[] {
+    return this.#delivery.notConfirmed;
   }
 
   /**

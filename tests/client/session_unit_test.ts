@@ -298,11 +298,12 @@ Deno.test("at end of input it waits for the acks of the first messages too, then
   ack(link, "a"); // The first ack ever: this server acks, so "b" is waited for too.
   t.timers.advance(FINISH_DRAIN_MS * 2);
   assert.equal(link.ended, false, "still waiting for the ack of b");
-  assert.deepEqual(t.session.undelivered, ["b"]);
+  assert.deepEqual(t.session.notConfirmed, ["b"]);
+  assert.deepEqual(t.session.undelivered, []);
   ack(link, "b");
   await t.running;
   assert.equal(link.ended, true);
-  assert.deepEqual(t.session.undelivered, []);
+  assert.deepEqual(t.session.notConfirmed, []);
 });
 
 Deno.test("at end of input, a server that never acks gets a short drain, and what was written counts as delivered", async () => {
@@ -321,7 +322,26 @@ Deno.test("at end of input, a server that never acks gets a short drain, and wha
   assert.deepEqual(t.session.undelivered, []);
 });
 
-Deno.test("at end of input with the server gone, it gives up after the deadline and names what was not delivered", async () => {
+Deno.test("a server that numbers its messages but never acks: end of input drains briefly and nothing is claimed lost", async () => {
+  const t = startSession();
+  await tick();
+  const link = t.links[0];
+  link.sink.line('{"status":"ok"}');
+  link.sink.line('{"from":"alice","message":"hi","time":"2017-01-12T20:00:00Z","seq":7}');
+  t.session.submit("a");
+  t.session.finish();
+  t.timers.advance(REPLAY_QUIET_MS);
+  assert.equal(messagesOn(link).length, 1);
+  assert.equal(t.session.status.unconfirmed, 0, "a seq is no promise of acks");
+  t.timers.advance(FINISH_DRAIN_MS);
+  await t.running;
+  assert.equal(link.ended, true, "left after the drain, not after the give-up deadline");
+  assert.deepEqual(t.session.undelivered, []);
+  assert.deepEqual(t.session.notConfirmed, []);
+  assert.doesNotMatch(t.notices.join("\n"), /giving up/);
+});
+
+Deno.test("at end of input with the server gone, it gives up after the deadline and names what was not confirmed", async () => {
   const t = startSession();
   await tick();
   const link = t.links[0];
@@ -339,7 +359,8 @@ Deno.test("at end of input with the server gone, it gives up after the deadline 
   await t.advance(200);
   assert.equal(t.settled, true, "gave up at the deadline instead of retrying forever");
   await t.running;
-  assert.deepEqual(t.session.undelivered, ["hi"]);
+  assert.deepEqual(t.session.notConfirmed, ["hi"], "written, never acked: it may have arrived");
+  assert.deepEqual(t.session.undelivered, []);
   assert.match(t.notices.join("\n"), /giving up: could not reconnect to example:1337/);
 });
 
