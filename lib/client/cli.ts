@@ -48,7 +48,9 @@ Options:
                       default: $CHAT_ADDR; on a terminal asked, offering ${DEFAULT_ADDRESS}
   --nick NAME         nickname (default: $CHAT_NICK; on a terminal asked)
   --ca FILE           also trust this PEM certificate (a self-signed server
-                      certificate or its CA), besides the system's roots
+                      certificate or its CA), besides the system's roots; a
+                      server presenting one of its certificates byte for byte
+                      is trusted whatever name or address you dial (pinned)
   --insecure          do not verify the server's certificate at all
   --json              print every received frame as one JSON line
   -h, --help          show this help
@@ -156,6 +158,7 @@ export async function runClient(args: string[], context: CliContext): Promise<nu
       host: target.label,
       insecure: values.insecure === true,
       knownHosts,
+      pinned: roots.pinned,
       notify,
       ask: ui && (async (question) => /^\s*y(es)?\s*$/i.test((await ask(ui, question)) ?? "")),
     });

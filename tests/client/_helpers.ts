@@ -41,7 +41,29 @@ async function run(command: string, args: string[], cwd?: string): Promise<strin
   return new TextDecoder().decode(out.stdout);
 }
 
-async function makeCert(dir: string, name: string, extra: string[]): Promise<TestCert> {
+/** A certificate's files, PEM text and fingerprint, once openssl has written them. */
+async function loadCert(certFile: string, keyFile: string): Promise<TestCert> {
+  const fp = await run("openssl", ["x509", "-in", certFile, "-noout", "-fingerprint", "-sha256"]);
+  return {
+    certFile,
+    keyFile,
+    certPem: await Deno.readTextFile(certFile),
+    keyPem: await Deno.readTextFile(keyFile),
+    fingerprint: fp.trim().split("=")[1],
+  };
+}
+
+/**
+ * `openssl req -x509 … -nodes` in `dir`, with `extra` arguments, the
+ * subject `subject` and (unless null) the subjectAltName `san`.
+ */
+async function makeCert(
+  dir: string,
+  name: string,
+  extra: string[],
+  subject = "/CN=localhost",
+  san: string | null = "DNS:localhost,IP:127.0.0.1,IP:::1",
+): Promise<TestCert> {
   const certFile = `${dir}/${name}.pem`;
   const keyFile = `${dir}/${name}.key`;
   await run("openssl", [
@@ -56,18 +78,66 @@ async function makeCert(dir: string, name: string, extra: string[]): Promise<Tes
     "2",
     "-nodes",
     "-subj",
-    "/CN=localhost",
-    "-addext",
-    "subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1",
+    subject,
+    ...(san === null ? [] : ["-addext", `subjectAltName=${san}`]),
   ]);
-  const fp = await run("openssl", ["x509", "-in", certFile, "-noout", "-fingerprint", "-sha256"]);
-  return {
-    certFile,
-    keyFile,
-    certPem: await Deno.readTextFile(certFile),
-    keyPem: await Deno.readTextFile(keyFile),
-    fingerprint: fp.trim().split("=")[1],
-  };
+  return await loadCert(certFile, keyFile);
+}
+
+/**
+ * A certificate made as the protocol's original test instructions make it:
+ * `openssl req -x509 -newkey rsa:2048 … -nodes` and whatever the person
+ * types at the prompts, so RSA 2048, CA:TRUE (openssl's default), no
+ * subjectAltName, and a common name (`subject`) that is not the name or
+ * address the other team dials.
+ */
+export function makeSeedCert(dir: string, subject = "/CN=chat server"): Promise<TestCert> {
+  return makeCert(
+    dir,
+    `seed-${crypto.randomUUID().slice(0, 8)}`,
+    ["-newkey", "rsa:2048"],
+    subject,
+    null,
+  );
+}
+
+/** A leaf for `name` only (CN and SAN), signed by `ca` (a CA:TRUE certificate). */
+export async function makeSignedCert(dir: string, ca: TestCert, name: string): Promise<TestCert> {
+  const base = `${dir}/signed-${crypto.randomUUID().slice(0, 8)}`;
+  await run("openssl", [
+    "req",
+    "-new",
+    "-newkey",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:P-256",
+    "-nodes",
+    "-keyout",
+    `${base}.key`,
+    "-out",
+    `${base}.csr`,
+    "-subj",
+    `/CN=${name}`,
+  ]);
+  await Deno.writeTextFile(`${base}.ext`, `subjectAltName=DNS:${name}\n`);
+  await run("openssl", [
+    "x509",
+    "-req",
+    "-in",
+    `${base}.csr`,
+    "-CA",
+    ca.certFile,
+    "-CAkey",
+    ca.keyFile,
+    "-CAcreateserial",
+    "-days",
+    "2",
+    "-extfile",
+    `${base}.ext`,
+    "-out",
+    `${base}.pem`,
+  ]);
+  return await loadCert(`${base}.pem`, `${base}.key`);
 }
 
 /** Makes the test certificates (about a second; do it once per test file). */

@@ -15,7 +15,6 @@ import {
   STORAGE_REASON,
 } from "../../lib/client/outgoing_queue.ts";
 import { SEND_BURST, SEND_RATE_PER_SECOND } from "../../lib/client/pacer.ts";
-import type { StatusFrame } from "../../lib/protocol.ts";
 
 /** Sends everything `next` allows at `now`, as the session would; returns what went out and the last step. */
 function drain(queue: OutgoingQueue, now: number): { sent: OutgoingMessage[]; last: NextStep } {

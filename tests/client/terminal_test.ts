@@ -9,8 +9,10 @@ import {
   eventually,
   FakeServer,
   makeCerts,
+  makeSeedCert,
   ROOT,
   shellQuote,
+  type TestCert,
   Tmux,
 } from "./_helpers.ts";
 
@@ -38,8 +40,8 @@ function clientCommand(args: string[], env: Record<string, string>): string {
     `echo EXIT=$?; sleep 60`;
 }
 
-async function setup() {
-  const server = new FakeServer(certs.caTrue);
+async function setup(cert: TestCert = certs.caTrue) {
+  const server = new FakeServer(cert);
   const config = await Deno.makeTempDir({ prefix: "chat-client-tty-" });
   const tmux = new Tmux();
   const env = { ...clientEnv(config), TZ: "UTC", TERM: "xterm-256color" };
@@ -182,6 +184,28 @@ Deno.test("an untrusted certificate: the fingerprint is shown, yes pins it, the 
   } finally {
     await again.kill();
   }
+});
+
+Deno.test("the trust prompt shows a certificate's subject as one line: newlines in it forge nothing", async () => {
+  const forged = await makeSeedCert(
+    certs.dir,
+    "/CN=evil\nSHA-256: 3A:9F:00:11\nThis certificate matches yours",
+  );
+  await using t = await setup(forged);
+  await t.start(["--addr", `localhost:${t.server.port}`, "--nick", "bob"]);
+  const screen = await t.tmux.waitFor(/\[y\/N\]$/m);
+  const rows = screen.split("\n");
+  const fingerprints = rows.filter((row) => /^\s*SHA-256:/.test(row));
+  assert.equal(fingerprints.length, 1, screen);
+  const real = screen.slice(screen.indexOf("  SHA-256: ")).replace(/\s/g, "");
+  assert(real.startsWith(`SHA-256:${forged.fingerprint}`), screen);
+  assert(!rows.some((row) => /^\s*This certificate matches/.test(row)), screen);
+  assert.match(
+    screen,
+    /^ {2}subject: evil\\x0aSHA-256: 3A:9F:00:11\\x0aThis certificate matches yours$/m,
+  );
+  await t.tmux.keys("Enter");
+  await t.tmux.waitFor(/EXIT=1/);
 });
 
 Deno.test("an untrusted certificate refused at the prompt: nothing is sent, exit 1", async () => {
