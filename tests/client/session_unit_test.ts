@@ -12,15 +12,15 @@ import {
   REPLAY_MAX_WAIT_MS,
   REPLAY_QUIET_MS,
 } from "../../lib/client/delivery.ts";
+import { BACKOFF_MAX_MS, backoffDelay } from "../../lib/client/backoff.ts";
 import {
-  BACKOFF_MAX_MS,
-  backoffDelay,
   ClientError,
   LOGIN_NOTICE_MS,
   LOGIN_TIMEOUT_MS,
   Session,
   type SessionEvents,
 } from "../../lib/client/session.ts";
+import { HEARTBEAT_MS } from "../../lib/client/heartbeat.ts";
 import type { TimerHandle, Timers } from "../../lib/client/timers.ts";
 
 /** Timers that fire only when the test advances the clock. */
@@ -410,6 +410,56 @@ Deno.test("after a reconnect, a replayed copy of a confirmed message does not co
   again.sink.line('{"from":"bob","message":"ok","time":"2017-01-12T20:02:00Z","seq":1}');
   await t.advance(REPLAY_MAX_WAIT_MS);
   assert.deepEqual(messagesOn(again), [{ message: "ok", id: inDoubt.id }], "resent");
+  await t.session.quit();
+  await t.running;
+});
+
+Deno.test("at end of input with a login never answered, the run fails with one reason instead of leaving quietly", async () => {
+  const t = startSession();
+  await tick();
+  const link = t.links[0];
+  assert.deepEqual(link.written, ['{"command":"login","nickname":"bob"}\n']);
+  const failed = assert.rejects(
+    t.running,
+    (error) =>
+      error instanceof ClientError &&
+      error.message === "example:1337 did not answer the login within 10 s",
+  );
+  t.session.finish(); // `--json < /dev/null`: nothing to send, only the history to print.
+  await t.advance(FINISH_WAIT_MS + 100);
+  await failed;
+  assert.equal(link.ended, true, "closed politely all the same");
+  assert.doesNotMatch(t.notices.join("\n"), /giving up/, "the error is the one line");
+});
+
+Deno.test("a blank line goes out after 20 s without sending, and not while messages flow or before the login", async () => {
+  const t = startSession();
+  await tick();
+  const link = t.links[0];
+  t.timers.advance(LOGIN_TIMEOUT_MS - 1000); // Longer than the heartbeat, shorter than the login deadline.
+  assert.deepEqual(link.written.filter((line) => line === "\n"), [], "not before the login");
+  link.sink.line('{"status":"ok"}');
+  t.timers.advance(HEARTBEAT_MS - 1);
+  assert.equal(link.written.at(-1), '{"command":"login","nickname":"bob"}\n');
+  t.timers.advance(1);
+  assert.equal(link.written.at(-1), "\n", "20 s after the login");
+  t.timers.advance(HEARTBEAT_MS);
+  assert.deepEqual(link.written.slice(-2), ["\n", "\n"], "and every 20 s while idle");
+  // Chatting every 15 s: no heartbeat at all.
+  const before = link.written.length;
+  for (let i = 0; i < 6; i++) {
+    t.timers.advance(15_000);
+    t.session.submit(`line ${i}`);
+  }
+  const flowing = link.written.slice(before);
+  assert.equal(flowing.length, 6);
+  assert(flowing.every((line) => line !== "\n"), flowing.join(""));
+  t.timers.advance(HEARTBEAT_MS);
+  assert.equal(link.written.at(-1), "\n", "idle again: the heartbeat resumes");
+  await link.end();
+  const count = link.written.length;
+  t.timers.advance(HEARTBEAT_MS * 3);
+  assert.equal(link.written.length, count, "none once the connection is gone");
   await t.session.quit();
   await t.running;
 });
