@@ -183,6 +183,53 @@ Deno.test("after a dropped connection it logs in again with since, sends queued 
   ]);
 });
 
+Deno.test("a server whose numbers went back (it lost its last messages in a restart): no new message is skipped", async () => {
+  await using t = await setup();
+  const client = t.start(["--nick", "bob"]);
+  const at = (minute: number) => `2017-01-12T20:${String(minute).padStart(2, "0")}:00Z`;
+  const before = Array.from({ length: 10 }, (_, i) => ({
+    from: "alice",
+    message: `old ${i + 1}`,
+    time: at(i),
+    seq: i + 1,
+  }));
+  const conn = await t.server.accept();
+  await conn.next();
+  await conn.send({ status: "ok" }, ...before);
+  assert(await eventually(() => client.stdout.includes("old 10")), client.stdout);
+  await conn.drop();
+  // Restarted: 9 and 10 were relayed but never written. Asked for `since` 10, beyond its
+  // newest, it replays everything it has (as our server does).
+  const second = await t.server.accept(5000);
+  assert.deepEqual(await second.next(), { command: "login", nickname: "bob", since: 10 });
+  await second.send({ status: "ok" }, ...before.slice(0, 8));
+  assert(await eventually(() => client.stderr.includes("reconnected")), client.stderr);
+  await new Promise((resolve) => setTimeout(resolve, 200)); // The replay is taken in.
+  await second.drop();
+  // Meanwhile carol said three things, numbered 9, 10 and 11 by this life of the server.
+  const after = ["new 9", "new 10", "new 11"].map((message, i) => ({
+    from: "carol",
+    message,
+    time: at(20 + i),
+    seq: 9 + i,
+  }));
+  const third = await t.server.accept(5000);
+  const login = await third.next();
+  const since = typeof login.since === "number" ? login.since : 0;
+  await third.send({ status: "ok" }, ...after.filter((m) => m.seq > since));
+  client.end();
+  assert.equal(await client.code, 0, client.stderr);
+  assert.equal(since, 8, "since follows the server's numbers as they are now");
+  const shown = lines(client.stdout).filter((line) => !line.startsWith("---"));
+  assert.deepEqual(shown.map((line) => line.slice(6)), [
+    ...before.map((m) => `<alice> ${m.message}`),
+    "<carol> new 9",
+    "<carol> new 10",
+    "<carol> new 11",
+  ]);
+  assert.equal(client.stderr.match(/numbers restarted/g)?.length, 1, client.stderr);
+});
+
 Deno.test("against a server without seq, a reconnect marks the replay and skips what was shown", async () => {
   await using t = await setup();
   const client = t.start(["--nick", "bob"]);
