@@ -238,7 +238,7 @@ export async function runClient(args: string[], context: CliContext): Promise<nu
           "not confirmed (written, but the server, which acks messages, never acked these: " +
             "they may not have been stored)",
           live.notConfirmed,
-        );
+        ) + unnamed(live.unnamedRefusals);
       context.stderr(report);
       return report === "" ? 0 : 1;
     } finally {
@@ -355,6 +355,13 @@ function listed(what: string, texts: string[]): string {
   if (texts.length === 0) return "";
   return `chat: ${texts.length} message(s) ${what}:\n` +
     texts.map((text) => `chat:   ${sanitize(text)}\n`).join("");
+}
+
+/** The refusals that named no message (a core server's), as one line; nothing for none. */
+function unnamed(refusals: { count: number; reason: string }): string {
+  if (refusals.count === 0) return "";
+  return `chat: the server refused ${refusals.count} time(s) without naming the message ` +
+    `(${sanitize(preview(refusals.reason))}): some messages may not have been stored\n`;
 }
 
 function stringFlag(value: string | boolean | undefined): string | undefined {

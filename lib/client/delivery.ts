@@ -109,6 +109,8 @@ export class Delivery {
   #holding = false;
   #holdDeadline = 0;
   #roomWaiters: (() => void)[] = [];
+  /** See {@linkcode unnamedRefusals}. */
+  #unnamed = { count: 0, reason: "" };
 
   #holdTimer: TimerHandle | undefined;
   #pumpTimer: TimerHandle | undefined;
@@ -257,7 +259,18 @@ export class Delivery {
     }
     this.#host.notice(`server: ${reason ?? "error (no reason given)"}`);
     // "…: closing the connection": the reconnect sends more slowly.
-    if (reason?.startsWith(RATE_LIMIT_REASON)) this.#rateLimited();
+    if (reason?.startsWith(RATE_LIMIT_REASON)) {
+      this.#rateLimited();
+      return;
+    }
+    // A core server refuses a message this way (it knows no ids): one of ours
+    // was not stored, and we cannot tell which.
+    this.#unnamed = { count: this.#unnamed.count + 1, reason: reason ?? "no reason given" };
+  }
+
+  /** Refusals after the login that named no message (not rate limits): some message was not stored. */
+  get unnamedRefusals(): { count: number; reason: string } {
+    return this.#unnamed;
   }
 
   /** The connection is gone: what was in flight is in doubt (or, without acks, sent). */
@@ -267,6 +280,7 @@ export class Delivery {
     this.#clearTimers();
     this.#queue.connectionLost();
     this.#replay.connectionLost(); // After the queue marked what is in doubt.
+    this.#maybeFinish(); // Cut off with nothing left to send: no need to come back.
   }
 
   /** The session ends: no more timers, and whoever waits for room goes on. */

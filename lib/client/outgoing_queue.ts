@@ -256,7 +256,8 @@ export class OutgoingQueue {
 
   /** The server answered the message with `frame.id`. */
   ack(frame: StatusFrame): AckOutcome {
-    this.#acked = true;
+    // An ack of one of our ids: an ack of an id we never made proves nothing.
+    if (frame.id?.startsWith(`${this.#idPrefix}-`)) this.#acked = true;
     const index = this.#items.findIndex((item) => item.id === frame.id && item.state === "sent");
     if (index === -1) return { kind: "unknown" };
     const item = this.#items[index];

@@ -65,6 +65,10 @@ export class Session {
   #failure: ClientError | undefined;
   /** When the current login went out, to say how long it waited. */
   #loginSentAt = 0;
+  /** The last write was a heartbeat, so an error without an id now answers it. */
+  #beatLast = false;
+  /** The server answered a heartbeat with an error: none are sent to it any more. */
+  #heartbeatOff = false;
   /** The last status reported, to report only changes. */
   #lastStatus = "";
   #loginTimers: TimerHandle[] = [];
@@ -91,7 +95,10 @@ export class Session {
     this.#heartbeat = new Heartbeat(
       this.#timers,
       options.heartbeatMs ?? HEARTBEAT_MS,
-      () => this.#link?.write(HEARTBEAT_LINE),
+      () => {
+        this.#link?.write(HEARTBEAT_LINE);
+        this.#beatLast = true;
+      },
     );
   }
 
@@ -120,6 +127,11 @@ export class Session {
   /** Written to a server that acks, never acked ({@linkcode Delivery.notConfirmed}). */
   get notConfirmed(): string[] {
     return this.#delivery.notConfirmed;
+  }
+
+  /** Refusals that named no message ({@linkcode Delivery.unnamedRefusals}). */
+  get unnamedRefusals(): { count: number; reason: string } {
+    return this.#delivery.unnamedRefusals;
   }
 
   /**
@@ -291,6 +303,14 @@ export class Session {
       this.#clearLoginTimers();
       if (frame.status === "ok") this.#onLoginOk();
       else this.#onLoginRefused(frame.reason);
+    } else if (frame.status === "error" && this.#beatLast) {
+      // PROTOCOL.md §1 says to skip blank lines; this server does not.
+      this.#heartbeat.stop();
+      this.#heartbeatOff = true;
+      this.#events.notice(
+        `${this.#options.label} answers a blank line with an error ` +
+          `(${frame.reason ?? "no reason given"}): no more heartbeats to it`,
+      );
     } else if (frame.status === "error") {
       this.#delivery.refused(frame.reason);
     }
@@ -308,7 +328,7 @@ export class Session {
     this.#delivery.online(first);
     // Only once logged in: a server that wrongly answers a blank line would
     // have its error taken for the login's answer.
-    this.#heartbeat.start();
+    if (!this.#heartbeatOff) this.#heartbeat.start();
     this.#setPhase("online");
   }
 
@@ -352,6 +372,7 @@ export class Session {
     if (!this.#link) return;
     this.#link.write(text);
     this.#heartbeat.wrote();
+    this.#beatLast = false;
   }
 
   /**

@@ -39,6 +39,14 @@ const error = (item: OutgoingMessage, reason?: string) => ({
   reason,
 });
 
+/** A queue whose server has shown that it acks: a first message went out and was acked. */
+function acking(): OutgoingQueue {
+  const queue = new OutgoingQueue(Math.random, 0);
+  queue.add("earlier", false);
+  queue.ack(ok(drain(queue, 0).sent[0]));
+  return queue;
+}
+
 Deno.test("messages go out in order with distinct ids, a burst at once, then at the sending rate", () => {
   const queue = new OutgoingQueue(() => 0.5, 0);
   for (let i = 1; i <= SEND_BURST + 5; i++) queue.add(`line ${i}`, false);
@@ -77,9 +85,8 @@ Deno.test("only an ack makes the server one that acks; only an ack counts unconf
 });
 
 Deno.test("a message echoes once, however often it is resent", () => {
-  const queue = new OutgoingQueue(Math.random, 0);
+  const queue = acking();
   queue.add("hi", false);
-  queue.ack({ status: "ok", id: "none" }); // An ack: this server acks.
   const [first] = drain(queue, 0).sent;
   queue.connectionLost();
   assert.equal(queue.queued, 1);
@@ -90,8 +97,7 @@ Deno.test("a message echoes once, however often it is resent", () => {
 });
 
 Deno.test("a dropped connection leaves messages in doubt with a server that acks, delivered without", () => {
-  const withAcks = new OutgoingQueue(Math.random, 0);
-  withAcks.ack({ status: "ok", id: "earlier" }); // An ack: this server acks.
+  const withAcks = acking();
   withAcks.add("a", false);
   drain(withAcks, 0);
   withAcks.connectionLost();
@@ -113,8 +119,7 @@ Deno.test("a dropped connection leaves messages in doubt with a server that acks
 });
 
 Deno.test("a message the replay shows arrived leaves the queue", () => {
-  const queue = new OutgoingQueue(Math.random, 0);
-  queue.ack({ status: "ok", id: "earlier" });
+  const queue = acking();
   queue.add("a", false);
   const [a] = drain(queue, 0).sent;
   queue.connectionLost();
@@ -223,8 +228,11 @@ Deno.test("end of input leaves, waits or drains depending on the queue and the c
   queue.add("a", false);
   assert.equal(queue.finishStep({ ...online, holding: true }), "wait", "during the replay");
   assert.equal(queue.finishStep(online), "wait", "queued");
-  drain(queue, 0);
+  queue.add("b", false);
+  const [a] = drain(queue, 0).sent;
   assert.equal(queue.finishStep(online), "drain", "a server that may never ack");
-  queue.ack({ status: "ok", id: "earlier" });
-  assert.equal(queue.finishStep(online), "wait", "a server that acks will");
+  queue.ack({ status: "ok", id: "someone-else's" });
+  assert.equal(queue.finishStep(online), "drain", "an ack of an id we never made proves nothing");
+  queue.ack(ok(a));
+  assert.equal(queue.finishStep(online), "wait", "a server that acks will ack b too");
 });

@@ -463,3 +463,26 @@ Deno.test("a blank line goes out after 20 s without sending, and not while messa
   await t.session.quit();
   await t.running;
 });
+
+Deno.test("a server that answers the heartbeat with an error gets no more heartbeats, and no message is blamed", async () => {
+  const t = startSession();
+  await tick();
+  const link = t.links[0];
+  link.sink.line('{"status":"ok"}');
+  t.timers.advance(HEARTBEAT_MS);
+  assert.equal(link.written.at(-1), "\n");
+  link.sink.line('{"status":"error","reason":"malformed JSON"}'); // It does not skip blank lines.
+  assert.match(
+    t.notices.at(-1)!,
+    /answers a blank line with an error \(malformed JSON\): no more heartbeats/,
+  );
+  t.timers.advance(HEARTBEAT_MS * 5);
+  assert.equal(link.written.filter((line) => line === "\n").length, 1);
+  assert.equal(t.session.unnamedRefusals.count, 0);
+  t.session.submit("hello");
+  t.timers.advance(REPLAY_QUIET_MS);
+  link.sink.line('{"status":"error","reason":"too long for me"}'); // After a message: about it.
+  assert.deepEqual(t.session.unnamedRefusals, { count: 1, reason: "too long for me" });
+  await t.session.quit();
+  await t.running;
+});
