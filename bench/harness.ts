@@ -6,10 +6,10 @@
 import config from "../deno.json" with { type: "json" };
 import { fileURLToPath } from "node:url";
 import { type FlagSpec, type ParsedFlags, parseFlags, UsageError } from "../lib/cli.ts";
-import { run, spawn } from "../lib/bench/processes.ts";
+import { run, spawn } from "./processes.ts";
 import type { BenchReport } from "../lib/bench/result.ts";
-import type { LoadMetric } from "../lib/bench/scenarios.ts";
-import { formatFigure, type RunFigure } from "../lib/bench/table.ts";
+import type { LoadMetric } from "./scenarios.ts";
+import { formatFigure, type RunFigure } from "./table.ts";
 
 /** A `chat bench` run fails when nothing happens for this long (ncat logs 1,000 clients in slowly). */
 export const BENCH_IDLE_TIMEOUT_S = 60;
@@ -20,10 +20,9 @@ export const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
 export const DENO = Deno.execPath();
 const encoder = new TextEncoder();
 
-/** The permission set of `deno task server`, which `chat bench` runs under too. */
+/** The flags of `deno task server` (its permission set), which `chat bench` runs under too. */
 export function serverPermissions(): string[] {
-  const words = config.tasks.server.command.split(/\s+/);
-  return words.filter((word) => /^--(allow|deny)-|^--no-prompt$/.test(word));
+  return config.tasks.server.command.split(/\s+/).filter((word) => word.startsWith("--"));
 }
 
 export function write(stream: { writeSync(p: Uint8Array): number }, text: string): void {

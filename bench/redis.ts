@@ -14,9 +14,9 @@ import {
   startCluster,
   startOurServer,
   startRedis,
-} from "../lib/bench/processes.ts";
-import { benchFlags, type LoadScenario } from "../lib/bench/scenarios.ts";
-import type { ColumnRow } from "../lib/bench/table.ts";
+} from "./processes.ts";
+import { benchFlags, type LoadScenario } from "./scenarios.ts";
+import type { ColumnRow } from "./table.ts";
 import {
   benchProcess,
   DENO,

@@ -1,5 +1,5 @@
 // `deno task bench`: our server against `ncat -l --chat --ssl`, on this
-// machine, in one run. Each scenario of lib/bench/scenarios.ts runs N times
+// machine, in one run. Each scenario of bench/scenarios.ts runs N times
 // (3; 1 with --quick) against a fresh server process of each kind, through
 // `chat bench` in its own process (so the generator never shares a process
 // with what it measures), and the medians go into a markdown table on
@@ -32,8 +32,8 @@ import {
   startNcat,
   startOurServer,
   watchPeakMemory,
-} from "../lib/bench/processes.ts";
-import { fillHistory, timeReplay } from "../lib/bench/replay.ts";
+} from "./processes.ts";
+import { fillHistory, timeReplay } from "./replay.ts";
 import {
   benchFlags,
   FULL_SCENARIOS,
@@ -43,7 +43,7 @@ import {
   REDIS_SCENARIOS,
   type ReplayScenario,
   type ScaleScenario,
-} from "../lib/bench/scenarios.ts";
+} from "./scenarios.ts";
 import {
   formatColumns,
   formatFigure,
@@ -51,7 +51,7 @@ import {
   median,
   type Row,
   type RunFigure,
-} from "../lib/bench/table.ts";
+} from "./table.ts";
 import { MAX_WORKERS } from "../lib/bench/load.ts";
 import { REDIS_BASE_COLUMN, REDIS_CONFIGURATIONS, redisComparison } from "./redis.ts";
 import {

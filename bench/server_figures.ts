@@ -6,25 +6,14 @@
 //
 //   deno run -A bench/server_figures.ts [REPLAY_MESSAGES] [RELAY_MESSAGES_PER_CLIENT]
 
-import { generateIdentity } from "../lib/server/cert.ts";
-import { silentLogger } from "../lib/server/log.ts";
-import { DEFAULT_LIMITS, startServer } from "../lib/server/server.ts";
-import { MemoryStore } from "../lib/server/store.ts";
+import { startInProcess } from "./in_process_server.ts";
 
 const replayCount = Number(Deno.args[0] ?? 100_000);
 const relayPerClient = Number(Deno.args[1] ?? 100_000);
 const encoder = new TextEncoder();
 
-const { certPem, keyPem } = await generateIdentity("localhost", new Date());
-const stop = new AbortController();
-const store = new MemoryStore();
-const server = await startServer({ hostname: "127.0.0.1", port: 0, certPem, keyPem }, {
-  limits: { ...DEFAULT_LIMITS, sendQueueBytes: 1 << 30, rateLimit: 0 },
-  store,
-  logger: silentLogger,
-  clock: () => new Date(),
-  signal: stop.signal,
-});
+await using server = await startInProcess({ sendQueueBytes: 1 << 30 });
+const { certPem, store } = server;
 
 async function connect(nickname: string): Promise<Deno.TlsConn> {
   const conn = await Deno.connectTls({
@@ -110,6 +99,3 @@ async function sendMessages(conn: Deno.Conn, count: number, tag: string): Promis
   );
   for (const conn of clients) conn.close();
 }
-
-stop.abort();
-await server.done;

@@ -1,5 +1,5 @@
 // `deno task soak`: the long version of the fault suite (tests/fault/), with
-// its figures. The same scenarios as the CI-sized tests, at full size:
+// its figures. Both run the scenarios of bench/fault/; here at full size:
 //
 // - fuzz: fast-check, 2,000 cases per property against an in-process server;
 // - slowloris: 100 connections of each slow kind against a server process
@@ -23,13 +23,14 @@ import { intFlag, UsageError } from "../lib/cli.ts";
 import { describeMachine, log, scriptFlags, write } from "./harness.ts";
 import { SOCKET_BUFFER_BYTES } from "../lib/server/connection.ts";
 import { DEFAULT_BATCH_BYTES } from "../lib/server/outbox.ts";
-import { startServer } from "../tests/server/_helpers.ts";
-import { type ChurnFigures, runChurn } from "../tests/fault/_churn.ts";
-import { type CrashFigures, runCrash } from "../tests/fault/_crash.ts";
-import { runFuzz } from "../tests/fault/_fuzz.ts";
-import { type Latency, latency, quantile, ServerProcess } from "../tests/fault/_helpers.ts";
-import { runSlowloris, SLOW_KINDS } from "../tests/fault/_slowloris.ts";
-import { runSlowReaders, type SlowReadersFigures } from "../tests/fault/_slow_readers.ts";
+import { startInProcess } from "./in_process_server.ts";
+import { type ChurnFigures, runChurn } from "./fault/churn.ts";
+import { type CrashFigures, runCrash } from "./fault/crash.ts";
+import { runFuzz } from "./fault/fuzz.ts";
+import { type Latency, latency, quantile } from "./fault/latency.ts";
+import { ServerProcess } from "./fault/server_process.ts";
+import { runSlowloris, SLOW_KINDS } from "./fault/slowloris.ts";
+import { runSlowReaders, type SlowReadersFigures } from "./fault/slow_readers.ts";
 
 const USAGE = `Usage: deno task soak [--quick] [--only LIST] [--seed N]
 
@@ -75,7 +76,7 @@ async function withTempDir<T>(work: (dir: string) => Promise<T>): Promise<T> {
 
 async function fuzz(quick: boolean, seed: number): Promise<Outcome> {
   const numRuns = quick ? 300 : 2000;
-  await using server = await startServer();
+  await using server = await startInProcess();
   const started = performance.now();
   const figures = await runFuzz(server, { numRuns, seed });
   const seconds = (performance.now() - started) / 1000;

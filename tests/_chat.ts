@@ -3,14 +3,12 @@
 // piped and collected, and a server that is waited for until it listens.
 
 import { fileURLToPath } from "node:url";
-import config from "../deno.json" with { type: "json" };
+import { serverPermissions } from "../bench/harness.ts";
 
 /** The entrypoint every process runs. */
 export const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
-/** The permissions of `deno task server`, read from deno.json: the tests prove they are enough. */
-export const PERMISSIONS = config.tasks.server.command.split(" ").filter((word) =>
-  word.startsWith("--")
-);
+/** The flags of `deno task server` (its permission set), read from deno.json: the tests prove they are enough. */
+export const PERMISSIONS = serverPermissions();
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

@@ -18,7 +18,7 @@ export class StartupError extends Error {
   override name = "StartupError";
 }
 
-/** A certificate and key ready for `Deno.listenTls`. */
+/** A certificate and key, as PEM text, ready for `tls.createSecureContext` (server.ts). */
 export interface TlsIdentity {
   certPem: string;
   keyPem: string;

@@ -16,7 +16,8 @@ import {
   startServer,
 } from "./server.ts";
 import { FileStore } from "./file_store.ts";
-import { DEFAULT_LEASE_MS, RedisCluster } from "./redis.ts";
+import { DEFAULT_LEASE_MS } from "./redis/leases.ts";
+import { RedisLink } from "./redis/link.ts";
 import { type HistoryStore, MemoryStore } from "./store.ts";
 
 /** Where the generated development certificate lives, relative to the working directory. */
@@ -187,7 +188,7 @@ export async function runServer(args: string[], context: CliContext): Promise<nu
     },
   );
   // With --redis (never with --data-dir), the memory store is the local copy of Redis's history.
-  const cluster = config.redis === undefined ? undefined : await RedisCluster.open({
+  const link = config.redis === undefined ? undefined : await RedisLink.open({
     url: config.redis,
     store: memory,
     logger,
@@ -203,10 +204,10 @@ export async function runServer(args: string[], context: CliContext): Promise<nu
         certPem: identity.certPem,
         keyPem: identity.keyPem,
       },
-      { limits: config.limits, store, cluster, logger, clock, signal: context.signal },
+      { limits: config.limits, store, shared: link, logger, clock, signal: context.signal },
     );
   } catch (error) {
-    await cluster?.close();
+    await link?.close();
     await store.close?.();
     throw error;
   }
@@ -215,13 +216,13 @@ export async function runServer(args: string[], context: CliContext): Promise<nu
     const count = store.lastSeq;
     context.stdout(`history ${store.path}: ${count} ${count === 1 ? "message" : "messages"}\n`);
   }
-  if (cluster !== undefined) {
+  if (link !== undefined) {
     const count = store.lastSeq - store.firstSeq + 1;
-    context.stdout(`history ${cluster.url}: ${count} ${count === 1 ? "message" : "messages"}\n`);
+    context.stdout(`history ${link.url}: ${count} ${count === 1 ? "message" : "messages"}\n`);
   }
   context.stdout(`listening on ${formatPeer(server.hostname, server.port)}\n`);
   await server.done;
-  await cluster?.close();
+  await link?.close();
   await store.close?.();
   logger.log("stopped", { reason: String(context.signal.reason ?? "stopped") });
   return 0;

@@ -13,9 +13,9 @@
 import type { TLSSocket } from "node:tls";
 import { withDeadline } from "../deadline.ts";
 import { type LineError, LineSplitter } from "../lines.ts";
-import { decodeClientFrame, encodeStatus, type StatusFrame } from "../protocol.ts";
+import { decodeClientFrame, encodeStatus, type StatusFrame, utf8Length } from "../protocol.ts";
 import { describeSocketError } from "../tls_socket.ts";
-import type { Hub, HubResult, Member } from "./hub.ts";
+import { type Hub, type HubResult, type Member, STORAGE_UNAVAILABLE } from "./hub.ts";
 import type { Logger } from "./log.ts";
 import { Outbox, type Writer } from "./outbox.ts";
 import { TokenBucket } from "../token_bucket.ts";
@@ -45,9 +45,6 @@ export const FLOOD_STRIKES = 100;
 /** Rejected frames logged per connection; the rest are answered but not logged. */
 export const LOGGED_REJECTIONS = 20;
 
-/** How long a closing connection may take to flush what it owes before it is cut. */
-export const CLOSE_FLUSH_MS = 1000;
-
 /**
  * Bytes a connection's socket may buffer beyond what the outbox still holds;
  * together with `sendQueueBytes` this bounds a slow reader's memory.
@@ -55,8 +52,8 @@ export const CLOSE_FLUSH_MS = 1000;
 export const SOCKET_BUFFER_BYTES = 512 * 1024;
 
 /**
- * Bytes of frames a client may send behind a login still waiting for Redis;
- * beyond that it is flooding and is cut off.
+ * Bytes (UTF-8, as sent) of frames a client may send behind a login still
+ * waiting for Redis; beyond that it is flooding and is cut off.
  */
 export const HELD_BYTES = 1024 * 1024;
 
@@ -106,7 +103,7 @@ export class Connection implements Member {
   /** Settles once a polite end has answered the pending acks and closed the outbox. */
   #owed: Promise<void> | undefined;
   /**
-   * With a cluster, a login takes a round trip to Redis. Frames read
+   * With a shared chat, a login takes a round trip to Redis. Frames read
    * meanwhile wait here, in order, up to HELD_BYTES (pausing the socket
    * would not bound them: node:tls in Deno keeps reading underneath).
    */
@@ -254,7 +251,7 @@ export class Connection implements Member {
   #onLine(text: string): void {
     if (this.#endReason !== undefined) return;
     if (this.#loginPending) {
-      this.#heldBytes += text.length;
+      this.#heldBytes += utf8Length(text);
       if (this.#heldBytes > HELD_BYTES) {
         this.#logger.log("flooding", { peer: this.#peer, held_bytes: this.#heldBytes });
         this.end("too much sent before the login was answered", "abort");
@@ -290,27 +287,32 @@ export class Connection implements Member {
       this.#reject(posted.reason, frame.id);
       return;
     }
-    const id = frame.id;
-    if (posted.stored !== undefined) {
-      // A cluster: acked once Redis holds it; refused (and never relayed) when it does not.
-      this.#acksPending++;
-      posted.stored.then(
-        () => id !== undefined && this.#reply({ status: "ok", id }),
-        () => this.#reject("storage unavailable", id),
-      ).finally(() => {
-        if (--this.#acksPending === 0) this.#acksAnswered?.();
-      });
-      return;
-    }
-    if (id !== undefined && posted.seq !== undefined) {
-      this.#acksPending++;
-      this.#hub.store.whenDurable(posted.seq).then(
-        () => this.#reply({ status: "ok", id }),
-        () => this.#reply({ status: "error", id, reason: "storage failed" }),
-      ).finally(() => {
-        if (--this.#acksPending === 0) this.#acksAnswered?.();
-      });
-    }
+    this.#answerWhenStored(posted.stored, frame.id);
+  }
+
+  /**
+   * Answers an accepted post once its fate is known: `ok` with its id (no
+   * answer without one) when stored, or refused as storage unavailable,
+   * with or without an id, when it cannot be. A polite end waits for these.
+   */
+  #answerWhenStored(stored: Promise<number>, id: string | undefined): void {
+    this.#acksPending++;
+    // One then() with both handlers, not then().finally(): one promise per
+    // message, not three, on the path every message takes.
+    stored.then(
+      () => {
+        if (id !== undefined) this.#reply({ status: "ok", id });
+        this.#answered();
+      },
+      () => {
+        this.#reject(STORAGE_UNAVAILABLE, id);
+        this.#answered();
+      },
+    );
+  }
+
+  #answered(): void {
+    if (--this.#acksPending === 0) this.#acksAnswered?.();
   }
 
   #login(nickname: string, since: number | undefined): void {

@@ -42,7 +42,7 @@ export interface FileStoreOptions {
 
 interface Waiter {
   seq: number;
-  resolve: () => void;
+  resolve: (seq: number) => void;
   reject: (error: Error) => void;
 }
 
@@ -152,8 +152,8 @@ export class FileStore implements HistoryStore {
     }, author);
   }
 
-  whenDurable(seq: number): Promise<void> {
-    if (seq <= this.#durable) return Promise.resolve();
+  whenDurable(seq: number): Promise<number> {
+    if (seq <= this.#durable) return Promise.resolve(seq);
     return new Promise((resolve, reject) => this.#waiters.push({ seq, resolve, reject }));
   }
 
@@ -212,7 +212,10 @@ export class FileStore implements HistoryStore {
           // The retry's write fails the same way, and is cut back again.
         }
         if (this.#closed) {
-          this.#settle(upTo, new Error("storage failed"));
+          this.#settle(
+            upTo,
+            new StorageUnavailable(`${this.#path} was not written before closing`),
+          );
           break;
         }
         this.#pending = [batch];
@@ -231,7 +234,7 @@ export class FileStore implements HistoryStore {
     while (done < this.#waiters.length && this.#waiters[done].seq <= upTo) {
       const waiter = this.#waiters[done++];
       if (error) waiter.reject(error);
-      else waiter.resolve();
+      else waiter.resolve(waiter.seq);
     }
     if (done > 0) this.#waiters = this.#waiters.slice(done);
   }
@@ -272,7 +275,7 @@ async function loadLog(
     memory.append(() => bytes, 0);
     start = end + 1;
   }
-  let file: Deno.FsFile;
+  let file: Deno.FsFile | undefined;
   try {
     file = await Deno.open(path, { read: true, write: true, create: true });
     if (start < data.length) {
@@ -286,6 +289,8 @@ async function loadLog(
     }
     await file.seek(0, Deno.SeekMode.End);
   } catch (error) {
+    // Opened, but not usable for appending: the server stops, and must not keep the handle.
+    file?.close();
     throw new StartupError(`Cannot open the history ${path} for writing: ${reason(error)}.`);
   }
   return { file, size: start };

@@ -7,18 +7,18 @@
 // and none can reach it twice. Connections hold the I/O; the hub holds only
 // their outboxes.
 //
-// With a cluster (several servers through Redis: cluster.ts, redis.ts) a nickname and a
-// seq come from Redis, so a login and the storing of a post finish later;
-// the hub still decides everything it can at once (a bad nickname, a
-// nickname in use here, a message too long). Messages then enter the store
-// only through the cluster's follower, in the global order, and members are
-// woken from there.
+// With a shared chat (several servers through Redis: shared_chat.ts) a
+// nickname and a seq come from Redis, so a login and the storing of a post
+// finish later; the hub still decides everything it can at once (a bad
+// nickname, a nickname in use here, a message too long). Messages then enter
+// the store only through the shared chat's follower, in the global order,
+// and members are woken from there.
 
 import { checkNickname, nicknameKey } from "../nickname.ts";
 import { checkMessageText, encodeChatMessage, encodeStatus } from "../protocol.ts";
 import { formatWireTime } from "../time.ts";
 import type { Outbox } from "./outbox.ts";
-import { CATCH_UP_MS, type Cluster } from "./cluster.ts";
+import { CATCH_UP_MS, type SharedChat } from "./shared_chat.ts";
 import type { HistoryStore } from "./store.ts";
 
 /** A logged-in or logging-in connection, as the hub sees it. */
@@ -40,20 +40,30 @@ export interface HubOptions {
   /** The server's clock; messages are stamped with it. */
   clock: () => Date;
   /** Shares nicknames and history with other servers; the store is then its local copy. */
-  cluster?: Cluster;
+  shared?: SharedChat;
 }
 
-/**
- * The result of a login or a post: ok, or the reason that goes on the wire.
- * With a cluster, a post is ok once checked; `stored` then resolves to its
- * seq once the cluster holds it, or rejects (StorageUnavailable).
- */
-export type HubResult =
-  | { ok: true; seq?: number; stored?: Promise<number> }
-  | { ok: false; reason: string };
+/** The result of a login: ok, or the reason that goes on the wire. */
+export type HubResult = { ok: true } | { ok: false; reason: string };
 
-/** A login's result, or (with a cluster) the promise of it. */
+/**
+ * The result of a post: refused at once with the reason that goes on the
+ * wire, or accepted. An accepted message is relayed; `stored` resolves to
+ * its seq once it is as durable as the store (or the shared history) makes
+ * anything, or rejects with StorageUnavailable when it cannot be stored.
+ * The same shape with or without a shared chat, so a connection answers
+ * every post one way.
+ */
+export type PostResult = { ok: true; stored: Promise<number> } | { ok: false; reason: string };
+
+/** A login's result, or (with a shared chat) the promise of it. */
 export type LoginResult = HubResult | { ok: "pending"; done: Promise<HubResult> };
+
+/**
+ * The one reason given when a message or a login cannot be stored (a disk
+ * that fails, Redis out of reach): our client resends after a pause.
+ */
+export const STORAGE_UNAVAILABLE = "storage unavailable";
 
 const encoder = new TextEncoder();
 const OK_BYTES = encoder.encode(encodeStatus({ status: "ok" }));
@@ -75,10 +85,10 @@ export class Hub {
   readonly #maxMessageBytes: number;
   readonly #clock: () => Date;
   readonly #members = new Map<string, Member>();
-  readonly #cluster: Cluster | undefined;
-  /** Members by id, with a cluster: the follower names local authors by id. */
+  readonly #shared: SharedChat | undefined;
+  /** Members by id, with a shared chat: the follower names local authors by id. */
   readonly #byId = new Map<number, Member>();
-  /** Logins waiting for the cluster: member → nickname key held for it here. */
+  /** Logins waiting for the shared chat: member → nickname key held for it here. */
   readonly #claiming = new Map<Member, string>();
   /** Inside batch(): posts are stored at once, but members are woken once at the end. */
   #batchDepth = 0;
@@ -92,8 +102,8 @@ export class Hub {
     this.#store = options.store;
     this.#maxMessageBytes = options.maxMessageBytes;
     this.#clock = options.clock;
-    this.#cluster = options.cluster;
-    this.#cluster?.listen({
+    this.#shared = options.shared;
+    this.#shared?.listen({
       arrived: (authored) => {
         for (const [id, seq] of authored) this.#byId.get(id)?.outbox.authored(seq);
         this.#wake(null);
@@ -127,14 +137,14 @@ export class Hub {
     const key = nicknameKey(checked.nickname);
     if (this.#members.has(key)) return { ok: false, reason: "nickname already in use" };
     this.#members.set(key, member);
-    const cluster = this.#cluster;
-    if (cluster === undefined) return this.#loggedIn(member, checked.nickname, since);
+    const shared = this.#shared;
+    if (shared === undefined) return this.#loggedIn(member, checked.nickname, since);
     // Held here while Redis is asked; leave() meanwhile gives it back.
     this.#claiming.set(member, key);
-    const done = cluster.claim(key, member.id).then(
+    const done = shared.claim(key, member.id).then(
       async (claim): Promise<HubResult> => {
         if (this.#members.get(key) !== member) {
-          if (claim.ok) cluster.release(key, member.id);
+          if (claim.ok) shared.release(key, member.id);
           return { ok: false, reason: "disconnected" };
         }
         if (!claim.ok) {
@@ -145,14 +155,14 @@ export class Hub {
         // Redis had when the nickname was claimed, or a `since` from another
         // server could point past it.
         try {
-          await cluster.caughtUp(claim.seq, CATCH_UP_MS);
+          await shared.caughtUp(claim.seq, CATCH_UP_MS);
         } catch {
           this.#members.delete(key);
-          cluster.release(key, member.id);
-          return { ok: false, reason: "storage unavailable" };
+          shared.release(key, member.id);
+          return { ok: false, reason: STORAGE_UNAVAILABLE };
         }
         if (this.#members.get(key) !== member) {
-          cluster.release(key, member.id);
+          shared.release(key, member.id);
           return { ok: false, reason: "disconnected" };
         }
         this.#claiming.delete(member);
@@ -161,7 +171,7 @@ export class Hub {
       },
       (): HubResult => {
         if (this.#members.get(key) === member) this.#members.delete(key);
-        return { ok: false, reason: "storage unavailable" };
+        return { ok: false, reason: STORAGE_UNAVAILABLE };
       },
     ).finally(() => this.#claiming.delete(member));
     return { ok: "pending", done };
@@ -179,10 +189,10 @@ export class Hub {
 
   /**
    * Frees a member's nickname at once (a login still waiting for the
-   * cluster included). Safe to call more than once.
+   * shared chat included). Safe to call more than once.
    */
   leave(member: Member): void {
-    if (this.#cluster !== undefined) {
+    if (this.#shared !== undefined) {
       this.#byId.delete(member.id);
       const claiming = this.#claiming.get(member);
       if (claiming !== undefined && member.nickname === undefined) {
@@ -196,22 +206,23 @@ export class Hub {
     const key = nicknameKey(member.nickname);
     if (this.#members.get(key) !== member) return;
     this.#members.delete(key);
-    this.#cluster?.release(key, member.id);
+    this.#shared?.release(key, member.id);
   }
 
   /**
    * Stores a message from a logged-in member, stamped with its nickname and
-   * the server's time, and wakes every other member. Returns its seq.
+   * the server's time, and wakes every other member (with a shared chat, the
+   * storing and the waking happen once the shared history holds it).
    */
-  post(member: Member, text: string): HubResult {
+  post(member: Member, text: string): PostResult {
     const from = member.nickname;
     if (from === undefined) return { ok: false, reason: "login required" };
     const invalid = checkMessageText(text, this.#maxMessageBytes);
     if (invalid !== undefined) return { ok: false, reason: invalid };
     const time = this.#now();
-    if (this.#cluster !== undefined) {
-      // Stored, relayed and woken by the cluster's follower, in the global order.
-      return { ok: true, stored: this.#cluster.append({ from, message: text, time }, member.id) };
+    if (this.#shared !== undefined) {
+      // Stored, relayed and woken by the shared chat's follower, in the global order.
+      return { ok: true, stored: this.#shared.append({ from, message: text, time }, member.id) };
     }
     let seq: number;
     try {
@@ -221,7 +232,7 @@ export class Hub {
       );
     } catch {
       // The store refuses while its disk fails: nothing is stored, nothing relayed.
-      return { ok: false, reason: "storage unavailable" };
+      return { ok: false, reason: STORAGE_UNAVAILABLE };
     }
     // The sender's outbox steps over its own message at once, so its own
     // words never count as traffic it is behind on; only the others wake.
@@ -233,7 +244,7 @@ export class Hub {
         ? member
         : null;
     }
-    return { ok: true, seq };
+    return { ok: true, stored: this.#store.whenDurable(seq) };
   }
 
   /**

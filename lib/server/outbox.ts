@@ -16,7 +16,10 @@
 import { concatBytes } from "../bytes.ts";
 import type { HistoryStore } from "./store.ts";
 
-/** The write side of a connection (`Deno.Conn` fits). */
+/**
+ * The write side of a connection: connection.ts adapts its node:tls socket
+ * to it, and tests use in-memory writers.
+ */
 export interface Writer {
   /** Writes some of `bytes`; resolves to how many were written. */
   write(bytes: Uint8Array): Promise<number>;

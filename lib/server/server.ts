@@ -17,7 +17,7 @@ import { reason, StartupError } from "./cert.ts";
 import { Connection, type ConnectionLimits } from "./connection.ts";
 import { Hub } from "./hub.ts";
 import type { Logger } from "./log.ts";
-import type { Cluster } from "./cluster.ts";
+import type { SharedChat } from "./shared_chat.ts";
 import type { HistoryStore } from "./store.ts";
 
 /** The server's limits, each with its documented default. */
@@ -62,7 +62,7 @@ export interface ServeOptions {
   limits: ServerLimits;
   store: HistoryStore;
   /** Other servers to share the chat with (Redis); `store` is then the local copy it fills. */
-  cluster?: Cluster;
+  shared?: SharedChat;
   logger: Logger;
   /** The wall clock; messages are stamped with it. */
   clock: () => Date;
@@ -115,7 +115,7 @@ export async function startServer(
   }
   const hub = new Hub({
     store: options.store,
-    cluster: options.cluster,
+    shared: options.shared,
     maxMessageBytes: limits.maxMessageBytes,
     clock: options.clock,
   });

@@ -29,8 +29,11 @@ export interface HistoryStore {
    * author's own connection can skip it (relay never goes to the sender).
    */
   append(encode: (seq: number) => Uint8Array, author: number): number;
-  /** Resolves once message `seq` is as durable as this store makes anything. */
-  whenDurable(seq: number): Promise<void>;
+  /**
+   * Resolves to `seq` once message `seq` is as durable as this store makes
+   * anything; rejects with StorageUnavailable if it never will be.
+   */
+  whenDurable(seq: number): Promise<number>;
   /**
    * Reads messages from `fromSeq` on, up to about `maxBytes` (at least one
    * message when any is there), leaving out those tagged `skipAuthor`.
@@ -41,9 +44,6 @@ export interface HistoryStore {
   /** Finishes pending writes and releases what the store holds (files, locks). */
   close?(): Promise<void>;
 }
-
-/** The longest run of empty seqs skipTo fills in (24 bytes each) rather than starting over. */
-export const MAX_HOLE = 1_000_000;
 
 /** Size of one arena chunk; a message larger than this gets its own chunk. */
 export const ARENA_CHUNK_BYTES = 4 * 1024 * 1024;
@@ -62,6 +62,11 @@ export interface MemoryStoreOptions {
 /**
  * Keeps the history in memory: each message's wire bytes in a 4 MiB arena
  * chunk, plus 24 bytes of index (up to twice that while the index grows).
+ *
+ * The index is by position (the messages in the order stored), not by seq:
+ * seqs that hold nothing (a hole in a shared history, see skipTo) take no
+ * index entry. A run of consecutive seqs is one entry in a short list, so a
+ * hole costs the same 16 bytes whatever its size, even a jump of 2^40.
  */
 export class MemoryStore implements HistoryStore {
   readonly #limit: number;
@@ -71,15 +76,28 @@ export class MemoryStore implements HistoryStore {
   #chunkUsed = 0;
   #last = 0;
   #first = 1;
-  /** The seq stored at index 0 of the arrays below. */
-  #base = 1;
-  // Index by seq - #base. Plain growable typed arrays: no object per message.
+  /** The position the next message gets (every message stored so far counts). */
+  #end = 0;
+  /** The position of the oldest message held. */
+  #firstPos = 0;
+  /** The position stored at index 0 of the arrays below. */
+  #base = 0;
+  // Index by position - #base. Plain growable typed arrays: no object per message.
   #chunkOf = new Uint32Array(INITIAL_CAPACITY);
   #offset = new Uint32Array(INITIAL_CAPACITY);
   #length = new Uint32Array(INITIAL_CAPACITY);
   #author = new Int32Array(INITIAL_CAPACITY);
-  /** Wire bytes of messages #base…(#base + i - 1), at index i (index 0 is 0). */
+  /** Wire bytes of the messages at positions #base…(#base + i - 1), at index i (index 0 is 0). */
   #total = new Float64Array(INITIAL_CAPACITY + 1);
+  /**
+   * Runs of consecutive seqs, from #runHead on: run k starts at position
+   * #runPos[k] with seq #runSeq[k], and goes on up to the next run's
+   * position. A hole starts a new run; the runs before #runHead hold only
+   * messages that were dropped.
+   */
+  #runSeq: number[] = [1];
+  #runPos: number[] = [0];
+  #runHead = 0;
 
   constructor(options: MemoryStoreOptions = {}) {
     const limit = options.historyLimit ?? 0;
@@ -102,7 +120,7 @@ export class MemoryStore implements HistoryStore {
   append(encode: (seq: number) => Uint8Array, author: number): number {
     const seq = this.#last + 1;
     const bytes = encode(seq);
-    const i = seq - this.#base;
+    const i = this.#end - this.#base;
     this.#reserve(i + 1);
     let chunk = this.#chunks[this.#chunks.length - 1];
     if (chunk === undefined || this.#chunkUsed + bytes.length > chunk.length) {
@@ -117,58 +135,52 @@ export class MemoryStore implements HistoryStore {
     this.#author[i] = author;
     this.#total[i + 1] = this.#total[i] + bytes.length;
     this.#chunkUsed += bytes.length;
+    this.#end++;
     this.#last = seq;
-    if (this.#limit > 0 && seq - this.#first + 1 > this.#limit) this.#trim(seq - this.#limit + 1);
+    if (this.#limit > 0 && this.#end - this.#firstPos > this.#limit) {
+      this.#trim(this.#end - this.#limit);
+    }
     return seq;
   }
 
   /**
    * Moves on to `seq` as the next seq to store, when a shared history
-   * (Redis) continues past a hole: seqs skipped over hold nothing and are
-   * never sent. With `start` (loading a history that begins at `seq`), or
-   * across a hole of more than MAX_HOLE, an empty store starts over at `seq`
-   * instead: readers then behind `firstSeq` have missed messages.
+   * (Redis) continues past a hole: seqs skipped over hold nothing, are
+   * never sent, and cost nothing whatever their number. Readers waiting
+   * before the hole lose nothing; but with `start` (an empty store loading
+   * a history that begins at `seq`) the history starts at `seq`, and readers
+   * then behind `firstSeq` have missed messages.
    */
   skipTo(seq: number, start = false): void {
     if (!Number.isSafeInteger(seq) || seq <= this.#last + 1) return;
-    const empty = this.#last < this.#first;
-    if (empty && (start || seq - this.#last > MAX_HOLE)) {
-      // Nothing held: start the index at `seq` instead of filling it.
-      this.#base = this.#first = seq;
-      this.#last = seq - 1;
-      this.#total[0] = 0;
-      return;
+    const last = this.#runSeq.length - 1;
+    if (this.#runPos[last] === this.#end) {
+      // No message since the run began: move its start instead of adding one.
+      this.#runSeq[last] = seq;
+    } else {
+      this.#runSeq.push(seq);
+      this.#runPos.push(this.#end);
     }
-    const chunk = this.#chunkBase + Math.max(this.#chunks.length - 1, 0);
-    for (let next = this.#last + 1; next < seq; next++) {
-      const i = next - this.#base;
-      this.#reserve(i + 1);
-      this.#chunkOf[i] = chunk;
-      this.#offset[i] = this.#chunkUsed;
-      this.#length[i] = 0;
-      this.#author[i] = 0;
-      this.#total[i + 1] = this.#total[i];
-    }
+    if (start && this.#firstPos === this.#end) this.#first = seq;
     this.#last = seq - 1;
   }
 
-  whenDurable(_seq: number): Promise<void> {
-    return Promise.resolve();
+  whenDurable(seq: number): Promise<number> {
+    return Promise.resolve(seq);
   }
 
   read(fromSeq: number, maxBytes: number, skipAuthor: number): ReadResult {
     const pieces: Uint8Array[] = [];
     let bytes = 0;
-    let seq = Math.max(fromSeq, this.#first);
+    const from = Math.max(fromSeq, this.#first);
+    let position = this.#positionOf(from);
     // The run of consecutive messages being gathered into one slice.
     let runChunk = -1, runStart = 0, runEnd = 0;
-    while (seq <= this.#last && (bytes === 0 || bytes < maxBytes)) {
-      const i = seq - this.#base;
-      seq++;
-      const length = this.#length[i];
-      // Left out: the author's own, and the empty seqs of a hole (skipTo).
-      if (this.#author[i] === skipAuthor || length === 0) continue;
-      const chunk = this.#chunkOf[i], offset = this.#offset[i];
+    while (position < this.#end && (bytes === 0 || bytes < maxBytes)) {
+      const i = position - this.#base;
+      position++;
+      if (this.#author[i] === skipAuthor) continue; // The author's own.
+      const chunk = this.#chunkOf[i], offset = this.#offset[i], length = this.#length[i];
       if (chunk === runChunk && offset === runEnd) {
         runEnd += length;
       } else {
@@ -180,31 +192,67 @@ export class MemoryStore implements HistoryStore {
       bytes += length;
     }
     if (runChunk !== -1) pieces.push(this.#slice(runChunk, runStart, runEnd));
-    return { pieces, bytes, next: seq };
+    const next = position < this.#end ? this.#seqAt(position) : Math.max(from, this.#last + 1);
+    return { pieces, bytes, next };
   }
 
   bytesFrom(fromSeq: number): number {
     if (fromSeq > this.#last) return 0;
-    const from = Math.max(fromSeq, this.#first);
-    return this.#total[this.#last - this.#base + 1] - this.#total[from - this.#base];
+    const position = this.#positionOf(Math.max(fromSeq, this.#first));
+    return this.#total[this.#end - this.#base] - this.#total[position - this.#base];
+  }
+
+  /** The position of the first message with a seq at or after `seq` (#end when none). */
+  #positionOf(seq: number): number {
+    const k = this.#runOf(this.#runSeq, seq);
+    const runEnd = k + 1 < this.#runSeq.length ? this.#runPos[k + 1] : this.#end;
+    const position = Math.min(this.#runPos[k] + Math.max(seq - this.#runSeq[k], 0), runEnd);
+    return Math.max(position, this.#firstPos);
+  }
+
+  /** The seq of the message at `position`. */
+  #seqAt(position: number): number {
+    const k = this.#runOf(this.#runPos, position);
+    return this.#runSeq[k] + (position - this.#runPos[k]);
+  }
+
+  /** The last run from #runHead whose start in `starts` is at or before `value` (else #runHead). */
+  #runOf(starts: number[], value: number): number {
+    let low = this.#runHead, high = starts.length - 1;
+    while (low < high) {
+      const middle = (low + high + 1) >> 1;
+      if (starts[middle] <= value) low = middle;
+      else high = middle - 1;
+    }
+    return low;
   }
 
   #slice(chunk: number, start: number, end: number): Uint8Array {
     return this.#chunks[chunk - this.#chunkBase].subarray(start, end);
   }
 
-  /** Forgets messages before `first`, and the arena chunks only they used. */
+  /** Forgets the messages before position `first`, and the arena chunks only they used. */
   #trim(first: number): void {
-    this.#first = first;
+    // Readers past the newest message dropped have lost nothing, a hole after it included.
+    this.#first = this.#seqAt(first - 1) + 1;
+    this.#firstPos = first;
     const keepChunk = this.#chunkOf[first - this.#base];
     while (this.#chunkBase < keepChunk) {
       this.#chunks.shift();
       this.#chunkBase++;
     }
+    while (this.#runHead + 1 < this.#runPos.length && this.#runPos[this.#runHead + 1] <= first) {
+      this.#runHead++;
+    }
+    if (this.#runHead >= INITIAL_CAPACITY && this.#runHead * 2 >= this.#runPos.length) {
+      this.#runSeq.splice(0, this.#runHead);
+      this.#runPos.splice(0, this.#runHead);
+      this.#runHead = 0;
+    }
     // Move the index down once the forgotten part is as large as the kept one.
     const drop = first - this.#base;
-    if (drop >= this.#last - first + 1 && drop >= INITIAL_CAPACITY) {
-      const keep = this.#last - first + 1;
+    if (drop >= this.#end - first && drop >= INITIAL_CAPACITY) {
+      const keep = this.#end - first;
       this.#chunkOf.copyWithin(0, drop, drop + keep);
       this.#offset.copyWithin(0, drop, drop + keep);
       this.#length.copyWithin(0, drop, drop + keep);

@@ -4,10 +4,8 @@
 // duplicate lines on purpose; plus an in-memory CliContext.
 
 import type { CliContext } from "../../lib/cli.ts";
-import { generateIdentity } from "../../lib/server/cert.ts";
-import { silentLogger } from "../../lib/server/log.ts";
-import { DEFAULT_LIMITS, startServer } from "../../lib/server/server.ts";
-import { MemoryStore } from "../../lib/server/store.ts";
+import { type Identity, localIdentity, startInProcess } from "../../bench/in_process_server.ts";
+import { makeCertificate } from "../../bench/processes.ts";
 
 /** A server running for one test. */
 export interface TestServer {
@@ -15,17 +13,6 @@ export interface TestServer {
   /** A PEM file that trusts it, for --ca. */
   caFile: string;
   [Symbol.asyncDispose](): Promise<void>;
-}
-
-/** A certificate and key; generated once per test file. */
-export type Identity = { certPem: string; keyPem: string };
-
-let identity: Promise<Identity> | undefined;
-
-/** Our generated certificate (CA:FALSE, SAN 127.0.0.1), made once per process. */
-export function ourIdentity(): Promise<Identity> {
-  identity ??= generateIdentity("localhost", new Date());
-  return identity;
 }
 
 async function caFileOf(pem: string): Promise<{ path: string; remove(): Promise<void> }> {
@@ -36,22 +23,13 @@ async function caFileOf(pem: string): Promise<{ path: string; remove(): Promise<
 
 /** Our server, with no rate limit and no per-address cap (all clients come from 127.0.0.1). */
 export async function startOurs(): Promise<TestServer> {
-  const { certPem, keyPem } = await ourIdentity();
-  const stop = new AbortController();
-  const server = await startServer({ hostname: "127.0.0.1", port: 0, certPem, keyPem }, {
-    limits: { ...DEFAULT_LIMITS, rateLimit: 0, maxPerIp: 100_000 },
-    store: new MemoryStore(),
-    logger: silentLogger,
-    clock: () => new Date(),
-    signal: stop.signal,
-  });
-  const ca = await caFileOf(certPem);
+  const server = await startInProcess({ maxPerIp: 100_000 });
+  const ca = await caFileOf(server.certPem);
   return {
     port: server.port,
     caFile: ca.path,
     async [Symbol.asyncDispose]() {
-      stop.abort();
-      await server.done;
+      await server.stop();
       await ca.remove();
     },
   };
@@ -77,7 +55,7 @@ export async function startFake(
   behaviour: FakeBehaviour = {},
   pems?: Identity,
 ): Promise<TestServer> {
-  const { certPem, keyPem } = pems ?? await ourIdentity();
+  const { certPem, keyPem } = pems ?? await localIdentity();
   const listener = Deno.listenTls({ hostname: "127.0.0.1", port: 0, cert: certPem, key: keyPem });
   const peers = new Map<Deno.TlsConn, { user: number; queue: Promise<void> }>();
   const encoder = new TextEncoder();
@@ -181,34 +159,8 @@ export function memoryContext(terminal = false): CliContext & { out: string[]; e
 export async function opensslIdentity(): Promise<Identity> {
   const dir = await Deno.makeTempDir({ prefix: "chat-bench-openssl-" });
   try {
-    const { code, stderr } = await new Deno.Command("openssl", {
-      args: [
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-        "-keyout",
-        `${dir}/key.pem`,
-        "-out",
-        `${dir}/cert.pem`,
-        "-days",
-        "1",
-        "-subj",
-        "/CN=localhost",
-        "-addext",
-        "subjectAltName=DNS:localhost,IP:127.0.0.1",
-      ],
-      stdout: "null",
-      stderr: "piped",
-    }).output();
-    if (code !== 0) throw new Error(new TextDecoder().decode(stderr));
-    return {
-      certPem: await Deno.readTextFile(`${dir}/cert.pem`),
-      keyPem: await Deno.readTextFile(`${dir}/key.pem`),
-    };
+    const { cert, key } = await makeCertificate(dir, true);
+    return { certPem: await Deno.readTextFile(cert), keyPem: await Deno.readTextFile(key) };
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -3,6 +3,10 @@ import { parseBenchArgs, runBench } from "../../lib/bench/cli.ts";
 import type { BenchReport } from "../../lib/bench/result.ts";
 import { UsageError } from "../../lib/cli.ts";
 import { memoryContext, opensslIdentity, startFake, startOurs } from "./_helpers.ts";
+import { testNeeding } from "../_tools.ts";
+
+/** Deno.test for the tests that make a certificate with openssl: skipped without it. */
+const test = testNeeding("openssl");
 
 function report(context: { out: string[] }): BenchReport {
   return JSON.parse(context.out.join("").trim().split("\n").at(-1)!);
@@ -190,7 +194,7 @@ Deno.test("a server that never answers the login times out", async () => {
   assert.match(report(context).failure ?? "", /timed out/);
 });
 
-Deno.test("--ca with a CA:TRUE certificate falls back to node:tls; --insecure uses it", async () => {
+test("--ca with a CA:TRUE certificate falls back to node:tls; --insecure uses it", async () => {
   await using server = await startFake({}, await opensslIdentity());
   const args = [
     "--raw",

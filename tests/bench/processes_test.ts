@@ -6,7 +6,7 @@ import {
   parseCpu,
   parseMemory,
   watchPeakMemory,
-} from "../../lib/bench/processes.ts";
+} from "../../bench/processes.ts";
 
 Deno.test("parseMemory reads VmRSS and takes the larger of it and VmHWM as the peak", () => {
   const status = "Name:\tdeno\nVmHWM:\t  204800 kB\nVmRSS:\t  102400 kB\nThreads:\t9\n";

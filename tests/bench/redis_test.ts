@@ -3,34 +3,26 @@
 // every client whichever server it is on, and client i logs in on server
 // i mod 2. Then `deno task bench --redis --quick` end to end, which starts
 // its own redis-server and servers (1 without Redis, 1 and 3 with it).
-// Needs redis-server on PATH (CI installs it); skipped loudly without it.
+// Needs redis-server on PATH (.ci/run installs it); skipped with a notice without it.
 
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import config from "../../deno.json" with { type: "json" };
 import { runBench } from "../../lib/bench/cli.ts";
-import { onPath, startCluster, startRedis } from "../../lib/bench/processes.ts";
+import { startCluster, startRedis } from "../../bench/processes.ts";
 import type { BenchReport } from "../../lib/bench/result.ts";
+import { serverPermissions } from "../../bench/harness.ts";
+import { missing } from "../_tools.ts";
 import { memoryContext } from "./_helpers.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const MAIN = fileURLToPath(new URL("../../main.ts", import.meta.url));
-const redisServer = await onPath("redis-server");
-if (redisServer === undefined) {
-  Deno.stderr.writeSync(
-    new TextEncoder().encode("tests/bench/redis_test.ts skipped: no redis-server on PATH\n"),
-  );
-}
-
-function permissions(): string[] {
-  return config.tasks.server.command.split(/\s+/).filter((word) =>
-    /^--(allow|deny)-|^--no-prompt$/.test(word)
-  );
-}
+/** Both tests run a private redis-server; skipped with a notice without it. */
+const REDIS_MISSING = missing("redis-server");
 
 Deno.test({
   name: "--addr a,b: clients spread over two servers sharing one chat through Redis",
-  ignore: redisServer === undefined,
+  ignore: REDIS_MISSING,
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "chat-bench-redis-test-" });
     const redis = await startRedis();
@@ -38,7 +30,7 @@ Deno.test({
     try {
       const cluster = await startCluster(
         Deno.execPath(),
-        permissions(),
+        serverPermissions(),
         MAIN,
         dir,
         redis.url,
@@ -86,7 +78,7 @@ Deno.test({
 
 Deno.test({
   name: "deno task bench --redis --quick: 1 server without Redis, 1 and 3 with it",
-  ignore: redisServer === undefined,
+  ignore: REDIS_MISSING,
   async fn() {
     const words = config.tasks.bench.command.split(/\s+/);
     const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {

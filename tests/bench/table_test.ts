@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { formatFigure, formatTable, median, ratio, type Row } from "../../lib/bench/table.ts";
+import { formatFigure, formatTable, median, ratio, type Row } from "../../bench/table.ts";
 
 const run = (value: number, lost = 0, failure?: string) => ({
   value,

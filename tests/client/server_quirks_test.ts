@@ -7,9 +7,16 @@
 
 import assert from "node:assert/strict";
 import { clientEnv, eventually, FakeServer, makeCerts, PipeClient } from "./_helpers.ts";
+import { missing, testNeeding } from "../_tools.ts";
 
-const certs = await makeCerts();
-globalThis.addEventListener("unload", () => Deno.removeSync(certs.dir, { recursive: true }));
+/** Deno.test for the tests that use certificates made with openssl: skipped without it. */
+const test = testNeeding("openssl");
+// Without openssl there are no certificates, and every test that reads them is skipped.
+const certs = missing("openssl") ? undefined! : await makeCerts();
+globalThis.addEventListener(
+  "unload",
+  () => certs && Deno.removeSync(certs.dir, { recursive: true }),
+);
 
 async function setup() {
   const server = new FakeServer(certs.caTrue);
@@ -47,7 +54,7 @@ async function exitAfter(client: PipeClient, since: number): Promise<{ code: num
   return { code, ms: performance.now() - since };
 }
 
-Deno.test("messages before the login's answer, unknown fields and frames, a second ok: shown or ignored, nothing misread", async () => {
+test("messages before the login's answer, unknown fields and frames, a second ok: shown or ignored, nothing misread", async () => {
   await using t = await setup();
   const client = t.start();
   const conn = await t.server.accept();
@@ -92,7 +99,7 @@ Deno.test("messages before the login's answer, unknown fields and frames, a seco
   ]);
 });
 
-Deno.test("a core server's refusal names no message: said, and the run fails at once, not claiming all got there", async () => {
+test("a core server's refusal names no message: said, and the run fails at once, not claiming all got there", async () => {
   await using t = await setup();
   const client = t.start();
   const conn = await t.server.accept();
@@ -115,7 +122,7 @@ Deno.test("a core server's refusal names no message: said, and the run fails at 
   ]);
 });
 
-Deno.test("a refusal naming the message but giving no reason: that message is not delivered", async () => {
+test("a refusal naming the message but giving no reason: that message is not delivered", async () => {
   await using t = await setup();
   const client = t.start();
   const conn = await t.server.accept();
@@ -134,7 +141,7 @@ Deno.test("a refusal naming the message but giving no reason: that message is no
   ]);
 });
 
-Deno.test("a server that closes right after the login's answer: the client comes back and delivers", async () => {
+test("a server that closes right after the login's answer: the client comes back and delivers", async () => {
   await using t = await setup();
   const client = t.start();
   client.type("hello");
@@ -159,7 +166,7 @@ Deno.test("a server that closes right after the login's answer: the client comes
   assert.doesNotMatch(client.stderr, /not delivered|not confirmed|giving up/);
 });
 
-Deno.test("--json with nothing to send and a server that closes right after the login's answer: exit 0 at once", async () => {
+test("--json with nothing to send and a server that closes right after the login's answer: exit 0 at once", async () => {
   await using t = await setup();
   const client = t.start(["--json"]);
   client.end();

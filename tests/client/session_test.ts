@@ -16,10 +16,17 @@ import {
   makeCerts,
   PipeClient,
 } from "./_helpers.ts";
+import { missing, testNeeding } from "../_tools.ts";
 import { HOSTILE_MESSAGES, HOSTILE_NICKNAMES, RAW_UNSAFE } from "./hostile_corpus.ts";
 
-const certs = await makeCerts();
-globalThis.addEventListener("unload", () => Deno.removeSync(certs.dir, { recursive: true }));
+/** Deno.test for the tests that use certificates made with openssl: skipped without it. */
+const test = testNeeding("openssl");
+// Without openssl there are no certificates, and every test that reads them is skipped.
+const certs = missing("openssl") ? undefined! : await makeCerts();
+globalThis.addEventListener(
+  "unload",
+  () => certs && Deno.removeSync(certs.dir, { recursive: true }),
+);
 
 async function setup() {
   const server = new FakeServer(certs.caTrue);
@@ -43,7 +50,7 @@ function lines(text: string): string[] {
   return text.split("\n").filter((line) => line !== "");
 }
 
-Deno.test("sends the login first, then each input line as one message, and leaves politely at end of input", async () => {
+test("sends the login first, then each input line as one message, and leaves politely at end of input", async () => {
   await using t = await setup();
   const client = t.start(["--nick", "bob"]);
   client.type("hello", "", "second line");
@@ -65,7 +72,7 @@ Deno.test("sends the login first, then each input line as one message, and leave
   assert(!client.stdout.includes("\x1b"), "no colour without a terminal");
 });
 
-Deno.test("shows history across days with separators, multi-line messages indented, odd time formats", async () => {
+test("shows history across days with separators, multi-line messages indented, odd time formats", async () => {
   await using t = await setup();
   const client = t.start(["--nick", "bob"]);
   const conn = await t.server.accept();
@@ -96,7 +103,7 @@ Deno.test("shows history across days with separators, multi-line messages indent
   ]);
 });
 
-Deno.test("hostile nicknames and messages reach stdout only as visible escapes", async () => {
+test("hostile nicknames and messages reach stdout only as visible escapes", async () => {
   await using t = await setup();
   const client = t.start(["--nick", "bob"]);
   const conn = await t.server.accept();
@@ -125,7 +132,7 @@ Deno.test("hostile nicknames and messages reach stdout only as visible escapes",
   assert.equal(shown.length, expected);
 });
 
-Deno.test("a login error without a terminal exits non-zero with the server's reason", async () => {
+test("a login error without a terminal exits non-zero with the server's reason", async () => {
   await using t = await setup();
   const client = t.start([], { CHAT_NICK: "bob" });
   const conn = await t.server.accept();
@@ -135,7 +142,7 @@ Deno.test("a login error without a terminal exits non-zero with the server's rea
   assert.match(client.stderr, /login as bob refused: nickname already in use/);
 });
 
-Deno.test("a login error without a reason says the nickname was taken or not allowed", async () => {
+test("a login error without a reason says the nickname was taken or not allowed", async () => {
   await using t = await setup();
   const client = t.start(["--nick", "bob"]);
   const conn = await t.server.accept();
@@ -145,7 +152,7 @@ Deno.test("a login error without a reason says the nickname was taken or not all
   assert.match(client.stderr, /nickname taken or not allowed/);
 });
 
-Deno.test("after a dropped connection it logs in again with since, sends queued lines, shows nothing twice", async () => {
+test("after a dropped connection it logs in again with since, sends queued lines, shows nothing twice", async () => {
   await using t = await setup();
   const client = t.start(["--nick", "bob"]);
   const conn = await t.server.accept();
@@ -183,7 +190,7 @@ Deno.test("after a dropped connection it logs in again with since, sends queued 
   ]);
 });
 
-Deno.test("a server whose numbers went back (it lost its last messages in a restart): no new message is skipped", async () => {
+test("a server whose numbers went back (it lost its last messages in a restart): no new message is skipped", async () => {
   await using t = await setup();
   const client = t.start(["--nick", "bob"]);
   const at = (minute: number) => `2017-01-12T20:${String(minute).padStart(2, "0")}:00Z`;
@@ -230,7 +237,7 @@ Deno.test("a server whose numbers went back (it lost its last messages in a rest
   assert.equal(client.stderr.match(/numbers restarted/g)?.length, 1, client.stderr);
 });
 
-Deno.test("against a server without seq, a reconnect marks the replay and skips what was shown", async () => {
+test("against a server without seq, a reconnect marks the replay and skips what was shown", async () => {
   await using t = await setup();
   const client = t.start(["--nick", "bob"]);
   const conn = await t.server.accept();
@@ -260,7 +267,7 @@ Deno.test("against a server without seq, a reconnect marks the replay and skips 
   ]);
 });
 
-Deno.test("a message unconfirmed when the connection dropped is resent unless the replay shows it", async () => {
+test("a message unconfirmed when the connection dropped is resent unless the replay shows it", async () => {
   await using t = await setup();
   const client = t.start(["--nick", "bob"]);
   const conn = await t.server.accept();
@@ -293,7 +300,7 @@ Deno.test("a message unconfirmed when the connection dropped is resent unless th
   assert.deepEqual(shown.map((line) => line.slice(6)), ["<bob> m1", "<bob> m2", "<bob> m3"]);
 });
 
-Deno.test("--json prints every received frame as one terminal-safe JSON line", async () => {
+test("--json prints every received frame as one terminal-safe JSON line", async () => {
   await using t = await setup();
   const client = t.start(["--nick", "bot", "--json"]);
   const conn = await t.server.accept();
@@ -318,7 +325,7 @@ Deno.test("--json prints every received frame as one terminal-safe JSON line", a
   assert.doesNotMatch(client.stdout, RAW_UNSAFE);
 });
 
-Deno.test("an over-long line from the server becomes a notice; the connection goes on", async () => {
+test("an over-long line from the server becomes a notice; the connection goes on", async () => {
   await using t = await setup();
   const client = t.start(["--nick", "bob"]);
   const conn = await t.server.accept();
@@ -375,7 +382,7 @@ async function answerEach(
   }
 }
 
-Deno.test("a message refused for the rate limit is resent after a pause, before those waiting; other refusals fail the run", async () => {
+test("a message refused for the rate limit is resent after a pause, before those waiting; other refusals fail the run", async () => {
   await using t = await setup();
   const client = t.start(["--nick", "piper"]);
   const conn = await t.server.accept();
@@ -413,7 +420,7 @@ Deno.test("a message refused for the rate limit is resent after a pause, before 
   assert.deepEqual(shown, input.map((line) => `<piper> ${line}`));
 });
 
-Deno.test("a message refused with storage unavailable is resent after a pause and never lost", async () => {
+test("a message refused with storage unavailable is resent after a pause and never lost", async () => {
   await using t = await setup();
   const client = t.start(["--nick", "stora"]);
   const conn = await t.server.accept();
@@ -443,7 +450,7 @@ Deno.test("a message refused with storage unavailable is resent after a pause an
   assert.doesNotMatch(client.stderr, /not delivered/);
 });
 
-Deno.test("rate-limit refusals without an id (an older server) are matched to the messages left unanswered", async () => {
+test("rate-limit refusals without an id (an older server) are matched to the messages left unanswered", async () => {
   await using t = await setup();
   const client = t.start(["--nick", "piper"]);
   const conn = await t.server.accept();
@@ -466,7 +473,7 @@ Deno.test("rate-limit refusals without an id (an older server) are matched to th
   assert.deepEqual(messagesOf(conn).map((m) => m.message), [...input, "three", "four"]);
 });
 
-Deno.test("two identical messages in doubt after a drop: only the copies the replay shows beyond the confirmed ones count as delivered", async () => {
+test("two identical messages in doubt after a drop: only the copies the replay shows beyond the confirmed ones count as delivered", async () => {
   await using t = await setup();
   const client = t.start(["--nick", "bob"]);
   const conn = await t.server.accept();
@@ -508,7 +515,7 @@ Deno.test("two identical messages in doubt after a drop: only the copies the rep
   ]);
 });
 
-Deno.test("end of input with the server gone: exit 1 within the deadline, naming the line that did not get there", async () => {
+test("end of input with the server gone: exit 1 within the deadline, naming the line that did not get there", async () => {
   await using t = await setup();
   const client = t.start(["--nick", "bob"]);
   const conn = await t.server.accept();

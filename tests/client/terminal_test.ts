@@ -15,9 +15,16 @@ import {
   type TestCert,
   Tmux,
 } from "./_helpers.ts";
+import { missing, testNeeding } from "../_tools.ts";
 
-const certs = await makeCerts();
-globalThis.addEventListener("unload", () => Deno.removeSync(certs.dir, { recursive: true }));
+/** Deno.test for the tests that drive the client in tmux and use certificates made with openssl: skipped without them. */
+const test = testNeeding("openssl", "tmux");
+// Without openssl there are no certificates, and every test that reads them is skipped.
+const certs = missing("openssl") ? undefined! : await makeCerts();
+globalThis.addEventListener(
+  "unload",
+  () => certs && Deno.removeSync(certs.dir, { recursive: true }),
+);
 
 /** The permission flags of `deno task client`, so these tests prove the task's permissions suffice. */
 const CLIENT_TASK_FLAGS = (() => {
@@ -64,7 +71,7 @@ function inputRow(screen: string): string {
   return screen.split("\n").filter((row) => row.trim() !== "").at(-1) ?? "";
 }
 
-Deno.test("typing while messages arrive keeps the partial line intact", async () => {
+test("typing while messages arrive keeps the partial line intact", async () => {
   await using t = await setup();
   await t.start([
     "--addr",
@@ -122,7 +129,7 @@ Deno.test("typing while messages arrive keeps the partial line intact", async ()
   assert.equal(conn.received.length, 2, "commands are never sent");
 });
 
-Deno.test("asks for the address and the nickname, and for another nickname after a refusal", async () => {
+test("asks for the address and the nickname, and for another nickname after a refusal", async () => {
   await using t = await setup();
   await t.start(["--ca", certs.caTrue.certFile]);
   await t.tmux.waitFor(/Server address \[localhost:1337\]:$/m);
@@ -149,7 +156,7 @@ Deno.test("asks for the address and the nickname, and for another nickname after
   assert.equal(await conn.ended, "close_notify");
 });
 
-Deno.test("an untrusted certificate: the fingerprint is shown, yes pins it, the next run does not ask", async () => {
+test("an untrusted certificate: the fingerprint is shown, yes pins it, the next run does not ask", async () => {
   await using t = await setup();
   const args = ["--addr", `localhost:${t.server.port}`, "--nick", "bob"];
   await t.start(args);
@@ -186,7 +193,7 @@ Deno.test("an untrusted certificate: the fingerprint is shown, yes pins it, the 
   }
 });
 
-Deno.test("the trust prompt shows a certificate's subject as one line: newlines in it forge nothing", async () => {
+test("the trust prompt shows a certificate's subject as one line: newlines in it forge nothing", async () => {
   const forged = await makeSeedCert(
     certs.dir,
     "/CN=evil\nSHA-256: 3A:9F:00:11\nThis certificate matches yours",
@@ -208,7 +215,7 @@ Deno.test("the trust prompt shows a certificate's subject as one line: newlines 
   await t.tmux.waitFor(/EXIT=1/);
 });
 
-Deno.test("an untrusted certificate refused at the prompt: nothing is sent, exit 1", async () => {
+test("an untrusted certificate refused at the prompt: nothing is sent, exit 1", async () => {
   await using t = await setup();
   await t.start(["--addr", `127.0.0.1:${t.server.port}`, "--nick", "bob"]);
   await t.tmux.waitFor(/\[y\/N\]$/m);
@@ -220,7 +227,7 @@ Deno.test("an untrusted certificate refused at the prompt: nothing is sent, exit
   assert(!await eventually(() => t.server.conns.length > 1, 300), "no second attempt");
 });
 
-Deno.test("the status shows reconnecting with a countdown, and lines typed meanwhile go out after the login", async () => {
+test("the status shows reconnecting with a countdown, and lines typed meanwhile go out after the login", async () => {
   await using t = await setup();
   await t.start([
     "--addr",
@@ -261,7 +268,7 @@ Deno.test("the status shows reconnecting with a countdown, and lines typed meanw
   await t.tmux.waitFor(/EXIT=0/);
 });
 
-Deno.test("a partial line that wraps over several rows survives messages arriving", async () => {
+test("a partial line that wraps over several rows survives messages arriving", async () => {
   await using t = await setup();
   const env = { ...clientEnv(t.config), TZ: "UTC" };
   const args = [

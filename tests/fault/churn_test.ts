@@ -10,8 +10,8 @@
 // (tens of KiB) would add tens of MB here, or kill the server outright.
 
 import assert from "node:assert/strict";
-import { runChurn } from "./_churn.ts";
-import { HAS_PROC, ServerProcess } from "./_helpers.ts";
+import { runChurn } from "../../bench/fault/churn.ts";
+import { HAS_PROC, ServerProcess } from "../../bench/fault/server_process.ts";
 
 Deno.test({
   name:

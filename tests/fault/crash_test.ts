@@ -6,7 +6,7 @@
 // another.
 
 import assert from "node:assert/strict";
-import { runCrash } from "./_crash.ts";
+import { runCrash } from "../../bench/fault/crash.ts";
 
 const SEED = Number(Deno.env.get("FAULT_SEED") ?? 20261127);
 

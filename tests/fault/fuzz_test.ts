@@ -9,8 +9,8 @@
 
 import assert from "node:assert/strict";
 import { startServer } from "../server/_helpers.ts";
-import { runFuzz } from "./_fuzz.ts";
-import { FaultClient } from "./_helpers.ts";
+import { runFuzz } from "../../bench/fault/fuzz.ts";
+import { LineClient } from "../../bench/fault/line_client.ts";
 
 const SEED = Number(Deno.env.get("FAULT_SEED") ?? 20261127);
 
@@ -20,8 +20,8 @@ Deno.test("fuzzed frames are each answered, the connection goes on, good frames 
   assert.ok(figures.errors > 100 && figures.relays > 100, JSON.stringify(figures));
   // The server is still whole: two new clients chat.
   const since = server.store.lastSeq;
-  await using alice = await FaultClient.login(server, "alice", since);
-  await using bob = await FaultClient.login(server, "bob", since);
+  await using alice = await LineClient.login(server, "alice", since);
+  await using bob = await LineClient.login(server, "bob", since);
   await alice.send({ message: "still here" });
   assert.equal((await bob.next()).message, "still here");
   assert.ok(!server.logs.some((l) => l.startsWith("accept error")), server.logs.join("\n"));

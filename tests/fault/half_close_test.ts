@@ -6,10 +6,11 @@
 
 import assert from "node:assert/strict";
 import { startServer } from "../server/_helpers.ts";
-import { FaultClient, type Frame, ServerProcess } from "./_helpers.ts";
+import { type Frame, LineClient } from "../../bench/fault/line_client.ts";
+import { ServerProcess } from "../../bench/fault/server_process.ts";
 
 /** Every frame until the server closes the connection. */
-async function readToEnd(client: FaultClient): Promise<Frame[]> {
+async function readToEnd(client: LineClient): Promise<Frame[]> {
   const frames: Frame[] = [];
   while (true) {
     const frame = await client.next(5000).catch((error: Error) => error);
@@ -23,7 +24,7 @@ async function readToEnd(client: FaultClient): Promise<Frame[]> {
 
 Deno.test("a client that logs in and half-closes still gets its whole replay", async () => {
   await using server = await startServer();
-  await using writer = await FaultClient.login(server, "writer");
+  await using writer = await LineClient.login(server, "writer");
   const count = 5000;
   await writer.send(
     Array.from({ length: count }, (_, i) => JSON.stringify({ message: `m${i} ${"x".repeat(100)}` }))
@@ -31,7 +32,7 @@ Deno.test("a client that logs in and half-closes still gets its whole replay", a
   );
   await writer.send({ message: "last", id: "last" });
   assert.deepEqual(await writer.next(), { status: "ok", id: "last" });
-  await using reader = await FaultClient.connect(server);
+  await using reader = await LineClient.connect(server);
   await reader.send({ command: "login", nickname: "reader" });
   await reader.conn.closeWrite();
   const frames = await readToEnd(reader);
@@ -45,7 +46,7 @@ Deno.test("a client that logs in and half-closes still gets its whole replay", a
 
 Deno.test("a frame cut off by the client's half-close is still answered", async () => {
   await using server = await startServer();
-  await using client = await FaultClient.login(server, "cut");
+  await using client = await LineClient.login(server, "cut");
   await client.send('{"message":5}\n{"message"');
   await client.conn.closeWrite();
   const frames = await readToEnd(client);
@@ -57,7 +58,7 @@ Deno.test("a frame cut off by the client's half-close is still answered", async 
 
 Deno.test("the ack of a message in the client's last frame still comes after its half-close", async () => {
   await using server = await startServer();
-  await using client = await FaultClient.login(server, "acked");
+  await using client = await LineClient.login(server, "acked");
   await client.send('{"message":"a","id":"1"}\n{"message":"b","id":"2"}');
   await client.conn.closeWrite();
   assert.deepEqual(await readToEnd(client), [
@@ -70,7 +71,7 @@ Deno.test("with --data-dir, acks still on their way to the disk come after a hal
   const dir = await Deno.makeTempDir({ prefix: "chat-fault-" });
   try {
     await using server = await ServerProcess.start({ dir, args: ["--data-dir", `${dir}/data`] });
-    await using client = await FaultClient.login(server, "durable");
+    await using client = await LineClient.login(server, "durable");
     const ids = Array.from({ length: 50 }, (_, i) => `${i}`);
     await client.send(ids.map((id) => JSON.stringify({ message: `m${id}`, id }) + "\n").join(""));
     await client.conn.closeWrite();

@@ -13,8 +13,8 @@
 import assert from "node:assert/strict";
 import { SOCKET_BUFFER_BYTES } from "../../lib/server/connection.ts";
 import { DEFAULT_BATCH_BYTES } from "../../lib/server/outbox.ts";
-import { HAS_PROC } from "./_helpers.ts";
-import { runSlowReaders } from "./_slow_readers.ts";
+import { HAS_PROC } from "../../bench/fault/server_process.ts";
+import { runSlowReaders } from "../../bench/fault/slow_readers.ts";
 
 const SEND_QUEUE = 256 * 1024;
 

@@ -8,8 +8,8 @@
 
 import assert from "node:assert/strict";
 import { startServer } from "../server/_helpers.ts";
-import { latency } from "./_helpers.ts";
-import { runSlowloris, SLOW_KINDS } from "./_slowloris.ts";
+import { latency } from "../../bench/fault/latency.ts";
+import { runSlowloris, SLOW_KINDS } from "../../bench/fault/slowloris.ts";
 
 const HANDSHAKE_MS = 1000;
 const LOGIN_MS = 2000;

@@ -7,7 +7,8 @@
 
 import assert from "node:assert/strict";
 import { connect, type TLSSocket } from "node:tls";
-import { HAS_PROC, ServerProcess, sleep } from "./_helpers.ts";
+import { sleep } from "../../bench/fault/schedule.ts";
+import { HAS_PROC, ServerProcess } from "../../bench/fault/server_process.ts";
 
 /** Connections sending a line each. */
 const CONNECTIONS = 8;

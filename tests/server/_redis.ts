@@ -1,12 +1,12 @@
 // Test helpers for scaling out through Redis: a private redis-server on a
 // free port (stopped and restarted on the same port and folder for outage
-// tests), in-process "servers" (a store and its Redis link), and `chat server --redis …` as real processes sharing one
-// certificate.
+// tests), in-process "servers" (a store and its Redis link), and
+// `chat server --redis …` as real processes sharing one certificate.
 
 import { GENERATED_CERT_FILE, GENERATED_KEY_FILE } from "../../lib/server/cert.ts";
-import type { ClusterEvents } from "../../lib/server/cluster.ts";
+import type { SharedChatEvents } from "../../lib/server/shared_chat.ts";
 import type { Logger } from "../../lib/server/log.ts";
-import { RedisCluster } from "../../lib/server/redis.ts";
+import { RedisLink } from "../../lib/server/redis/link.ts";
 import { MemoryStore } from "../../lib/server/store.ts";
 import { ChatServer } from "../_chat.ts";
 import { type Target, testIdentity } from "./_helpers.ts";
@@ -32,19 +32,19 @@ export class RedisNode {
   readonly logs: string[] = [];
   readonly authored: [number, number][] = [];
   readonly lost: [string, number][] = [];
-  cluster!: RedisCluster;
+  link!: RedisLink;
 
   static async open(redis: RedisServer, leaseMs = 5_000): Promise<RedisNode> {
     const node = new RedisNode();
     const logger: Logger = {
       log: (event, fields = {}) => node.logs.push(`${event} ${JSON.stringify(fields)}`),
     };
-    node.cluster = await RedisCluster.open({ url: redis.url, store: node.store, logger, leaseMs });
-    const events: ClusterEvents = {
+    node.link = await RedisLink.open({ url: redis.url, store: node.store, logger, leaseMs });
+    const events: SharedChatEvents = {
       arrived: (authored) => node.authored.push(...authored),
       lost: (key, owner) => node.lost.push([key, owner]),
     };
-    node.cluster.listen(events);
+    node.link.listen(events);
     return node;
   }
 
@@ -59,7 +59,7 @@ export class RedisNode {
   }
 
   close(): Promise<void> {
-    return this.cluster.close();
+    return this.link.close();
   }
 }
 
@@ -236,7 +236,7 @@ export class RedisServer {
  * directory, all serving the same certificate (written to certs/ before
  * they start, so none of them races to generate it).
  */
-export class ChatCluster {
+export class ChatServers {
   readonly dir: string;
   readonly certPem: string;
   readonly servers: ChatServer[];
@@ -252,8 +252,8 @@ export class ChatCluster {
    * with `--redis redisUrl --host 127.0.0.1 --port 0 --rate-limit 0`, and
    * waits until every one listens.
    */
-  static async start(redisUrl: string, extraArgs: string[][]): Promise<ChatCluster> {
-    const dir = await Deno.makeTempDir({ prefix: "chat-cluster-" });
+  static async start(redisUrl: string, extraArgs: string[][]): Promise<ChatServers> {
+    const dir = await Deno.makeTempDir({ prefix: "chat-servers-" });
     const { certPem, keyPem } = await testIdentity();
     await Deno.mkdir(`${dir}/certs`);
     await Deno.writeTextFile(`${dir}/certs/${GENERATED_KEY_FILE}`, keyPem, { mode: 0o600 });
@@ -275,14 +275,14 @@ export class ChatCluster {
         dir,
       )
     );
-    const cluster = new ChatCluster(dir, certPem, servers);
+    const group = new ChatServers(dir, certPem, servers);
     try {
       await Promise.all(servers.map((server) => server.listening()));
     } catch (error) {
-      await cluster[Symbol.asyncDispose]();
+      await group[Symbol.asyncDispose]();
       throw error;
     }
-    return cluster;
+    return group;
   }
 
   /** Where a TestClient connects to reach server `index`. */

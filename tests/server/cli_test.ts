@@ -5,6 +5,10 @@ import assert from "node:assert/strict";
 import config from "../../deno.json" with { type: "json" };
 import { ChatServer, runChat as run } from "../_chat.ts";
 import { TestClient } from "./_helpers.ts";
+import { testNeeding } from "../_tools.ts";
+
+/** Deno.test for the tests that make a certificate with openssl: skipped without it. */
+const test = testNeeding("openssl");
 
 Deno.test("--version prints the version kept in deno.json", async () => {
   const { code, stdout } = await run(["--version"]);
@@ -167,7 +171,7 @@ Deno.test("logs one JSON object per line with --log-format json, and never messa
   }
 });
 
-Deno.test("startup errors are one sentence and a non-zero exit, never a stack trace", async () => {
+test("startup errors are one sentence and a non-zero exit, never a stack trace", async () => {
   const dir = await Deno.makeTempDir();
   try {
     // Two real pairs, so one key can be given with the other's certificate.

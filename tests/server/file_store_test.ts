@@ -2,7 +2,7 @@
 
 import assert from "node:assert/strict";
 import { StartupError } from "../../lib/server/cert.ts";
-import { FileStore, LOG_FILE } from "../../lib/server/file_store.ts";
+import { FileStore, LOG_FILE, StorageUnavailable } from "../../lib/server/file_store.ts";
 import { encodeChatMessage } from "../../lib/protocol.ts";
 
 const encoder = new TextEncoder();
@@ -62,7 +62,7 @@ Deno.test("resolves whenDurable only once the message is written to the file", (
 Deno.test("groups many appends into few writes and acks them all", () =>
   withDir(async (dir) => {
     const store = await FileStore.open(dir, { warn: () => {} });
-    const acks: Promise<void>[] = [];
+    const acks: Promise<number>[] = [];
     for (let i = 0; i < 1000; i++) acks.push(store.whenDurable(store.append(message(`m${i}`), 1)));
     await Promise.all(acks);
     await store.close();
@@ -199,4 +199,50 @@ Deno.test("a full disk refuses new messages, keeps the log loadable, and stores 
     const reopened = await FileStore.open(dir, { warn: () => {} });
     assert.equal(reopened.lastSeq, acks.length + 1, "every accepted message is on disk, once");
     await reopened.close();
+  }));
+
+Deno.test({
+  name:
+    "a log that opens but cannot be sought or cut (a FIFO) is a StartupError, and no handle is left open",
+  ignore: Deno.build.os === "windows",
+  fn: () =>
+    withDir(async (dir) => {
+      const path = `${dir}/${LOG_FILE}`;
+      // Empty: the seek to the end fails. A torn line: cutting it off fails.
+      for (const content of ["", '{"from":"bob","mess']) {
+        const made = await new Deno.Command("mkfifo", { args: [path] }).output();
+        assert.equal(made.code, 0, new TextDecoder().decode(made.stderr));
+        const opening = FileStore.open(dir, { warn: () => {} });
+        // The store reads the FIFO to its end: write what it holds, then close it.
+        const writer = await Deno.open(path, { write: true });
+        await writer.write(encoder.encode(content));
+        writer.close();
+        await assert.rejects(opening, (error: Error) => {
+          assert.ok(error instanceof StartupError);
+          assert.match(error.message, /^Cannot open the history .* for writing: /);
+          return true;
+        });
+        // The resource sanitizer fails this test if the log's handle leaked.
+        await Deno.remove(path);
+      }
+    }),
+});
+
+Deno.test("closed while the disk fails, the messages not yet written are refused as StorageUnavailable", () =>
+  withTinyDisk(async (dir) => {
+    const store = await FileStore.open(dir, { warn: () => {} });
+    const big = "x".repeat(3000);
+    const acks: Promise<unknown>[] = [];
+    for (let i = 0; i < 40; i++) {
+      try {
+        acks.push(store.whenDurable(store.append(message(`${i} ${big}`), 1)).catch((e) => e));
+      } catch {
+        break; // The disk is full: the batch in flight waits for a retry that never comes.
+      }
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    await store.close();
+    const failed = (await Promise.all(acks)).filter((result) => typeof result !== "number");
+    assert.ok(failed.length > 0, "some messages were still waiting for the disk");
+    assert.ok(failed.every((error) => error instanceof StorageUnavailable), String(failed[0]));
   }));

@@ -2,7 +2,7 @@
 // outboxes over in-memory writers, and the clock is fake.
 
 import assert from "node:assert/strict";
-import { Hub, type Member } from "../../lib/server/hub.ts";
+import { Hub, type Member, type PostResult } from "../../lib/server/hub.ts";
 import { Outbox } from "../../lib/server/outbox.ts";
 import { MemoryStore } from "../../lib/server/store.ts";
 import { formatWireTime, parseWireTime } from "../../lib/time.ts";
@@ -70,6 +70,12 @@ class Harness {
 }
 
 type Frame = Record<string, unknown>;
+
+/** The seq an accepted post is stored under; throws if the post was refused. */
+function stored(result: PostResult): Promise<number> {
+  if (!result.ok) throw new Error(`post refused: ${result.reason}`);
+  return result.stored;
+}
 
 /** The `message` texts of the chat messages a member received, in order. */
 function texts(member: TestMember): string[] {
@@ -202,9 +208,9 @@ Deno.test("stamps a post with the member's nickname and the server's clock", asy
   const h = new Harness();
   const alice = h.login("alice");
   const bob = h.login("bob");
-  assert.deepEqual(h.hub.post(alice, "hello"), { ok: true, seq: 1 });
+  assert.equal(await stored(h.hub.post(alice, "hello")), 1);
   h.now = FIXED + 61_500;
-  assert.deepEqual(h.hub.post(alice, "later"), { ok: true, seq: 2 });
+  assert.equal(await stored(h.hub.post(alice, "later")), 2);
   await h.finish();
   const [, first, second] = bob.writer.frames as Frame[];
   assert.deepEqual(first, {
@@ -229,12 +235,8 @@ Deno.test("numbers posts consecutively, across members", async () => {
   const alice = h.login("alice");
   const bob = h.login("bob");
   const seqs = [];
-  for (let i = 0; i < 6; i++) {
-    const result = h.hub.post(i % 2 ? bob : alice, `m${i}`);
-    assert.equal(result.ok, true);
-    if (result.ok) seqs.push(result.seq);
-  }
-  assert.deepEqual(seqs, [1, 2, 3, 4, 5, 6]);
+  for (let i = 0; i < 6; i++) seqs.push(stored(h.hub.post(i % 2 ? bob : alice, `m${i}`)));
+  assert.deepEqual(await Promise.all(seqs), [1, 2, 3, 4, 5, 6]);
   assert.equal(h.store.lastSeq, 6);
   await h.finish();
 });

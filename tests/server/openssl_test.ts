@@ -3,6 +3,10 @@
 
 import assert from "node:assert/strict";
 import { eventually, startServer, TestClient } from "./_helpers.ts";
+import { testNeeding } from "../_tools.ts";
+
+/** Deno.test for the tests that talk to the server through openssl s_client: skipped without it. */
+const test = testNeeding("openssl");
 
 /** `openssl s_client` as a person at a terminal would run it (with -crlf, as some do). */
 class SClient {
@@ -56,7 +60,7 @@ class SClient {
   }
 }
 
-Deno.test("a person at openssl s_client can log in, chat, and see the history", async () => {
+test("a person at openssl s_client can log in, chat, and see the history", async () => {
   await using server = await startServer();
   const dir = await Deno.makeTempDir();
   try {
@@ -93,7 +97,7 @@ Deno.test("a person at openssl s_client can log in, chat, and see the history", 
   }
 });
 
-Deno.test("an abrupt disconnect (s_client killed with SIGKILL) frees the nickname", async () => {
+test("an abrupt disconnect (s_client killed with SIGKILL) frees the nickname", async () => {
   await using server = await startServer();
   const dir = await Deno.makeTempDir();
   try {

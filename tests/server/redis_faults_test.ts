@@ -5,20 +5,24 @@
 
 import assert from "node:assert/strict";
 import { withDeadline } from "../../lib/deadline.ts";
-import { HISTORY_KEY, NICK_PREFIX } from "../../lib/server/redis.ts";
+import { HISTORY_KEY, NICK_PREFIX } from "../../lib/server/redis/scripts.ts";
 import { type Frame, TestClient } from "./_helpers.ts";
-import { ChatCluster, post, RedisNode, RedisServer, sleep, until } from "./_redis.ts";
+import { ChatServers, post, RedisNode, RedisServer, sleep, until } from "./_redis.ts";
+import { testNeeding } from "../_tools.ts";
+
+/** Deno.test for the tests that run a private redis-server: skipped without it. */
+const test = testNeeding("redis-server");
 
 async function redisPid(redis: RedisServer): Promise<number> {
   const info = await redis.command("INFO", "server");
   return Number(/process_id:(\d+)/.exec(info)![1]);
 }
 
-Deno.test("after Redis lost its script cache (a restart), one author's messages keep their order", async () => {
+test("after Redis lost its script cache (a restart), one author's messages keep their order", async () => {
   await using redis = await RedisServer.start();
   const a = await RedisNode.open(redis);
   try {
-    await a.cluster.append(post("bob", "warm-up"), 1);
+    await a.link.append(post("bob", "warm-up"), 1);
     // What a Redis restart does to the script cache (SCRIPT LOAD is not persisted).
     await redis.command("SCRIPT", "FLUSH");
     const sent: string[] = [];
@@ -26,7 +30,7 @@ Deno.test("after Redis lost its script cache (a restart), one author's messages 
     for (let i = 0; i < 40; i++) {
       const text = `m${i}`;
       sent.push(text);
-      acks.push(a.cluster.append(post("bob", text), 1));
+      acks.push(a.link.append(post("bob", text), 1));
       await sleep(0); // one message per turn of the event loop, as from a typing user
     }
     await Promise.all(acks);
@@ -34,21 +38,21 @@ Deno.test("after Redis lost its script cache (a restart), one author's messages 
     for (let i = 0; i < 200 && stored().length < sent.length; i++) await sleep(10);
     assert.deepEqual(stored(), sent, "stored order differs from the order bob sent them");
   } finally {
-    await a.cluster.close();
+    await a.link.close();
   }
 });
 
-Deno.test("a nickname released while a multi-batch lease renewal is in flight stays free", async () => {
+test("a nickname released while a multi-batch lease renewal is in flight stays free", async () => {
   await using redis = await RedisServer.start();
   // Renewal every 100 ms; 1200 nicknames make three renewal batches of up to 500.
   const a = await RedisNode.open(redis, 300);
   try {
     const claims = [];
-    for (let i = 0; i < 1200; i++) claims.push(a.cluster.claim(`user${i}`, i + 1));
+    for (let i = 0; i < 1200; i++) claims.push(a.link.claim(`user${i}`, i + 1));
     for (const claim of await Promise.all(claims)) assert.ok(claim.ok);
     // Members 600..1199 leave, one every ~1.5 ms, over several renewals.
     for (let i = 600; i < 1200; i++) {
-      a.cluster.release(`user${i}`, i + 1);
+      a.link.release(`user${i}`, i + 1);
       await sleep(1);
     }
     await sleep(50); // every release and renewal answered
@@ -62,14 +66,14 @@ Deno.test("a nickname released while a multi-batch lease renewal is in flight st
       } ms)`,
     );
   } finally {
-    await a.cluster.close();
+    await a.link.close();
   }
 });
 
-Deno.test("a hung Redis (SIGSTOP, like a dead host) counts as down: new messages are refused, the one in doubt is settled by the stream, SIGTERM exits within 2 s", async () => {
+test("a hung Redis (SIGSTOP, like a dead host) counts as down: new messages are refused, the one in doubt is settled by the stream, SIGTERM exits within 2 s", async () => {
   await using redis = await RedisServer.start();
   const pid = await redisPid(redis);
-  await using chat = await ChatCluster.start(redis.url, [[]]);
+  await using chat = await ChatServers.start(redis.url, [[]]);
   const ann = await TestClient.login(chat.target(0), "ann");
   try {
     await ann.send({ message: "before", id: "0" });
@@ -106,10 +110,10 @@ Deno.test("a hung Redis (SIGSTOP, like a dead host) counts as down: new messages
   }
 });
 
-Deno.test("SIGTERM exits within 2 s while Redis hangs", async () => {
+test("SIGTERM exits within 2 s while Redis hangs", async () => {
   await using redis = await RedisServer.start();
   const pid = await redisPid(redis);
-  await using chat = await ChatCluster.start(redis.url, [[]]);
+  await using chat = await ChatServers.start(redis.url, [[]]);
   const ann = await TestClient.login(chat.target(0), "ann");
   try {
     Deno.kill(pid, "SIGSTOP");
@@ -127,9 +131,9 @@ Deno.test("SIGTERM exits within 2 s while Redis hangs", async () => {
   }
 });
 
-Deno.test("Redis stopped: SIGTERM still exits within 2 s", async () => {
+test("Redis stopped: SIGTERM still exits within 2 s", async () => {
   await using redis = await RedisServer.start();
-  await using chat = await ChatCluster.start(redis.url, [[]]);
+  await using chat = await ChatServers.start(redis.url, [[]]);
   const ann = await TestClient.login(chat.target(0), "ann");
   try {
     await ann.send({ message: "before", id: "0" });
@@ -148,9 +152,9 @@ Deno.test("Redis stopped: SIGTERM still exits within 2 s", async () => {
   }
 });
 
-Deno.test("with --history-limit, a server that falls behind the stream cuts its readers off rather than skip live messages", async () => {
+test("with --history-limit, a server that falls behind the stream cuts its readers off rather than skip live messages", async () => {
   await using redis = await RedisServer.start();
-  await using chat = await ChatCluster.start(redis.url, [["--history-limit", "20"], [
+  await using chat = await ChatServers.start(redis.url, [["--history-limit", "20"], [
     "--history-limit",
     "20",
   ]]);
@@ -181,10 +185,10 @@ Deno.test("with --history-limit, a server that falls behind the stream cuts its 
   }
 });
 
-Deno.test("frames behind a login that waits for Redis are not buffered without bound", async () => {
+test("frames behind a login that waits for Redis are not buffered without bound", async () => {
   await using redis = await RedisServer.start();
   const pid = await redisPid(redis);
-  await using chat = await ChatCluster.start(redis.url, [[]]);
+  await using chat = await ChatServers.start(redis.url, [[]]);
   const rss = async () => {
     const { stdout } = await new Deno.Command("ps", {
       args: ["-o", "rss=", "-p", String(chat.servers[0].child.pid)],
@@ -221,13 +225,13 @@ Deno.test("frames behind a login that waits for Redis are not buffered without b
   }
 });
 
-Deno.test("a login refused because its claim was cut off in flight leaves no lease behind", async () => {
+test("a login refused because its claim was cut off in flight leaves no lease behind", async () => {
   await using redis = await RedisServer.start();
   const a = await RedisNode.open(redis, 10_000);
   try {
     const claims: Promise<boolean>[] = [];
     for (let i = 0; i < 3000; i++) {
-      claims.push(a.cluster.claim(`nick${i}`, i + 1).then((claim) => claim.ok, () => false));
+      claims.push(a.link.claim(`nick${i}`, i + 1).then((claim) => claim.ok, () => false));
     }
     await redis.command("CLIENT", "KILL", "TYPE", "normal");
     const outcomes = await Promise.all(claims);
@@ -251,22 +255,20 @@ Deno.test("a login refused because its claim was cut off in flight leaves no lea
         `"nickname already in use" until the lease ends`,
     );
   } finally {
-    await a.cluster.close();
+    await a.link.close();
   }
 });
 
-Deno.test("close() while Redis is down returns promptly and settles what waits on it", async () => {
+test("close() while Redis is down returns promptly and settles what waits on it", async () => {
   await using redis = await RedisServer.start();
   const a = await RedisNode.open(redis);
   // A login waiting for the local copy to catch up (as hub.login does after a claim).
   let settled = false;
-  const waiting = a.cluster.caughtUp(1_000_000, 5_000).catch(() => {}).finally(() =>
-    settled = true
-  );
+  const waiting = a.link.caughtUp(1_000_000, 5_000).catch(() => {}).finally(() => settled = true);
   await redis.stop();
   await sleep(300);
   const started = performance.now();
-  await a.cluster.close();
+  await a.link.close();
   const ms = performance.now() - started;
   await sleep(100);
   const settledAtClose = settled;

@@ -5,7 +5,11 @@
 
 import assert from "node:assert/strict";
 import { eventually, type Frame, type Target, TestClient } from "./_helpers.ts";
-import { ChatCluster, freePort, RedisServer, runChat } from "./_redis.ts";
+import { ChatServers, freePort, RedisServer, runChat } from "./_redis.ts";
+import { testNeeding } from "../_tools.ts";
+
+/** Deno.test for the tests that run a private redis-server: skipped without it. */
+const test = testNeeding("redis-server");
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -104,9 +108,9 @@ function assertConsecutive(seqs: unknown[], first: number, last: number, what: s
   assert.fail(`${what}: ${seqs.length} seqs, expected ${first}..${last}; first diffs ${gaps}`);
 }
 
-Deno.test("three servers on one Redis serve one chat: every message once, one order, consecutive seq, full replay", async () => {
+test("three servers on one Redis serve one chat: every message once, one order, consecutive seq, full replay", async () => {
   await using redis = await RedisServer.start();
-  await using chat = await ChatCluster.start(redis.url, [[], [], []]);
+  await using chat = await ChatServers.start(redis.url, [[], [], []]);
   const names = ["ann", "ben", "cat", "dan", "eve", "fay"];
   const PER_CLIENT = 50;
   const TOTAL = names.length * PER_CLIENT;
@@ -204,10 +208,10 @@ Deno.test("three servers on one Redis serve one chat: every message once, one or
   }
 });
 
-Deno.test("a nickname is held across servers by a lease: refused elsewhere, freed at once on close, freed after the lease when its server dies", async () => {
+test("a nickname is held across servers by a lease: refused elsewhere, freed at once on close, freed after the lease when its server dies", async () => {
   await using redis = await RedisServer.start();
   // Server 0 holds its nicknames with a 1 s lease, server 1 with 10 s.
-  await using chat = await ChatCluster.start(redis.url, [["--nick-lease", "1"], [
+  await using chat = await ChatServers.start(redis.url, [["--nick-lease", "1"], [
     "--nick-lease",
     "10",
   ]]);
@@ -256,9 +260,9 @@ Deno.test("a nickname is held across servers by a lease: refused elsewhere, free
   );
 });
 
-Deno.test("a client that reconnects to another server with since misses nothing and sees nothing twice", async () => {
+test("a client that reconnects to another server with since misses nothing and sees nothing twice", async () => {
   await using redis = await RedisServer.start();
-  await using chat = await ChatCluster.start(redis.url, [[], []]);
+  await using chat = await ChatServers.start(redis.url, [[], []]);
   await using wanda = await TestClient.login(chat.target(0), "wanda");
   await using walt = await TestClient.login(chat.target(1), "walt");
   const writers = [wanda, walt];
@@ -317,9 +321,9 @@ Deno.test("a client that reconnects to another server with since misses nothing 
   assert.ok(resumed.some((m) => m.from === "wanda") && resumed.some((m) => m.from === "walt"));
 });
 
-Deno.test("a Redis outage: sends are refused with storage unavailable, connections stay, traffic resumes, nothing acked is lost", async () => {
+test("a Redis outage: sends are refused with storage unavailable, connections stay, traffic resumes, nothing acked is lost", async () => {
   await using redis = await RedisServer.start();
-  await using chat = await ChatCluster.start(redis.url, [[], []]);
+  await using chat = await ChatServers.start(redis.url, [[], []]);
   await using ann = await TestClient.login(chat.target(0), "ann");
   await using ben = await TestClient.login(chat.target(1), "ben");
   const clients = [ann, ben];

@@ -96,7 +96,7 @@ Deno.test("permits nothing before login: no relay, no storage, no history", asyn
 });
 
 Deno.test("sets from and time itself: a client cannot speak as someone else", async () => {
-  await using server = await startServer({}, () => FIXED);
+  await using server = await startServer({}, { clock: () => FIXED });
   await using mallory = await TestClient.login(server, "mallory");
   await using alice = await TestClient.login(server, "alice");
   await mallory.send({ from: "alice", message: "I am alice", time: "1999-01-01T00:00:00Z" });

@@ -2,12 +2,7 @@
 
 import assert from "node:assert/strict";
 import { concatBytes } from "../../lib/bytes.ts";
-import {
-  ARENA_CHUNK_BYTES,
-  MAX_HOLE,
-  MemoryStore,
-  type ReadResult,
-} from "../../lib/server/store.ts";
+import { ARENA_CHUNK_BYTES, MemoryStore, type ReadResult } from "../../lib/server/store.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -242,7 +237,7 @@ Deno.test("keeps every message when it grows past its initial capacity", () => {
 Deno.test("is durable at once", async () => {
   const store = new MemoryStore();
   const seq = store.append(wire, 1);
-  assert.equal(await store.whenDurable(seq), undefined);
+  assert.equal(await store.whenDurable(seq), seq);
 });
 
 Deno.test("with a history limit, keeps and replays only the newest messages", () => {
@@ -304,16 +299,76 @@ Deno.test("skipTo: a hole in the seqs holds nothing and is read over", () => {
   assert.equal(read.next, 11);
 });
 
-Deno.test("skipTo: an empty store live fills the hole, so readers waiting at seq 1 lose nothing", () => {
+Deno.test("skipTo: an empty store live skips the hole, so readers waiting at seq 1 lose nothing", () => {
+  for (const hole of [3, 2 ** 40]) {
+    const store = new MemoryStore();
+    store.skipTo(hole);
+    assert.equal(store.firstSeq, 1);
+    assert.equal(store.lastSeq, hole - 1);
+    assert.deepEqual(store.read(1, 100, -1), { pieces: [], bytes: 0, next: hole });
+    store.append((seq) => wire(seq), 1);
+    assert.equal(readAll(store, 1), decoder.decode(wire(hole)));
+  }
+});
+
+Deno.test("skipTo: holes of any size cost the same few bytes, and reads cross them exactly", () => {
   const store = new MemoryStore();
-  store.skipTo(3);
-  assert.equal(store.firstSeq, 1);
-  assert.equal(store.lastSeq, 2);
-  assert.deepEqual(store.read(1, 100, -1), { pieces: [], bytes: 0, next: 3 });
+  const rssBefore = Deno.memoryUsage().rss;
+  const expected: number[] = [];
+  // 1,000 jumps of 2^40 seqs each (2^50 in all), with two messages after each.
+  for (let hole = 1; hole <= 1000; hole++) {
+    store.skipTo(store.lastSeq + 2 ** 40);
+    store.skipTo(store.lastSeq - 5); // Backwards: ignored.
+    for (let i = 0; i < 2; i++) expected.push(store.append((seq) => wire(seq), hole % 2));
+  }
+  const grewMiB = (Deno.memoryUsage().rss - rssBefore) / 2 ** 20;
+  // Filling the holes would take 24 bytes per seq: 27 PiB here.
+  assert.ok(grewMiB < 32, `memory grew ${grewMiB.toFixed(1)} MiB for 1,000 holes`);
+  assert.equal(expected[0], 2 ** 40);
+  assert.equal(store.lastSeq, expected.at(-1));
+  assert.ok(Number.isSafeInteger(store.lastSeq));
+  const text = (seqs: number[]) => seqs.map((seq) => decoder.decode(wire(seq))).join("");
+  assert.equal(readAll(store, 1), text(expected));
+  // From inside a hole, from a message, from the second message of a run.
+  assert.equal(readAll(store, expected[4] - 2 ** 39), text(expected.slice(4)));
+  assert.equal(readAll(store, expected[4]), text(expected.slice(4)));
+  assert.equal(readAll(store, expected[5]), text(expected.slice(5)));
+  assert.equal(readAll(store, 1, 1), text(expected.filter((_, i) => Math.floor(i / 2) % 2 === 1)));
+  assert.equal(store.bytesFrom(expected[10] - 1), text(expected.slice(10)).length);
+  // Read in small batches: `next` lands on the next message's seq, across each hole.
+  const batched: number[] = [];
+  for (let from = 1, read: ReadResult; from <= store.lastSeq; from = read.next) {
+    read = store.read(from, 1, -1);
+    const lines = decoder.decode(concat(read.pieces)).trimEnd().split("\n");
+    batched.push(...lines.map((line) => JSON.parse(line).seq));
+    assert.equal(read.next, expected[batched.length] ?? store.lastSeq + 1);
+  }
+  assert.deepEqual(batched, expected);
+});
+
+Deno.test("skipTo with a history limit: the oldest seq moves past a hole only as its messages go", () => {
+  const store = new MemoryStore({ historyLimit: 3 });
+  store.append((seq) => wire(seq), 1); // 1
+  store.append((seq) => wire(seq), 1); // 2
+  store.skipTo(2 ** 45);
+  for (let i = 0; i < 2; i++) store.append((seq) => wire(seq), 1); // 2^45, 2^45 + 1
+  // Message 1 was dropped: readers after it lose nothing.
+  assert.equal(store.firstSeq, 2);
   store.append((seq) => wire(seq), 1);
-  assert.equal(readAll(store, 1), decoder.decode(wire(3)));
-  // A hole too long to fill: the store starts over past it.
-  const far = new MemoryStore();
-  far.skipTo(MAX_HOLE + 5);
-  assert.equal(far.firstSeq, MAX_HOLE + 5);
+  // Message 2 went too: a reader anywhere in the hole has lost nothing.
+  assert.equal(store.firstSeq, 3);
+  assert.equal(readAll(store, 3), [0, 1, 2].map((i) => decoder.decode(wire(2 ** 45 + i))).join(""));
+  assert.equal(readAll(store, 1), readAll(store, 3));
+  assert.equal(store.bytesFrom(2 ** 45 + 1), wire(2 ** 45 + 1).length + wire(2 ** 45 + 2).length);
+  // Many holes under a small limit: the list of runs is trimmed along with the messages.
+  for (let i = 0; i < 5000; i++) {
+    store.skipTo(store.lastSeq + 3);
+    store.append((seq) => wire(seq), 1);
+  }
+  const last = store.lastSeq;
+  assert.equal(
+    readAll(store, 1),
+    [last - 6, last - 3, last].map((s) => decoder.decode(wire(s))).join(""),
+  );
+  assert.equal(store.firstSeq, last - 8);
 });

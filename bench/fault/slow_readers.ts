@@ -10,7 +10,10 @@
 // ("send queue full"); the chatters must not notice. The server's resident
 // memory is sampled throughout.
 
-import { FaultClient, type Latency, latency, ServerProcess, sleep, until } from "./_helpers.ts";
+import { type Latency, latency } from "./latency.ts";
+import { LineClient } from "./line_client.ts";
+import { sleep, until } from "./schedule.ts";
+import { ServerProcess } from "./server_process.ts";
 
 /** The size of a run. */
 export interface SlowReadersOptions {
@@ -95,7 +98,7 @@ export async function runSlowReaders(
     );
 
     const chatters = await Promise.all(
-      Array.from({ length: options.chatters }, (_, k) => FaultClient.login(server, `chat-${k}`)),
+      Array.from({ length: options.chatters }, (_, k) => LineClient.login(server, `chat-${k}`)),
     );
     const delays: number[] = [];
     let delivered = 0, disorder = 0;

@@ -5,7 +5,9 @@
 // a TCP connection that closes without a handshake. Afterwards the server's
 // open file descriptors must be back where they started, and its memory flat.
 
-import { FaultClient, pool, type ServerProcess, sleep, until } from "./_helpers.ts";
+import { LineClient } from "./line_client.ts";
+import { pool, sleep, until } from "./schedule.ts";
+import type { ServerProcess } from "./server_process.ts";
 
 /** How many cycles, how many at once, and how often to sample the server. */
 export interface ChurnOptions {
@@ -47,11 +49,11 @@ async function cycle(server: ServerProcess, i: number): Promise<void> {
     return;
   }
   if (kind === 8) {
-    const client = await FaultClient.connect(server);
+    const client = await LineClient.connect(server);
     await client.close();
     return;
   }
-  const client = await FaultClient.login(server, `churn-${i}`);
+  const client = await LineClient.login(server, `churn-${i}`);
   if (kind < PLAIN_CLOSE) {
     await client.close();
     return;

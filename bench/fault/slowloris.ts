@@ -15,7 +15,9 @@
 // handshakes costs this process too, so the delays of messages sent once
 // all are open are also given apart.
 
-import { FaultClient, type Latency, latency, sleep, type Target, until } from "./_helpers.ts";
+import { type Latency, latency } from "./latency.ts";
+import { LineClient, type Target } from "./line_client.ts";
+import { sleep, until } from "./schedule.ts";
 
 /** The kinds of slow connection. */
 export const SLOW_KINDS = ["silent", "half hello", "drip hello", "no login", "drip login"] as const;
@@ -147,7 +149,7 @@ async function tlsSlow(
   opened: () => void,
 ): Promise<{ ms: number; dripped: number; open: boolean }> {
   const started = performance.now();
-  const client = await FaultClient.connect(target);
+  const client = await LineClient.connect(target);
   opened();
   let dripped = 0;
   const dripping = bytes === undefined
@@ -175,8 +177,8 @@ export async function runSlowloris(
   const { dripMs } = options;
 
   // The chat that must not notice: alice writes, bob reads and times.
-  const alice = await FaultClient.login(target, `alice-${crypto.randomUUID().slice(0, 8)}`);
-  const bob = await FaultClient.login(target, `bob-${crypto.randomUUID().slice(0, 8)}`);
+  const alice = await LineClient.login(target, `alice-${crypto.randomUUID().slice(0, 8)}`);
+  const bob = await LineClient.login(target, `bob-${crypto.randomUUID().slice(0, 8)}`);
   const delays: number[] = [];
   const held: number[] = [];
   let allOpenAt = Infinity;

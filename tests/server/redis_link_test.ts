@@ -1,37 +1,21 @@
-// The Redis link (lib/server/redis.ts) in-process, against a private
-// redis-server: several RedisCluster objects on one Redis stand for several
+// The Redis link (lib/server/redis/) in-process, against a private
+// redis-server: several RedisLink objects on one Redis stand for several
 // servers. The same behaviour through real server processes and TLS
 // clients is in redis_test.ts.
 
 import assert from "node:assert/strict";
 import { StorageUnavailable } from "../../lib/server/file_store.ts";
 import type { Logger } from "../../lib/server/log.ts";
-import {
-  HISTORY_KEY,
-  NICK_PREFIX,
-  redactUrl,
-  RedisCluster,
-  SEQ_KEY,
-  streamEntries,
-} from "../../lib/server/redis.ts";
+import { redactUrl } from "../../lib/server/redis/client.ts";
+import { RedisLink } from "../../lib/server/redis/link.ts";
+import { HISTORY_KEY, NICK_PREFIX, SEQ_KEY } from "../../lib/server/redis/scripts.ts";
 import { DEFAULT_LIMITS, startServer } from "../../lib/server/server.ts";
 import { TestClient, testIdentity } from "./_helpers.ts";
 import { post, RedisNode, RedisServer, until } from "./_redis.ts";
+import { testNeeding } from "../_tools.ts";
 
-Deno.test("streamEntries reads XRANGE and XREAD replies in both RESP shapes", () => {
-  const entries = [["1-0", ["from", "a", "message", "x"]], ["2-0", ["from", "b", "message", "y"]]];
-  const expected = [
-    { seq: 1, fields: { from: "a", message: "x" } },
-    { seq: 2, fields: { from: "b", message: "y" } },
-  ];
-  assert.deepEqual(streamEntries(entries), expected); // XRANGE
-  assert.deepEqual(streamEntries([["chat:history", entries]]), expected); // XREAD, RESP2
-  assert.deepEqual(streamEntries({ "chat:history": entries }), expected); // XREAD, RESP3 map
-  assert.deepEqual(streamEntries(new Map([["chat:history", entries]])), expected);
-  assert.deepEqual(streamEntries(null), []); // XREAD timed out
-  assert.deepEqual(streamEntries([]), []);
-  assert.deepEqual(streamEntries([["not-a-number", []]]), []);
-});
+/** Deno.test for the tests that run a private redis-server: skipped without it. */
+const test = testNeeding("redis-server");
 
 Deno.test("redactUrl leaves the password out of what is printed", () => {
   assert.equal(redactUrl("redis://:hunter2@db:6379/2"), "redis://:***@db:6379/2");
@@ -39,15 +23,15 @@ Deno.test("redactUrl leaves the password out of what is printed", () => {
   assert.equal(redactUrl("not a url"), "not a url");
 });
 
-Deno.test("two servers append through one counter: one order, consecutive seq, authors known", async () => {
+test("two servers append through one counter: one order, consecutive seq, authors known", async () => {
   await using redis = await RedisServer.start();
   const a = await RedisNode.open(redis);
   const b = await RedisNode.open(redis);
   try {
     const sent: Promise<number>[] = [];
     for (let i = 0; i < 50; i++) {
-      sent.push(a.cluster.append(post("alice", `a${i}`), 7));
-      sent.push(b.cluster.append(post("bob", `b${i}`), 9));
+      sent.push(a.link.append(post("alice", `a${i}`), 7));
+      sent.push(b.link.append(post("bob", `b${i}`), 9));
     }
     const seqs = (await Promise.all(sent)).sort((x, y) => x - y);
     assert.deepEqual(seqs, Array.from({ length: 100 }, (_, i) => i + 1));
@@ -76,51 +60,51 @@ Deno.test("two servers append through one counter: one order, consecutive seq, a
   }
 });
 
-Deno.test("a nickname is held by one server; released, or renewed for as long as it lives", async () => {
+test("a nickname is held by one server; released, or renewed for as long as it lives", async () => {
   await using redis = await RedisServer.start();
   const a = await RedisNode.open(redis, 300);
   const b = await RedisNode.open(redis, 300);
   try {
-    const claim = await a.cluster.claim("alice", 1);
+    const claim = await a.link.claim("alice", 1);
     assert.deepEqual(claim, { ok: true, seq: 0 });
-    assert.deepEqual(await b.cluster.claim("alice", 2), {
+    assert.deepEqual(await b.link.claim("alice", 2), {
       ok: false,
       reason: "nickname already in use",
     });
     // Renewed every third of the lease: still held after several leases.
     await new Promise((resolve) => setTimeout(resolve, 1_000));
     assert.ok(Number(await redis.command("PTTL", NICK_PREFIX + "alice")) > 0);
-    assert.equal((await b.cluster.claim("alice", 2)).ok, false);
+    assert.equal((await b.link.claim("alice", 2)).ok, false);
     // Released by another member of the same server: nothing happens.
-    a.cluster.release("alice", 99);
-    assert.equal((await b.cluster.claim("alice", 2)).ok, false);
-    a.cluster.release("alice", 1);
-    await until("the release", async () => (await b.cluster.claim("alice", 2)).ok);
+    a.link.release("alice", 99);
+    assert.equal((await b.link.claim("alice", 2)).ok, false);
+    a.link.release("alice", 1);
+    await until("the release", async () => (await b.link.claim("alice", 2)).ok);
   } finally {
     await a.close();
     await b.close();
   }
 });
 
-Deno.test("a claim answers with the newest seq, for the replay to reach first", async () => {
+test("a claim answers with the newest seq, for the replay to reach first", async () => {
   await using redis = await RedisServer.start();
   const a = await RedisNode.open(redis);
   try {
-    for (let i = 0; i < 3; i++) await a.cluster.append(post("x", `m${i}`), 1);
-    assert.deepEqual(await a.cluster.claim("bob", 2), { ok: true, seq: 3 });
-    await a.cluster.caughtUp(3, 1_000);
+    for (let i = 0; i < 3; i++) await a.link.append(post("x", `m${i}`), 1);
+    assert.deepEqual(await a.link.claim("bob", 2), { ok: true, seq: 3 });
+    await a.link.caughtUp(3, 1_000);
     assert.equal(a.store.lastSeq, 3);
-    await assert.rejects(a.cluster.caughtUp(10, 50), StorageUnavailable);
+    await assert.rejects(a.link.caughtUp(10, 50), StorageUnavailable);
   } finally {
     await a.close();
   }
 });
 
-Deno.test("a nickname that another server took while this one could not renew is reported lost", async () => {
+test("a nickname that another server took while this one could not renew is reported lost", async () => {
   await using redis = await RedisServer.start();
   const a = await RedisNode.open(redis, 300);
   try {
-    assert.equal((await a.cluster.claim("carol", 4)).ok, true);
+    assert.equal((await a.link.claim("carol", 4)).ok, true);
     await redis.command("SET", NICK_PREFIX + "carol", "elsewhere/1");
     await until("the loss", () => a.lost.length > 0);
     assert.deepEqual(a.lost, [["carol", 4]]);
@@ -129,14 +113,14 @@ Deno.test("a nickname that another server took while this one could not renew is
   }
 });
 
-Deno.test("a Redis that lost its data does not hand out seqs this server already holds", async () => {
+test("a Redis that lost its data does not hand out seqs this server already holds", async () => {
   await using redis = await RedisServer.start();
   const a = await RedisNode.open(redis);
   try {
-    for (let i = 0; i < 3; i++) await a.cluster.append(post("x", `m${i}`), 1);
+    for (let i = 0; i < 3; i++) await a.link.append(post("x", `m${i}`), 1);
     await until("the copy", () => a.store.lastSeq === 3);
     await redis.command("FLUSHALL");
-    assert.equal(await a.cluster.append(post("x", "after"), 1), 4);
+    assert.equal(await a.link.append(post("x", "after"), 1), 4);
     await until("the copy", () => a.store.lastSeq === 4);
     assert.deepEqual(a.messages().map(([seq, , text]) => [seq, text]), [
       [1, "m0"],
@@ -149,25 +133,25 @@ Deno.test("a Redis that lost its data does not hand out seqs this server already
   }
 });
 
-Deno.test("while Redis is down, appends and claims fail at once; after it is back, both work and the follower resumes", async () => {
+test("while Redis is down, appends and claims fail at once; after it is back, both work and the follower resumes", async () => {
   await using redis = await RedisServer.start();
   const a = await RedisNode.open(redis);
   const b = await RedisNode.open(redis);
   try {
-    await a.cluster.append(post("x", "before"), 1);
+    await a.link.append(post("x", "before"), 1);
     await redis.stop();
     // Once the link has seen Redis go (an append sent just before is in doubt
     // and waits for Redis to say whether it holds it: see the next test)...
     await until("the outage logged", () => a.logs.some((l) => l.startsWith("redis unavailable")));
     // ...everything is refused at once, not after a timeout.
     const started = performance.now();
-    await assert.rejects(a.cluster.append(post("x", "during"), 1), StorageUnavailable);
-    await assert.rejects(a.cluster.claim("dave", 3));
+    await assert.rejects(a.link.append(post("x", "during"), 1), StorageUnavailable);
+    await assert.rejects(a.link.claim("dave", 3));
     assert.ok(performance.now() - started < 1_000, "refused at once");
     await redis.restart();
     await until("an append goes through", async () => {
       try {
-        await a.cluster.append(post("x", "after"), 1);
+        await a.link.append(post("x", "after"), 1);
         return true;
       } catch {
         return false;
@@ -182,7 +166,7 @@ Deno.test("while Redis is down, appends and claims fail at once; after it is bac
   }
 });
 
-Deno.test("appends cut off in flight are acked only if stored and refused only if not", async () => {
+test("appends cut off in flight are acked only if stored and refused only if not", async () => {
   await using redis = await RedisServer.start();
   const a = await RedisNode.open(redis);
   try {
@@ -192,7 +176,7 @@ Deno.test("appends cut off in flight are acked only if stored and refused only i
       for (let i = 0; i < 3000; i++) {
         const text = `r${round}m${i}`;
         outcomes.push(
-          a.cluster.append(post("x", text), 1).then(
+          a.link.append(post("x", text), 1).then(
             (seq): [string, number] => [text, seq],
             (error): [string, "refused"] => {
               assert.ok(error instanceof StorageUnavailable);
@@ -216,7 +200,7 @@ Deno.test("appends cut off in flight are acked only if stored and refused only i
       else assert.equal(stored.get(text), outcome, `${text} acked as ${outcome}`);
     }
     // The kills did land among appends in flight, and some got through.
-    assert.ok(a.cluster.lostInFlight > 0, "no append was in flight at a kill");
+    assert.ok(a.link.lostInFlight > 0, "no append was in flight at a kill");
     assert.ok(settled.some(([, outcome]) => outcome !== "refused"));
     // No message is stored twice.
     assert.equal(stored.size, a.messages().length);
@@ -232,12 +216,12 @@ async function serverOn(redis: RedisServer) {
   const logger: Logger = {
     log: (event, fields = {}) => node.logs.push(`${event} ${JSON.stringify(fields)}`),
   };
-  node.cluster = await RedisCluster.open({ url: redis.url, store: node.store, logger });
+  node.link = await RedisLink.open({ url: redis.url, store: node.store, logger });
   const stop = new AbortController();
   const running = await startServer({ hostname: "127.0.0.1", port: 0, certPem, keyPem }, {
     limits: { ...DEFAULT_LIMITS, rateLimit: 0 },
     store: node.store,
-    cluster: node.cluster,
+    shared: node.link,
     logger,
     clock: () => new Date(),
     signal: stop.signal,
@@ -253,7 +237,7 @@ async function serverOn(redis: RedisServer) {
   };
 }
 
-Deno.test("frames sent right behind a login wait for it, in order, even with a half-close after them", async () => {
+test("frames sent right behind a login wait for it, in order, even with a half-close after them", async () => {
   await using redis = await RedisServer.start();
   await using server = await serverOn(redis);
   await using watcher = await TestClient.login(server.target, "watcher");
@@ -283,7 +267,7 @@ Deno.test("frames sent right behind a login wait for it, in order, even with a h
   }
 });
 
-Deno.test("a malformed entry in the stream is skipped with a warning, and the chat goes on", async () => {
+test("a malformed entry in the stream is skipped with a warning, and the chat goes on", async () => {
   await using redis = await RedisServer.start();
   await using server = await serverOn(redis);
   await using reader = await TestClient.login(server.target, "reader");

@@ -7,12 +7,18 @@
 // the timed replay starts only when the whole history is in place. The ack's
 // id is the run's barrier token, which lib/bench/receiver.ts already finds.
 
-import { withDeadline } from "../deadline.ts";
-import { encodeLogin, encodeSend } from "../protocol.ts";
-import type { BenchConn, Dialer } from "./dial.ts";
-import { microseconds } from "./load.ts";
-import { markerOf, messageText, nicknameOf, runId as newRunId, syncText } from "./payload.ts";
-import { Receiver, type ReceiverEvents } from "./receiver.ts";
+import { withDeadline } from "../lib/deadline.ts";
+import { encodeLogin, encodeSend } from "../lib/protocol.ts";
+import type { BenchConn, Dialer } from "../lib/bench/dial.ts";
+import { microseconds } from "../lib/bench/load.ts";
+import {
+  markerOf,
+  messageText,
+  nicknameOf,
+  runId as newRunId,
+  syncText,
+} from "../lib/bench/payload.ts";
+import { Receiver, type ReceiverEvents } from "../lib/bench/receiver.ts";
 
 /** Bytes of frames the filler puts into one write. */
 export const FILL_BATCH_BYTES = 64 * 1024;

@@ -1,7 +1,9 @@
-// A chat shared by several servers, as the hub sees it: nicknames and seq
-// are decided cluster-wide, and messages (everyone's, its own members'
-// included) reach the local store in the global order. redis.ts is the one
-// implementation; the hub knows only this.
+// One chat shared by several servers, as the hub sees it: nicknames and seq
+// are decided for all of them at once, and messages (everyone's, its own
+// members' included) reach the local store in the one global order. The
+// Redis link (redis/link.ts) is the one implementation; the hub knows only
+// this interface. Nothing here needs Redis Cluster: one plain Redis serves
+// every server.
 
 /** How long a login waits for the local copy to catch up before it is refused. */
 export const CATCH_UP_MS = 5_000;
@@ -16,8 +18,8 @@ export interface Posted {
 /** The outcome of a nickname claim. */
 export type Claim = { ok: true; seq: number } | { ok: false; reason: string };
 
-/** What the hub hears from the follower. */
-export interface ClusterEvents {
+/** What the hub hears from the shared chat. */
+export interface SharedChatEvents {
   /**
    * Messages were added to the local store; `authored` lists those posted
    * by local members, as [member id, seq] in seq order.
@@ -29,18 +31,19 @@ export interface ClusterEvents {
 
 /**
  * What the hub needs from a chat shared with other servers: nicknames and
- * seq are cluster-wide, and messages arrive through the local store.
+ * seq are the same on every server, and messages arrive through the local
+ * store.
  */
-export interface Cluster {
+export interface SharedChat {
   /** Called with the hub's handlers once, before any traffic. */
-  listen(events: ClusterEvents): void;
-  /** Claims nickname `key` for local member `owner`. Rejects when the cluster is unreachable. */
+  listen(events: SharedChatEvents): void;
+  /** Claims nickname `key` for local member `owner`. Rejects when the others are unreachable. */
   claim(key: string, owner: number): Promise<Claim>;
   /** Gives up nickname `key` if `owner` holds it. Never rejects. */
   release(key: string, owner: number): void;
   /**
    * Appends a message from local member `author`. Resolves to its seq once
-   * the cluster holds it; rejects with StorageUnavailable when it does not.
+   * the shared history holds it; rejects with StorageUnavailable when it does not.
    */
   append(message: Posted, author: number): Promise<number>;
   /** Resolves once the local store holds `seq`; rejects after `timeoutMs`. */

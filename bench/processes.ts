@@ -7,8 +7,8 @@
 // connection, and a full pipe would stall it), the last lines kept for
 // error messages; every child is stopped with SIGTERM, then SIGKILL.
 
-import { LineSplitter } from "../lines.ts";
-import { withDeadline } from "../deadline.ts";
+import { LineSplitter } from "../lib/lines.ts";
+import { withDeadline } from "../lib/deadline.ts";
 
 /** Open files a child may have: 10,000 clients need 10,000 sockets in each process. */
 export const OPEN_FILES = 65_536;
@@ -356,11 +356,16 @@ export async function ensureTool(
 }
 
 /**
- * Makes a self-signed ECDSA certificate for ncat with openssl: CA:FALSE and
- * a subject alternative name for 127.0.0.1, which Deno.connectTls accepts
- * with --ca (as it does ours).
+ * Makes a self-signed ECDSA certificate with openssl, with a subject
+ * alternative name for localhost and 127.0.0.1: for ncat CA:FALSE, which
+ * Deno.connectTls accepts with --ca (as it does ours); with `authority`
+ * openssl's default CA:TRUE, which Deno's TLS client refuses (the bench
+ * tests need one).
  */
-export async function makeCertificate(dir: string): Promise<{ cert: string; key: string }> {
+export async function makeCertificate(
+  dir: string,
+  authority = false,
+): Promise<{ cert: string; key: string }> {
   const cert = `${dir}/ncat-cert.pem`;
   const key = `${dir}/ncat-key.pem`;
   await run("openssl", [
@@ -381,8 +386,7 @@ export async function makeCertificate(dir: string): Promise<{ cert: string; key:
     "/CN=localhost",
     "-addext",
     "subjectAltName=DNS:localhost,IP:127.0.0.1",
-    "-addext",
-    "basicConstraints=critical,CA:FALSE",
+    ...authority ? [] : ["-addext", "basicConstraints=critical,CA:FALSE"],
   ]);
   return { cert, key };
 }

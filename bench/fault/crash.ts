@@ -12,14 +12,10 @@
 // prefix of what it sent, in the order sent. Messages sent but not acked may
 // be there or not, never twice.
 
-import {
-  FaultClient,
-  type Latency,
-  latency,
-  seededRandom,
-  ServerProcess,
-  sleep,
-} from "./_helpers.ts";
+import { type Latency, latency } from "./latency.ts";
+import { LineClient } from "./line_client.ts";
+import { seededRandom, sleep } from "./schedule.ts";
+import { ServerProcess } from "./server_process.ts";
 
 /** The size of a crash run. */
 export interface CrashOptions {
@@ -70,7 +66,7 @@ function parse(line: string): Stored {
 
 /** Logs in with a fresh nickname and reads `count` stored messages. */
 async function readReplay(server: ServerProcess, nick: string, count: number): Promise<string[]> {
-  const client = await FaultClient.login(server, nick);
+  const client = await LineClient.login(server, nick);
   try {
     const lines: string[] = [];
     while (lines.length < count) lines.push(await client.nextLine(10_000));
@@ -120,7 +116,7 @@ export async function runCrash(dir: string, options: CrashOptions): Promise<Cras
       const senders = await Promise.all(
         Array.from(
           { length: options.senders },
-          (_, k) => FaultClient.login(server, `s${cycle}-${k}`, Number.MAX_SAFE_INTEGER),
+          (_, k) => LineClient.login(server, `s${cycle}-${k}`, Number.MAX_SAFE_INTEGER),
         ),
       );
       const loads = senders.map(async (client, k) => {

@@ -1,21 +1,14 @@
-// Helpers shared by the fault suite (tests/fault/*_test.ts) and its long
-// version (bench/soak.ts): the server as a real process with its open file
-// descriptors and resident memory read from /proc, a certificate written
-// once to files, latency figures, and a few small waits.
-//
-// The in-process server comes from tests/server/_helpers.ts. FaultClient is
-// like its TestClient, plus TCP_NODELAY and a hook that times each line:
-// without TCP_NODELAY the first frame after the handshake waits ~40 ms for a
-// delayed ACK (Nagle), which would cost the fuzzer a minute and blur every
-// latency figure.
+// `chat server` as a real process for the fault scenarios (bench/fault/) and
+// their tests: on 127.0.0.1 (port 0), with the test certificate written to
+// files, under the permissions of `deno task server`, its output collected as
+// it comes, and its open file descriptors and resident memory read from /proc.
 
 import { fileURLToPath } from "node:url";
-import config from "../../deno.json" with { type: "json" };
-import { testIdentity } from "../server/_helpers.ts";
+import { serverPermissions } from "../harness.ts";
+import { localIdentity } from "../in_process_server.ts";
+import { until } from "./schedule.ts";
 
 const MAIN = fileURLToPath(new URL("../../main.ts", import.meta.url));
-/** The permissions of `deno task server`, read from deno.json. */
-const PERMISSIONS = config.tasks.server.command.split(" ").filter((word) => word.startsWith("--"));
 
 /** True where /proc tells a process's descriptors and memory (the process tests need it). */
 export const HAS_PROC = Deno.build.os === "linux";
@@ -36,29 +29,11 @@ async function readProc(command: string, args: string[]): Promise<string> {
   return decoder.decode(stdout);
 }
 
-/** Resolves after `ms`. */
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** Polls `check` every 20 ms until it holds or `timeoutMs` passes; returns whether it held. */
-export async function until(
-  check: () => boolean | Promise<boolean>,
-  timeoutMs: number,
-): Promise<boolean> {
-  const deadline = performance.now() + timeoutMs;
-  while (!await check()) {
-    if (performance.now() > deadline) return false;
-    await sleep(20);
-  }
-  return true;
-}
-
 /** The test certificate (SAN localhost), written to `dir` as cert.pem and key.pem. */
 export async function writeIdentity(
   dir: string,
 ): Promise<{ certPem: string; certPath: string; keyPath: string }> {
-  const { certPem, keyPem } = await testIdentity();
+  const { certPem, keyPem } = await localIdentity();
   const certPath = `${dir}/cert.pem`;
   const keyPath = `${dir}/key.pem`;
   await Deno.writeTextFile(certPath, certPem);
@@ -85,7 +60,7 @@ export interface ServerProcessOptions {
  * @example
  * ```ts
  * await using server = await ServerProcess.start({ dir, args: ["--rate-limit", "0"] });
- * const client = await TestClient.login(server, "bob");
+ * const client = await LineClient.login(server, "bob");
  * console.log(await server.fdCount(), await server.rssKiB());
  * ```
  */
@@ -118,7 +93,7 @@ export class ServerProcess {
       args: [
         "run",
         ...options.denoFlags ?? [],
-        ...PERMISSIONS,
+        ...serverPermissions(),
         MAIN,
         "server",
         "--host",
@@ -188,56 +163,3 @@ export class ServerProcess {
     await this.kill("SIGKILL");
   }
 }
-
-/** The `p` quantile (0…1) of `values` (nearest rank); NaN when empty. */
-export function quantile(values: number[], p: number): number {
-  if (values.length === 0) return NaN;
-  const sorted = values.toSorted((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))];
-}
-
-/** Latency figures in milliseconds, rounded to 0.1 ms. */
-export interface Latency {
-  count: number;
-  p50: number;
-  p99: number;
-  max: number;
-}
-
-/** p50, p99 and max of `samples` (milliseconds). */
-export function latency(samples: number[]): Latency {
-  const round = (ms: number) => Number.isFinite(ms) ? Math.round(ms * 10) / 10 : NaN;
-  return {
-    count: samples.length,
-    p50: round(quantile(samples, 0.5)),
-    p99: round(quantile(samples, 0.99)),
-    max: round(samples.reduce((a, b) => Math.max(a, b), -Infinity)),
-  };
-}
-
-/** A small seeded generator (mulberry32), so a failing random schedule can be replayed. */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** Runs `work(i)` for i = 0…count-1 with at most `concurrency` at a time. */
-export async function pool(
-  count: number,
-  concurrency: number,
-  work: (i: number) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < count) await work(next++);
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker));
-}
-
-export { type Frame, type Target, TestClient as FaultClient } from "../server/_helpers.ts";

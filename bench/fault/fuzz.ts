@@ -11,9 +11,10 @@
 // client checks that exactly the expected messages were relayed, in order.
 
 import fc from "fast-check";
+import { concatBytes } from "../../lib/bytes.ts";
 import { DEFAULT_LIMITS } from "../../lib/server/server.ts";
-import type { TestServer } from "../server/_helpers.ts";
-import { FaultClient, type Frame, sleep } from "./_helpers.ts";
+import { type Frame, LineClient, type Target } from "./line_client.ts";
+import { sleep } from "./schedule.ts";
 
 const MAX_LINE = DEFAULT_LIMITS.maxLineBytes;
 const MAX_MESSAGE = DEFAULT_LIMITS.maxMessageBytes;
@@ -31,6 +32,11 @@ export interface FuzzFigures {
   errors: number;
   relays: number;
   bytes: number;
+}
+
+/** The server under fuzz: where it listens, and its history's last seq (replays start after it). */
+export interface FuzzTarget extends Target {
+  store: { readonly lastSeq: number };
 }
 
 /** The fuzz runs' parameters. */
@@ -364,18 +370,12 @@ export const cutStreamCase = fc.record({
 // ---------------------------------------------------------------- the runner
 
 function concat(pieces: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(pieces.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const p of pieces) {
-    out.set(p, offset);
-    offset += p.length;
-  }
-  return out;
+  return concatBytes(pieces, pieces.reduce((n, p) => n + p.length, 0));
 }
 
 /** Writes `bytes` in pieces cut at `cuts` (taken modulo the length), yielding between writes. */
 async function writeInPieces(
-  client: FaultClient,
+  client: LineClient,
   bytes: Uint8Array,
   cuts: number[],
 ): Promise<void> {
@@ -396,20 +396,20 @@ async function writeInPieces(
  */
 export class Fuzzer {
   readonly figures: FuzzFigures = { runs: 0, lines: 0, errors: 0, relays: 0, bytes: 0 };
-  readonly #server: TestServer;
-  readonly #receiver: FaultClient;
-  readonly #marker: FaultClient;
+  readonly #server: FuzzTarget;
+  readonly #receiver: LineClient;
+  readonly #marker: LineClient;
   #next = 0;
 
-  private constructor(server: TestServer, receiver: FaultClient, marker: FaultClient) {
+  private constructor(server: FuzzTarget, receiver: LineClient, marker: LineClient) {
     this.#server = server;
     this.#receiver = receiver;
     this.#marker = marker;
   }
 
-  static async start(server: TestServer): Promise<Fuzzer> {
-    const receiver = await FaultClient.login(server, "receiver");
-    const marker = await FaultClient.login(server, "marker");
+  static async start(server: FuzzTarget): Promise<Fuzzer> {
+    const receiver = await LineClient.login(server, "receiver");
+    const marker = await LineClient.login(server, "marker");
     return new Fuzzer(server, receiver, marker);
   }
 
@@ -422,7 +422,7 @@ export class Fuzzer {
   async loggedIn(stream: Uint8Array, cuts: number[]): Promise<void> {
     const expected = expectedForStream(stream, true);
     const nick = `f${++this.#next}`;
-    const sender = await FaultClient.login(this.#server, nick, this.#server.store.lastSeq);
+    const sender = await LineClient.login(this.#server, nick, this.#server.store.lastSeq);
     try {
       await writeInPieces(sender, stream, cuts);
       await this.#finish(sender, nick, expected);
@@ -437,7 +437,7 @@ export class Fuzzer {
     const expected = expectedForStream(stream, false);
     const nick = `p${++this.#next}`;
     const stored = this.#server.store.lastSeq;
-    const sender = await FaultClient.connect(this.#server);
+    const sender = await LineClient.connect(this.#server);
     try {
       await writeInPieces(sender, stream, cuts);
       // The login that follows must still work (and replays nothing: since = what was stored).
@@ -473,7 +473,7 @@ export class Fuzzer {
       )
     );
     const stream = concat(lines);
-    const sender = await FaultClient.login(this.#server, nick, this.#server.store.lastSeq);
+    const sender = await LineClient.login(this.#server, nick, this.#server.store.lastSeq);
     try {
       const ends = lines.map((_, i) => lines.slice(0, i + 1).reduce((n, l) => n + l.length, 0) - 1);
       const stopAt = stop === undefined
@@ -518,7 +518,7 @@ export class Fuzzer {
   }
 
   /** Sends the sentinel, checks the answers and the relays up to it. */
-  async #finish(sender: FaultClient, nick: string, expected: Expected[]): Promise<void> {
+  async #finish(sender: LineClient, nick: string, expected: Expected[]): Promise<void> {
     const sentinel = `sentinel-${nick}`;
     await sender.send({ message: sentinel, id: sentinel });
     const answers = await this.#answersUntil(sender, (f) => f.status === "ok" && f.id === sentinel);
@@ -540,7 +540,7 @@ export class Fuzzer {
     this.figures.relays += expected.filter((e) => e.kind === "relay").length;
   }
 
-  async #answersUntil(client: FaultClient, last: (frame: Frame) => boolean): Promise<Frame[]> {
+  async #answersUntil(client: LineClient, last: (frame: Frame) => boolean): Promise<Frame[]> {
     const answers: Frame[] = [];
     while (true) {
       const frame = await client.next(5000);
@@ -616,7 +616,7 @@ export function joinValues(values: unknown[]): Uint8Array {
  * Runs the four properties against `server` and returns what was sent.
  * A failure throws fast-check's report (seed, path and the shrunk case).
  */
-export async function runFuzz(server: TestServer, options: FuzzOptions): Promise<FuzzFigures> {
+export async function runFuzz(server: FuzzTarget, options: FuzzOptions): Promise<FuzzFigures> {
   const fuzzer = await Fuzzer.start(server);
   try {
     const params = { numRuns: options.numRuns, seed: options.seed, endOnFailure: false };
