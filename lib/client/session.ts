@@ -18,7 +18,7 @@
 // attempts. Nothing here touches the terminal: what to show goes to
 // SessionEvents.
 
-import { decodeServerFrame, encodeLogin, type ServerFrame, type StatusFrame } from "../protocol.ts";
+import { decodeServerFrame, encodeLogin, type StatusFrame } from "../protocol.ts";
 import { DialError, type Link, type LinkSink } from "./connect.ts";
 import { Delivery, FINISH_WAIT_MS, type SubmitResult } from "./delivery.ts";
 import { backoffDelay } from "./backoff.ts";
