@@ -111,6 +111,8 @@ export class Delivery {
   #roomWaiters: (() => void)[] = [];
   /** See {@linkcode unnamedRefusals}. */
   #unnamed = { count: 0, reason: "" };
+  /** On this connection: messages written, and refusals naming none (one answer per frame at most). */
+  #here = { sent: 0, unnamed: 0 };
 
   #holdTimer: TimerHandle | undefined;
   #pumpTimer: TimerHandle | undefined;
@@ -193,6 +195,7 @@ export class Delivery {
   /** A connection is open (before its login). */
   connected(): void {
     this.#replay.connected();
+    this.#here = { sent: 0, unnamed: 0 };
   }
 
   /** The login succeeded: hold the messages until its replay is over. */
@@ -264,7 +267,9 @@ export class Delivery {
       return;
     }
     // A core server refuses a message this way (it knows no ids): one of ours
-    // was not stored, and we cannot tell which.
+    // was not stored, and we cannot tell which. Only when one may be meant.
+    if (this.#here.unnamed >= this.#here.sent) return;
+    this.#here.unnamed++;
     this.#unnamed = { count: this.#unnamed.count + 1, reason: reason ?? "no reason given" };
   }
 
@@ -378,6 +383,7 @@ export class Delivery {
 
   #send(item: OutgoingMessage): void {
     this.#host.write(encodeSend(item.text, item.id));
+    this.#here.sent++;
     if (this.#queue.sent(item)) this.#host.sent(item.text);
     this.#replay.sent(item);
     this.#progress();

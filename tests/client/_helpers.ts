@@ -347,6 +347,160 @@ export function clientEnv(configDir: string, extra: Record<string, string> = {})
   return { NO_COLOR: "1", XDG_CONFIG_HOME: configDir, HOME: configDir, ...extra };
 }
 
+/** The flags of `deno task client` (its permission set), so tests prove the task's permissions suffice. */
+export function clientTaskFlags(): string[] {
+  const config = JSON.parse(Deno.readTextFileSync(`${ROOT}/deno.json`));
+  const command: string = config.tasks.client.command;
+  const match = /^deno run (.*) main\.ts client$/.exec(command);
+  if (!match) throw new Error(`unexpected client task: ${command}`);
+  return match[1].split(" ");
+}
+
+/**
+ * The shell command that runs the client in tmux as `deno task client`
+ * does, then prints `EXIT=<code> AT=<ms since the epoch>` and stays, so
+ * the test can read the exit code and when it came.
+ */
+export function clientShellCommand(args: string[], env: Record<string, string>): string {
+  const vars = Object.entries(env).map(([k, v]) => `${k}=${shellQuote(v)}`).join(" ");
+  const deno = shellQuote(Deno.execPath());
+  const quoted = args.map(shellQuote).join(" ");
+  return `cd ${shellQuote(ROOT)} && env -u NO_COLOR ${vars} ${deno} run ${
+    clientTaskFlags().join(" ")
+  } main.ts client ${quoted}; echo EXIT=$? AT=$(date +%s%3N); sleep 60`;
+}
+
+/** `chat client ARGS` as a real process without a terminal: stdin piped, output collected. */
+export class ClientProcess {
+  stdout = "";
+  stderr = "";
+  readonly #child: Deno.ChildProcess;
+  readonly #input: WritableStreamDefaultWriter<Uint8Array>;
+  readonly #reading: Promise<void>;
+
+  constructor(args: string[], env: Record<string, string>) {
+    this.#child = new Deno.Command(Deno.execPath(), {
+      args: ["run", ...clientTaskFlags(), "main.ts", "client", ...args],
+      cwd: ROOT,
+      env: { TZ: "UTC", ...env },
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    this.#input = this.#child.stdin.getWriter();
+    const collect = async (stream: ReadableStream<Uint8Array>, key: "stdout" | "stderr") => {
+      for await (const text of stream.pipeThrough(new TextDecoderStream())) this[key] += text;
+    };
+    this.#reading = Promise.all([
+      collect(this.#child.stdout, "stdout"),
+      collect(this.#child.stderr, "stderr"),
+    ]).then(() => {});
+  }
+
+  /** Types lines into stdin. */
+  async type(...lines: string[]): Promise<void> {
+    await this.#input.write(encoder.encode(lines.map((line) => line + "\n").join("")));
+  }
+
+  /** Ends stdin; resolves with the exit code and how many ms after end of input it came. */
+  async end(): Promise<{ code: number; ms: number }> {
+    const eof = performance.now();
+    await this.#input.close().catch(() => {});
+    const { code } = await this.#child.status;
+    const ms = performance.now() - eof;
+    await this.#reading;
+    return { code, ms };
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.#input.close().catch(() => {});
+    try {
+      this.#child.kill("SIGKILL");
+    } catch {
+      // Exited already.
+    }
+    await this.#child.status;
+    await this.#reading;
+  }
+}
+
+/**
+ * `openssl s_server` on 127.0.0.1 with a certificate, for one connection:
+ * the outside world's server, with a person typing its side of the chat.
+ * Its stdout shows what the client sent, and `DONE` after a clean TLS
+ * shutdown (the client's close_notify).
+ */
+export class OpensslServer {
+  stdout = "";
+  stderr = "";
+  readonly port: number;
+  readonly #child: Deno.ChildProcess;
+  readonly #typist: WritableStreamDefaultWriter<Uint8Array>;
+  readonly #reading: Promise<void>;
+
+  private constructor(cert: TestCert, port: number) {
+    this.port = port;
+    this.#child = new Deno.Command("openssl", {
+      args: [
+        "s_server",
+        "-accept",
+        `127.0.0.1:${port}`,
+        "-cert",
+        cert.certFile,
+        "-key",
+        cert.keyFile,
+        "-naccept",
+        "1",
+      ],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    this.#typist = this.#child.stdin.getWriter();
+    const collect = async (stream: ReadableStream<Uint8Array>, key: "stdout" | "stderr") => {
+      for await (const text of stream.pipeThrough(new TextDecoderStream())) this[key] += text;
+    };
+    this.#reading = Promise.all([
+      collect(this.#child.stdout, "stdout"),
+      collect(this.#child.stderr, "stderr"),
+    ]).then(() => {});
+  }
+
+  /** Starts it on a free port and waits until it accepts. */
+  static async start(cert: TestCert): Promise<OpensslServer> {
+    const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = probe.addr.port;
+    probe.close();
+    const server = new OpensslServer(cert, port);
+    if (!await eventually(() => server.stdout.includes("ACCEPT"), 10_000)) {
+      await server.close();
+      throw new Error(`openssl s_server did not start: ${server.stderr}`);
+    }
+    return server;
+  }
+
+  /** Types a line, as the person at the server would. */
+  async type(line: string): Promise<void> {
+    await this.#typist.write(encoder.encode(line + "\n"));
+  }
+
+  /** Stops it (end of its input, then a kill if it is still there). */
+  async close(): Promise<void> {
+    await this.#typist.close().catch(() => {});
+    try {
+      this.#child.kill();
+    } catch {
+      // Exited already.
+    }
+    await this.#child.status;
+    await this.#reading;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
+
 /** A terminal in tmux, on its own server socket, at a fixed size. */
 export class Tmux {
   readonly socket = `chat-test-${crypto.randomUUID().slice(0, 8)}`;
