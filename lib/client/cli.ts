@@ -77,6 +77,12 @@ const FLAGS = {
   help: { type: "boolean", short: "h" },
 } as const;
 
+/** Test seams; the command line never sets them. */
+export interface ClientCliOptions {
+  /** A blank line goes out after this long without sending. @default HEARTBEAT_MS (heartbeat.ts) */
+  heartbeatMs?: number;
+}
+
 /**
  * Runs `chat client` with `args` (after the subcommand). Resolves with the
  * exit code: 0 after /quit, Ctrl-C/Ctrl-D, or (without a terminal) when
@@ -84,7 +90,11 @@ const FLAGS = {
  * terminal, messages were not delivered; throws {@linkcode UsageError} for a
  * wrong command line (exit 2).
  */
-export async function runClient(args: string[], context: CliContext): Promise<number> {
+export async function runClient(
+  args: string[],
+  context: CliContext,
+  options: ClientCliOptions = {},
+): Promise<number> {
   const { values } = parseFlags(args, FLAGS);
   if (values.help) {
     context.stdout(USAGE);
@@ -191,6 +201,7 @@ export async function runClient(args: string[], context: CliContext): Promise<nu
       label: target.label,
       interactive,
       events,
+      heartbeatMs: options.heartbeatMs,
       dial: (sink) =>
         dialLink(
           {

@@ -5,7 +5,7 @@
 
 import { LineSplitter } from "../../lib/lines.ts";
 import type { CliContext } from "../../lib/cli.ts";
-import { runClient } from "../../lib/client/cli.ts";
+import { type ClientCliOptions, runClient } from "../../lib/client/cli.ts";
 
 /** The repository root (main.ts lives there). */
 export const ROOT = new URL("../../", import.meta.url).pathname;
@@ -178,6 +178,8 @@ export class FakeConn {
   readonly conn: Deno.TlsConn;
   /** Every line received, in order (also those already taken by next()). */
   readonly received: string[] = [];
+  /** Blank lines received (skipped as frames, PROTOCOL.md §1): the client's heartbeats. */
+  blankLines = 0;
   #cursor = 0;
   /** "close_notify" when the client closed politely, else what went wrong. */
   readonly ended: Promise<string>;
@@ -227,10 +229,15 @@ export class FakeConn {
     });
     const buffer = new Uint8Array(64 * 1024);
     let how = "close_notify";
+    let previous = 10; // A "\n" right at the start, or after another, ends a blank line.
     try {
       while (true) {
         const n = await this.conn.read(buffer);
         if (n === null) break;
+        for (let i = 0; i < n; i++) {
+          if (buffer[i] === 10 && previous === 10) this.blankLines++;
+          previous = buffer[i];
+        }
         splitter.push(buffer.subarray(0, n));
       }
     } catch (error) {
@@ -302,7 +309,7 @@ export class PipeClient {
   readonly #stop = new AbortController();
   #exited: number | undefined;
 
-  constructor(args: string[], env: Record<string, string> = {}) {
+  constructor(args: string[], env: Record<string, string> = {}, options: ClientCliOptions = {}) {
     let controller!: ReadableStreamDefaultController<Uint8Array>;
     const stdin = new ReadableStream<Uint8Array>({ start: (c) => void (controller = c) });
     this.#input = controller;
@@ -314,7 +321,7 @@ export class PipeClient {
       isTerminal: { stdin: false, stdout: false },
       stdin: () => stdin,
     };
-    this.code = runClient(args, context).then((code) => this.#exited = code);
+    this.code = runClient(args, context, options).then((code) => this.#exited = code);
   }
 
   /** Types lines into stdin. */

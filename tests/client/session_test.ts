@@ -38,6 +38,7 @@ async function setup() {
     );
   return {
     server,
+    config,
     start,
     async [Symbol.asyncDispose]() {
       await server.close();
@@ -298,6 +299,32 @@ test("a message unconfirmed when the connection dropped is resent unless the rep
   assert.equal(again.received.length, 2, "login and m3 only");
   const shown = lines(client.stdout).filter((line) => !line.startsWith("---"));
   assert.deepEqual(shown.map((line) => line.slice(6)), ["<bob> m1", "<bob> m2", "<bob> m3"]);
+});
+
+test("a quiet connection carries a blank line each heartbeat interval, skipped as a frame; none while chatting", async () => {
+  await using t = await setup();
+  const client = new PipeClient(
+    ["--addr", `127.0.0.1:${t.server.port}`, "--ca", certs.caTrue.certFile, "--nick", "bob"],
+    clientEnv(t.config),
+    { heartbeatMs: 150 },
+  );
+  const conn = await t.server.accept();
+  await conn.next();
+  await new Promise((resolve) => setTimeout(resolve, 400));
+  assert.equal(conn.blankLines, 0, "none before the login's answer");
+  await conn.send({ status: "ok" });
+  assert(await eventually(() => conn.blankLines >= 3, 3000), `${conn.blankLines} heartbeats`);
+  // Chatting faster than the interval: no heartbeat in between.
+  const before = conn.blankLines;
+  for (let i = 0; i < 5; i++) {
+    client.type(`line ${i}`);
+    assert.equal((await conn.next()).message, `line ${i}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  assert(conn.blankLines - before <= 1, `${conn.blankLines - before} heartbeats while chatting`);
+  client.end();
+  assert.equal(await client.code, 0, client.stderr);
+  assert.equal(conn.received.length, 6, "the login and five messages: heartbeats are no frames");
 });
 
 test("--json prints every received frame as one terminal-safe JSON line", async () => {
