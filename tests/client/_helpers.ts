@@ -158,6 +158,11 @@ export async function makeCerts(): Promise<TestCerts> {
   return { dir, caTrue, caFalse, other, remove: () => Deno.remove(dir, { recursive: true }) };
 }
 
+/** The non-empty lines of a program's output. */
+export function lines(text: string): string[] {
+  return text.split("\n").filter((line) => line !== "");
+}
+
 /** Polls `check` until it is true; false after `timeoutMs`. */
 export async function eventually(check: () => boolean, timeoutMs = 5000): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
@@ -349,6 +354,30 @@ export class PipeClient {
   }
 }
 
+/**
+ * A fake server with `cert` and in-process clients of it: `start(extra)`
+ * runs `chat client --addr 127.0.0.1:PORT --ca CERT EXTRA…` with its config
+ * in a temp dir. Disposing closes the server and removes the dir.
+ */
+export async function pipeSetup(cert: TestCert) {
+  const server = new FakeServer(cert);
+  const config = await Deno.makeTempDir({ prefix: "chat-client-config-" });
+  const start = (extra: string[] = [], env: Record<string, string> = {}) =>
+    new PipeClient(
+      ["--addr", `127.0.0.1:${server.port}`, "--ca", cert.certFile, ...extra],
+      clientEnv(config, env),
+    );
+  return {
+    server,
+    config,
+    start,
+    async [Symbol.asyncDispose]() {
+      await server.close();
+      await Deno.remove(config, { recursive: true });
+    },
+  };
+}
+
 /** Default environment for in-process clients: no colour, config in a temp dir. */
 export function clientEnv(configDir: string, extra: Record<string, string> = {}) {
   return { NO_COLOR: "1", XDG_CONFIG_HOME: configDir, HOME: configDir, ...extra };
@@ -377,6 +406,18 @@ export function clientShellCommand(args: string[], env: Record<string, string>):
   } main.ts client ${quoted}; echo EXIT=$? AT=$(date +%s%3N); sleep 60`;
 }
 
+/** Reads a child's stdout and stderr as text into `into` as they come; resolves when both end. */
+function collectOutput(
+  child: Deno.ChildProcess,
+  into: { stdout: string; stderr: string },
+): Promise<void> {
+  const collect = async (stream: ReadableStream<Uint8Array>, key: "stdout" | "stderr") => {
+    for await (const text of stream.pipeThrough(new TextDecoderStream())) into[key] += text;
+  };
+  return Promise.all([collect(child.stdout, "stdout"), collect(child.stderr, "stderr")])
+    .then(() => {});
+}
+
 /** `chat client ARGS` as a real process without a terminal: stdin piped, output collected. */
 export class ClientProcess {
   stdout = "";
@@ -395,13 +436,7 @@ export class ClientProcess {
       stderr: "piped",
     }).spawn();
     this.#input = this.#child.stdin.getWriter();
-    const collect = async (stream: ReadableStream<Uint8Array>, key: "stdout" | "stderr") => {
-      for await (const text of stream.pipeThrough(new TextDecoderStream())) this[key] += text;
-    };
-    this.#reading = Promise.all([
-      collect(this.#child.stdout, "stdout"),
-      collect(this.#child.stderr, "stderr"),
-    ]).then(() => {});
+    this.#reading = collectOutput(this.#child, this);
   }
 
   /** Types lines into stdin. */
@@ -464,13 +499,7 @@ export class OpensslServer {
       stderr: "piped",
     }).spawn();
     this.#typist = this.#child.stdin.getWriter();
-    const collect = async (stream: ReadableStream<Uint8Array>, key: "stdout" | "stderr") => {
-      for await (const text of stream.pipeThrough(new TextDecoderStream())) this[key] += text;
-    };
-    this.#reading = Promise.all([
-      collect(this.#child.stdout, "stdout"),
-      collect(this.#child.stderr, "stderr"),
-    ]).then(() => {});
+    this.#reading = collectOutput(this.#child, this);
   }
 
   /** Starts it on a free port and waits until it accepts. */
@@ -550,6 +579,19 @@ export class Tmux {
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
     throw new Error(`screen never matched ${pattern}:\n${screen}`);
+  }
+
+  /**
+   * Presses Ctrl-D in a window started with {@linkcode clientShellCommand}
+   * and waits for the client to exit: its exit code, how many ms after the
+   * key it exited, and the screen then.
+   */
+  async leave(): Promise<{ code: number; ms: number; screen: string }> {
+    const pressed = Date.now();
+    await this.keys("C-d");
+    const screen = await this.waitFor(/EXIT=\d+ AT=\d+/);
+    const [, code, at] = /EXIT=(\d+) AT=(\d+)/.exec(screen)!;
+    return { code: Number(code), ms: Number(at) - pressed, screen };
   }
 
   /** Kills the tmux server (and the programs in it). */

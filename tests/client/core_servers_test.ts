@@ -15,6 +15,7 @@ import {
   ClientProcess,
   clientShellCommand,
   eventually,
+  lines,
   makeSeedCert,
   type TestCert,
   Tmux,
@@ -107,10 +108,6 @@ async function serverWithHistory(flaws: Flaws) {
   };
 }
 
-function lines(text: string): string[] {
-  return text.split("\n").filter((line) => line !== "");
-}
-
 for (const kind of KINDS) {
   test(`pipe: a server that ${kind.name}: history and lines shown, all delivered, exit 0 within 2 s of end of input`, async () => {
     await using t = await serverWithHistory(kind.flaws);
@@ -160,12 +157,9 @@ for (const kind of KINDS) {
         t.alice.received.join("\n"),
       );
       await tmux.waitFor(/<bob> hi alice/);
-      const pressed = Date.now();
-      await tmux.keys("C-d");
-      const screen = await tmux.waitFor(/EXIT=\d+ AT=\d+/);
-      const [, code, at] = /EXIT=(\d+) AT=(\d+)/.exec(screen)!;
-      assert.equal(code, "0", screen);
-      assert(Number(at) - pressed <= 2000, `exit ${Number(at) - pressed} ms after Ctrl-D`);
+      const { code, ms, screen } = await tmux.leave();
+      assert.equal(code, 0, screen);
+      assert(ms <= 2000, `exit ${ms} ms after Ctrl-D`);
       const rows = screen.split("\n").map((row) => row.trimEnd()).filter((row) => row !== "");
       const notices = rows.filter((row) => row.startsWith("*** "));
       assert.equal(notices.length, 2, screen);

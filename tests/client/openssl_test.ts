@@ -11,6 +11,7 @@ import {
   ClientProcess,
   clientShellCommand,
   eventually,
+  lines,
   makeCerts,
   makeSeedCert,
   OpensslServer,
@@ -37,10 +38,6 @@ const PINNED =
 /** A display line with its own (today's) time left out of the comparison. */
 function hhmm(line: string): string {
   return line.includes("<bob>") ? line.replace(/^\d\d:\d\d /, "HH:MM ") : line;
-}
-
-function lines(text: string): string[] {
-  return text.split("\n").filter((line) => line !== "");
 }
 
 test("works with openssl s_server and a person typing frames, trusting it through --ca", async () => {
@@ -146,12 +143,9 @@ testTty(
       server.stdout,
     );
     await tmux.waitFor(/<bob> hello from bob/);
-    const pressed = Date.now();
-    await tmux.keys("C-d");
-    const screen = await tmux.waitFor(/EXIT=\d+ AT=\d+/);
-    const [, code, at] = /EXIT=(\d+) AT=(\d+)/.exec(screen)!;
-    assert.equal(code, "0", screen);
-    assert(Number(at) - pressed <= 2000, `exit ${Number(at) - pressed} ms after Ctrl-D`);
+    const { code, ms, screen } = await tmux.leave();
+    assert.equal(code, 0, screen);
+    assert(ms <= 2000, `exit ${ms} ms after Ctrl-D`);
     const rows = screen.split("\n").map((row) => row.trimEnd());
     const notices = rows.filter((row) => row.startsWith("*** "));
     assert.equal(notices.length, 2, screen);

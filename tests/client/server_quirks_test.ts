@@ -6,7 +6,7 @@
 // crash, or a claim that is not true.
 
 import assert from "node:assert/strict";
-import { clientEnv, eventually, FakeServer, makeCerts, PipeClient } from "./_helpers.ts";
+import { eventually, lines, makeCerts, type PipeClient, pipeSetup } from "./_helpers.ts";
 import { missing, testNeeding } from "../_tools.ts";
 
 /** Deno.test for the tests that use certificates made with openssl: skipped without it. */
@@ -18,34 +18,15 @@ globalThis.addEventListener(
   () => certs && Deno.removeSync(certs.dir, { recursive: true }),
 );
 
-async function setup() {
-  const server = new FakeServer(certs.caTrue);
-  const config = await Deno.makeTempDir({ prefix: "chat-client-quirks-" });
-  const start = (extra: string[] = []) =>
-    new PipeClient(
-      [
-        "--addr",
-        `127.0.0.1:${server.port}`,
-        "--ca",
-        certs.caTrue.certFile,
-        "--nick",
-        "bob",
-        ...extra,
-      ],
-      clientEnv(config),
-    );
-  return {
-    server,
-    start,
-    async [Symbol.asyncDispose]() {
-      await server.close();
-      await Deno.remove(config, { recursive: true });
-    },
-  };
-}
+const setup = () => pipeSetup(certs.caTrue);
 
-function lines(text: string): string[] {
-  return text.split("\n").filter((line) => line !== "");
+/** A client as bob, logged in to the fake server, and its connection there. */
+async function loggedIn(t: Awaited<ReturnType<typeof setup>>) {
+  const client = t.start(["--nick", "bob"]);
+  const conn = await t.server.accept();
+  assert.deepEqual(await conn.next(), { command: "login", nickname: "bob" });
+  await conn.send({ status: "ok" });
+  return { client, conn };
 }
 
 /** Resolves with the exit code, and how long after `since` it came. */
@@ -56,7 +37,7 @@ async function exitAfter(client: PipeClient, since: number): Promise<{ code: num
 
 test("messages before the login's answer, unknown fields and frames, a second ok: shown or ignored, nothing misread", async () => {
   await using t = await setup();
-  const client = t.start();
+  const client = t.start(["--nick", "bob"]);
   const conn = await t.server.accept();
   assert.deepEqual(await conn.next(), { command: "login", nickname: "bob" });
   await conn.send(
@@ -101,10 +82,7 @@ test("messages before the login's answer, unknown fields and frames, a second ok
 
 test("a core server's refusal names no message: said, and the run fails at once, not claiming all got there", async () => {
   await using t = await setup();
-  const client = t.start();
-  const conn = await t.server.accept();
-  await conn.next();
-  await conn.send({ status: "ok" });
+  const { client, conn } = await loggedIn(t);
   client.type("one", "two");
   await conn.next();
   await conn.next();
@@ -124,10 +102,7 @@ test("a core server's refusal names no message: said, and the run fails at once,
 
 test("a refusal naming the message but giving no reason: that message is not delivered", async () => {
   await using t = await setup();
-  const client = t.start();
-  const conn = await t.server.accept();
-  await conn.next();
-  await conn.send({ status: "ok" });
+  const { client, conn } = await loggedIn(t);
   client.type("one", "two");
   const one = await conn.next();
   const two = await conn.next();
@@ -143,7 +118,7 @@ test("a refusal naming the message but giving no reason: that message is not del
 
 test("a server that closes right after the login's answer: the client comes back and delivers", async () => {
   await using t = await setup();
-  const client = t.start();
+  const client = t.start(["--nick", "bob"]);
   client.type("hello");
   const first = await t.server.accept();
   await first.next();
@@ -168,7 +143,7 @@ test("a server that closes right after the login's answer: the client comes back
 
 test("--json with nothing to send and a server that closes right after the login's answer: exit 0 at once", async () => {
   await using t = await setup();
-  const client = t.start(["--json"]);
+  const client = t.start(["--nick", "bob", "--json"]);
   client.end();
   const conn = await t.server.accept();
   await conn.next();

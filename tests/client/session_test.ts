@@ -13,8 +13,10 @@ import {
   type FakeConn,
   FakeServer,
   type Frame,
+  lines,
   makeCerts,
   PipeClient,
+  pipeSetup,
 } from "./_helpers.ts";
 import { missing, testNeeding } from "../_tools.ts";
 import { HOSTILE_MESSAGES, HOSTILE_NICKNAMES, RAW_UNSAFE } from "./hostile_corpus.ts";
@@ -28,28 +30,7 @@ globalThis.addEventListener(
   () => certs && Deno.removeSync(certs.dir, { recursive: true }),
 );
 
-async function setup() {
-  const server = new FakeServer(certs.caTrue);
-  const config = await Deno.makeTempDir({ prefix: "chat-client-config-" });
-  const start = (extra: string[] = [], env: Record<string, string> = {}) =>
-    new PipeClient(
-      ["--addr", `127.0.0.1:${server.port}`, "--ca", certs.caTrue.certFile, ...extra],
-      clientEnv(config, env),
-    );
-  return {
-    server,
-    config,
-    start,
-    async [Symbol.asyncDispose]() {
-      await server.close();
-      await Deno.remove(config, { recursive: true });
-    },
-  };
-}
-
-function lines(text: string): string[] {
-  return text.split("\n").filter((line) => line !== "");
-}
+const setup = () => pipeSetup(certs.caTrue);
 
 test("sends the login first, then each input line as one message, and leaves politely at end of input", async () => {
   await using t = await setup();

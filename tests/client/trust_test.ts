@@ -54,6 +54,20 @@ async function chatOnce(server: FakeServer, args: string[], config: string, host
   return client;
 }
 
+/** Runs a client that must refuse `server`'s certificate: exit 1, and nothing sent, not even the login. */
+async function refusedBy(server: FakeServer, ca: string, config: string): Promise<PipeClient> {
+  const client = new PipeClient(
+    ["--addr", `127.0.0.1:${server.port}`, "--nick", "bob", "--ca", ca],
+    clientEnv(config),
+  );
+  client.type("secret");
+  const conn = await server.accept();
+  assert.equal(await client.code, 1);
+  await conn.ended;
+  assert.deepEqual(conn.received, [], "nothing sent, not even the login");
+  return client;
+}
+
 test("--ca trusts a self-signed CA:TRUE certificate made by openssl req -x509", async () => {
   await using server = new FakeServer(certs.caTrue);
   const config = await tempDir();
@@ -106,14 +120,7 @@ test("a certificate that merely chains to a CA given with --ca still needs the r
   const leaf = await makeSignedCert(certs.dir, certs.caTrue, "elsewhere.example");
   await using server = new FakeServer(leaf);
   const config = await tempDir();
-  const client = new PipeClient(
-    ["--addr", `127.0.0.1:${server.port}`, "--nick", "bob", "--ca", certs.caTrue.certFile],
-    clientEnv(config),
-  );
-  const conn = await server.accept();
-  assert.equal(await client.code, 1);
-  await conn.ended;
-  assert.deepEqual(conn.received, [], "nothing sent, not even the login");
+  const client = await refusedBy(server, certs.caTrue.certFile, config);
   assert.match(client.stderr, /the certificate is for another host name/);
   assert.doesNotMatch(client.stderr, /pinned/);
   await Deno.remove(config, { recursive: true });
@@ -143,15 +150,7 @@ Deno.test("IPv6 addresses work as [::1]:PORT", {
 test("an untrusted certificate without a terminal is refused and nothing is sent, not even the login", async () => {
   await using server = new FakeServer(certs.caTrue);
   const config = await tempDir();
-  const client = new PipeClient(
-    ["--addr", `127.0.0.1:${server.port}`, "--nick", "bob", "--ca", certs.other.certFile],
-    clientEnv(config),
-  );
-  client.type("secret");
-  const conn = await server.accept();
-  assert.equal(await client.code, 1);
-  await conn.ended;
-  assert.deepEqual(conn.received, []);
+  const client = await refusedBy(server, certs.other.certFile, config);
   assert.match(client.stderr, /--ca/);
   assert.match(client.stderr, /--insecure/);
   assert.match(client.stderr, new RegExp(certs.caTrue.fingerprint));
@@ -187,14 +186,7 @@ test("a pinned certificate that changed is refused loudly with both fingerprints
   const config = await tempDir();
   const hosts = new KnownHosts(`${config}/chat/known_hosts`);
   await hosts.add(`127.0.0.1:${server.port}`, certs.other.fingerprint);
-  const client = new PipeClient(
-    ["--addr", `127.0.0.1:${server.port}`, "--nick", "bob", "--ca", certs.caTrue.certFile],
-    clientEnv(config),
-  );
-  const conn = await server.accept();
-  assert.equal(await client.code, 1);
-  await conn.ended;
-  assert.deepEqual(conn.received, []);
+  const client = await refusedBy(server, certs.caTrue.certFile, config);
   assert.match(client.stderr, /HAS CHANGED/);
   assert.match(client.stderr, new RegExp(`pinned: +SHA-256 ${certs.other.fingerprint}`));
   assert.match(client.stderr, new RegExp(`presented: SHA-256 ${certs.caTrue.fingerprint}`));
