@@ -5,10 +5,14 @@
 // Deno.env and Deno.exit, and the one place where an error becomes an exit
 // code.
 
+//
+// Nothing but this file, deno.json and lib/errors.ts loads before the
+// subcommand is known: `chat --version` never loads the X.509 library, TLS
+// or node:util.
+
 import config from "./deno.json" with { type: "json" };
-import process from "node:process";
-import { type CliContext, UsageError } from "./lib/cli.ts";
-import { StartupError } from "./lib/server/cert.ts";
+import type { CliContext } from "./lib/cli.ts";
+import { errorMessage, EXIT_FAILURE, EXIT_USAGE, FatalError, UsageError } from "./lib/errors.ts";
 
 const USAGE = `chat ${config.version}: a TLS chat server and terminal client
 
@@ -63,7 +67,10 @@ async function main(args: string[]): Promise<number> {
       return await runServer(rest, context);
     }
     case "client": {
-      const { runClient } = await import("./lib/client/cli.ts");
+      const [{ runClient }, { default: process }] = await Promise.all([
+        import("./lib/client/cli.ts"),
+        import("node:process"),
+      ]);
       // In raw terminal mode Ctrl-C is a key, not a signal; these cover pipes and kill.
       stopOnSignals(stop);
       context.isTerminal = { stdin: Deno.stdin.isTerminal(), stdout: Deno.stdout.isTerminal() };
@@ -97,10 +104,10 @@ async function main(args: string[]): Promise<number> {
       return 0;
     case undefined:
       context.stderr(USAGE);
-      return 2;
+      return EXIT_USAGE;
     default:
       context.stderr(`chat: unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
-      return 2;
+      return EXIT_USAGE;
   }
 }
 
@@ -111,14 +118,15 @@ if (import.meta.main) {
   } catch (error) {
     if (error instanceof UsageError) {
       write(Deno.stderr, `chat: ${error.message}\n\n${USAGE}`);
-      code = 2;
-    } else if (error instanceof StartupError) {
+      code = EXIT_USAGE;
+    } else if (error instanceof FatalError) {
       write(Deno.stderr, `chat: ${error.message}\n`);
-      code = 1;
+      code = EXIT_FAILURE;
     } else {
-      const detail = error instanceof Error ? (error.stack ?? error.message) : String(error);
+      // A bug: the stack is what a report needs.
+      const detail = (error instanceof Error && error.stack) || errorMessage(error);
       write(Deno.stderr, `chat: unexpected error: ${detail}\n`);
-      code = 1;
+      code = EXIT_FAILURE;
     }
   }
   Deno.exit(code);

@@ -5,7 +5,8 @@
 
 import config from "../deno.json" with { type: "json" };
 import { fileURLToPath } from "node:url";
-import { type FlagSpec, type ParsedFlags, parseFlags, UsageError } from "../lib/cli.ts";
+import { type FlagSpec, type ParsedFlags, parseFlags } from "../lib/cli.ts";
+import { UsageError } from "../lib/errors.ts";
 import { run, spawn } from "./processes.ts";
 import type { BenchReport } from "../lib/bench/result.ts";
 import type { LoadMetric } from "./scenarios.ts";

@@ -9,6 +9,7 @@
 
 import { LineSplitter } from "../lib/lines.ts";
 import { withDeadline } from "../lib/deadline.ts";
+import { errorLine } from "../lib/errors.ts";
 
 /** Open files a child may have: 10,000 clients need 10,000 sockets in each process. */
 export const OPEN_FILES = 65_536;
@@ -200,7 +201,7 @@ export async function startRedis(redisServer = "redis-server"): Promise<RunningR
 }
 
 /** Several of our servers sharing one chat through Redis, in one folder (one certificate). */
-export interface RunningCluster {
+export interface SharedServers {
   servers: RunningServer[];
   /** The certificate every one of them serves. */
   certPath: string;
@@ -213,7 +214,7 @@ export interface RunningCluster {
  * once it listens, so all of them serve the same certificate. `onLog`
  * gets each line of server i's log.
  */
-export async function startCluster(
+export async function startSharedServers(
   deno: string,
   permissions: string[],
   main: string,
@@ -221,7 +222,7 @@ export async function startCluster(
   url: string,
   count: number,
   onLog?: (server: number, line: string) => void,
-): Promise<RunningCluster> {
+): Promise<SharedServers> {
   const extra = ["--redis", url];
   const servers: RunningServer[] = [];
   const stop = async () => {
@@ -346,7 +347,7 @@ export async function ensureTool(
     await run("apt-get", ["update", "-qq"]);
     await run("apt-get", ["install", "-y", "-qq", pkg]);
   } catch (error) {
-    const reason = String(error instanceof Error ? error.message : error).split("\n")[0];
+    const reason = errorLine(error);
     return { missing: `${command} is not installed and apt-get could not install it (${reason})` };
   }
   const installed = await onPath(command);
@@ -357,17 +358,25 @@ export async function ensureTool(
 
 /**
  * Makes a self-signed ECDSA certificate with openssl, with a subject
- * alternative name for localhost and 127.0.0.1: for ncat CA:FALSE, which
- * Deno.connectTls accepts with --ca (as it does ours); with `authority`
- * openssl's default CA:TRUE, which Deno's TLS client refuses (the bench
- * tests need one).
+ * alternative name for localhost and 127.0.0.1, as `dir/NAME-cert.pem` and
+ * `dir/NAME-key.pem`: for ncat CA:FALSE, which Deno.connectTls accepts
+ * with --ca (as it does ours); with `authority` openssl's default CA:TRUE,
+ * which Deno's TLS client refuses (the bench tests need one). The tests
+ * use it for a pair made by someone else than our server.
+ *
+ * @example
+ * ```ts
+ * const dir = await Deno.makeTempDir();
+ * const { cert, key } = await makeCertificate(dir); // dir/ncat-cert.pem, dir/ncat-key.pem
+ * ```
  */
 export async function makeCertificate(
   dir: string,
   authority = false,
+  name = "ncat",
 ): Promise<{ cert: string; key: string }> {
-  const cert = `${dir}/ncat-cert.pem`;
-  const key = `${dir}/ncat-key.pem`;
+  const cert = `${dir}/${name}-cert.pem`;
+  const key = `${dir}/${name}-key.pem`;
   await run("openssl", [
     "req",
     "-x509",
@@ -528,6 +537,8 @@ export function parseCpu(text: string, atMs: number): CpuSnapshot {
  *
  * @example
  * ```ts
+ * const before = await cpuSnapshot([Deno.pid]);
+ * const after = await cpuSnapshot([Deno.pid]);
  * describeCpu(cpuUse(before, after)); // "CPU s: server 2.0, chat bench 2.5, rest of the machine 0.8, in 5.6 s"
  * ```
  */

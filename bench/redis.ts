@@ -11,9 +11,9 @@ import {
   cpuUse,
   describeCpu,
   type RunningServer,
-  startCluster,
   startOurServer,
   startRedis,
+  startSharedServers,
 } from "./processes.ts";
 import { benchFlags, type LoadScenario } from "./scenarios.ts";
 import type { ColumnRow } from "./table.ts";
@@ -27,6 +27,7 @@ import {
   METRIC_NAMES,
   type Outcome,
 } from "./harness.ts";
+import { errorMessage } from "../lib/errors.ts";
 
 /** The configurations compared, in the table's order. */
 export const REDIS_CONFIGURATIONS = [
@@ -69,7 +70,7 @@ export async function redisComparison(
             (note) => cpu = `; ${note}`,
           );
         } catch (error) {
-          outcome = { failure: error instanceof Error ? error.message : String(error) };
+          outcome = { failure: errorMessage(error) };
         }
         outcomes[c].push(outcome);
         log(
@@ -126,7 +127,7 @@ async function runOnce(
   }
   const redis = await startRedis();
   try {
-    const cluster = await startCluster(
+    const shared = await startSharedServers(
       DENO,
       permissions,
       MAIN,
@@ -135,9 +136,9 @@ async function runOnce(
       configuration.servers,
     );
     try {
-      return await measure(cluster.servers, cluster.certPath, redis.child.pid);
+      return await measure(shared.servers, shared.certPath, redis.child.pid);
     } finally {
-      await cluster.stop();
+      await shared.stop();
     }
   } finally {
     await redis.child.stop();

@@ -10,7 +10,7 @@
 import { withDeadline } from "../lib/deadline.ts";
 import { encodeLogin, encodeSend } from "../lib/protocol.ts";
 import type { BenchConn, Dialer } from "../lib/bench/dial.ts";
-import { microseconds } from "../lib/bench/load.ts";
+import { microseconds } from "../lib/bench/run_shape.ts";
 import {
   markerOf,
   messageText,

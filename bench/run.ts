@@ -71,6 +71,7 @@ import {
   serverPermissions,
   write,
 } from "./harness.ts";
+import { errorMessage } from "../lib/errors.ts";
 
 const USAGE = `Usage: deno task bench [--quick] [--runs N] [--no-ncat] [--workers K] [--json]
        deno task bench --redis [--quick] [--runs N] [--workers K] [--json]
@@ -158,7 +159,7 @@ async function loadScenario(
           await target.child.stop();
         }
       } catch (error) {
-        report = { failure: error instanceof Error ? error.message : String(error) };
+        report = { failure: errorMessage(error) };
       }
       measured[kind].push({ report, peakKiB, cpu });
       const memoryNote = scenario.metrics.includes("peak RSS MiB")
@@ -216,7 +217,7 @@ async function replayScenario(
       );
     }
   } catch (error) {
-    const failure = error instanceof Error ? error.message : String(error);
+    const failure = errorMessage(error);
     log(`  ${scenario.name}: FAILED: ${failure}\n`);
     seconds.push({ value: NaN, lost: 0, duplicated: 0, outOfOrder: 0, failure });
     rate.push({ value: NaN, lost: 0, duplicated: 0, outOfOrder: 0, failure });
@@ -335,7 +336,7 @@ async function main(args: string[]): Promise<number> {
           rows.push(...await replayScenario(targets, scenario, runs));
         } else rows.push(...await scaleScenario(targets, scenario, runs));
       } catch (error) {
-        const failure = error instanceof Error ? error.message : String(error);
+        const failure = errorMessage(error);
         log(`  ${scenario.name}: FAILED: ${failure}\n`);
         rows.push({
           scenario: scenario.name,

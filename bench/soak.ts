@@ -19,7 +19,8 @@
 //
 // Linux only (/proc). Takes about ten minutes; --quick about two.
 
-import { intFlag, UsageError } from "../lib/cli.ts";
+import { intFlag } from "../lib/cli.ts";
+import { errorMessage, UsageError } from "../lib/errors.ts";
 import { describeMachine, log, scriptFlags, write } from "./harness.ts";
 import { SOCKET_BUFFER_BYTES } from "../lib/server/connection.ts";
 import { DEFAULT_BATCH_BYTES } from "../lib/server/outbox.ts";
@@ -336,7 +337,7 @@ async function main(args: string[]): Promise<number> {
     try {
       outcome = await runs[section]();
     } catch (error) {
-      const reason = error instanceof Error ? error.message : String(error);
+      const reason = errorMessage(error);
       outcome = { ok: false, markdown: `FAILED: ${reason}\n` };
     }
     const seconds = (performance.now() - t0) / 1000;

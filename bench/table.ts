@@ -123,6 +123,7 @@ export interface ColumnRow {
  *
  * @example
  * ```ts
+ * declare const rows: ColumnRow[]; // one per scenario and metric, from the runs
  * formatColumns(rows, ["no Redis", "Redis, 1 server", "Redis, 3 servers"], 1, "3 ÷ 1");
  * // "| scenario | metric | no Redis | Redis, 1 server | Redis, 3 servers | 3 ÷ 1 | …"
  * ```

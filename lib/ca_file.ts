@@ -6,6 +6,8 @@
 // presenting one of them byte for byte is trusted whatever name was dialed
 // (lib/trust_policy.ts), so they need each certificate's DER bytes too.
 
+import { errorMessage } from "./errors.ts";
+
 /** The largest `--ca` file read; a bigger one is an error, not a memory sink. */
 export const MAX_CA_FILE_BYTES = 1024 * 1024;
 
@@ -30,8 +32,7 @@ export async function readCaFile(path: string): Promise<CaFile> {
     }
     pem = await Deno.readTextFile(path);
   } catch (error) {
-    const why = error instanceof Error ? error.message : String(error);
-    return { ok: false, reason: `cannot read --ca ${path}: ${why}` };
+    return { ok: false, reason: `cannot read --ca ${path}: ${errorMessage(error)}` };
   }
   if (!pem.includes("-----BEGIN CERTIFICATE-----")) {
     return {

@@ -1,5 +1,5 @@
-// What every subcommand's command line shares: flag parsing, the usage
-// error, and the context main.ts hands in.
+// What every subcommand's command line shares: flag parsing and the context
+// main.ts hands in. A wrong command line is a UsageError (lib/errors.ts).
 //
 // Flag parsing uses node:util's parseArgs in place of @std/cli (JSR is out
 // of reach here); this file is the only one that imports it, so going back
@@ -7,11 +7,7 @@
 
 import { parseArgs } from "node:util";
 import type { Readable, Writable } from "node:stream";
-
-/** A wrong command line: main.ts prints it with the usage and exits 2. */
-export class UsageError extends Error {
-  override name = "UsageError";
-}
+import { errorLine, UsageError } from "./errors.ts";
 
 /** What main.ts gives a subcommand: its world, injected. */
 export interface CliContext {
@@ -66,8 +62,10 @@ export function parseFlags(
     });
     return { values: values as ParsedFlags["values"], positionals };
   } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
-    throw new UsageError(message.split("\n")[0].replace(/\. To specify.*$/, ""));
+    // node:util words its messages in sentence case ("Unknown option '--x'");
+    // ours are lower-case phrases (lib/errors.ts).
+    const message = errorLine(error).replace(/\. To specify.*$/, "");
+    throw new UsageError(message.charAt(0).toLowerCase() + message.slice(1));
   }
 }
 

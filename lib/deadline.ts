@@ -8,6 +8,7 @@
  *
  * @example
  * ```ts
+ * declare const reader: AsyncIterator<string>;
  * const line = await withDeadline(reader.next(), 1000); // undefined after 1 s
  * ```
  */
@@ -17,6 +18,19 @@ export function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T | un
     timer = setTimeout(() => resolve(undefined), ms)
   );
   return Promise.race([promise, expired]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * Resolves after `ms`: a pause nothing needs to cut short (for one that a
+ * shutdown must interrupt, see {@linkcode pause}).
+ *
+ * @example
+ * ```ts
+ * await sleep(20); // then look again
+ * ```
+ */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /** A pause that can be cut short; see {@linkcode pause}. */
@@ -33,8 +47,9 @@ export interface Pause {
  *
  * @example
  * ```ts
+ * declare const shutdown: AbortSignal;
  * const wait = pause(1000);
- * this.#wake = wait.wake; // close() calls it
+ * shutdown.addEventListener("abort", wait.wake); // a shutdown ends the wait at once
  * await wait.done;
  * ```
  */

@@ -16,6 +16,7 @@
 
 import tls from "node:tls";
 import { isIpLiteral } from "./address.ts";
+import { Unavailable } from "./errors.ts";
 import { type PeerCertificate, peerCertificateOf } from "./peer_certificate.ts";
 import { describeSocketError, systemRoots } from "./tls_socket.ts";
 
@@ -33,11 +34,9 @@ export interface TlsDialOptions {
   timeout: { ms: number; reason: string };
   /** Looks at the certificate after the handshake; throws to refuse (nothing is sent). */
   verify(peer: PeerCertificate): Promise<void>;
-  /** The error a dial rejects with when the server cannot be reached or the handshake fails. */
-  dialError(reason: string): Error;
   /** Sets TCP_NODELAY, so each write goes out as its own segment. @default false */
   noDelay?: boolean;
-  /** Ends the attempt at once (it rejects with the dial error "interrupted"). */
+  /** Ends the attempt at once (it rejects with Unavailable "interrupted"). */
   signal?: AbortSignal;
 }
 
@@ -47,7 +46,7 @@ export interface TlsDialOptions {
  * must attach its own "data", "error" and "close" listeners: none of the
  * dial's are left on the socket.
  *
- * Rejects with `dialError(reason)` when the server cannot be reached, the
+ * Rejects with Unavailable (lib/errors.ts) when the server cannot be reached, the
  * handshake fails or times out, or the server closes first; with whatever
  * `verify` threw when the certificate is refused.
  *
@@ -58,7 +57,6 @@ export interface TlsDialOptions {
  *   port: 1337,
  *   timeout: { ms: 10_000, reason: "no TLS connection within 10 s" },
  *   verify: (peer) => peer.authorized ? Promise.resolve() : Promise.reject(new Error("untrusted")),
- *   dialError: (reason) => new Error(reason),
  * }, (socket) => socket);
  * socket.end();
  * ```
@@ -90,21 +88,23 @@ export function dialTls<T>(
       reject(error);
     };
     const timer = setTimeout(
-      () => fail(options.dialError(options.timeout.reason)),
+      () => fail(new Unavailable(options.timeout.reason)),
       options.timeout.ms,
     );
-    const onAbort = () => fail(options.dialError("interrupted"));
+    const onAbort = () => fail(new Unavailable("interrupted"));
     const onError = (error: Error & { code?: string }) => {
       lastError = describeSocketError(error);
-      if (phase === "handshake") fail(options.dialError(lastError));
+      if (phase === "handshake") fail(new Unavailable(lastError));
     };
     const onClose = () => {
-      fail(options.dialError(
-        lastError ??
-          (phase === "verify"
-            ? "the server closed the connection while we checked its certificate"
-            : "the server closed the connection during the TLS handshake"),
-      ));
+      fail(
+        new Unavailable(
+          lastError ??
+            (phase === "verify"
+              ? "the server closed the connection while we checked its certificate"
+              : "the server closed the connection during the TLS handshake"),
+        ),
+      );
     };
     const detach = () => {
       options.signal?.removeEventListener("abort", onAbort);

@@ -19,6 +19,7 @@
 // by address or LAN name. A certificate that merely chains to a CA of the
 // file still needs the right name: a CA vouches for names, not for keys.
 
+import { FatalError } from "./errors.ts";
 import type { PeerCertificate } from "./peer_certificate.ts";
 
 /**
@@ -32,11 +33,6 @@ export interface PinStore {
   get(host: string): Promise<string | undefined>;
   /** Pins `fingerprint` for `host`, replacing an older pin. */
   add(host: string, fingerprint: string): Promise<void>;
-}
-
-/** The server is not trusted; the message says why and what to do. Never retried. */
-export class TrustError extends Error {
-  override name = "TrustError";
 }
 
 /** Options of a {@linkcode TrustPolicy}. */
@@ -72,7 +68,7 @@ export class TrustPolicy {
     this.#options = options;
   }
 
-  /** Resolves when `peer` is trusted; throws {@linkcode TrustError} otherwise. */
+  /** Resolves when `peer` is trusted; throws a FatalError (lib/errors.ts) saying why and what to do otherwise: never retried. */
   async check(peer: PeerCertificate): Promise<void> {
     const { host, insecure, knownHosts, ask, notify } = this.#options;
     if (insecure) {
@@ -97,7 +93,7 @@ export class TrustPolicy {
       const where = knownHosts
         ? `\nIf you trust the new certificate, delete the line for ${host} from ${knownHosts.path}.`
         : "";
-      throw new TrustError(
+      throw new FatalError(
         `WARNING: THE CERTIFICATE OF ${host} HAS CHANGED. Refusing to connect.\n` +
           `  pinned:    SHA-256 ${pinned}\n` +
           `  presented: SHA-256 ${peer.fingerprint}\n` +
@@ -126,12 +122,12 @@ export class TrustPolicy {
         }
         return;
       }
-      throw new TrustError(`Not connecting to ${host}: its certificate was not trusted.`);
+      throw new FatalError(`not connecting to ${host}: its certificate was not trusted`);
     }
-    throw new TrustError(
-      `Cannot verify the certificate of ${host} (${why}; SHA-256 ${peer.fingerprint}). ` +
-        `Nothing was sent. Pass --ca FILE with the server's certificate (or its CA) to trust it, ` +
-        `or --insecure to skip verification.`,
+    throw new FatalError(
+      `cannot verify the certificate of ${host} (${why}; SHA-256 ${peer.fingerprint}): ` +
+        `nothing was sent; pass --ca FILE with the server's certificate (or its CA) to trust it, ` +
+        `or --insecure to skip verification`,
     );
   }
 

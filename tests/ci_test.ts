@@ -38,7 +38,7 @@ Deno.test(".ci/run installs exactly the tools the tests skip without, then runs 
   assert.match(script, /^\.ci\/deno task ok /m);
   assert.equal(
     tasks.ok.command,
-    "deno fmt --check && deno lint && deno check main.ts lib/ tests/ bench/ && deno task test",
+    "deno fmt --check && deno lint && deno check --doc main.ts lib/ tests/ bench/ && deno task test",
   );
 });
 

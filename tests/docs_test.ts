@@ -1,7 +1,8 @@
-// The front door and the manuals: every relative link in README.md and
-// docs/*.md leads to a file that exists, and every #anchor to a heading in
-// it (as GitHub names headings); docs/protocol.md is the shared protocol
-// contract, word for word, wherever the shared copy is at hand.
+// The front door and the manuals: every relative link in README.md,
+// ARCHITECTURE.md and docs/*.md leads to a file that exists, and every
+// #anchor to a heading in it (as GitHub names headings); docs/protocol.md
+// is the shared protocol contract, word for word, wherever the shared copy
+// is at hand. (That ARCHITECTURE.md names every file: tests/layout_test.ts.)
 
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
@@ -10,7 +11,7 @@ const ROOT = fileURLToPath(new URL("../", import.meta.url));
 
 /** The markdown files a reader of the repository follows links in. */
 async function documents(): Promise<string[]> {
-  const docs: string[] = ["README.md"];
+  const docs: string[] = ["README.md", "ARCHITECTURE.md"];
   for await (const entry of Deno.readDir(`${ROOT}docs`)) {
     if (entry.isFile && entry.name.endsWith(".md")) docs.push(`docs/${entry.name}`);
   }
@@ -39,7 +40,7 @@ Deno.test("GitHub's anchors: lower case, punctuation dropped, spaces as hyphens"
   assert.equal(anchorOf("Checking a server: chat check"), "checking-a-server-chat-check");
 });
 
-Deno.test("every relative link in README.md and docs/ leads to a file, and its #anchor to a heading", async () => {
+Deno.test("every relative link in README.md, ARCHITECTURE.md and docs/ leads to a file, and its #anchor to a heading", async () => {
   const broken: string[] = [];
   let checked = 0;
   for (const doc of await documents()) {

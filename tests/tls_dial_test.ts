@@ -1,25 +1,25 @@
 // The TLS dial shared by the client and `chat check` (lib/tls_dial.ts),
 // against real listeners on 127.0.0.1: the certificate reaches `verify`
 // before anything is sent, a refusal sends nothing, and an unreachable,
-// silent or interrupted server ends the attempt with the dial's own error.
+// silent or interrupted server ends the attempt as Unavailable.
 
 import assert from "node:assert/strict";
 import type { TLSSocket } from "node:tls";
 import type { PeerCertificate } from "../lib/peer_certificate.ts";
+import { Unavailable } from "../lib/errors.ts";
 import { dialTls, type TlsDialOptions } from "../lib/tls_dial.ts";
-import { fingerprintOf, generateIdentity } from "../lib/server/cert.ts";
+import { fingerprintOf } from "../lib/server/cert.ts";
+import { localIdentity } from "../bench/in_process_server.ts";
 import { FakeServer, type TestCert } from "./client/_helpers.ts";
 
 /** The server's own generated certificate (self-signed, for localhost and 127.0.0.1): no openssl needed. */
-const identity = await generateIdentity("localhost", new Date());
+const identity = await localIdentity();
 const cert: TestCert = {
   certFile: "",
   keyFile: "",
   ...identity,
   fingerprint: fingerprintOf(identity.certPem),
 };
-
-class TestDialError extends Error {}
 
 function options(port: number, overrides: Partial<TlsDialOptions> = {}): TlsDialOptions {
   return {
@@ -28,7 +28,6 @@ function options(port: number, overrides: Partial<TlsDialOptions> = {}): TlsDial
     ca: [cert.certPem],
     timeout: { ms: 5000, reason: "no TLS within 5 s" },
     verify: () => Promise.resolve(),
-    dialError: (reason) => new TestDialError(reason),
     ...overrides,
   };
 }
@@ -104,7 +103,7 @@ Deno.test("an unreachable server rejects with the dial error", async () => {
   listener.close();
   await assert.rejects(
     dialTls(options(port), () => assert.fail("opened")),
-    (error) => error instanceof TestDialError && error.message === "connection refused",
+    (error) => error instanceof Unavailable && error.message === "connection refused",
   );
 });
 
@@ -118,14 +117,14 @@ Deno.test("a server that never finishes the handshake times out; an abort ends t
     const port = listener.addr.port;
     await assert.rejects(
       dialTls(options(port, { timeout: { ms: 200, reason: "silent" } }), () => 0),
-      (error) => error instanceof TestDialError && error.message === "silent",
+      (error) => error instanceof Unavailable && error.message === "silent",
     );
     const abort = new AbortController();
     const dialing = dialTls(options(port, { signal: abort.signal }), () => 0);
     setTimeout(() => abort.abort(), 50);
     await assert.rejects(
       dialing,
-      (error) => error instanceof TestDialError && error.message === "interrupted",
+      (error) => error instanceof Unavailable && error.message === "interrupted",
       "interrupted, not timed out",
     );
   } finally {

@@ -5,7 +5,8 @@
 import assert from "node:assert/strict";
 import { KnownHosts } from "../lib/client/known_hosts.ts";
 import type { PeerCertificate } from "../lib/peer_certificate.ts";
-import { TrustError, TrustPolicy } from "../lib/trust_policy.ts";
+import { FatalError } from "../lib/errors.ts";
+import { TrustPolicy } from "../lib/trust_policy.ts";
 
 const peer = (overrides: Partial<PeerCertificate> = {}): PeerCertificate => ({
   authorized: false,
@@ -31,7 +32,7 @@ Deno.test("the trust prompt pins the certificate on yes and refuses on no", asyn
         return Promise.resolve(answer);
       },
     });
-  await assert.rejects(policy(false).check(peer()), TrustError);
+  await assert.rejects(policy(false).check(peer()), FatalError);
   assert.equal(await hosts.get("example.org:1337"), undefined);
   await policy(true).check(peer());
   assert.equal(await hosts.get("EXAMPLE.org:1337"), "AA:BB");

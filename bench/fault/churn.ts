@@ -6,7 +6,8 @@
 // open file descriptors must be back where they started, and its memory flat.
 
 import { LineClient } from "./line_client.ts";
-import { pool, sleep, until } from "./schedule.ts";
+import { sleep } from "../../lib/deadline.ts";
+import { eventually, pool } from "./schedule.ts";
 import type { ServerProcess } from "./server_process.ts";
 
 /** How many cycles, how many at once, and how often to sample the server. */
@@ -70,7 +71,7 @@ function count(text: string, pattern: RegExp): number {
 
 /** Waits until the server has logged a disconnect for every connect. */
 export async function quiesce(server: ServerProcess, timeoutMs = 10_000): Promise<boolean> {
-  return await until(
+  return await eventually(
     () => count(server.stderr, / connect peer=/g) === count(server.stderr, / disconnect peer=/g),
     timeoutMs,
   );

@@ -14,7 +14,8 @@
 
 import { type Latency, latency } from "./latency.ts";
 import { LineClient } from "./line_client.ts";
-import { seededRandom, sleep } from "./schedule.ts";
+import { sleep } from "../../lib/deadline.ts";
+import { seededRandom } from "./schedule.ts";
 import { ServerProcess } from "./server_process.ts";
 
 /** The size of a crash run. */

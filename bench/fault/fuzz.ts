@@ -14,7 +14,7 @@ import fc from "fast-check";
 import { concatBytes } from "../../lib/bytes.ts";
 import { DEFAULT_LIMITS } from "../../lib/server/server.ts";
 import { type Frame, LineClient, type Target } from "./line_client.ts";
-import { sleep } from "./schedule.ts";
+import { sleep } from "../../lib/deadline.ts";
 
 const MAX_LINE = DEFAULT_LIMITS.maxLineBytes;
 const MAX_MESSAGE = DEFAULT_LIMITS.maxMessageBytes;
@@ -264,13 +264,13 @@ function mutate(bytes: Uint8Array, m: Mutation): Uint8Array {
       return out;
     }
     case "insert":
-      return concat([before, m.bytes, bytes.subarray(at)]);
+      return concatBytes([before, m.bytes, bytes.subarray(at)]);
     case "delete":
-      return concat([before, bytes.subarray(at + m.length)]);
+      return concatBytes([before, bytes.subarray(at + m.length)]);
     case "truncate":
       return bytes.slice(0, at);
     case "duplicate":
-      return concat([bytes.subarray(0, at + m.length), bytes.subarray(at)]);
+      return concatBytes([bytes.subarray(0, at + m.length), bytes.subarray(at)]);
   }
 }
 
@@ -314,7 +314,7 @@ const longLine = fc.integer({ min: -2, max: 2 }).map((delta) => {
   const head = encoder.encode('{"message":"');
   const tail = encoder.encode('"}');
   const fill = new Uint8Array(MAX_LINE + delta - head.length - tail.length).fill(0x79);
-  return concat([head, fill, tail]);
+  return concatBytes([head, fill, tail]);
 });
 
 /** One piece of a stream (it may hold newlines of its own). */
@@ -368,10 +368,6 @@ export const cutStreamCase = fc.record({
 });
 
 // ---------------------------------------------------------------- the runner
-
-function concat(pieces: Uint8Array[]): Uint8Array {
-  return concatBytes(pieces, pieces.reduce((n, p) => n + p.length, 0));
-}
 
 /** Writes `bytes` in pieces cut at `cuts` (taken modulo the length), yielding between writes. */
 async function writeInPieces(
@@ -472,7 +468,7 @@ export class Fuzzer {
           "\n",
       )
     );
-    const stream = concat(lines);
+    const stream = concatBytes(lines);
     const sender = await LineClient.login(this.#server, nick, this.#server.store.lastSeq);
     try {
       const ends = lines.map((_, i) => lines.slice(0, i + 1).reduce((n, l) => n + l.length, 0) - 1);
@@ -492,7 +488,7 @@ export class Fuzzer {
       await writeInPieces(sender, sent, cuts);
       await sender.conn.closeWrite();
       // A peer that is done sending: its last frame counts even without "\n" (§1 via the server).
-      const expected = expectedForStream(concat([sent, encoder.encode("\n")]), true);
+      const expected = expectedForStream(concatBytes([sent, encoder.encode("\n")]), true);
       const answers: Frame[] = [];
       while (true) {
         const frame = await sender.next(5000).catch((e: Error) => e);
@@ -604,7 +600,7 @@ function sameMultiset(a: string[], b: string[]): boolean {
 /** The stream of a {@linkcode streamCase}: pieces joined and ended by "\n" or "\r\n". */
 export function joinPieces(pieces: Uint8Array[], crlf: boolean): Uint8Array {
   const end = encoder.encode(crlf ? "\r\n" : "\n");
-  return concat(pieces.flatMap((p) => [p, end]));
+  return concatBytes(pieces.flatMap((p) => [p, end]));
 }
 
 /** The stream of a {@linkcode preLoginCase}. */

@@ -7,7 +7,7 @@
 // it TestClient).
 
 import { LineSplitter } from "../../lib/lines.ts";
-import { until } from "./schedule.ts";
+import { eventually } from "./schedule.ts";
 
 /** A frame as received: parsed JSON. */
 export type Frame = Record<string, unknown>;
@@ -128,7 +128,7 @@ export class LineClient {
 
   /** Resolves true once the server has closed the connection, false after `timeoutMs`. */
   closedByServer(timeoutMs = 5000): Promise<boolean> {
-    return until(() => this.#closed, timeoutMs);
+    return eventually(() => this.#closed, timeoutMs);
   }
 
   /** Closes (close_notify when the connection is still up) and waits for the reader to stop. */

@@ -1,19 +1,30 @@
-// How a fault scenario paces its work: a pause, a poll with a deadline, a
-// bounded number of tasks at once, and a seeded random source (so a failing
-// random schedule can be replayed with the same seed).
+// How a fault scenario (and a test) paces its work: a poll with a deadline,
+// a bounded number of tasks at once, and a seeded random source (so a
+// failing random schedule can be replayed with the same seed). A plain
+// pause is lib/deadline.ts's sleep.
 
-/** Resolves after `ms`. */
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
+import { sleep } from "../../lib/deadline.ts";
 
-/** How often {@linkcode until} checks its condition. */
+/** How often {@linkcode eventually} checks its condition. */
 export const POLL_MS = 20;
+/** How long {@linkcode eventually} waits when not told. */
+export const EVENTUALLY_MS = 5_000;
 
-/** Polls `check` every {@linkcode POLL_MS} until it holds or `timeoutMs` passes; returns whether it held. */
-export async function until(
+/**
+ * Polls `check` every {@linkcode POLL_MS} until it holds or `timeoutMs`
+ * passes; returns whether it held. The tests' one way to wait for something
+ * that has no event of its own.
+ *
+ * @example
+ * ```ts
+ * let done = false;
+ * setTimeout(() => done = true, 50);
+ * await eventually(() => done, 1000); // true
+ * ```
+ */
+export async function eventually(
   check: () => boolean | Promise<boolean>,
-  timeoutMs: number,
+  timeoutMs = EVENTUALLY_MS,
 ): Promise<boolean> {
   const deadline = performance.now() + timeoutMs;
   while (!await check()) {

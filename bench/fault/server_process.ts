@@ -1,14 +1,10 @@
 // `chat server` as a real process for the fault scenarios (bench/fault/) and
-// their tests: on 127.0.0.1 (port 0), with the test certificate written to
-// files, under the permissions of `deno task server`, its output collected as
-// it comes, and its open file descriptors and resident memory read from /proc.
+// their tests: a ChatProcess (bench/chat_process.ts) on 127.0.0.1 (port 0),
+// with the test certificate written to files, and its open file descriptors
+// and resident memory read from /proc.
 
-import { fileURLToPath } from "node:url";
-import { serverPermissions } from "../harness.ts";
+import { ChatProcess } from "../chat_process.ts";
 import { localIdentity } from "../in_process_server.ts";
-import { until } from "./schedule.ts";
-
-const MAIN = fileURLToPath(new URL("../../main.ts", import.meta.url));
 
 /** True where /proc tells a process's descriptors and memory (the process tests need it). */
 export const HAS_PROC = Deno.build.os === "linux";
@@ -59,76 +55,45 @@ export interface ServerProcessOptions {
  *
  * @example
  * ```ts
+ * import { LineClient } from "./line_client.ts";
+ *
+ * const dir = await Deno.makeTempDir();
  * await using server = await ServerProcess.start({ dir, args: ["--rate-limit", "0"] });
  * const client = await LineClient.login(server, "bob");
  * console.log(await server.fdCount(), await server.rssKiB());
  * ```
  */
-export class ServerProcess {
-  readonly child: Deno.ChildProcess;
+export class ServerProcess extends ChatProcess {
+  /** The certificate it serves, for a client's `ca`. */
   readonly certPem: string;
-  port = 0;
-  stdout = "";
-  stderr = "";
-  readonly #output: Promise<void>;
-  #status: Deno.CommandStatus | undefined;
 
-  private constructor(child: Deno.ChildProcess, certPem: string) {
-    this.child = child;
+  private constructor(args: string[], options: ServerProcessOptions, certPem: string) {
+    super(args, options.dir, options.denoFlags);
     this.certPem = certPem;
-    const collect = async (stream: ReadableStream<Uint8Array>, key: "stdout" | "stderr") => {
-      for await (const text of stream.pipeThrough(new TextDecoderStream())) this[key] += text;
-    };
-    this.#output = Promise.all([
-      collect(child.stdout, "stdout"),
-      collect(child.stderr, "stderr"),
-    ]).then(() => {});
-    child.status.then((status) => this.#status = status);
   }
 
   /** Starts the server and waits until it listens; fails with its output otherwise. */
   static async start(options: ServerProcessOptions): Promise<ServerProcess> {
     const { certPem, certPath, keyPath } = await writeIdentity(options.dir);
-    const child = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        ...options.denoFlags ?? [],
-        ...serverPermissions(),
-        MAIN,
-        "server",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        "0",
-        "--cert",
-        certPath,
-        "--key",
-        keyPath,
-        ...options.args ?? [],
-      ],
-      cwd: options.dir,
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-      env: { NO_COLOR: "1" },
-    }).spawn();
-    const server = new ServerProcess(child, certPem);
-    const listening = await until(() => {
-      const match = /^listening on \S+:(\d+)$/m.exec(server.stdout);
-      if (match) server.port = Number(match[1]);
-      return match !== null || server.#status !== undefined;
-    }, options.timeoutMs ?? 20_000);
-    if (!listening || server.port === 0) {
+    const args = [
+      "server",
+      "--host",
+      "127.0.0.1",
+      "--port",
+      "0",
+      "--cert",
+      certPath,
+      "--key",
+      keyPath,
+    ];
+    const server = new ServerProcess([...args, ...options.args ?? []], options, certPem);
+    try {
+      await server.listening(options.timeoutMs ?? 20_000);
+    } catch (error) {
       await server.kill("SIGKILL");
-      throw new Error(
-        `the server did not start; stdout: ${server.stdout} stderr: ${server.stderr}`,
-      );
+      throw error;
     }
     return server;
-  }
-
-  get pid(): number {
-    return this.child.pid;
   }
 
   /** Open file descriptors of the server process (sockets, files, epoll, pipes). */
@@ -143,23 +108,5 @@ export class ServerProcess {
     const match = /^VmRSS:\s+(\d+) kB$/m.exec(status);
     if (!match) throw new Error(`no VmRSS in /proc/${this.pid}/status`);
     return Number(match[1]);
-  }
-
-  /** Sends `signal` (unless it has exited) and waits for the exit and the end of its output. */
-  async kill(signal: Deno.Signal = "SIGTERM"): Promise<Deno.CommandStatus> {
-    if (this.#status === undefined) {
-      try {
-        this.child.kill(signal);
-      } catch {
-        // It exited meanwhile.
-      }
-    }
-    const status = await this.child.status;
-    await this.#output;
-    return status;
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    await this.kill("SIGKILL");
   }
 }

@@ -12,7 +12,8 @@
 
 import { type Latency, latency } from "./latency.ts";
 import { LineClient } from "./line_client.ts";
-import { sleep, until } from "./schedule.ts";
+import { sleep } from "../../lib/deadline.ts";
+import { eventually } from "./schedule.ts";
 import { ServerProcess } from "./server_process.ts";
 
 /** The size of a run. */
@@ -92,7 +93,7 @@ export async function runSlowReaders(
         encoder.encode(JSON.stringify({ command: "login", nickname: `idle-${i}` }) + "\n"),
       );
     }
-    await until(
+    await eventually(
       () => count(server.stderr, / login peer=\S+ nick=idle-/g) === options.idlers,
       10_000,
     );
@@ -129,9 +130,9 @@ export async function runSlowReaders(
     }));
     const sent = options.chatters * options.perChatter;
     const expected = sent * (options.chatters - 1);
-    await until(() => delivered >= expected, 20_000);
+    await eventually(() => delivered >= expected, 20_000);
     const seconds = (performance.now() - started) / 1000;
-    await until(
+    await eventually(
       () => count(server.stderr, /nick=idle-\d+ reason="send queue full"/g) >= options.idlers,
       5000,
     );

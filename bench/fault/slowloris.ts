@@ -17,7 +17,8 @@
 
 import { type Latency, latency } from "./latency.ts";
 import { LineClient, type Target } from "./line_client.ts";
-import { sleep, until } from "./schedule.ts";
+import { sleep } from "../../lib/deadline.ts";
+import { eventually } from "./schedule.ts";
 
 /** The kinds of slow connection. */
 export const SLOW_KINDS = ["silent", "half hello", "drip hello", "no login", "drip login"] as const;
@@ -132,7 +133,7 @@ async function rawSlow(
   const dripping = bytes === undefined
     ? Promise.resolve()
     : drip((b) => conn.write(b), bytes, dripMs, () => closed).then((n) => dripped = n);
-  const done = await until(() => closed, giveUpMs);
+  const done = await eventually(() => closed, giveUpMs);
   const ms = performance.now() - started;
   conn.close();
   await reading;
@@ -218,7 +219,7 @@ export async function runSlowloris(
   chatting = false;
   await chat;
   // The last message's delay is measured before the chat stops.
-  await until(() => delays.length >= sent, 2000);
+  await eventually(() => delays.length >= sent, 2000);
   await alice.close();
   await bob.close();
 

@@ -4,11 +4,13 @@
 // one result line (or one JSON object with --json). The exit code says
 // whether every message arrived exactly once.
 
-import { type CliContext, intFlag, parseFlags, UsageError } from "../cli.ts";
+import { type CliContext, intFlag, parseFlags } from "../cli.ts";
+import { errorLine, UsageError } from "../errors.ts";
 import { type Address, parseAddress } from "../address.ts";
 import { readCaFile } from "../ca_file.ts";
 import { chooseDialers, type Trust } from "./dial.ts";
-import { type LoadOptions, MAX_WORKERS, microseconds, type Phase, runLoad } from "./load.ts";
+import { MAX_WORKERS, type Phase, runLoad } from "./load.ts";
+import { type LoadOptions, microseconds } from "./run_shape.ts";
 import { minimumSize } from "./payload.ts";
 import { ProgressLine } from "./progress.ts";
 import { formatResult, type RunSetting, succeeded, toReport } from "./result.ts";
@@ -160,7 +162,7 @@ export async function runBench(args: string[], context: CliContext): Promise<num
   try {
     chosen = await chooseDialers(config.addresses, trust);
   } catch (error) {
-    const reason = error instanceof Error ? error.message.split("\n")[0] : String(error);
+    const reason = errorLine(error);
     context.stderr(`chat bench: cannot connect to ${config.label}: ${reason}\n`);
     return 1;
   }

@@ -22,6 +22,7 @@
 import tls from "node:tls";
 import { isIpLiteral } from "../address.ts";
 import { closePolitely } from "../tls_socket.ts";
+import { errorLine } from "../errors.ts";
 
 /** Size of each Deno connection's read buffer: small, since a run may hold 10,000 clients. */
 export const READ_BUFFER_BYTES = 16 * 1024;
@@ -104,7 +105,7 @@ export async function chooseDialer(
     }
     const node = nodeDialer(host, port, trust);
     await (await node(ignore)).close(); // Throws node's reason when it refuses too.
-    const why = String(error instanceof Error ? error.message : error).split("\n")[0];
+    const why = errorLine(error);
     return {
       dial: node,
       client: "node:tls",
@@ -132,7 +133,7 @@ export async function chooseDialers(
     try {
       await (await dialers[i](ignore)).close();
     } catch (error) {
-      const why = error instanceof Error ? error.message.split("\n")[0] : String(error);
+      const why = errorLine(error);
       throw new Error(`${address.host}:${address.port}: ${why}`);
     }
   }
@@ -217,7 +218,7 @@ class DenoConn implements BenchConn {
         sink.data(buffer.subarray(0, n));
       }
     } catch (error) {
-      reason = error instanceof Error ? error.message.split("\n")[0] : String(error);
+      reason = errorLine(error);
     }
     sink.closed(this.#closing ? undefined : reason);
   }

@@ -7,101 +7,19 @@
 // touches a socket is a fleet's, so a Worker's clients are read, counted and
 // fed on the Worker's own thread and event loop.
 
-import { withDeadline } from "../deadline.ts";
+import { sleep, withDeadline } from "../deadline.ts";
 import { encodeLogin, encodeSend } from "../protocol.ts";
 import type { BenchConn, ClientDialer, ConnSink } from "./dial.ts";
 import { markerOf, messageText, nicknameOf } from "./payload.ts";
 import { Receiver, type ReceiverEvents } from "./receiver.ts";
-import { type HistogramData, Ledger } from "./stats.ts";
-
-/**
- * The most bytes of frames a sender coalesces into one write in protocol
- * mode when sending as fast as possible. (`--raw` writes one message per
- * write: ncat --chat takes each read as one message.)
- */
-export const WRITE_BATCH_BYTES = 16 * 1024;
-
-/** The shape of a run. */
-export interface LoadOptions {
-  /** Clients logged in (at least 2: the barrier needs two). */
-  clients: number;
-  /** How many of them send (clients 0 … senders-1). */
-  senders: number;
-  /** Messages each sender sends. */
-  messages: number;
-  /** Bytes of each message's text (at least the token's length). */
-  size: number;
-  /** Messages per second per sender; undefined: as fast as possible. */
-  rate?: number;
-  /** No login, one message per write, the marker anywhere in a line (line-broadcast servers). */
-  raw: boolean;
-  /** A run that makes no progress at all for this long fails as timed out. */
-  idleTimeoutMs: number;
-  /** After the deliveries, keep every client connected this long (to measure the server). */
-  holdMs: number;
-  /**
-   * Threads the clients are spread over: 1 keeps them all in the calling
-   * thread; K > 1 puts client i in Worker i mod K (undefined: 1).
-   */
-  workers?: number;
-}
-
-/** Where a fleet is, as the run reads it every tick. */
-export interface FleetStatus {
-  /** Hosted clients logged in (connected, in raw mode). */
-  loggedIn: number;
-  /** Hosted clients other than 0 that received client 0's barrier token. */
-  synced: number;
-  /** Whether client 0 is hosted here and received client 1's barrier token. */
-  firstSynced: boolean;
-  /** Messages written by the hosted senders. */
-  sent: number;
-  /** Distinct deliveries to hosted clients. */
-  unique: number;
-  /** Hosted clients that have all they should get, or are closed. */
-  finished: number;
-  /** Grows with every chunk received, connection opened and message written. */
-  activity: number;
-  /** When the last chunk arrived (microseconds on the run's clock; 0: never). */
-  lastDataUs: number;
-  /** When the last new delivery arrived (microseconds; 0: none). */
-  lastDeliveryUs: number;
-  /** The first thing that went wrong here. */
-  failure?: string;
-  /** Whether that was a connection that did not come within the idle timeout. */
-  timedOut: boolean;
-}
-
-/** A fleet's status before anything has happened: every count zero, no failure. */
-export function idleStatus(): FleetStatus {
-  return {
-    loggedIn: 0,
-    synced: 0,
-    firstSynced: false,
-    sent: 0,
-    unique: 0,
-    finished: 0,
-    activity: 0,
-    lastDataUs: 0,
-    lastDeliveryUs: 0,
-    timedOut: false,
-  };
-}
-
-/** What a fleet measured, once the deliveries are in. */
-export interface FleetReport {
-  unique: number;
-  duplicated: number;
-  outOfOrder: number;
-  echoed: number;
-  unknown: number;
-  latency: HistogramData;
-  lastDeliveryUs: number;
-  /** Error frames, long lines and bytes its receivers saw. */
-  errors: number;
-  longLines: number;
-  bytes: number;
-}
+import { Ledger } from "./stats.ts";
+import {
+  type FleetReport,
+  type FleetStatus,
+  type LoadOptions,
+  WRITE_BATCH_BYTES,
+} from "./run_shape.ts";
+import { errorLine } from "../errors.ts";
 
 interface ClientState {
   index: number;
@@ -118,22 +36,15 @@ interface ClientState {
 const encoder = new TextEncoder();
 
 /**
- * Microseconds since 1970 on this thread's monotonic clock. Every thread's
- * clock starts from the wall clock when the thread starts, so a Worker's and
- * the main thread's agree: on this project's machine a ping-pong between
- * them found them within 0.1 ms of each other, as closely as its 0.4 ms
- * round trip can tell. A send time stamped in one thread and a receive time
- * in another give the delivery's latency.
- */
-export function microseconds(): number {
-  return Math.round((performance.timeOrigin + performance.now()) * 1000);
-}
-
-/**
  * Clients `hosted` (indices into the run's N) of run `runId`.
  *
  * @example
  * ```ts
+ * import type { ClientDialer } from "./dial.ts";
+ *
+ * import { type LoadOptions, microseconds } from "./run_shape.ts";
+ *
+ * declare const options: LoadOptions, dial: ClientDialer;
  * const fleet = new Fleet(options, "k3j2h1x9", [0, 1, 2], dial, microseconds, 50);
  * await fleet.connect();
  * fleet.status().loggedIn; // 3
@@ -314,7 +225,7 @@ export class Fleet {
     try {
       conn = await this.#dialWithin(sink, index, this.#options.idleTimeoutMs);
     } catch (error) {
-      this.#fail(`${label} could not connect: ${describe(error)}`);
+      this.#fail(`${label} could not connect: ${errorLine(error)}`);
       return;
     }
     if (conn === undefined) {
@@ -359,7 +270,7 @@ export class Fleet {
       if (progress) this.#activity++;
       return true;
     } catch (error) {
-      this.#fail(`client ${index} could not write: ${describe(error)}`);
+      this.#fail(`client ${index} could not write: ${errorLine(error)}`);
       return false;
     }
   }
@@ -468,12 +379,4 @@ export class Fleet {
     };
     await Promise.all(Array.from({ length: Math.max(1, concurrency) }, worker));
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message.split("\n")[0] : String(error);
 }

@@ -12,14 +12,15 @@
 // (not tried: the runtime download needs a network this machine lacks).
 
 import { clientDialer, type DialSpec } from "./dial.ts";
+import { Fleet } from "./fleet.ts";
 import {
-  Fleet,
   type FleetReport,
   type FleetStatus,
   idleStatus,
   type LoadOptions,
   microseconds,
-} from "./fleet.ts";
+} from "./run_shape.ts";
+import { errorMessage } from "../errors.ts";
 
 /** How often a Worker sends its status when it changed. */
 export const STATUS_INTERVAL_MS = 5;
@@ -63,6 +64,10 @@ type Reply =
  *
  * @example
  * ```ts
+ * import type { DialSpec } from "./dial.ts";
+ * import type { LoadOptions } from "./run_shape.ts";
+ *
+ * declare const options: LoadOptions, spec: DialSpec;
  * const fleet = await WorkerFleet.start(options, "k3j2h1x9", [1, 3, 5], spec, 25);
  * await fleet.connect();
  * fleet.status().loggedIn; // 3, at most one tick later
@@ -171,7 +176,7 @@ export class WorkerFleet implements FleetHandle {
     try {
       return await this.#call(request);
     } catch (error) {
-      this.#breaks(error instanceof Error ? error.message : String(error));
+      this.#breaks(errorMessage(error));
       return undefined;
     }
   }
@@ -230,7 +235,7 @@ function serve(scope: {
     const { id, ...request } = event.data;
     handle(request as Request).then(
       (value) => post({ id, value, status: fleet?.status() }),
-      (error) => post({ id, error: error instanceof Error ? error.message : String(error) }),
+      (error) => post({ id, error: errorMessage(error) }),
     );
   };
 }

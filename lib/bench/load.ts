@@ -10,22 +10,15 @@
 // meant for it, or at the first failure: a refused login, a dropped
 // connection, a failed write, or no progress at all for `idleTimeoutMs`.
 
+import { sleep } from "../deadline.ts";
 import { encodeSend } from "../protocol.ts";
 import type { ClientDialer, DialSpec } from "./dial.ts";
-import {
-  Fleet,
-  type FleetReport,
-  type FleetStatus,
-  idleStatus,
-  type LoadOptions,
-  microseconds,
-  WRITE_BATCH_BYTES,
-} from "./fleet.ts";
+import { Fleet } from "./fleet.ts";
+import { type FleetReport, type FleetStatus, idleStatus, type LoadOptions } from "./run_shape.ts";
 import { type FleetHandle, WorkerFleet } from "./fleet_worker.ts";
 import { markerOf, runId as newRunId, syncText } from "./payload.ts";
 import { LatencyHistogram, type LedgerTotals } from "./stats.ts";
-
-export { type LoadOptions, microseconds, WRITE_BATCH_BYTES };
+import { errorLine } from "../errors.ts";
 
 /** Connections being opened at once, so the server sees a steady stream of handshakes, not a storm. */
 export const CONNECT_CONCURRENCY = 50;
@@ -107,6 +100,10 @@ export interface LoadResult {
  *
  * @example
  * ```ts
+ * import { chooseDialers } from "./dial.ts";
+ * import { microseconds } from "./run_shape.ts";
+ *
+ * const pem = await Deno.readTextFile("certs/cert.pem");
  * const { dial, spec } = await chooseDialers([{ host: "127.0.0.1", port: 1337 }], { kind: "ca", pem });
  * const result = await runLoad(
  *   { clients: 10, senders: 1, messages: 1000, size: 100, raw: false, idleTimeoutMs: 10_000, holdMs: 0 },
@@ -201,7 +198,7 @@ class Run {
     );
     for (const outcome of started) {
       if (outcome.status === "fulfilled") this.#fleets.push(outcome.value);
-      else this.#fail(`a Worker could not start: ${describe(outcome.reason)}`);
+      else this.#fail(`a Worker could not start: ${errorLine(outcome.reason)}`);
     }
   }
 
@@ -380,7 +377,7 @@ class Run {
       try {
         reports.push(await fleet.report());
       } catch (error) {
-        this.#fail(`a Worker's report was lost: ${describe(error)}`);
+        this.#fail(`a Worker's report was lost: ${errorLine(error)}`);
       }
     }
     const latency = new LatencyHistogram();
@@ -431,12 +428,4 @@ class Run {
       bytes,
     };
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message.split("\n")[0] : String(error);
 }

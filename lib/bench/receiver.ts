@@ -40,6 +40,7 @@ const decoder = new TextDecoder();
  *
  * @example
  * ```ts
+ * declare const events: ReceiverEvents, bytes: Uint8Array, nowUs: number;
  * const receiver = new Receiver(3, "k3j2h1x9", true, events);
  * receiver.push(bytes, nowUs); // calls events.loggedIn(3), then events.token(3, …) per message
  * ```

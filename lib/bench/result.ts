@@ -2,7 +2,7 @@
 // JSON object (`--json`) for scripts such as the `deno task bench` harness.
 
 import type { LoadResult } from "./load.ts";
-import { WRITE_BATCH_BYTES } from "./load.ts";
+import { WRITE_BATCH_BYTES } from "./run_shape.ts";
 
 /** The run's shape and setting, reported with its result. */
 export interface RunSetting {
@@ -96,6 +96,9 @@ export function toReport(setting: RunSetting, result: LoadResult): BenchReport {
  *
  * @example
  * ```ts
+ * import type { LoadResult } from "./load.ts";
+ *
+ * declare const setting: RunSetting, result: LoadResult;
  * formatResult(setting, result);
  * // "198000/198000 deliveries in 1.234 s = 160454 deliveries/s; latency p50 3.1 ms, p90 …;
  * //  lost 0, duplicated 0, out of order 0 (100 clients, 1 sender × 2000 messages of 100 B, …)"

@@ -4,7 +4,8 @@
 // summary. Exit 0 only when every core check passed; 1 otherwise; 2 for a
 // wrong command line.
 
-import { type CliContext, parseFlags, UsageError } from "../cli.ts";
+import { type CliContext, parseFlags } from "../cli.ts";
+import { UsageError } from "../errors.ts";
 import { parseAddress } from "../address.ts";
 import { caFlag } from "../ca_file.ts";
 import { sanitize } from "../terminal_text.ts";

@@ -52,11 +52,6 @@ export interface ProbeDialOptions {
   signal?: AbortSignal;
 }
 
-/** The server could not be reached, or the handshake failed or timed out. */
-export class ProbeDialError extends Error {
-  override name = "ProbeDialError";
-}
-
 /**
  * A TLS connection to the server under test.
  *
@@ -117,7 +112,6 @@ export class ProbeConn {
         ms: options.timeoutMs,
         reason: `no TLS handshake within ${seconds(options.timeoutMs)}`,
       },
-      dialError: (reason) => new ProbeDialError(reason),
       noDelay: true, // Each write its own segment: the split-frame check needs it.
     }, (socket) => new ProbeConn(socket, options));
   }

@@ -5,10 +5,13 @@
 //
 // A check passes by returning a sentence, fails by throwing CheckFailure
 // (the reason), and is skipped by throwing CheckSkip (an extension the
-// server does not offer). Every wait ends: on the frame, on a closed
+// server does not offer). These two are a check's verdict, reported as a
+// row of the table and never seen by main.ts, so they stay here rather than
+// among the run's error kinds (lib/errors.ts). Every wait ends: on the frame, on a closed
 // connection, or at the deadline, so a broken server gives "no answer
 // within 5 s" rather than a hang.
 
+import { errorMessage } from "../errors.ts";
 import { encodeLogin, encodeSend, type StatusFrame } from "../protocol.ts";
 import { sanitize, truncate } from "../terminal_text.ts";
 import type { PeerCertificate } from "../peer_certificate.ts";
@@ -137,7 +140,7 @@ export class Probe {
         signal: o.signal,
       });
     } catch (error) {
-      throw new CheckFailure(`cannot connect: ${errorText(error)}`);
+      throw new CheckFailure(`cannot connect: ${errorMessage(error)}`);
     }
     this.#open.add(conn);
     return conn;
@@ -264,7 +267,7 @@ async function runOne(check: Check, probe: Probe): Promise<CheckResult> {
     if (error instanceof CheckSkip) {
       return { name, kind, outcome: "skip", detail: clean(error.message) };
     }
-    return { name, kind, outcome: "fail", detail: clean(errorText(error)) };
+    return { name, kind, outcome: "fail", detail: clean(errorMessage(error)) };
   } finally {
     await probe.closeAll();
   }
@@ -280,12 +283,16 @@ export function show(text: string): string {
   return JSON.stringify(truncate(text, 60));
 }
 
+/** Whether a frame is a status frame (for {@linkcode ProbeConn.next} and `seen`). */
+export const isStatus = (f: Frame): boolean => f.type === "status";
+/** Whether a frame is a message. */
+export const isMessage = (f: Frame): boolean => f.type === "message";
+/** A test for the message whose text is `text`. */
+export const withText = (text: string) => (f: Frame): boolean =>
+  f.type === "message" && f.message === text;
+
 function clean(text: string): string {
   return text.split("\n").map(sanitize).join(" ");
-}
-
-function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 /** Eight random hex digits: a run id no other run will share. */

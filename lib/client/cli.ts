@@ -13,19 +13,20 @@
 import { join } from "node:path";
 import { type Address, parseAddress } from "../address.ts";
 import { caFlag } from "../ca_file.ts";
-import { type CliContext, parseFlags, UsageError } from "../cli.ts";
+import { type CliContext, parseFlags } from "../cli.ts";
+import { errorMessage, FatalError, UsageError } from "../errors.ts";
 import { checkNickname } from "../nickname.ts";
 import { preview, sanitize } from "../terminal_text.ts";
 import { formatWireTime } from "../time.ts";
-import { TrustError, TrustPolicy } from "../trust_policy.ts";
+import { TrustPolicy } from "../trust_policy.ts";
 import { dialLink } from "./connect.ts";
 import { FINISH_DRAIN_MS, FINISH_WAIT_MS } from "./delivery.ts";
 import { readInputLines } from "./input.ts";
 import { safeJsonLine } from "./json_output.ts";
-import { KnownHosts, KnownHostsError } from "./known_hosts.ts";
+import { KnownHosts } from "./known_hosts.ts";
 import { SEND_BURST, SEND_RATE_PER_SECOND } from "./pacer.ts";
 import { Transcript } from "./render.ts";
-import { ClientError, Session, type SessionEvents, type SessionStatus } from "./session.ts";
+import { Session, type SessionEvents, type SessionStatus } from "./session.ts";
 import { TerminalUi } from "./terminal.ts";
 
 /** The address offered when none is given on a terminal. */
@@ -236,7 +237,7 @@ export async function runClient(
           line: (text) => live.room().then(() => submit(live, text, notify, false)),
           skipped: notify,
         }, stopInput.signal).then(() => live.finish(), (error) => {
-          notify(`cannot read standard input: ${message(error)}`);
+          notify(`cannot read standard input: ${errorMessage(error)}`);
           live.finish();
         });
       } else {
@@ -257,10 +258,7 @@ export async function runClient(
       if (ticker !== undefined) clearInterval(ticker);
     }
   } catch (error) {
-    if (
-      error instanceof ClientError || error instanceof TrustError ||
-      error instanceof KnownHostsError
-    ) {
+    if (error instanceof FatalError) {
       ui?.close();
       context.stderr(`chat: ${error.message.split("\n").map(sanitize).join("\n")}\n`);
       return 1;
@@ -381,8 +379,4 @@ function stringFlag(value: string | boolean | undefined): string | undefined {
 
 function nonEmpty(value: string | undefined): string | undefined {
   return value === undefined || value === "" ? undefined : value;
-}
-
-function message(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

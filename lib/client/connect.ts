@@ -47,14 +47,10 @@ export interface DialOptions {
   verify(peer: PeerCertificate): Promise<void>;
 }
 
-/** The connection could not be made; worth retrying later. */
-export class DialError extends Error {
-  override name = "DialError";
-}
-
 /**
  * Connects, verifies, and returns a {@linkcode Link} whose lines go to `sink`.
- * Rejects with {@linkcode DialError} when the server cannot be reached, or
+ * Rejects with Unavailable (lib/errors.ts: worth retrying later) when the
+ * server cannot be reached, or
  * with whatever `verify` threw when the certificate is refused.
  */
 export function dialLink(options: DialOptions, sink: LinkSink): Promise<Link> {
@@ -64,7 +60,6 @@ export function dialLink(options: DialOptions, sink: LinkSink): Promise<Link> {
       ms: CONNECT_TIMEOUT_MS,
       reason: `no TLS connection within ${CONNECT_TIMEOUT_MS / 1000} s`,
     },
-    dialError: (reason) => new DialError(reason),
   }, (socket) => openLink(socket, sink));
 }
 

@@ -6,14 +6,10 @@
 // (cli.ts derives it from XDG_CONFIG_HOME or HOME), so tests use a temp dir.
 
 import { dirname } from "node:path";
+import { errorMessage, FatalError } from "../errors.ts";
 
 /** The largest known-hosts file read; a bigger one is an error, not a memory sink. */
 export const MAX_KNOWN_HOSTS_BYTES = 1024 * 1024;
-
-/** A known-hosts file that could not be read or written. */
-export class KnownHostsError extends Error {
-  override name = "KnownHostsError";
-}
 
 /**
  * Pins in one file. Every call reads the file afresh, so two clients
@@ -59,7 +55,7 @@ export class KnownHosts {
       await Deno.rename(temp, this.path);
     } catch (error) {
       await Deno.remove(temp).catch(() => {});
-      throw new KnownHostsError(`Cannot write ${this.path}: ${describe(error)}`);
+      throw new FatalError(`cannot write ${this.path}: ${errorMessage(error)}`);
     }
   }
 
@@ -78,19 +74,15 @@ export class KnownHosts {
     try {
       const info = await Deno.stat(this.path);
       if (info.size > MAX_KNOWN_HOSTS_BYTES) {
-        throw new KnownHostsError(
-          `Cannot read ${this.path}: it is larger than ${MAX_KNOWN_HOSTS_BYTES} bytes`,
+        throw new FatalError(
+          `cannot read ${this.path}: it is larger than ${MAX_KNOWN_HOSTS_BYTES} bytes`,
         );
       }
       return await Deno.readTextFile(this.path);
     } catch (error) {
       if (error instanceof Deno.errors.NotFound) return "";
-      if (error instanceof KnownHostsError) throw error;
-      throw new KnownHostsError(`Cannot read ${this.path}: ${describe(error)}`);
+      if (error instanceof FatalError) throw error;
+      throw new FatalError(`cannot read ${this.path}: ${errorMessage(error)}`);
     }
   }
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

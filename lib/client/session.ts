@@ -19,7 +19,8 @@
 // SessionEvents.
 
 import { decodeServerFrame, encodeLogin, type StatusFrame } from "../protocol.ts";
-import { DialError, type Link, type LinkSink } from "./connect.ts";
+import { FatalError, Unavailable } from "../errors.ts";
+import type { Link, LinkSink } from "./connect.ts";
 import { Delivery, FINISH_WAIT_MS, type SubmitResult } from "./delivery.ts";
 import { backoffDelay } from "./backoff.ts";
 import { Heartbeat, HEARTBEAT_LINE, HEARTBEAT_MS } from "./heartbeat.ts";
@@ -33,11 +34,6 @@ export type { Phase, SessionEvents, SessionOptions, SessionStatus };
 export const LOGIN_NOTICE_MS = 5000;
 /** Without a terminal, give up when the login is not answered in this time. */
 export const LOGIN_TIMEOUT_MS = 30_000;
-
-/** A fatal problem for this run: the message is the whole story for the user. */
-export class ClientError extends Error {
-  override name = "ClientError";
-}
 
 type Outcome = { reason: string; loggedIn: boolean };
 
@@ -62,7 +58,7 @@ export class Session {
   #everLoggedIn = false;
   #stopping = false;
   /** Why the run failed after it was asked to end (a login never answered): thrown by run(). */
-  #failure: ClientError | undefined;
+  #failure: FatalError | undefined;
   /** When the current login went out, to say how long it waited. */
   #loginSentAt = 0;
   /** The last write was a heartbeat, so an error without an id now answers it. */
@@ -147,7 +143,7 @@ export class Session {
         const outcome = await this.#connectOnce();
         if (this.#stopping) break;
         if (!this.#everLoggedIn && !this.#options.interactive) {
-          throw new ClientError(outcome.reason);
+          throw new FatalError(outcome.reason);
         }
         if (outcome.loggedIn) attempt = 0;
         const delay = backoffDelay(attempt++, this.#random);
@@ -245,7 +241,7 @@ export class Session {
         this.#delivery.connected();
         this.#login();
       }, (error) => {
-        if (error instanceof DialError) {
+        if (error instanceof Unavailable) {
           settle({
             reason: `cannot connect to ${this.#options.label}: ${error.message}`,
             loggedIn: false,
@@ -273,7 +269,7 @@ export class Session {
     if (!this.#options.interactive) {
       this.#loginTimers.push(this.#timers.setTimeout(() => {
         this.#fail?.(
-          new ClientError(
+          new FatalError(
             `${this.#options.label} did not answer the login within ${LOGIN_TIMEOUT_MS / 1000} s`,
           ),
         );
@@ -342,7 +338,7 @@ export class Session {
     }
     const choose = this.#options.chooseNickname;
     if (!choose) {
-      this.#fail?.(new ClientError(`login as ${this.#nickname} refused: ${why}`));
+      this.#fail?.(new FatalError(`login as ${this.#nickname} refused: ${why}`));
       return;
     }
     this.#events.notice(`login as ${this.#nickname} refused: ${why}`);
@@ -385,7 +381,7 @@ export class Session {
     const label = this.#options.label;
     if (!this.#everLoggedIn) {
       const waited = Math.ceil((this.#timers.now() - this.#loginSentAt) / 1000);
-      this.#failure = new ClientError(
+      this.#failure = new FatalError(
         this.#awaitingLogin
           ? `${label} did not answer the login within ${waited} s`
           : `could not connect to ${label} within ${seconds}`,

@@ -5,18 +5,14 @@
 // ECDSA P-256 leaf (CA:FALSE, serverAuth, SAN localhost, 127.0.0.1, ::1 and
 // the host name) with @peculiar/x509, writes it under certs/ (the key with
 // mode 0600) and uses the same one on every restart, so a client that
-// trusted it once keeps trusting it. Every failure is a StartupError: one
-// sentence for the operator, no stack trace.
+// trusted it once keeps trusting it. Every failure is a FatalError
+// (lib/errors.ts): one line for the operator, no stack trace.
 
 import "reflect-metadata";
 import * as x509 from "@peculiar/x509";
 import { createPrivateKey, X509Certificate } from "node:crypto";
 import { join } from "node:path";
-
-/** A startup problem the operator can fix; its message is the whole story. */
-export class StartupError extends Error {
-  override name = "StartupError";
-}
+import { errorReason, FatalError } from "../errors.ts";
 
 /** A certificate and key, as PEM text, ready for `tls.createSecureContext` (server.ts). */
 export interface TlsIdentity {
@@ -77,8 +73,8 @@ export async function ensureGeneratedIdentity(
   }
   if (hasCert !== hasKey) {
     const [found, missing] = hasCert ? [certPath, keyPath] : [keyPath, certPath];
-    throw new StartupError(
-      `Cannot use the generated certificate: ${found} exists but ${missing} does not; remove ${found} to generate a new pair.`,
+    throw new FatalError(
+      `cannot use the generated certificate: ${found} exists but ${missing} does not; remove ${found} to generate a new pair`,
     );
   }
   const { certPem, keyPem } = await generateIdentity(hostname, now);
@@ -92,12 +88,12 @@ export async function ensureGeneratedIdentity(
       // won the race: use its pair once its certificate is written too.
       return { ...await loadWhenWritten(certPath, keyPath), source: "generated" };
     }
-    throw new StartupError(`Cannot write the generated certificate to ${dir}: ${reason(error)}.`);
+    throw new FatalError(`cannot write the generated certificate to ${dir}: ${errorReason(error)}`);
   }
   try {
     await Deno.writeTextFile(certPath, certPem, { createNew: true });
   } catch (error) {
-    throw new StartupError(`Cannot write the generated certificate to ${dir}: ${reason(error)}.`);
+    throw new FatalError(`cannot write the generated certificate to ${dir}: ${errorReason(error)}`);
   }
   return {
     certPem,
@@ -175,34 +171,34 @@ export function fingerprintOf(certPem: string): string {
 /** Checks both PEMs and that the key belongs to the certificate; returns the fingerprint. */
 function checkPair(certPem: string, keyPem: string, certPath: string, keyPath: string): string {
   if (!/-----BEGIN CERTIFICATE-----/.test(certPem)) {
-    throw new StartupError(
-      `Cannot use ${certPath}: it is not a PEM certificate (no BEGIN CERTIFICATE line).`,
+    throw new FatalError(
+      `cannot use ${certPath}: it is not a PEM certificate (no BEGIN CERTIFICATE line)`,
     );
   }
   if (!/-----BEGIN (?:[A-Z]+ )?PRIVATE KEY-----/.test(keyPem)) {
-    throw new StartupError(
-      `Cannot use ${keyPath}: it is not a PEM private key (no BEGIN PRIVATE KEY line).`,
+    throw new FatalError(
+      `cannot use ${keyPath}: it is not a PEM private key (no BEGIN PRIVATE KEY line)`,
     );
   }
   let cert: X509Certificate;
   try {
     cert = new X509Certificate(certPem);
   } catch (error) {
-    throw new StartupError(
-      `Cannot use ${certPath}: the certificate does not parse (${reason(error)}).`,
+    throw new FatalError(
+      `cannot use ${certPath}: the certificate does not parse (${errorReason(error)})`,
     );
   }
   let key: ReturnType<typeof createPrivateKey>;
   try {
     key = createPrivateKey(keyPem);
   } catch (error) {
-    throw new StartupError(
-      `Cannot use ${keyPath}: the private key does not parse (${reason(error)}).`,
+    throw new FatalError(
+      `cannot use ${keyPath}: the private key does not parse (${errorReason(error)})`,
     );
   }
   if (!cert.checkPrivateKey(key)) {
-    throw new StartupError(
-      `Cannot use ${keyPath}: the key does not match the certificate in ${certPath}.`,
+    throw new FatalError(
+      `cannot use ${keyPath}: the key does not match the certificate in ${certPath}`,
     );
   }
   return cert.fingerprint256;
@@ -212,7 +208,7 @@ async function readText(path: string, what: string): Promise<string> {
   try {
     return await Deno.readTextFile(path);
   } catch (error) {
-    throw new StartupError(`Cannot read the ${what} file ${path}: ${reason(error)}.`);
+    throw new FatalError(`cannot read the ${what} file ${path}: ${errorReason(error)}`);
   }
 }
 
@@ -222,17 +218,8 @@ async function exists(path: string): Promise<boolean> {
     return true;
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) return false;
-    throw new StartupError(`Cannot look at ${path}: ${reason(error)}.`);
+    throw new FatalError(`cannot look at ${path}: ${errorReason(error)}`);
   }
-}
-
-/** The first line of an error's message, without the runtime's "(os error N)" noise. */
-export function reason(error: unknown): string {
-  if (error instanceof Deno.errors.NotFound) return "no such file or directory";
-  if (error instanceof Deno.errors.PermissionDenied) return "permission denied";
-  if (error instanceof Deno.errors.IsADirectory) return "it is a directory";
-  const message = error instanceof Error ? error.message : String(error);
-  return message.split("\n")[0].replace(/:? ?\(os error \d+\)/, "").replace(/\.$/, "");
 }
 
 function hex(bytes: Uint8Array): string {

@@ -5,7 +5,8 @@
 // certificate, a port in use, no permission) ends as one sentence and a
 // non-zero exit, never a stack trace.
 
-import { type CliContext, intFlag, parseFlags, UsageError } from "../cli.ts";
+import { type CliContext, intFlag, parseFlags } from "../cli.ts";
+import { UsageError } from "../errors.ts";
 import { ensureGeneratedIdentity, loadIdentity, type TlsIdentity } from "./cert.ts";
 import { createLogger, LOG_FORMATS, type LogFormat } from "./log.ts";
 import {

@@ -70,8 +70,10 @@ type Ending = "polite" | "abort";
  *
  * @example
  * ```ts
- * const socket = new tls.TLSSocket(raw, { isServer: true, secureContext });
- * const connection = new Connection(socket, "127.0.0.1:5000", 1, hub, limits, logger, performance.now);
+ * import { silentLogger } from "./log.ts";
+ * declare const socket: import("node:tls").TLSSocket, hub: import("./hub.ts").Hub;
+ * declare const limits: ConnectionLimits; // the server's, as given by its flags
+ * const connection = new Connection(socket, "127.0.0.1:5000", 1, hub, limits, silentLogger, () => performance.now());
  * await connection.serve(); // resolves when the socket has closed
  * ```
  */

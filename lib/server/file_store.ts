@@ -17,7 +17,7 @@ import { join } from "node:path";
 import { concatBytes } from "../bytes.ts";
 import { pause } from "../deadline.ts";
 import { decodeServerFrame } from "../protocol.ts";
-import { reason, StartupError } from "./cert.ts";
+import { errorReason, FatalError, Unavailable } from "../errors.ts";
 import { type HistoryStore, MemoryStore, type ReadResult } from "./store.ts";
 
 /** The log's file name inside the data folder. */
@@ -26,11 +26,6 @@ export const LOG_FILE = "messages.log";
 export const LOCK_FILE = "lock";
 /** Pause before a failed write of the log is tried again. */
 export const RETRY_MS = 1000;
-
-/** The store cannot take messages right now (the disk failed, or it is closed). */
-export class StorageUnavailable extends Error {
-  override name = "StorageUnavailable";
-}
 
 /** Options of {@linkcode FileStore.open}. */
 export interface FileStoreOptions {
@@ -51,8 +46,8 @@ interface Waiter {
  *
  * @example
  * ```ts
- * const store = await FileStore.open("data", { warn: console.warn });
- * const seq = store.append((seq) => encode(seq), authorId);
+ * const store = await FileStore.open("data", { warn: (text) => Deno.stderr.writeSync(new TextEncoder().encode(text + "\n")) });
+ * const seq = store.append((seq) => new TextEncoder().encode(`{"seq":${seq}}\n`), 1);
  * await store.whenDurable(seq); // fsynced
  * await store.close();
  * ```
@@ -95,25 +90,25 @@ export class FileStore implements HistoryStore {
 
   /**
    * Opens (creating when needed) the data folder `dir`: takes its lock,
-   * loads and checks the log. Every failure is a StartupError.
+   * loads and checks the log. Every failure is a FatalError.
    */
   static async open(dir: string, options: FileStoreOptions): Promise<FileStore> {
     try {
       await Deno.mkdir(dir, { recursive: true });
     } catch (error) {
-      throw new StartupError(`Cannot use the data folder ${dir}: ${reason(error)}.`);
+      throw new FatalError(`cannot use the data folder ${dir}: ${errorReason(error)}`);
     }
     const lockPath = join(dir, LOCK_FILE);
     let lock: Deno.FsFile;
     try {
       lock = await Deno.open(lockPath, { read: true, write: true, create: true });
     } catch (error) {
-      throw new StartupError(`Cannot open the lock file ${lockPath}: ${reason(error)}.`);
+      throw new FatalError(`cannot open the lock file ${lockPath}: ${errorReason(error)}`);
     }
     if (!await lock.tryLock(true)) {
       lock.close();
-      throw new StartupError(
-        `Cannot use the data folder ${dir}: another chat server is using it (${lockPath} is locked).`,
+      throw new FatalError(
+        `cannot use the data folder ${dir}: another chat server is using it (${lockPath} is locked)`,
       );
     }
     const path = join(dir, LOG_FILE);
@@ -141,8 +136,8 @@ export class FileStore implements HistoryStore {
   }
 
   append(encode: (seq: number) => Uint8Array, author: number): number {
-    if (this.#closed) throw new StorageUnavailable(`${this.#path} is closed`);
-    if (this.#failing) throw new StorageUnavailable(`${this.#path} cannot be written`);
+    if (this.#closed) throw new Unavailable(`${this.#path} is closed`);
+    if (this.#failing) throw new Unavailable(`${this.#path} cannot be written`);
     return this.#memory.append((seq) => {
       const bytes = encode(seq);
       this.#pending.push(bytes);
@@ -201,7 +196,7 @@ export class FileStore implements HistoryStore {
       } catch (error) {
         if (!this.#failing) {
           this.#warn(
-            `cannot write ${this.#path}: ${reason(error)}; refusing new messages and retrying`,
+            `cannot write ${this.#path}: ${errorReason(error)}; refusing new messages and retrying`,
           );
         }
         this.#failing = true;
@@ -214,7 +209,7 @@ export class FileStore implements HistoryStore {
         if (this.#closed) {
           this.#settle(
             upTo,
-            new StorageUnavailable(`${this.#path} was not written before closing`),
+            new Unavailable(`${this.#path} was not written before closing`),
           );
           break;
         }
@@ -254,7 +249,7 @@ async function loadLog(
     data = await Deno.readFile(path);
   } catch (error) {
     if (!(error instanceof Deno.errors.NotFound)) {
-      throw new StartupError(`Cannot read the history ${path}: ${reason(error)}.`);
+      throw new FatalError(`cannot read the history ${path}: ${errorReason(error)}`);
     }
     data = new Uint8Array(0);
   }
@@ -268,8 +263,8 @@ async function loadLog(
     const bytes = data.subarray(start, end + 1);
     const problem = checkLine(bytes, memory.lastSeq + 1, decoder);
     if (problem) {
-      throw new StartupError(
-        `Cannot load the history: ${path} line ${line} is damaged (${problem}); the server never skips a line, so repair or move the file aside.`,
+      throw new FatalError(
+        `cannot load the history: ${path} line ${line} is damaged (${problem}); the server never skips a line, so repair or move the file aside`,
       );
     }
     memory.append(() => bytes, 0);
@@ -291,7 +286,7 @@ async function loadLog(
   } catch (error) {
     // Opened, but not usable for appending: the server stops, and must not keep the handle.
     file?.close();
-    throw new StartupError(`Cannot open the history ${path} for writing: ${reason(error)}.`);
+    throw new FatalError(`cannot open the history ${path} for writing: ${errorReason(error)}`);
   }
   return { file, size: start };
 }

@@ -50,7 +50,7 @@ export type HubResult = { ok: true } | { ok: false; reason: string };
  * The result of a post: refused at once with the reason that goes on the
  * wire, or accepted. An accepted message is relayed; `stored` resolves to
  * its seq once it is as durable as the store (or the shared history) makes
- * anything, or rejects with StorageUnavailable when it cannot be stored.
+ * anything, or rejects with Unavailable when it cannot be stored.
  * The same shape with or without a shared chat, so a connection answers
  * every post one way.
  */
@@ -74,6 +74,9 @@ const OK_BYTES = encoder.encode(encodeStatus({ status: "ok" }));
  *
  * @example
  * ```ts
+ * import { MemoryStore } from "./store.ts";
+ *
+ * declare const alice: Member; // a logged-in connection
  * const hub = new Hub({ store: new MemoryStore(), maxMessageBytes: 16384, clock: () => new Date() });
  * hub.login(alice, "alice");
  * hub.post(alice, "hello"); // stored, and every other member is woken

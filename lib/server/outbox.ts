@@ -53,6 +53,10 @@ export type OutboxFailure = "send queue full" | "fell behind the history limit";
  *
  * @example
  * ```ts
+ * import { MemoryStore } from "./store.ts";
+ *
+ * declare const conn: Writer; // the connection's socket
+ * const store = new MemoryStore();
  * const outbox = new Outbox(conn, store, 7, { sendQueueBytes: 8 << 20 });
  * const pump = outbox.run();
  * outbox.reply(new TextEncoder().encode('{"status":"ok"}\n'));

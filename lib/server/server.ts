@@ -13,7 +13,7 @@ import net from "node:net";
 import tls from "node:tls";
 import { withDeadline } from "../deadline.ts";
 import { DEFAULT_MAX_MESSAGE_BYTES } from "../protocol.ts";
-import { reason, StartupError } from "./cert.ts";
+import { errorReason, FatalError } from "../errors.ts";
 import { Connection, type ConnectionLimits } from "./connection.ts";
 import { Hub } from "./hub.ts";
 import type { Logger } from "./log.ts";
@@ -83,10 +83,15 @@ export interface RunningServer {
 
 /**
  * Listens on `listen.hostname:listen.port` and serves chat until
- * `options.signal` aborts. Rejects with a StartupError when it cannot bind.
+ * `options.signal` aborts. Rejects with a FatalError when it cannot bind.
  *
  * @example
  * ```ts
+ * import { generateIdentity } from "./cert.ts";
+ * import { silentLogger } from "./log.ts";
+ * import { MemoryStore } from "./store.ts";
+ *
+ * const { certPem, keyPem } = await generateIdentity("localhost", new Date());
  * const stop = new AbortController();
  * const server = await startServer({ hostname: "127.0.0.1", port: 0, certPem, keyPem }, {
  *   limits: DEFAULT_LIMITS, store: new MemoryStore(), logger: silentLogger,
@@ -111,7 +116,7 @@ export async function startServer(
       minVersion: "TLSv1.2",
     });
   } catch (error) {
-    throw new StartupError(`Cannot use the certificate and key: ${reason(error)}.`);
+    throw new FatalError(`cannot use the certificate and key: ${errorReason(error)}`);
   }
   const hub = new Hub({
     store: options.store,
@@ -169,7 +174,7 @@ export async function startServer(
     });
   });
   // After binding, an error (such as running out of file descriptors) is logged, not fatal.
-  server.on("error", (error: Error) => logger.log("accept error", { reason: reason(error) }));
+  server.on("error", (error: Error) => logger.log("accept error", { reason: errorReason(error) }));
   const address = server.address() as net.AddressInfo;
 
   const done = (async () => {
@@ -193,23 +198,23 @@ export function formatPeer(hostname: string, port: number | undefined): string {
   return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
-function listenError(error: Error, listen: ListenOptions): StartupError {
+function listenError(error: Error, listen: ListenOptions): FatalError {
   const at = formatPeer(listen.hostname, listen.port);
   const code = (error as { code?: string }).code;
   if (code === "EADDRINUSE") {
-    return new StartupError(
-      `Cannot listen on ${at}: the port is already in use (is another server running?).`,
+    return new FatalError(
+      `cannot listen on ${at}: the port is already in use (is another server running?)`,
     );
   }
   if (code === "EACCES" || code === "EPERM") {
-    return new StartupError(
-      `Cannot listen on ${at}: permission denied (ports below 1024 need privileges).`,
+    return new FatalError(
+      `cannot listen on ${at}: permission denied (ports below 1024 need privileges)`,
     );
   }
   if (code === "EADDRNOTAVAIL") {
-    return new StartupError(
-      `Cannot listen on ${at}: the address is not available on this machine.`,
+    return new FatalError(
+      `cannot listen on ${at}: the address is not available on this machine`,
     );
   }
-  return new StartupError(`Cannot listen on ${at}: ${reason(error)}.`);
+  return new FatalError(`cannot listen on ${at}: ${errorReason(error)}`);
 }

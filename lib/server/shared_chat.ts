@@ -43,7 +43,7 @@ export interface SharedChat {
   release(key: string, owner: number): void;
   /**
    * Appends a message from local member `author`. Resolves to its seq once
-   * the shared history holds it; rejects with StorageUnavailable when it does not.
+   * the shared history holds it; rejects with Unavailable when it does not.
    */
   append(message: Posted, author: number): Promise<number>;
   /** Resolves once the local store holds `seq`; rejects after `timeoutMs`. */

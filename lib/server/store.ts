@@ -31,7 +31,7 @@ export interface HistoryStore {
   append(encode: (seq: number) => Uint8Array, author: number): number;
   /**
    * Resolves to `seq` once message `seq` is as durable as this store makes
-   * anything; rejects with StorageUnavailable if it never will be.
+   * anything; rejects with Unavailable if it never will be.
    */
   whenDurable(seq: number): Promise<number>;
   /**

@@ -3,7 +3,11 @@
 // line-broadcast server in the manner of `ncat --chat` that can drop or
 // duplicate lines on purpose; plus an in-memory CliContext.
 
+import assert from "node:assert/strict";
 import type { CliContext } from "../../lib/cli.ts";
+import { runBench } from "../../lib/bench/cli.ts";
+import { UsageError } from "../../lib/errors.ts";
+import type { BenchReport } from "../../lib/bench/result.ts";
 import { type Identity, localIdentity, startInProcess } from "../../bench/in_process_server.ts";
 import { makeCertificate } from "../../bench/processes.ts";
 
@@ -13,6 +17,66 @@ export interface TestServer {
   /** A PEM file that trusts it, for --ca. */
   caFile: string;
   [Symbol.asyncDispose](): Promise<void>;
+}
+
+/** `--addr` and `--ca` for `server`: what every run against a test server starts with. */
+export function target(server: TestServer): string[] {
+  return ["--addr", `127.0.0.1:${server.port}`, "--ca", server.caFile];
+}
+
+/** The JSON report a `--json` run printed last. */
+export function report(context: { out: string[] }): BenchReport {
+  return JSON.parse(context.out.join("").trim().split("\n").at(-1)!);
+}
+
+/** Asserts that each command line is refused as a UsageError whose message matches. */
+export function assertUsageErrors(
+  parse: (args: string[]) => unknown,
+  cases: readonly (readonly [readonly string[], RegExp])[],
+): void {
+  for (const [args, message] of cases) {
+    assert.throws(() => parse([...args]), (error: Error) => {
+      assert.ok(error instanceof UsageError, String(error));
+      assert.match(error.message, message);
+      return true;
+    });
+  }
+}
+
+/**
+ * Runs `chat bench --raw --clients 3 --messages 50 --timeout 1 --json` and
+ * `extra` against a server that drops every tenth line, then one that
+ * doubles every 25th, and asserts that both runs fail with every loss and
+ * duplicate counted (100 copies each).
+ */
+export async function assertLossesAndDuplicatesCounted(extra: string[] = []): Promise<void> {
+  const args = [
+    "--raw",
+    "--clients",
+    "3",
+    "--messages",
+    "50",
+    "--timeout",
+    "1",
+    "--json",
+    ...extra,
+  ];
+  await using dropping = await startFake({ dropEvery: 10 });
+  const dropped = memoryContext();
+  assert.equal(await runBench([...args, ...target(dropping)], dropped), 1);
+  const lost = report(dropped);
+  assert.equal(lost.lost, 10); // 100 copies, every tenth dropped.
+  assert.equal(lost.timedOut, true);
+  assert.match(
+    lost.failure ?? "",
+    /timed out: nothing happened for 1 s while waiting for deliveries/,
+  );
+
+  await using doubling = await startFake({ duplicateEvery: 25 });
+  const doubled = memoryContext();
+  assert.equal(await runBench([...args, ...target(doubling)], doubled), 1);
+  const duplicated = report(doubled);
+  assert.deepEqual([duplicated.lost, duplicated.duplicated, duplicated.failure], [0, 4, null]);
 }
 
 async function caFileOf(pem: string): Promise<{ path: string; remove(): Promise<void> }> {

@@ -1,16 +1,19 @@
 import assert from "node:assert/strict";
 import { parseBenchArgs, runBench } from "../../lib/bench/cli.ts";
-import type { BenchReport } from "../../lib/bench/result.ts";
-import { UsageError } from "../../lib/cli.ts";
-import { memoryContext, opensslIdentity, startFake, startOurs } from "./_helpers.ts";
+import {
+  assertLossesAndDuplicatesCounted,
+  assertUsageErrors,
+  memoryContext,
+  opensslIdentity,
+  report,
+  startFake,
+  startOurs,
+  target,
+} from "./_helpers.ts";
 import { testNeeding } from "../_tools.ts";
 
 /** Deno.test for the tests that make a certificate with openssl: skipped without it. */
 const test = testNeeding("openssl");
-
-function report(context: { out: string[] }): BenchReport {
-  return JSON.parse(context.out.join("").trim().split("\n").at(-1)!);
-}
 
 Deno.test("defaults, and the flags that are refused", () => {
   const config = parseBenchArgs([]);
@@ -23,8 +26,9 @@ Deno.test("defaults, and the flags that are refused", () => {
   assert.equal(config.load.rate, undefined);
   assert.equal(config.load.idleTimeoutMs, 10_000);
   assert.equal(parseBenchArgs(["-h"]), "help");
-  for (
-    const [args, message] of [
+  assertUsageErrors(
+    parseBenchArgs,
+    [
       [["--ca", "x.pem", "--insecure"], /exclude each other/],
       [["--clients", "1"], /--clients must be an integer from 2/],
       [["--clients", "3", "--senders", "4"], /--senders must be an integer from 0 to 3/],
@@ -32,24 +36,15 @@ Deno.test("defaults, and the flags that are refused", () => {
       [["--rate", "0"], /--rate must be an integer from 1/],
       [["--addr", "host:x"], /--addr: port must be a number/],
       [["--bogus"], /bogus/],
-    ] as const
-  ) {
-    assert.throws(() => parseBenchArgs([...args]), (error: Error) => {
-      assert.ok(error instanceof UsageError);
-      assert.match(error.message, message);
-      return true;
-    });
-  }
+    ] as const,
+  );
 });
 
 Deno.test("against our server: every message arrives once, in order; JSON result", async () => {
   await using server = await startOurs();
   const context = memoryContext();
   const code = await runBench([
-    "--addr",
-    `127.0.0.1:${server.port}`,
-    "--ca",
-    server.caFile,
+    ...target(server),
     "--clients",
     "6",
     "--senders",
@@ -79,7 +74,7 @@ Deno.test("against our server: every message arrives once, in order; JSON result
 
 Deno.test("a second run against the same server skips the first run's replay", async () => {
   await using server = await startOurs();
-  const args = ["--addr", `127.0.0.1:${server.port}`, "--ca", server.caFile, "--clients", "3"];
+  const args = [...target(server), "--clients", "3"];
   assert.equal(await runBench([...args, "--messages", "500"], memoryContext()), 0);
   const context = memoryContext();
   assert.equal(await runBench([...args, "--messages", "20"], context), 0, context.err.join(""));
@@ -94,10 +89,7 @@ Deno.test("at a steady rate, the run takes about messages / rate", async () => {
   const context = memoryContext();
   const started = performance.now();
   const code = await runBench([
-    "--addr",
-    `127.0.0.1:${server.port}`,
-    "--ca",
-    server.caFile,
+    ...target(server),
     "--clients",
     "3",
     "--senders",
@@ -121,10 +113,7 @@ Deno.test("--raw against a line-broadcast server like ncat --chat", async () => 
   const context = memoryContext();
   const code = await runBench([
     "--raw",
-    "--addr",
-    `127.0.0.1:${server.port}`,
-    "--ca",
-    server.caFile,
+    ...target(server),
     "--clients",
     "4",
     "--senders",
@@ -141,40 +130,14 @@ Deno.test("--raw against a line-broadcast server like ncat --chat", async () => 
 });
 
 Deno.test("lost and duplicated messages are counted and fail the run", async () => {
-  await using dropping = await startFake({ dropEvery: 10 });
-  const context = memoryContext();
-  const args = ["--raw", "--clients", "3", "--messages", "50", "--timeout", "1", "--json"];
-  const code = await runBench(
-    [...args, "--addr", `127.0.0.1:${dropping.port}`, "--ca", dropping.caFile],
-    context,
-  );
-  assert.equal(code, 1);
-  let result = report(context);
-  assert.equal(result.lost, 10); // 100 copies, every tenth dropped.
-  assert.equal(result.timedOut, true);
-  assert.match(
-    result.failure ?? "",
-    /timed out: nothing happened for 1 s while waiting for deliveries/,
-  );
-
-  await using doubling = await startFake({ duplicateEvery: 25 });
-  const second = memoryContext();
-  assert.equal(
-    await runBench(
-      [...args, "--addr", `127.0.0.1:${doubling.port}`, "--ca", doubling.caFile],
-      second,
-    ),
-    1,
-  );
-  result = report(second);
-  assert.deepEqual([result.lost, result.duplicated, result.failure], [0, 4, null]);
+  await assertLossesAndDuplicatesCounted();
 });
 
 Deno.test("a refused login fails the run with the server's reason", async () => {
   await using server = await startFake({ answer: '{"status":"error","reason":"go away"}\n' });
   const context = memoryContext();
   const code = await runBench(
-    ["--addr", `127.0.0.1:${server.port}`, "--ca", server.caFile, "--clients", "2"],
+    [...target(server), "--clients", "2"],
     context,
   );
   assert.equal(code, 1);
@@ -186,7 +149,7 @@ Deno.test("a server that never answers the login times out", async () => {
   const context = memoryContext();
   const started = performance.now();
   const code = await runBench(
-    ["--addr", `127.0.0.1:${server.port}`, "--ca", server.caFile, "--timeout", "1", "--json"],
+    [...target(server), "--timeout", "1", "--json"],
     context,
   );
   assert.equal(code, 1);
@@ -229,10 +192,7 @@ Deno.test("on a terminal a progress line is drawn, then cleared for the result",
   const context = memoryContext(true);
   const code = await runBench(
     [
-      "--addr",
-      `127.0.0.1:${server.port}`,
-      "--ca",
-      server.caFile,
+      ...target(server),
       "--clients",
       "3",
       "--messages",

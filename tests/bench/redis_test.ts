@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import config from "../../deno.json" with { type: "json" };
 import { runBench } from "../../lib/bench/cli.ts";
-import { startCluster, startRedis } from "../../bench/processes.ts";
+import { startRedis, startSharedServers } from "../../bench/processes.ts";
 import type { BenchReport } from "../../lib/bench/result.ts";
 import { serverPermissions } from "../../bench/harness.ts";
 import { missing } from "../_tools.ts";
@@ -28,7 +28,7 @@ Deno.test({
     const redis = await startRedis();
     const logins: string[][] = [[], []];
     try {
-      const cluster = await startCluster(
+      const shared = await startSharedServers(
         Deno.execPath(),
         serverPermissions(),
         MAIN,
@@ -44,9 +44,9 @@ Deno.test({
         const context = memoryContext();
         const code = await runBench([
           "--addr",
-          cluster.servers.map((server) => `127.0.0.1:${server.port}`).join(","),
+          shared.servers.map((server) => `127.0.0.1:${server.port}`).join(","),
           "--ca",
-          cluster.certPath,
+          shared.certPath,
           "--clients",
           "6",
           "--senders",
@@ -62,7 +62,7 @@ Deno.test({
         assert.equal(result.delivered, 2 * 100 * 5);
         assert.deepEqual([result.lost, result.duplicated, result.outOfOrder], [0, 0, 0]);
       } finally {
-        await cluster.stop();
+        await shared.stop();
       }
     } finally {
       await redis.child.stop();

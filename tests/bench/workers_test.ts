@@ -8,13 +8,15 @@ import assert from "node:assert/strict";
 import { parseBenchArgs, runBench } from "../../lib/bench/cli.ts";
 import { addressIndexOf } from "../../lib/bench/dial.ts";
 import { hostedBy } from "../../lib/bench/load.ts";
-import type { BenchReport } from "../../lib/bench/result.ts";
-import { UsageError } from "../../lib/cli.ts";
-import { memoryContext, startFake, startOurs } from "./_helpers.ts";
-
-function report(context: { out: string[] }): BenchReport {
-  return JSON.parse(context.out.join("").trim().split("\n").at(-1)!);
-}
+import {
+  assertLossesAndDuplicatesCounted,
+  assertUsageErrors,
+  memoryContext,
+  report,
+  startFake,
+  startOurs,
+  target,
+} from "./_helpers.ts";
 
 Deno.test("Worker i mod K hosts client i; client i dials address i mod n", () => {
   assert.deepEqual(hostedBy(0, 3, 8), [0, 3, 6]);
@@ -36,30 +38,22 @@ Deno.test("--addr takes several addresses; --workers is bounded by the clients",
   const spread = parseBenchArgs(["--clients", "4", "--workers", "4"]);
   assert.ok(spread !== "help");
   assert.equal(spread.load.workers, 4);
-  for (
-    const [args, message] of [
+  assertUsageErrors(
+    parseBenchArgs,
+    [
       [["--addr", "127.0.0.1:7001,,127.0.0.1:7002"], /--addr: address must not be empty/],
       [["--addr", "a:1,b:x"], /--addr: port must be a number .* \(in "a:1,b:x"\)/],
       [["--workers", "0"], /--workers must be an integer from 1 to 10/],
       [["--clients", "3", "--workers", "4"], /--workers must be an integer from 1 to 3/],
-    ] as const
-  ) {
-    assert.throws(() => parseBenchArgs([...args]), (error: Error) => {
-      assert.ok(error instanceof UsageError);
-      assert.match(error.message, message);
-      return true;
-    });
-  }
+    ] as const,
+  );
 });
 
 Deno.test("--workers 3 against our server: every message once, in order, one report", async () => {
   await using server = await startOurs();
   const context = memoryContext();
   const code = await runBench([
-    "--addr",
-    `127.0.0.1:${server.port}`,
-    "--ca",
-    server.caFile,
+    ...target(server),
     "--clients",
     "7",
     "--senders",
@@ -88,10 +82,7 @@ Deno.test("--workers 3 against our server: every message once, in order, one rep
   const single = memoryContext();
   assert.equal(
     await runBench([
-      "--addr",
-      `127.0.0.1:${server.port}`,
-      "--ca",
-      server.caFile,
+      ...target(server),
       "--clients",
       "3",
       "--messages",
@@ -135,40 +126,7 @@ Deno.test("--workers 2 at a steady rate, over two addresses of one server", asyn
 });
 
 Deno.test("--workers 2: losses and duplicates are counted across Workers", async () => {
-  await using dropping = await startFake({ dropEvery: 10 });
-  const context = memoryContext();
-  const args = [
-    "--raw",
-    "--clients",
-    "3",
-    "--messages",
-    "50",
-    "--timeout",
-    "1",
-    "--workers",
-    "2",
-    "--json",
-  ];
-  const code = await runBench(
-    [...args, "--addr", `127.0.0.1:${dropping.port}`, "--ca", dropping.caFile],
-    context,
-  );
-  assert.equal(code, 1);
-  let result = report(context);
-  assert.equal(result.lost, 10); // 100 copies, every tenth dropped.
-  assert.match(result.failure ?? "", /timed out: nothing happened for 1 s/);
-
-  await using doubling = await startFake({ duplicateEvery: 25 });
-  const second = memoryContext();
-  assert.equal(
-    await runBench(
-      [...args, "--addr", `127.0.0.1:${doubling.port}`, "--ca", doubling.caFile],
-      second,
-    ),
-    1,
-  );
-  result = report(second);
-  assert.deepEqual([result.lost, result.duplicated, result.failure], [0, 4, null]);
+  await assertLossesAndDuplicatesCounted(["--workers", "2"]);
 });
 
 Deno.test("--workers 2: a login refused in a Worker fails the run with the server's reason", async () => {
@@ -176,10 +134,7 @@ Deno.test("--workers 2: a login refused in a Worker fails the run with the serve
   const context = memoryContext();
   const code = await runBench(
     [
-      "--addr",
-      `127.0.0.1:${server.port}`,
-      "--ca",
-      server.caFile,
+      ...target(server),
       "--clients",
       "4",
       "--workers",

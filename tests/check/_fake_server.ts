@@ -9,7 +9,6 @@
 import { LineSplitter } from "../../lib/lines.ts";
 import { checkNickname, nicknameKey } from "../../lib/nickname.ts";
 import { decodeClientFrame, encodeChatMessage, encodeStatus } from "../../lib/protocol.ts";
-import { generateIdentity } from "../../lib/server/cert.ts";
 import { formatWireTime } from "../../lib/time.ts";
 
 /** One way to break the protocol each. */
@@ -55,14 +54,6 @@ const BUSY_INTERVAL_MS = 5;
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true });
-
-let identity: Promise<{ certPem: string; keyPem: string }> | undefined;
-
-/** One certificate per test process (CA:FALSE, SAN localhost and 127.0.0.1). */
-export function fakeIdentity(): Promise<{ certPem: string; keyPem: string }> {
-  identity ??= generateIdentity("localhost", new Date());
-  return identity;
-}
 
 class Peer {
   nickname?: string;

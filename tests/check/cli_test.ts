@@ -7,14 +7,15 @@ import assert from "node:assert/strict";
 import type { CliContext } from "../../lib/cli.ts";
 import { runCheck } from "../../lib/check/cli.ts";
 import { CHECKS } from "../../lib/check/checks.ts";
-import { ChatServer, runChat as run } from "../_chat.ts";
-import { FakeChatServer, fakeIdentity } from "./_fake_server.ts";
+import { ChatProcess, runChat as run } from "../../bench/chat_process.ts";
+import { FakeChatServer } from "./_fake_server.ts";
+import { localIdentity } from "../../bench/in_process_server.ts";
 
 const CORE = CHECKS.filter((c) => c.kind === "core").length;
 const decoder = new TextDecoder();
 
 /** Our server as a process in a temp dir, removed when it stops. */
-class ServerProcess extends ChatServer {
+class ServerProcess extends ChatProcess {
   readonly dir: string;
   /** The generated certificate to pass as --ca. */
   readonly ca: string;
@@ -186,7 +187,7 @@ Deno.test("an unreadable --ca is one sentence on stderr, exit 1", async () => {
 });
 
 Deno.test("Ctrl-C ends the run at once, closes its connections and exits 1", async () => {
-  await using server = new FakeChatServer(await fakeIdentity(), { silent: true });
+  await using server = new FakeChatServer(await localIdentity(), { silent: true });
   const stop = new AbortController();
   let stdout = "";
   let stderr = "";

@@ -6,9 +6,10 @@
 import assert from "node:assert/strict";
 import type { CliContext } from "../../lib/cli.ts";
 import { runCheck } from "../../lib/check/cli.ts";
-import { FakeChatServer, fakeIdentity, type Flaws } from "./_fake_server.ts";
+import { FakeChatServer, type Flaws } from "./_fake_server.ts";
+import { localIdentity } from "../../bench/in_process_server.ts";
 
-const identity = await fakeIdentity();
+const identity = await localIdentity();
 const dir = await Deno.makeTempDir({ prefix: "chat-check-" });
 const CA = `${dir}/cert.pem`;
 await Deno.writeTextFile(CA, identity.certPem);

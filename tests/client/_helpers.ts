@@ -4,6 +4,7 @@
 // run in-process without a terminal, and a tmux-driven terminal.
 
 import { LineSplitter } from "../../lib/lines.ts";
+import { eventually } from "../../bench/fault/schedule.ts";
 import type { CliContext } from "../../lib/cli.ts";
 import { type ClientCliOptions, runClient } from "../../lib/client/cli.ts";
 
@@ -163,15 +164,8 @@ export function lines(text: string): string[] {
   return text.split("\n").filter((line) => line !== "");
 }
 
-/** Polls `check` until it is true; false after `timeoutMs`. */
-export async function eventually(check: () => boolean, timeoutMs = 5000): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) return false;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  return true;
-}
+/** Polls until a condition holds (the one poll of the tests and fault scenarios). */
+export { eventually };
 
 /** A frame as the fake server received it. */
 export type Frame = Record<string, unknown>;

@@ -4,14 +4,13 @@
 // it leaves (close_notify, exit 0 at end of input).
 
 import assert from "node:assert/strict";
-import { UsageError } from "../../lib/cli.ts";
+import { UsageError } from "../../lib/errors.ts";
 import { MAX_SERVER_LINE_BYTES } from "../../lib/client/connect.ts";
 import { FINISH_WAIT_MS } from "../../lib/client/delivery.ts";
 import {
   clientEnv,
   eventually,
   type FakeConn,
-  FakeServer,
   type Frame,
   lines,
   makeCerts,

@@ -4,7 +4,8 @@
 // gone), and recognising own messages in a replay after a reconnect.
 
 import assert from "node:assert/strict";
-import { DialError, type Link, type LinkSink } from "../../lib/client/connect.ts";
+import type { Link, LinkSink } from "../../lib/client/connect.ts";
+import { FatalError, Unavailable } from "../../lib/errors.ts";
 import { SEND_BURST, SEND_RATE_PER_SECOND, SendPacer } from "../../lib/client/pacer.ts";
 import {
   FINISH_DRAIN_MS,
@@ -14,7 +15,6 @@ import {
 } from "../../lib/client/delivery.ts";
 import { BACKOFF_MAX_MS, backoffDelay } from "../../lib/client/backoff.ts";
 import {
-  ClientError,
   LOGIN_NOTICE_MS,
   LOGIN_TIMEOUT_MS,
   Session,
@@ -125,7 +125,7 @@ Deno.test("without a terminal, a login that is never answered ends with an error
   timers.advance(LOGIN_NOTICE_MS);
   assert.match(notices.at(-1)!, /still waiting for example:1337 to answer the login/);
   timers.advance(LOGIN_TIMEOUT_MS - LOGIN_NOTICE_MS);
-  await assert.rejects(running, ClientError);
+  await assert.rejects(running, FatalError);
   await assert.rejects(running, /did not answer the login within 30 s/);
   assert.equal(link?.ended, true);
 });
@@ -211,7 +211,7 @@ function startSession() {
     timers,
     random: () => 0.5,
     dial: (sink) => {
-      if (gone) return Promise.reject(new DialError("connection refused"));
+      if (gone) return Promise.reject(new Unavailable("connection refused"));
       links.push(new FakeLink(sink));
       return Promise.resolve(links.at(-1)!);
     },
@@ -422,7 +422,7 @@ Deno.test("at end of input with a login never answered, the run fails with one r
   const failed = assert.rejects(
     t.running,
     (error) =>
-      error instanceof ClientError &&
+      error instanceof FatalError &&
       error.message === "example:1337 did not answer the login within 10 s",
   );
   t.session.finish(); // `--json < /dev/null`: nothing to send, only the history to print.

@@ -154,7 +154,7 @@ test("an untrusted certificate without a terminal is refused and nothing is sent
   assert.match(client.stderr, /--ca/);
   assert.match(client.stderr, /--insecure/);
   assert.match(client.stderr, new RegExp(certs.caTrue.fingerprint));
-  assert.match(client.stderr, /Nothing was sent/);
+  assert.match(client.stderr, /nothing was sent/);
   await Deno.remove(config, { recursive: true });
 });
 

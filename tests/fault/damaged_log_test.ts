@@ -4,7 +4,7 @@
 // server refuses to start, in one sentence naming the file and the line.
 
 import assert from "node:assert/strict";
-import { runChat } from "../_chat.ts";
+import { runChat } from "../../bench/chat_process.ts";
 
 Deno.test("a stored line whose from is an object stops the start with one sentence, not a stack trace", async () => {
   const dir = await Deno.makeTempDir({ prefix: "chat-damaged-log-" });
@@ -25,7 +25,7 @@ Deno.test("a stored line whose from is an object stops the start with one senten
     assert.doesNotMatch(stderr, /unexpected error|Cannot convert|\n\s+at /, stderr);
     assert.match(
       stderr,
-      /^chat: Cannot load the history: \S*messages\.log line 2 is damaged \(not a stored message\)/,
+      /^chat: cannot load the history: \S*messages\.log line 2 is damaged \(not a stored message\)/,
     );
     assert.equal(stderr.trimEnd().split("\n").length, 1, stderr);
     assert.doesNotMatch(stdout, /listening on/);

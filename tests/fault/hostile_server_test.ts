@@ -5,9 +5,9 @@
 // notice, nobody is shown as its speaker, and everything else goes on.
 
 import assert from "node:assert/strict";
-import { MAIN, PERMISSIONS, runChat } from "../_chat.ts";
+import { MAIN, PERMISSIONS, runChat } from "../../bench/chat_process.ts";
 import { LineSplitter } from "../../lib/lines.ts";
-import { testIdentity } from "../server/_helpers.ts";
+import { localIdentity } from "../../bench/in_process_server.ts";
 
 /** The frames a hostile server sends after every successful login. */
 const HOSTILE_FRAMES = [
@@ -138,7 +138,7 @@ class HostileServer {
 async function withHostileServer(
   test: (server: HostileServer, ca: string, dir: string) => Promise<void>,
 ): Promise<void> {
-  const cert = await testIdentity();
+  const cert = await localIdentity();
   const dir = await Deno.makeTempDir({ prefix: "chat-hostile-server-" });
   try {
     const ca = `${dir}/cert.pem`;

@@ -7,7 +7,7 @@
 
 import assert from "node:assert/strict";
 import { connect, type TLSSocket } from "node:tls";
-import { sleep } from "../../bench/fault/schedule.ts";
+import { sleep } from "../../lib/deadline.ts";
 import { HAS_PROC, ServerProcess } from "../../bench/fault/server_process.ts";
 
 /** Connections sending a line each. */

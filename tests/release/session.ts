@@ -14,6 +14,8 @@
 
 import { join, resolve } from "node:path";
 import config from "../../deno.json" with { type: "json" };
+import { sleep } from "../../lib/deadline.ts";
+import { errorMessage } from "../../lib/errors.ts";
 
 /** How long one step (a server start, one client run, one prompt) may take before the session fails. */
 export const STEP_TIMEOUT_MS = 30_000;
@@ -299,10 +301,6 @@ function shellQuote(word: string): string {
   return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`;
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((done) => setTimeout(done, ms));
-}
-
 if (import.meta.main) {
   const print = (stream: { writeSync(p: Uint8Array): number }, text: string) =>
     stream.writeSync(new TextEncoder().encode(text + "\n"));
@@ -320,7 +318,7 @@ if (import.meta.main) {
     });
     print(Deno.stdout, `session ok: ${rest[0]}`);
   } catch (error) {
-    print(Deno.stderr, error instanceof Error ? error.message : String(error));
+    print(Deno.stderr, errorMessage(error));
     Deno.exit(1);
   }
 }

@@ -1,7 +1,7 @@
 // Test helpers for the server: a real server on 127.0.0.1:0 over real TLS,
 // and a line-oriented TLS test client.
 
-import { generateIdentity } from "../../lib/server/cert.ts";
+import { localIdentity } from "../../bench/in_process_server.ts";
 import { type Logger } from "../../lib/server/log.ts";
 import {
   DEFAULT_LIMITS,
@@ -10,14 +10,6 @@ import {
 } from "../../lib/server/server.ts";
 import type { SharedChat } from "../../lib/server/shared_chat.ts";
 import { type HistoryStore, MemoryStore } from "../../lib/server/store.ts";
-
-let identity: Promise<{ certPem: string; keyPem: string }> | undefined;
-
-/** One generated certificate per test process (generation is the slow part). */
-export function testIdentity(): Promise<{ certPem: string; keyPem: string }> {
-  identity ??= generateIdentity("localhost", new Date());
-  return identity;
-}
 
 /** A server started for a test. */
 export interface TestServer {
@@ -45,7 +37,7 @@ export async function startServer(
   limits: Partial<ServerLimits> = {},
   options: TestServerOptions = {},
 ): Promise<TestServer> {
-  const { certPem, keyPem } = await testIdentity();
+  const { certPem, keyPem } = await localIdentity();
   const logs: string[] = [];
   const logger: Logger = {
     log(event, fields = {}) {
@@ -80,12 +72,4 @@ export {
   type Target,
 } from "../../bench/fault/line_client.ts";
 
-/** Polls `check` until it holds or `timeoutMs` passes. */
-export async function eventually(check: () => boolean, timeoutMs = 3000): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) return false;
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-  return true;
-}
+export { eventually } from "../../bench/fault/schedule.ts";

@@ -8,20 +8,17 @@ import type { SharedChatEvents } from "../../lib/server/shared_chat.ts";
 import type { Logger } from "../../lib/server/log.ts";
 import { RedisLink } from "../../lib/server/redis/link.ts";
 import { MemoryStore } from "../../lib/server/store.ts";
-import { ChatServer } from "../_chat.ts";
-import { type Target, testIdentity } from "./_helpers.ts";
+import { ChatProcess } from "../../bench/chat_process.ts";
+import { eventually } from "../../bench/fault/schedule.ts";
+import { sleep } from "../../lib/deadline.ts";
+import type { Target } from "./_helpers.ts";
+import { localIdentity } from "../../bench/in_process_server.ts";
 
-export { ChatServer, runChat } from "../_chat.ts";
-
-export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+export { ChatProcess, runChat } from "../../bench/chat_process.ts";
 
 /** Polls `check` until it holds; throws naming `what` after `ms`. */
 export async function until(what: string, check: () => boolean | Promise<boolean>, ms = 5_000) {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
+  if (!await eventually(check, ms)) throw new Error(`timed out waiting for ${what}`);
 }
 
 const decoder = new TextDecoder();
@@ -239,9 +236,9 @@ export class RedisServer {
 export class ChatServers {
   readonly dir: string;
   readonly certPem: string;
-  readonly servers: ChatServer[];
+  readonly servers: ChatProcess[];
 
-  private constructor(dir: string, certPem: string, servers: ChatServer[]) {
+  private constructor(dir: string, certPem: string, servers: ChatProcess[]) {
     this.dir = dir;
     this.certPem = certPem;
     this.servers = servers;
@@ -254,12 +251,12 @@ export class ChatServers {
    */
   static async start(redisUrl: string, extraArgs: string[][]): Promise<ChatServers> {
     const dir = await Deno.makeTempDir({ prefix: "chat-servers-" });
-    const { certPem, keyPem } = await testIdentity();
+    const { certPem, keyPem } = await localIdentity();
     await Deno.mkdir(`${dir}/certs`);
     await Deno.writeTextFile(`${dir}/certs/${GENERATED_KEY_FILE}`, keyPem, { mode: 0o600 });
     await Deno.writeTextFile(`${dir}/certs/${GENERATED_CERT_FILE}`, certPem);
     const servers = extraArgs.map((extra) =>
-      new ChatServer(
+      new ChatProcess(
         [
           "server",
           "--redis",

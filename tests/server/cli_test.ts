@@ -3,7 +3,8 @@
 
 import assert from "node:assert/strict";
 import config from "../../deno.json" with { type: "json" };
-import { ChatServer, runChat as run } from "../_chat.ts";
+import { ChatProcess, runChat as run } from "../../bench/chat_process.ts";
+import { makeCertificate } from "../../bench/processes.ts";
 import { TestClient } from "./_helpers.ts";
 import { testNeeding } from "../_tools.ts";
 
@@ -78,7 +79,7 @@ Deno.test("bad flag values are usage errors", async () => {
 Deno.test("servers started in one folder at the same moment share one generated certificate", async () => {
   const dir = await Deno.makeTempDir();
   const servers = [0, 1, 2].map(() =>
-    new ChatServer(["server", "--host", "127.0.0.1", "--port", "0"], dir)
+    new ChatProcess(["server", "--host", "127.0.0.1", "--port", "0"], dir)
   );
   try {
     await Promise.all(servers.map((server) => server.listening()));
@@ -98,7 +99,7 @@ Deno.test("servers started in one folder at the same moment share one generated 
 Deno.test("generates a certificate once, keeps the key private, and reuses it", async () => {
   const dir = await Deno.makeTempDir();
   try {
-    const first = new ChatServer(["server", "--host", "127.0.0.1", "--port", "0"], dir);
+    const first = new ChatProcess(["server", "--host", "127.0.0.1", "--port", "0"], dir);
     const port = await first.listening();
     assert.match(first.stdout, new RegExp(`^listening on 127\\.0\\.0\\.1:${port}$`, "m"));
     assert.match(first.stdout, /generated self-signed certificate certs\/cert\.pem/);
@@ -115,7 +116,7 @@ Deno.test("generates a certificate once, keeps the key private, and reuses it", 
     await client.close();
     assert.equal(await first.stop(), 0);
 
-    const second = new ChatServer(["server", "--host", "127.0.0.1", "--port", "0"], dir);
+    const second = new ChatProcess(["server", "--host", "127.0.0.1", "--port", "0"], dir);
     await second.listening();
     assert.match(second.stdout, /using self-signed certificate certs\/cert\.pem/);
     assert.ok(second.stdout.includes(fingerprint), "the same certificate is served again");
@@ -128,7 +129,7 @@ Deno.test("generates a certificate once, keeps the key private, and reuses it", 
 Deno.test("SIGTERM closes every connection politely and exits 0 within 2 s", async () => {
   const dir = await Deno.makeTempDir();
   try {
-    const server = new ChatServer(["server", "--host", "127.0.0.1", "--port", "0"], dir);
+    const server = new ChatProcess(["server", "--host", "127.0.0.1", "--port", "0"], dir);
     const port = await server.listening();
     const certPem = await Deno.readTextFile(`${dir}/certs/cert.pem`);
     const client = await TestClient.login({ port, certPem }, "bob");
@@ -151,7 +152,7 @@ Deno.test("SIGTERM closes every connection politely and exits 0 within 2 s", asy
 Deno.test("logs one JSON object per line with --log-format json, and never message text", async () => {
   const dir = await Deno.makeTempDir();
   try {
-    const server = new ChatServer(
+    const server = new ChatProcess(
       ["server", "--host", "127.0.0.1", "--port", "0", "--log-format", "json"],
       dir,
     );
@@ -175,36 +176,13 @@ test("startup errors are one sentence and a non-zero exit, never a stack trace",
   const dir = await Deno.makeTempDir();
   try {
     // Two real pairs, so one key can be given with the other's certificate.
-    for (const name of ["a", "b"]) {
-      const openssl = new Deno.Command("openssl", {
-        args: [
-          "req",
-          "-x509",
-          "-newkey",
-          "ec",
-          "-pkeyopt",
-          "ec_paramgen_curve:P-256",
-          "-nodes",
-          "-keyout",
-          `${dir}/${name}-key.pem`,
-          "-out",
-          `${dir}/${name}-cert.pem`,
-          "-days",
-          "2",
-          "-subj",
-          "/CN=localhost",
-        ],
-        stdout: "null",
-        stderr: "null",
-      });
-      assert.equal((await openssl.output()).code, 0);
-    }
+    for (const name of ["a", "b"]) await makeCertificate(dir, false, name);
     await Deno.writeTextFile(`${dir}/garbage.pem`, "hello, I am not a certificate\n");
     const busy = Deno.listen({ hostname: "127.0.0.1", port: 0 });
     const cases: [string[], RegExp][] = [
       [
         ["--cert", `${dir}/missing.pem`, "--key", `${dir}/a-key.pem`],
-        /Cannot read the certificate file .*missing\.pem: no such file or directory\./,
+        /cannot read the certificate file .*missing\.pem: no such file or directory$/m,
       ],
       [
         ["--cert", `${dir}/garbage.pem`, "--key", `${dir}/a-key.pem`],
@@ -218,7 +196,7 @@ test("startup errors are one sentence and a non-zero exit, never a stack trace",
         ["--cert", `${dir}/a-cert.pem`, "--key", `${dir}/b-key.pem`],
         /b-key\.pem: the key does not match the certificate/,
       ],
-      [["--cert", `${dir}/a-cert.pem`, "--key", dir], /Cannot read the key file/],
+      [["--cert", `${dir}/a-cert.pem`, "--key", dir], /cannot read the key file/],
       [[
         "--cert",
         `${dir}/a-cert.pem`,
@@ -240,7 +218,7 @@ test("startup errors are one sentence and a non-zero exit, never a stack trace",
       busy.close();
     }
     // A given pair that is valid works.
-    const ok = new ChatServer(
+    const ok = new ChatProcess(
       [
         "server",
         "--host",
@@ -266,7 +244,7 @@ Deno.test("--data-dir keeps history and certificate across restarts, and a secon
   const dir = await Deno.makeTempDir();
   try {
     const args = ["server", "--host", "127.0.0.1", "--port", "0", "--data-dir", `${dir}/data`];
-    const first = new ChatServer(args, dir);
+    const first = new ChatProcess(args, dir);
     const port = await first.listening();
     assert.match(first.stdout, /generated self-signed certificate .*data\/cert\.pem/);
     assert.match(first.stdout, /history .*data\/messages\.log: 0 messages/);
@@ -283,7 +261,7 @@ Deno.test("--data-dir keeps history and certificate across restarts, and a secon
     await bob.close();
     assert.equal(await first.stop(), 0);
 
-    const second = new ChatServer(args, dir);
+    const second = new ChatProcess(args, dir);
     const port2 = await second.listening();
     assert.match(second.stdout, /using self-signed certificate .*data\/cert\.pem/);
     assert.match(second.stdout, /history .*messages\.log: 1 message\n/);

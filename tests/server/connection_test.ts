@@ -5,7 +5,7 @@
 
 import assert from "node:assert/strict";
 import { HELD_BYTES } from "../../lib/server/connection.ts";
-import { StorageUnavailable } from "../../lib/server/file_store.ts";
+import { Unavailable } from "../../lib/errors.ts";
 import type { Claim, SharedChat } from "../../lib/server/shared_chat.ts";
 import { MemoryStore } from "../../lib/server/store.ts";
 import { eventually, startServer, TestClient, type TestServer } from "./_helpers.ts";
@@ -38,7 +38,7 @@ class GatedChat implements SharedChat {
   release(): void {}
 
   append(): Promise<number> {
-    if (this.refuse) return Promise.reject(new StorageUnavailable("Redis is unreachable"));
+    if (this.refuse) return Promise.reject(new Unavailable("Redis is unreachable"));
     return Promise.resolve(++this.#seq);
   }
 
@@ -88,12 +88,12 @@ class FailingStore extends MemoryStore {
   readonly lost = new Set<number>();
 
   override append(encode: (seq: number) => Uint8Array, author: number): number {
-    if (this.refuse) throw new StorageUnavailable("the disk is full");
+    if (this.refuse) throw new Unavailable("the disk is full");
     return super.append(encode, author);
   }
 
   override whenDurable(seq: number): Promise<number> {
-    if (this.lost.has(seq)) return Promise.reject(new StorageUnavailable("the disk is gone"));
+    if (this.lost.has(seq)) return Promise.reject(new Unavailable("the disk is gone"));
     return super.whenDurable(seq);
   }
 }

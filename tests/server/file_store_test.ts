@@ -1,8 +1,8 @@
 // The durable history (lib/server/file_store.ts) against a real folder.
 
 import assert from "node:assert/strict";
-import { StartupError } from "../../lib/server/cert.ts";
-import { FileStore, LOG_FILE, StorageUnavailable } from "../../lib/server/file_store.ts";
+import { FatalError, Unavailable } from "../../lib/errors.ts";
+import { FileStore, LOG_FILE } from "../../lib/server/file_store.ts";
 import { encodeChatMessage } from "../../lib/protocol.ts";
 
 const encoder = new TextEncoder();
@@ -109,7 +109,7 @@ Deno.test("refuses to start on damage before the last line, naming the file and 
       copy[1] = damaged;
       await Deno.writeTextFile(`${dir}/${LOG_FILE}`, copy.join("\n"));
       await assert.rejects(FileStore.open(dir, { warn: () => {} }), (error: Error) => {
-        assert.ok(error instanceof StartupError);
+        assert.ok(error instanceof FatalError);
         assert.match(error.message, why);
         assert.match(error.message, /messages\.log/);
         return true;
@@ -203,7 +203,7 @@ Deno.test("a full disk refuses new messages, keeps the log loadable, and stores 
 
 Deno.test({
   name:
-    "a log that opens but cannot be sought or cut (a FIFO) is a StartupError, and no handle is left open",
+    "a log that opens but cannot be sought or cut (a FIFO) is a FatalError, and no handle is left open",
   ignore: Deno.build.os === "windows",
   fn: () =>
     withDir(async (dir) => {
@@ -218,8 +218,8 @@ Deno.test({
         await writer.write(encoder.encode(content));
         writer.close();
         await assert.rejects(opening, (error: Error) => {
-          assert.ok(error instanceof StartupError);
-          assert.match(error.message, /^Cannot open the history .* for writing: /);
+          assert.ok(error instanceof FatalError);
+          assert.match(error.message, /^cannot open the history .* for writing: /);
           return true;
         });
         // The resource sanitizer fails this test if the log's handle leaked.
@@ -228,7 +228,7 @@ Deno.test({
     }),
 });
 
-Deno.test("closed while the disk fails, the messages not yet written are refused as StorageUnavailable", () =>
+Deno.test("closed while the disk fails, the messages not yet written are refused as Unavailable", () =>
   withTinyDisk(async (dir) => {
     const store = await FileStore.open(dir, { warn: () => {} });
     const big = "x".repeat(3000);
@@ -244,5 +244,5 @@ Deno.test("closed while the disk fails, the messages not yet written are refused
     await store.close();
     const failed = (await Promise.all(acks)).filter((result) => typeof result !== "number");
     assert.ok(failed.length > 0, "some messages were still waiting for the disk");
-    assert.ok(failed.every((error) => error instanceof StorageUnavailable), String(failed[0]));
+    assert.ok(failed.every((error) => error instanceof Unavailable), String(failed[0]));
   }));

@@ -4,10 +4,10 @@
 // leases renewed while nicknames are released, close() with Redis down.
 
 import assert from "node:assert/strict";
-import { withDeadline } from "../../lib/deadline.ts";
 import { HISTORY_KEY, NICK_PREFIX } from "../../lib/server/redis/scripts.ts";
 import { type Frame, TestClient } from "./_helpers.ts";
-import { ChatServers, post, RedisNode, RedisServer, sleep, until } from "./_redis.ts";
+import { sleep, withDeadline } from "../../lib/deadline.ts";
+import { ChatServers, post, RedisNode, RedisServer, until } from "./_redis.ts";
 import { testNeeding } from "../_tools.ts";
 
 /** Deno.test for the tests that run a private redis-server: skipped without it. */

@@ -4,13 +4,14 @@
 // clients is in redis_test.ts.
 
 import assert from "node:assert/strict";
-import { StorageUnavailable } from "../../lib/server/file_store.ts";
+import { Unavailable } from "../../lib/errors.ts";
 import type { Logger } from "../../lib/server/log.ts";
 import { redactUrl } from "../../lib/server/redis/client.ts";
 import { RedisLink } from "../../lib/server/redis/link.ts";
 import { HISTORY_KEY, NICK_PREFIX, SEQ_KEY } from "../../lib/server/redis/scripts.ts";
 import { DEFAULT_LIMITS, startServer } from "../../lib/server/server.ts";
-import { TestClient, testIdentity } from "./_helpers.ts";
+import { TestClient } from "./_helpers.ts";
+import { localIdentity } from "../../bench/in_process_server.ts";
 import { post, RedisNode, RedisServer, until } from "./_redis.ts";
 import { testNeeding } from "../_tools.ts";
 
@@ -94,7 +95,7 @@ test("a claim answers with the newest seq, for the replay to reach first", async
     assert.deepEqual(await a.link.claim("bob", 2), { ok: true, seq: 3 });
     await a.link.caughtUp(3, 1_000);
     assert.equal(a.store.lastSeq, 3);
-    await assert.rejects(a.link.caughtUp(10, 50), StorageUnavailable);
+    await assert.rejects(a.link.caughtUp(10, 50), Unavailable);
   } finally {
     await a.close();
   }
@@ -145,7 +146,7 @@ test("while Redis is down, appends and claims fail at once; after it is back, bo
     await until("the outage logged", () => a.logs.some((l) => l.startsWith("redis unavailable")));
     // ...everything is refused at once, not after a timeout.
     const started = performance.now();
-    await assert.rejects(a.link.append(post("x", "during"), 1), StorageUnavailable);
+    await assert.rejects(a.link.append(post("x", "during"), 1), Unavailable);
     await assert.rejects(a.link.claim("dave", 3));
     assert.ok(performance.now() - started < 1_000, "refused at once");
     await redis.restart();
@@ -179,7 +180,7 @@ test("appends cut off in flight are acked only if stored and refused only if not
           a.link.append(post("x", text), 1).then(
             (seq): [string, number] => [text, seq],
             (error): [string, "refused"] => {
-              assert.ok(error instanceof StorageUnavailable);
+              assert.ok(error instanceof Unavailable);
               return [text, "refused"];
             },
           ),
@@ -211,7 +212,7 @@ test("appends cut off in flight are acked only if stored and refused only if not
 
 /** A real server (TLS on 127.0.0.1:0) sharing its chat through `redis`. */
 async function serverOn(redis: RedisServer) {
-  const { certPem, keyPem } = await testIdentity();
+  const { certPem, keyPem } = await localIdentity();
   const node = new RedisNode();
   const logger: Logger = {
     log: (event, fields = {}) => node.logs.push(`${event} ${JSON.stringify(fields)}`),

@@ -7,11 +7,10 @@ import assert from "node:assert/strict";
 import { eventually, type Frame, type Target, TestClient } from "./_helpers.ts";
 import { ChatServers, freePort, RedisServer, runChat } from "./_redis.ts";
 import { testNeeding } from "../_tools.ts";
+import { sleep } from "../../lib/deadline.ts";
 
 /** Deno.test for the tests that run a private redis-server: skipped without it. */
 const test = testNeeding("redis-server");
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
  * Sends every line the client receives from now on to the returned array
@@ -502,7 +501,7 @@ Deno.test("--redis: an unreachable Redis at startup exits 1 with one sentence; w
     const unreachable = await runChat([...base, "--redis", closed], dir);
     assert.equal(unreachable.code, 1, unreachable.stderr);
     assert.equal(unreachable.stderr.trim().split("\n").length, 1, unreachable.stderr);
-    assert.match(unreachable.stderr, /^(chat: )?Cannot reach Redis/);
+    assert.match(unreachable.stderr, /^(chat: )?cannot reach Redis/);
     assert.doesNotMatch(unreachable.stderr, /\bat .*:\d+:\d+/, "no stack trace");
     assert.doesNotMatch(unreachable.stdout, /listening on/);
 

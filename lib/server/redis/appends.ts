@@ -7,7 +7,7 @@
 // - stored, with its seq: the script answered, or the stream follower saw
 //   the entry (its origin tag names this server and the append's number),
 //   whichever comes first;
-// - refused (StorageUnavailable): Redis answered with an error, or the
+// - refused (Unavailable): Redis answered with an error, or the
 //   command never left (the client was offline);
 // - in doubt: the connection died with the command in flight, so Redis may
 //   or may not hold it. It is neither acked nor refused until the follower,
@@ -15,8 +15,7 @@
 //   there → stored, not there → refused. Nothing acked is lost, and nothing
 //   refused was stored.
 
-import { reason } from "../cert.ts";
-import { StorageUnavailable } from "../file_store.ts";
+import { errorReason, Unavailable } from "../../errors.ts";
 import type { Posted } from "../shared_chat.ts";
 import { mayHaveReachedRedis, type RedisClient } from "./client.ts";
 import { APPEND_SCRIPT, HISTORY_KEY, runScript, SEQ_KEY } from "./scripts.ts";
@@ -130,13 +129,13 @@ export class AppendQueue {
     for (const [number, entry] of this.#pending) {
       if (entry.uncertain === 0 || entry.uncertain > upTo) continue;
       this.#pending.delete(number);
-      entry.reject(new StorageUnavailable("the connection to Redis was lost"));
+      entry.reject(new Unavailable("the connection to Redis was lost"));
     }
   }
 
   /** Refuses every append not settled yet (the link is closing). */
   refuseAll(why: string): void {
-    for (const entry of this.#pending.values()) entry.reject(new StorageUnavailable(why));
+    for (const entry of this.#pending.values()) entry.reject(new Unavailable(why));
     this.#pending.clear();
   }
 
@@ -169,7 +168,7 @@ export class AppendQueue {
       if (entry === undefined || entry.uncertain > 0) continue;
       if (definite) {
         this.#pending.delete(number);
-        entry.reject(new StorageUnavailable(reason(error)));
+        entry.reject(new Unavailable(errorReason(error)));
       } else {
         entry.uncertain = loss;
       }

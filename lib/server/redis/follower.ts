@@ -14,8 +14,7 @@
 
 import { pause } from "../../deadline.ts";
 import { encodeChatMessage } from "../../protocol.ts";
-import { reason } from "../cert.ts";
-import { StorageUnavailable } from "../file_store.ts";
+import { errorReason, Unavailable } from "../../errors.ts";
 import type { Logger } from "../log.ts";
 import type { MemoryStore } from "../store.ts";
 import type { AppendQueue } from "./appends.ts";
@@ -106,11 +105,11 @@ export class StreamFollower {
   /** Resolves once the local store holds `seq`; rejects after `timeoutMs`, or on close. */
   caughtUp(seq: number, timeoutMs: number): Promise<void> {
     if (this.#options.store.lastSeq >= seq) return Promise.resolve();
-    if (this.#options.closed()) return Promise.reject(new StorageUnavailable("closed"));
+    if (this.#options.closed()) return Promise.reject(new Unavailable("closed"));
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#waiters = this.#waiters.filter((waiter) => waiter !== entry);
-        reject(new StorageUnavailable("the history did not catch up"));
+        reject(new Unavailable("the history did not catch up"));
       }, timeoutMs);
       const entry: Waiter = {
         seq,
@@ -129,7 +128,7 @@ export class StreamFollower {
 
   /** Refuses what waits for the copy to catch up. */
   rejectWaiters(): void {
-    for (const waiter of this.#waiters) waiter.reject(new StorageUnavailable("closed"));
+    for (const waiter of this.#waiters) waiter.reject(new Unavailable("closed"));
     this.#waiters = [];
   }
 
@@ -181,7 +180,7 @@ export class StreamFollower {
         backoff = MIN_BACKOFF_MS;
       } catch (error) {
         if (closed()) return;
-        this.#options.down(reason(error));
+        this.#options.down(errorReason(error));
         this.#resync = true;
         const wait = pause(backoff);
         this.#wake = wait.wake;

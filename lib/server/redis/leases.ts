@@ -12,7 +12,7 @@
 // nickname taken.
 
 import { withDeadline } from "../../deadline.ts";
-import { StorageUnavailable } from "../file_store.ts";
+import { Unavailable } from "../../errors.ts";
 import type { Claim } from "../shared_chat.ts";
 import { mayHaveReachedRedis, type RedisClient } from "./client.ts";
 import {
@@ -66,7 +66,7 @@ export class NicknameLeases {
 
   /** Claims nickname `key` for local member `owner`; rejects when Redis cannot be asked. */
   async claim(key: string, owner: number): Promise<Claim> {
-    if (!this.#options.usable()) throw new StorageUnavailable("Redis is unreachable");
+    if (!this.#options.usable()) throw new Unavailable("Redis is unreachable");
     let seq: number;
     try {
       seq = Number(

@@ -20,8 +20,7 @@
 // seq it holds.
 
 import { withDeadline } from "../../deadline.ts";
-import { reason, StartupError } from "../cert.ts";
-import { StorageUnavailable } from "../file_store.ts";
+import { errorReason, FatalError, Unavailable } from "../../errors.ts";
 import type { Logger } from "../log.ts";
 import type { Claim, Posted, SharedChat, SharedChatEvents } from "../shared_chat.ts";
 import type { MemoryStore } from "../store.ts";
@@ -56,8 +55,13 @@ export interface RedisLinkOptions {
  *
  * @example
  * ```ts
- * const link = await RedisLink.open({ url: "redis://127.0.0.1:6379", store, logger });
- * const hub = new Hub({ store, shared: link, maxMessageBytes, clock });
+ * import { Hub } from "../hub.ts";
+ * import { silentLogger } from "../log.ts";
+ * import { MemoryStore } from "../store.ts";
+ *
+ * const store = new MemoryStore();
+ * const link = await RedisLink.open({ url: "redis://127.0.0.1:6379", store, logger: silentLogger });
+ * const hub = new Hub({ store, shared: link, maxMessageBytes: 16384, clock: () => new Date() });
  * // … serve …
  * await link.close();
  * ```
@@ -75,7 +79,7 @@ export class RedisLink implements SharedChat {
   readonly #watchdog: HealthWatchdog;
   #events: SharedChatEvents | undefined;
   #up = true;
-  /** Set once open() succeeded: before that, failures are the StartupError's to report. */
+  /** Set once open() succeeded: before that, failures are the FatalError's to report. */
   #started = false;
   #closed = false;
   /** The last connection error, for the startup error's sentence. */
@@ -127,7 +131,7 @@ export class RedisLink implements SharedChat {
 
   /**
    * Connects to Redis, loads the history into `options.store` and starts
-   * following the stream. A Redis that cannot be reached is a StartupError.
+   * following the stream. A Redis that cannot be reached is a FatalError.
    */
   static async open(options: RedisLinkOptions): Promise<RedisLink> {
     let connected = false;
@@ -145,8 +149,8 @@ export class RedisLink implements SharedChat {
     } catch (error) {
       link.#commandClient.destroy();
       link.#followerClient.destroy();
-      throw new StartupError(
-        `Cannot reach Redis at ${link.url}: ${link.#lastError || reason(error)}.`,
+      throw new FatalError(
+        `cannot reach Redis at ${link.url}: ${link.#lastError || errorReason(error)}`,
       );
     }
     link.#started = true;
@@ -182,7 +186,7 @@ export class RedisLink implements SharedChat {
     // Known to be down: refuse now rather than write to a socket that may
     // not have noticed yet (its appends would be in doubt until Redis is back).
     if (!this.#up || this.#closed) {
-      return Promise.reject(new StorageUnavailable("Redis is unreachable"));
+      return Promise.reject(new Unavailable("Redis is unreachable"));
     }
     return this.#appends.add(message, author);
   }
@@ -216,7 +220,7 @@ export class RedisLink implements SharedChat {
     client.on("error", (error: Error) => {
       // A replaced one.
       if (client !== this.#commandClient && client !== this.#followerClient) return;
-      this.#lastError = reason(error);
+      this.#lastError = errorReason(error);
       this.#down(this.#lastError);
     });
     client.on("ready", () => this.#ready());
