@@ -152,9 +152,6 @@ export async function runClient(
     configDir,
     new Date(),
   );
-  if (identity?.created) {
-    context.stderr(`chat: made a new identity in ${identity.identity.path} (see chat identity)\n`);
-  }
 
   const ui = interactive ? new TerminalUi(context.terminal!()) : undefined;
   const transcript = new Transcript({ color });
