@@ -33,10 +33,11 @@ export interface LoadOptions {
   /** What the file holds, for messages: "the history", "the registry". */
   what: string;
   /**
-   * Takes one complete line (its bytes, newline included, and its 1-based
-   * number); returns why it is damaged, or undefined when it is good.
+   * Takes one complete line (as text without its newline, as bytes with
+   * it, and its 1-based number); returns why it is damaged, or undefined
+   * when it is good. A line that is not UTF-8 is damaged before it gets here.
    */
-  line(bytes: Uint8Array, number: number): string | undefined;
+  line(text: string, bytes: Uint8Array, number: number): string | undefined;
   /** Receives warnings, such as a torn last line that was cut off. */
   warn(message: string): void;
 }
@@ -51,7 +52,7 @@ export interface LoadOptions {
  * ```ts
  * const { file, size } = await loadLog("data/registry.log", {
  *   what: "the registry",
- *   line: (bytes) => bytes[0] === 0x7b ? undefined : "not a JSON object",
+ *   line: (text) => text.startsWith("{") ? undefined : "not a JSON object",
  *   warn: (text) => Deno.stderr.writeSync(new TextEncoder().encode(text + "\n")),
  * });
  * file.close();
@@ -71,13 +72,22 @@ export async function loadLog(
     }
     data = new Uint8Array(0);
   }
+  const decoder = new TextDecoder("utf-8", { fatal: true });
   let start = 0;
   let line = 0;
   while (start < data.length) {
     const end = data.indexOf(0x0a, start);
     if (end === -1) break;
     line++;
-    const damage = options.line(data.subarray(start, end + 1), line);
+    let text: string | undefined;
+    try {
+      text = decoder.decode(data.subarray(start, end));
+    } catch {
+      // Reported below, as damage.
+    }
+    const damage = text === undefined
+      ? "invalid UTF-8"
+      : options.line(text, data.subarray(start, end + 1), line);
     if (damage !== undefined) {
       throw new FatalError(
         `cannot load ${what}: ${path} line ${line} is damaged (${damage}); the server never skips a line, so repair or move the file aside`,

@@ -48,17 +48,10 @@ export async function openFileRegistry(
   }
   const path = join(dir, REGISTRY_FILE);
   const state = new RegistryState(options.clock);
-  const decoder = new TextDecoder("utf-8", { fatal: true });
   const { file, size } = await loadLog(path, {
     what: "the registry",
     warn: options.warn,
-    line: (bytes) => {
-      let text: string;
-      try {
-        text = decoder.decode(bytes.subarray(0, bytes.length - 1));
-      } catch {
-        return "invalid UTF-8";
-      }
+    line: (text) => {
       const change = decodeChange(text);
       if (typeof change === "string") return change;
       state.apply(change);

@@ -295,13 +295,12 @@ async function loadHistory(
   memory: MemoryStore,
   warn: (message: string) => void,
 ): Promise<{ file: Deno.FsFile; size: number }> {
-  const decoder = new TextDecoder("utf-8", { fatal: true });
   let mended = 0;
   const loaded = await loadLog(path, {
     what: "the history",
     warn,
-    line: (bytes) => {
-      const checked = checkLine(bytes, memory.lastSeq + 1, decoder);
+    line: (text, bytes) => {
+      const checked = checkLine(text, memory.lastSeq + 1);
       if (typeof checked === "string") return checked;
       if (!checked.from.isWellFormed() || !checked.message.isWellFormed()) {
         // Written before lone surrogates were refused: strict JSON parsers
@@ -324,17 +323,7 @@ async function loadHistory(
 }
 
 /** One stored line as a message with seq `expected`, or what is wrong with it. */
-function checkLine(
-  bytes: Uint8Array,
-  expected: number,
-  decoder: TextDecoder,
-): ChatMessage | string {
-  let text: string;
-  try {
-    text = decoder.decode(bytes.subarray(0, bytes.length - 1));
-  } catch {
-    return "invalid UTF-8";
-  }
+function checkLine(text: string, expected: number): ChatMessage | string {
   const frame = decodeServerFrame(text);
   if (frame.type !== "message") return "not a stored message";
   if (frame.seq !== expected) return `seq ${frame.seq ?? "missing"} where ${expected} was expected`;

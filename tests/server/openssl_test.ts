@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { eventually, startServer, TestClient, type TestServer } from "./_helpers.ts";
 import { testNeeding } from "../_tools.ts";
 import { withDeadline } from "../../lib/deadline.ts";
+import { makeCerts } from "../client/_helpers.ts";
 
 /** Deno.test for the tests that talk to the server through openssl s_client: skipped without it. */
 const test = testNeeding("openssl");
@@ -163,38 +164,15 @@ test("a TLS 1.2 renegotiation is refused: that connection ends, the server goes 
   });
 });
 
-/** Makes a certificate the way a person would (openssl's defaults: RSA, CA:TRUE) and its fingerprint. */
-async function personalCertificate(dir: string): Promise<{ args: string[]; fingerprint: string }> {
-  const run = async (args: string[]) => {
-    const out = await new Deno.Command("openssl", { args, stdout: "piped", stderr: "piped" })
-      .output();
-    assert.ok(out.success, new TextDecoder().decode(out.stderr));
-    return new TextDecoder().decode(out.stdout);
-  };
-  const [cert, key] = [`${dir}/me.pem`, `${dir}/me.key`];
-  await run([
-    "req",
-    "-x509",
-    "-newkey",
-    "rsa:2048",
-    "-nodes",
-    "-keyout",
-    key,
-    "-out",
-    cert,
-    "-days",
-    "1",
-    "-subj",
-    "/CN=me",
-  ]);
-  const printed = await run(["x509", "-in", cert, "-noout", "-fingerprint", "-sha256"]);
-  return { args: ["-cert", cert, "-key", key], fingerprint: printed.trim().split("=")[1] };
-}
-
 test("s_client with -cert logs in as that identity; without, as none, and both chat", async () => {
   await using server = await startServer();
   await withCaFile(server, async (caFile) => {
-    const mine = await personalCertificate(caFile.replace(/\/cert\.pem$/, ""));
+    // Made the way a person would: openssl's defaults (RSA, CA:TRUE).
+    const certs = await makeCerts();
+    const mine = {
+      args: ["-cert", certs.caTrue.certFile, "-key", certs.caTrue.keyFile],
+      fingerprint: certs.caTrue.fingerprint,
+    };
     assert.match(mine.fingerprint, /^([0-9A-F]{2}:){31}[0-9A-F]{2}$/);
     const anonymous = new SClient(server.port, caFile);
     const known = new SClient(server.port, caFile, mine.args);
@@ -214,5 +192,6 @@ test("s_client with -cert logs in as that identity; without, as none, and both c
     assert.ok(anonLine && !anonLine.includes("identity="), logins.join("\n"));
     await anonymous.kill("SIGTERM");
     await known.kill("SIGTERM");
+    await certs.remove();
   });
 });

@@ -17,6 +17,7 @@ import {
   type RegistryChange,
 } from "../../lib/server/registry.ts";
 import { decodeChange, encodeChange } from "../../lib/server/registry_record.ts";
+import { tempDir } from "./_helpers.ts";
 
 const ALICE = "A1:".repeat(31) + "A1";
 const MALLORY = "EE:".repeat(31) + "EE";
@@ -27,15 +28,6 @@ const MINUTE = 60_000;
 function fakeClock() {
   let now = START.getTime();
   return { clock: () => new Date(now), advance: (ms: number) => now += ms };
-}
-
-async function withDir(test: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "chat-registry-" });
-  try {
-    await test(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
 }
 
 const targets = (bans: Ban[]) => bans.map((ban) => ban.target);
@@ -149,188 +141,188 @@ Deno.test("every change survives the trip through its line; a damaged line says 
 });
 
 Deno.test("registrations and bans of --data-dir survive a restart, timed bans still ending", async () => {
-  await withDir(async (dir) => {
-    const { clock, advance } = fakeClock();
-    const warnings: string[] = [];
-    const options = { clock, warn: (text: string) => warnings.push(text) };
-    const first = await openFileRegistry(dir, options);
-    await first.register("bob", "Bob", ALICE);
-    await first.register("carol", "carol", ALICE);
-    await first.unregister("carol", ALICE);
-    await first.ban(MALLORY, new Date(START.getTime() + 5 * MINUTE), "flooding", "Bob");
-    await first.ban("10.0.0.7", null, "spam", "Bob");
-    await first.ban("10.0.0.8", null, "spam", "Bob");
-    assert.equal(await first.unban("10.0.0.8"), true);
-    await first.close();
+  await using tmp = await tempDir("chat-registry-");
+  const dir = tmp.path;
+  const { clock, advance } = fakeClock();
+  const warnings: string[] = [];
+  const options = { clock, warn: (text: string) => warnings.push(text) };
+  const first = await openFileRegistry(dir, options);
+  await first.register("bob", "Bob", ALICE);
+  await first.register("carol", "carol", ALICE);
+  await first.unregister("carol", ALICE);
+  await first.ban(MALLORY, new Date(START.getTime() + 5 * MINUTE), "flooding", "Bob");
+  await first.ban("10.0.0.7", null, "spam", "Bob");
+  await first.ban("10.0.0.8", null, "spam", "Bob");
+  assert.equal(await first.unban("10.0.0.8"), true);
+  await first.close();
 
-    const second = await openFileRegistry(dir, options);
-    assert.deepEqual(second.lookup("bob"), { nickKey: "bob", nickname: "Bob", identity: ALICE });
-    assert.equal(second.lookup("carol"), undefined);
-    assert.deepEqual(targets(second.bans()), [MALLORY, "10.0.0.7"]);
-    assert.equal(second.banned(MALLORY)?.until?.getTime(), START.getTime() + 5 * MINUTE);
-    await second.close();
+  const second = await openFileRegistry(dir, options);
+  assert.deepEqual(second.lookup("bob"), { nickKey: "bob", nickname: "Bob", identity: ALICE });
+  assert.equal(second.lookup("carol"), undefined);
+  assert.deepEqual(targets(second.bans()), [MALLORY, "10.0.0.7"]);
+  assert.equal(second.banned(MALLORY)?.until?.getTime(), START.getTime() + 5 * MINUTE);
+  await second.close();
 
-    advance(5 * MINUTE);
-    const third = await openFileRegistry(dir, options);
-    assert.deepEqual(targets(third.bans()), ["10.0.0.7"]);
-    assert.deepEqual(await third.register("bob", "bob", MALLORY), {
-      ok: false,
-      reason: REGISTERED_ELSEWHERE,
-    });
-    await third.close();
-    assert.deepEqual(warnings, []);
+  advance(5 * MINUTE);
+  const third = await openFileRegistry(dir, options);
+  assert.deepEqual(targets(third.bans()), ["10.0.0.7"]);
+  assert.deepEqual(await third.register("bob", "bob", MALLORY), {
+    ok: false,
+    reason: REGISTERED_ELSEWHERE,
   });
+  await third.close();
+  assert.deepEqual(warnings, []);
 });
 
 Deno.test("a torn last line is cut off with a warning and loses nothing before it", async () => {
-  await withDir(async (dir) => {
-    const path = join(dir, REGISTRY_FILE);
-    const lines = [
-      encodeChange({ op: "register", nickKey: "bob", nickname: "bob", identity: ALICE }),
-      encodeChange({ op: "ban", target: "10.0.0.7", until: null, reason: "spam", by: "bob" }),
-    ];
-    const torn = encodeChange({ op: "ban", target: MALLORY, until: null, reason: "x", by: "bob" })
-      .slice(0, 30);
-    await Deno.writeTextFile(path, lines.join("") + torn);
-    const warnings: string[] = [];
-    const registry = await openFileRegistry(dir, {
-      clock: () => START,
-      warn: (text) => warnings.push(text),
-    });
-    assert.equal(warnings.length, 1);
-    assert.match(warnings[0], /cut off a torn last line in .*registry\.log \(line 3, 30 bytes/);
-    assert.equal(registry.lookup("bob")?.identity, ALICE);
-    assert.deepEqual(targets(registry.bans()), ["10.0.0.7"]);
-    await registry.ban(MALLORY, null, "again", "bob");
-    await registry.close();
-    assert.equal(
-      await Deno.readTextFile(path),
-      lines.join("") +
-        encodeChange({ op: "ban", target: MALLORY, until: null, reason: "again", by: "bob" }),
-    );
+  await using tmp = await tempDir("chat-registry-");
+  const dir = tmp.path;
+  const path = join(dir, REGISTRY_FILE);
+  const lines = [
+    encodeChange({ op: "register", nickKey: "bob", nickname: "bob", identity: ALICE }),
+    encodeChange({ op: "ban", target: "10.0.0.7", until: null, reason: "spam", by: "bob" }),
+  ];
+  const torn = encodeChange({ op: "ban", target: MALLORY, until: null, reason: "x", by: "bob" })
+    .slice(0, 30);
+  await Deno.writeTextFile(path, lines.join("") + torn);
+  const warnings: string[] = [];
+  const registry = await openFileRegistry(dir, {
+    clock: () => START,
+    warn: (text) => warnings.push(text),
   });
+  assert.equal(warnings.length, 1);
+  assert.match(warnings[0], /cut off a torn last line in .*registry\.log \(line 3, 30 bytes/);
+  assert.equal(registry.lookup("bob")?.identity, ALICE);
+  assert.deepEqual(targets(registry.bans()), ["10.0.0.7"]);
+  await registry.ban(MALLORY, null, "again", "bob");
+  await registry.close();
+  assert.equal(
+    await Deno.readTextFile(path),
+    lines.join("") +
+      encodeChange({ op: "ban", target: MALLORY, until: null, reason: "again", by: "bob" }),
+  );
 });
 
 Deno.test("a damaged line before the last stops the server with one sentence naming it", async () => {
-  await withDir(async (dir) => {
-    const good = encodeChange({ op: "unban", target: "10.0.0.7" });
-    for (
-      const [bad, why] of [
-        ["garbage\n", /line 2 is damaged \(not JSON\)/],
-        ['{"op":"register","key":"bob","nickname":"bob","identity":"x"}\n', /valid identity/],
-        [new TextDecoder().decode(new Uint8Array([0x7b, 0x0a])), /not JSON/],
-      ] as const
-    ) {
-      await Deno.writeTextFile(join(dir, REGISTRY_FILE), good + bad + good);
-      await assert.rejects(
-        openFileRegistry(dir, { clock: () => START, warn: () => {} }),
-        (error: Error) => {
-          assert.ok(error instanceof FatalError);
-          assert.match(error.message, /^cannot load the registry: .*registry\.log line 2/);
-          assert.match(error.message, why);
-          assert.doesNotMatch(error.message, /\n/);
-          return true;
-        },
-      );
-    }
-    await Deno.writeFile(
-      join(dir, REGISTRY_FILE),
-      new Uint8Array([...new TextEncoder().encode(good), 0xff, 0x0a]),
-    );
+  await using tmp = await tempDir("chat-registry-");
+  const dir = tmp.path;
+  const good = encodeChange({ op: "unban", target: "10.0.0.7" });
+  for (
+    const [bad, why] of [
+      ["garbage\n", /line 2 is damaged \(not JSON\)/],
+      ['{"op":"register","key":"bob","nickname":"bob","identity":"x"}\n', /valid identity/],
+      [new TextDecoder().decode(new Uint8Array([0x7b, 0x0a])), /not JSON/],
+    ] as const
+  ) {
+    await Deno.writeTextFile(join(dir, REGISTRY_FILE), good + bad + good);
     await assert.rejects(
       openFileRegistry(dir, { clock: () => START, warn: () => {} }),
-      /line 2 is damaged \(invalid UTF-8\)/,
+      (error: Error) => {
+        assert.ok(error instanceof FatalError);
+        assert.match(error.message, /^cannot load the registry: .*registry\.log line 2/);
+        assert.match(error.message, why);
+        assert.doesNotMatch(error.message, /\n/);
+        return true;
+      },
     );
-  });
+  }
+  await Deno.writeFile(
+    join(dir, REGISTRY_FILE),
+    new Uint8Array([...new TextEncoder().encode(good), 0xff, 0x0a]),
+  );
+  await assert.rejects(
+    openFileRegistry(dir, { clock: () => START, warn: () => {} }),
+    /line 2 is damaged \(invalid UTF-8\)/,
+  );
 });
 
 Deno.test("a change the disk refuses is refused, leaves no trace, and the next one goes through", async () => {
-  await withDir(async (dir) => {
-    const faults: ("half then fail" | "sync fails")[] = [];
-    let failNext = false;
-    const wrapLog = (file: LogFile): LogFile => ({
-      write: async (bytes) => {
-        if (failNext) throw new Error("No space left on device (os error 28)");
-        if (faults[0] === "half then fail") {
-          faults.shift();
-          failNext = true;
-          return await file.write(bytes.subarray(0, bytes.length >> 1));
-        }
-        return await file.write(bytes);
-      },
-      syncData: async () => {
-        if (faults[0] === "sync fails") {
-          faults.shift();
-          throw new Error("Input/output error");
-        }
-        await file.syncData();
-      },
-      truncate: (length) => {
-        failNext = false;
-        return file.truncate(length);
-      },
-      seek: (offset, whence) => file.seek(offset, whence),
-      close: () => file.close(),
-    });
-    const registry = await openFileRegistry(dir, { clock: () => START, warn: () => {}, wrapLog });
-    await registry.register("bob", "bob", ALICE);
-    faults.push("half then fail", "sync fails");
-    await assert.rejects(registry.register("carol", "carol", ALICE), Unavailable);
-    await assert.rejects(registry.ban("10.0.0.7", null, "spam", "bob"), Unavailable);
-    assert.equal(registry.lookup("carol"), undefined, "refused: not applied");
-    assert.equal(registry.banned("10.0.0.7"), undefined);
-    await registry.register("dave", "dave", ALICE);
-    await registry.close();
-    const again = await openFileRegistry(dir, { clock: () => START, warn: assert.fail });
-    assert.ok(again.lookup("bob") && again.lookup("dave"));
-    assert.equal(again.lookup("carol"), undefined);
-    assert.deepEqual(again.bans(), []);
-    await again.close();
+  await using tmp = await tempDir("chat-registry-");
+  const dir = tmp.path;
+  const faults: ("half then fail" | "sync fails")[] = [];
+  let failNext = false;
+  const wrapLog = (file: LogFile): LogFile => ({
+    write: async (bytes) => {
+      if (failNext) throw new Error("No space left on device (os error 28)");
+      if (faults[0] === "half then fail") {
+        faults.shift();
+        failNext = true;
+        return await file.write(bytes.subarray(0, bytes.length >> 1));
+      }
+      return await file.write(bytes);
+    },
+    syncData: async () => {
+      if (faults[0] === "sync fails") {
+        faults.shift();
+        throw new Error("Input/output error");
+      }
+      await file.syncData();
+    },
+    truncate: (length) => {
+      failNext = false;
+      return file.truncate(length);
+    },
+    seek: (offset, whence) => file.seek(offset, whence),
+    close: () => file.close(),
   });
+  const registry = await openFileRegistry(dir, { clock: () => START, warn: () => {}, wrapLog });
+  await registry.register("bob", "bob", ALICE);
+  faults.push("half then fail", "sync fails");
+  await assert.rejects(registry.register("carol", "carol", ALICE), Unavailable);
+  await assert.rejects(registry.ban("10.0.0.7", null, "spam", "bob"), Unavailable);
+  assert.equal(registry.lookup("carol"), undefined, "refused: not applied");
+  assert.equal(registry.banned("10.0.0.7"), undefined);
+  await registry.register("dave", "dave", ALICE);
+  await registry.close();
+  const again = await openFileRegistry(dir, { clock: () => START, warn: assert.fail });
+  assert.ok(again.lookup("bob") && again.lookup("dave"));
+  assert.equal(again.lookup("carol"), undefined);
+  assert.deepEqual(again.bans(), []);
+  await again.close();
 });
 
 Deno.test("a change acknowledged just before a SIGKILL is there after the restart", async () => {
-  await withDir(async (dir) => {
-    const child = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "--allow-read",
-        "--allow-write",
-        new URL("./_registry_child.ts", import.meta.url).pathname,
-        dir,
-      ],
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    // The child makes changes one after another and says "ok N" after each one resolved.
-    let acked = 0;
-    const decoder = new TextDecoder();
-    const reader = child.stdout.getReader();
-    let text = "";
-    while (acked < 25) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      text += decoder.decode(value);
-      acked = text.match(/^ok \d+$/gm)?.length ?? 0;
-    }
-    child.kill("SIGKILL");
-    reader.releaseLock();
-    await child.stdout.cancel();
-    const status = await child.status;
-    const stderr = decoder.decode(await new Response(child.stderr).arrayBuffer());
-    assert.equal(status.signal, "SIGKILL", stderr);
-    assert.ok(acked >= 25, `only ${acked} changes acknowledged: ${stderr}`);
+  await using tmp = await tempDir("chat-registry-");
+  const dir = tmp.path;
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-read",
+      "--allow-write",
+      new URL("./_registry_child.ts", import.meta.url).pathname,
+      dir,
+    ],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  // The child makes changes one after another and says "ok N" after each one resolved.
+  let acked = 0;
+  const decoder = new TextDecoder();
+  const reader = child.stdout.getReader();
+  let text = "";
+  while (acked < 25) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    text += decoder.decode(value);
+    acked = text.match(/^ok \d+$/gm)?.length ?? 0;
+  }
+  child.kill("SIGKILL");
+  reader.releaseLock();
+  await child.stdout.cancel();
+  const status = await child.status;
+  const stderr = decoder.decode(await new Response(child.stderr).arrayBuffer());
+  assert.equal(status.signal, "SIGKILL", stderr);
+  assert.ok(acked >= 25, `only ${acked} changes acknowledged: ${stderr}`);
 
-    const warnings: string[] = [];
-    const registry = await openFileRegistry(dir, {
-      clock: () => START,
-      warn: (w) => warnings.push(w),
-    });
-    for (let n = 1; n <= acked; n++) {
-      assert.equal(registry.lookup(`nick${n}`)?.identity, ALICE, `change ${n} was acknowledged`);
-    }
-    assert.ok(warnings.every((w) => /torn last line/.test(w)), warnings.join("\n"));
-    await registry.close();
+  const warnings: string[] = [];
+  const registry = await openFileRegistry(dir, {
+    clock: () => START,
+    warn: (w) => warnings.push(w),
   });
+  for (let n = 1; n <= acked; n++) {
+    assert.equal(registry.lookup(`nick${n}`)?.identity, ALICE, `change ${n} was acknowledged`);
+  }
+  assert.ok(warnings.every((w) => /torn last line/.test(w)), warnings.join("\n"));
+  await registry.close();
 });

@@ -170,30 +170,14 @@ export class RedisRegistry implements Registry {
     this.#listeners.push(listener);
   }
 
-  async register(nickKey: string, nickname: string, identity: string): Promise<RegistryResult> {
+  register(nickKey: string, nickname: string, identity: string): Promise<RegistryResult> {
     const change: RegistryChange = { op: "register", nickKey, nickname, identity };
-    const answer = await this.#run(REGISTER_SCRIPT, [REGISTERED_KEY, REGISTRY_VERSION_KEY], [
-      nickKey,
-      identity,
-      record(change),
-      REGISTRY_CHANNEL,
-    ]);
-    if (answer === REFUSED) return { ok: false, reason: REGISTERED_ELSEWHERE };
-    if (answer !== UNCHANGED) await this.#made(answer, change);
-    return { ok: true };
+    return this.#registration(REGISTER_SCRIPT, change, identity, REGISTERED_ELSEWHERE);
   }
 
-  async unregister(nickKey: string, identity: string): Promise<RegistryResult> {
+  unregister(nickKey: string, identity: string): Promise<RegistryResult> {
     const change: RegistryChange = { op: "unregister", nickKey };
-    const answer = await this.#run(UNREGISTER_SCRIPT, [REGISTERED_KEY, REGISTRY_VERSION_KEY], [
-      nickKey,
-      identity,
-      record(change),
-      REGISTRY_CHANNEL,
-    ]);
-    if (answer === REFUSED) return { ok: false, reason: NOT_REGISTERED };
-    await this.#made(answer, change);
-    return { ok: true };
+    return this.#registration(UNREGISTER_SCRIPT, change, identity, NOT_REGISTERED);
   }
 
   async ban(target: string, until: Date | null, reason: string, by: string): Promise<void> {
@@ -235,6 +219,24 @@ export class RedisRegistry implements Registry {
         client.destroy();
       }
     }));
+  }
+
+  /** A (un)registration by `identity`: its script, and `refusal` when the script refuses. */
+  async #registration(
+    script: string,
+    change: RegistryChange & { nickKey: string },
+    identity: string,
+    refusal: string,
+  ): Promise<RegistryResult> {
+    const answer = await this.#run(script, [REGISTERED_KEY, REGISTRY_VERSION_KEY], [
+      change.nickKey,
+      identity,
+      record(change),
+      REGISTRY_CHANNEL,
+    ]);
+    if (answer === REFUSED) return { ok: false, reason: refusal };
+    if (answer !== UNCHANGED) await this.#made(answer, change);
+    return { ok: true };
   }
 
   /** Runs a script; its integer answer, or Unavailable when Redis could not be asked. */
