@@ -4,6 +4,11 @@
 // Every way startup can fail (a bad flag, an unreadable or mismatched
 // certificate, a port in use, no permission) ends as one sentence and a
 // non-zero exit, never a stack trace.
+//
+// The Redis link (and the redis client library under it) is imported only
+// with --redis, and the X.509 library only when a certificate is generated
+// (cert.ts): a server that needs neither never loads them (about 25 MiB of
+// memory in every process, measured for issue 15).
 
 import { type CliContext, intFlag, parseFlags } from "../cli.ts";
 import { UsageError } from "../errors.ts";
@@ -17,8 +22,8 @@ import {
   startServer,
 } from "./server.ts";
 import { FileStore } from "./file_store.ts";
-import { DEFAULT_LEASE_MS } from "./redis/leases.ts";
-import { RedisLink } from "./redis/link.ts";
+import type { RedisLink } from "./redis/link.ts";
+import { DEFAULT_LEASE_MS } from "./shared_chat.ts";
 import { type HistoryStore, MemoryStore } from "./store.ts";
 
 /** Where the generated development certificate lives, relative to the working directory. */
@@ -189,13 +194,17 @@ export async function runServer(args: string[], context: CliContext): Promise<nu
     },
   );
   // With --redis (never with --data-dir), the memory store is the local copy of Redis's history.
-  const link = config.redis === undefined ? undefined : await RedisLink.open({
-    url: config.redis,
-    store: memory,
-    logger,
-    leaseMs: config.nickLeaseMs,
-    historyLimit: config.historyLimit,
-  });
+  let link: RedisLink | undefined;
+  if (config.redis !== undefined) {
+    const { RedisLink } = await import("./redis/link.ts");
+    link = await RedisLink.open({
+      url: config.redis,
+      store: memory,
+      logger,
+      leaseMs: config.nickLeaseMs,
+      historyLimit: config.historyLimit,
+    });
+  }
   let server: RunningServer;
   try {
     server = await startServer(
