@@ -219,11 +219,14 @@ export function memoryContext(terminal = false): CliContext & { out: string[]; e
   };
 }
 
-/** A self-signed CA:TRUE certificate as `openssl req -x509` makes it (Deno's TLS client refuses those). */
-export async function opensslIdentity(): Promise<Identity> {
+/**
+ * A self-signed CA:TRUE certificate as `openssl req -x509` makes it (Deno's
+ * TLS client refuses those), or with `authority` false a CA:FALSE one.
+ */
+export async function opensslIdentity(authority = true): Promise<Identity> {
   const dir = await Deno.makeTempDir({ prefix: "chat-bench-openssl-" });
   try {
-    const { cert, key } = await makeCertificate(dir, true);
+    const { cert, key } = await makeCertificate(dir, authority);
     return { certPem: await Deno.readTextFile(cert), keyPem: await Deno.readTextFile(key) };
   } finally {
     await Deno.remove(dir, { recursive: true });
