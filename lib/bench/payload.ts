@@ -3,19 +3,20 @@
 // Every message carries a fixed-format token, `bench.RUNID:SENDER:SEQ:MICROS:`,
 // padded with "x" to the requested size. The run id makes the token unique
 // to one run, so a replay of older traffic (ours or another run's) is never
-// counted; the sender index, sequence number and send time (microseconds on
-// the generator's own clock) are all a receiver needs for loss, duplicate,
-// order and latency accounting. The token is plain ASCII with no character
+// counted; the sender index, sequence number and send time (microseconds
+// since the run started, on the generator's own clock: eight digits for the
+// first 100 s, fewer for a receiver to read than the time since 1970) are
+// all a receiver needs for loss, duplicate, order and latency accounting. The token is plain ASCII with no character
 // JSON escapes, so it appears verbatim in any frame that carries the text and
 // a receiver finds it with indexOf, without parsing JSON per delivery.
 // `bench.RUNID:sK:` is the barrier token client K sends before the run starts.
 
 /** Characters of a run id. */
 export const RUN_ID_LENGTH = 8;
-/** Digits the send time takes (microseconds since 1970 have 16 digits until 2286). */
+/** The most digits a token's number may take (the send time: microseconds since the run started). */
 export const TIME_DIGITS = 16;
 
-/** Digits read at a time: eight fit a small integer, so the send time takes two reads. */
+/** Digits read at a time: eight fit a small integer (a run's first 100 s of send times). */
 const HALF_DIGITS = 8;
 const COLON = 0x3a;
 const ZERO = 0x30;
@@ -64,8 +65,8 @@ export function minimumSize(senders: number, messages: number): number {
  *
  * @example
  * ```ts
- * messageText("bench.k3j2h1x9:", 2, 17, 1732712345678123, 48);
- * // "bench.k3j2h1x9:2:17:1732712345678123:xxxxxxxxxx"
+ * messageText("bench.k3j2h1x9:", 2, 17, 2345678, 48);
+ * // "bench.k3j2h1x9:2:17:2345678:xxxxxxxxxxxxxxxxxxxx"
  * ```
  */
 export function messageText(
@@ -107,7 +108,7 @@ export class TokenReader {
   sender = 0;
   /** The message's sequence number (0 for a barrier token). */
   seq = 0;
-  /** The send time in microseconds on the generator's clock (0 for a barrier token). */
+  /** The send time, microseconds since the run started (0 for a barrier token). */
   sentUs = 0;
   /** The index after the last colon of the last token read. */
   end = 0;
@@ -161,7 +162,7 @@ export class TokenReader {
 
   /**
    * Up to {@linkcode HALF_DIGITS} decimal digits at `at`, in small-integer
-   * arithmetic (a 16-digit send time is read as two halves: doubles in the
+   * arithmetic (a longer number is read in two halves: doubles in the
    * digit loop cost the generator measurably); `end` is then the index
    * after them and `#count` how many there were.
    */
