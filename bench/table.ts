@@ -80,19 +80,22 @@ export function formatFigure(value: number): string {
 
 /**
  * A ratio for people: two decimals (0.95× and 1.05× are what a target of
- * 1.0× is about), one from 10 on, none from 100 on.
+ * 1.0× is about), one from 10 on, none from 100 on, and two significant
+ * digits below 0.1.
  *
  * @example
  * ```ts
  * formatRatio(0.8349); // "0.83×"
  * formatRatio(17.83); // "17.8×"
+ * formatRatio(0.00487); // "0.0049×"
  * formatRatio(NaN); // "–"
  * ```
  */
 export function formatRatio(value: number): string {
   if (!Number.isFinite(value)) return "–";
-  const digits = Math.abs(value) >= 100 ? 0 : Math.abs(value) >= 10 ? 1 : 2;
-  return `${value.toFixed(digits)}×`;
+  const size = Math.abs(value);
+  if (size > 0 && size < 0.1) return `${value.toPrecision(2)}×`;
+  return `${value.toFixed(size >= 100 ? 0 : size >= 10 ? 1 : 2)}×`;
 }
 
 /** The median of `runs` over the median of `base` (NaN when either has none). */

@@ -41,6 +41,8 @@ Deno.test("ratios: two decimals near 1, fewer for large ones, a dash for none", 
   assert.equal(formatRatio(1), "1.00×");
   assert.equal(formatRatio(17.83), "17.8×");
   assert.equal(formatRatio(123.4), "123×");
+  assert.equal(formatRatio(0.00487), "0.0049×"); // Not "0.00×": ncat's latency at N=1000.
+  assert.equal(formatRatio(0), "0.00×");
   assert.equal(formatRatio(NaN), "–");
   assert.equal(formatRatio(Infinity), "–");
 });
