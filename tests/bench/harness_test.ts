@@ -4,11 +4,8 @@
 // correctness, not speed: every run completes, nothing lost or duplicated.
 
 import assert from "node:assert/strict";
-import { fileURLToPath } from "node:url";
-import config from "../../deno.json" with { type: "json" };
 import { missing } from "../_tools.ts";
-
-const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+import { benchTask } from "./_helpers.ts";
 
 type Runs = { value: number; lost: number; duplicated: number; failure?: string }[];
 
@@ -22,26 +19,15 @@ interface HarnessRow {
 }
 
 Deno.test("deno task bench --quick measures ours, the reference and ncat without losing a message", async () => {
-  // The task's own command line, so the test runs exactly what people run.
-  const words = config.tasks.bench.command.split(/\s+/);
-  assert.deepEqual(words.slice(0, 2), ["deno", "run"]);
   const started = performance.now();
   // Without ncat (or openssl, which makes the certificate) only ours is measured, with a
   // notice: the harness would try to install ncat with apt-get, which is not a test's business.
   // The reference peers are measured when they are built on this machine, and never needed.
   const noNcat = missing("ncat", "openssl") ? ["--no-ncat"] : [];
-  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: [...words.slice(1), "--quick", "--json", ...noNcat],
-    cwd: ROOT,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-    signal: AbortSignal.timeout(120_000),
-  }).output();
-  const log = new TextDecoder().decode(stderr);
+  const { code, stdout, log } = await benchTask(["--quick", "--json", ...noNcat]);
   assert.equal(code, 0, log);
   assert.ok(performance.now() - started < 60_000, "the quick run stays quick");
-  const result = JSON.parse(new TextDecoder().decode(stdout));
+  const result = JSON.parse(stdout);
   assert.equal(result.ok, true);
   assert.match(result.machine["load average at the start"], /^[\d.]+, [\d.]+, [\d.]+$/);
   const rows = result.rows as HarnessRow[];
@@ -107,22 +93,16 @@ Deno.test("deno task bench --quick measures ours, the reference and ncat without
 });
 
 Deno.test("without the reference peers, chat bench measures and the run says how to build them", async () => {
-  const words = config.tasks.bench.command.split(/\s+/);
   const empty = await Deno.makeTempDir();
   try {
-    const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-      // One small scenario is enough here: --quick's first, against ours only.
-      args: [...words.slice(1), "--quick", "--no-ncat", "--peers", empty],
-      cwd: ROOT,
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-      signal: AbortSignal.timeout(120_000),
-    }).output();
-    const log = new TextDecoder().decode(stderr);
+    const { code, stdout: table, log } = await benchTask([
+      "--quick",
+      "--no-ncat",
+      "--peers",
+      empty,
+    ]);
     assert.equal(code, 0, log);
     assert.match(log, /reference peers: tokio-chat-server and chatload not built in .*setup\.sh/);
-    const table = new TextDecoder().decode(stdout);
     assert.match(table, /- every server measured by chat bench \(chatload: /);
     assert.match(table, /\| fan-out N=5 S=1 M=300 B=100 \| deliveries\/s \| [\d,]+ \| – \| – \|/);
     assert.doesNotMatch(table, /chat bench beside chatload/);
