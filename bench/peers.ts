@@ -8,6 +8,7 @@
 
 import { join } from "node:path";
 import { withDeadline } from "../lib/deadline.ts";
+import type { BenchReport } from "../lib/bench/result.ts";
 import { type Child, spawn, START_TIMEOUT_MS } from "./processes.ts";
 import type { LoadScenario } from "./scenarios.ts";
 
@@ -107,26 +108,32 @@ export async function startPeerServer(
   return { child, port };
 }
 
-/** What chatload's one `key=value` line says, in the harness's terms. */
-export interface ChatloadReport {
-  ok: boolean;
-  clients: number;
-  expected: number;
-  delivered: number;
-  lost: number;
-  duplicated: number;
-  outOfOrder: number;
-  echoed: number;
-  errors: number;
-  timeouts: number;
-  closed: number;
-  connectSeconds: number;
-  seconds: number;
-  deliveriesPerSecond: number;
-  latencyMs: { p50: number; p99: number; max: number };
-  /** What went wrong (lost, duplicated, timed out, closed), or null. */
-  failure: string | null;
-}
+/** What chatload's one `key=value` line says, in the terms of `chat bench --json`'s report. */
+export type ChatloadReport =
+  & Pick<
+    BenchReport,
+    | "ok"
+    | "clients"
+    | "expected"
+    | "delivered"
+    | "lost"
+    | "duplicated"
+    | "outOfOrder"
+    | "echoed"
+    | "errors"
+    | "connectSeconds"
+    | "seconds"
+    | "deliveriesPerSecond"
+  >
+  & {
+    /** Receivers that heard nothing for chatload's `--idle`. */
+    timeouts: number;
+    /** Connections the server closed. */
+    closed: number;
+    latencyMs: { p50: number; p99: number; max: number };
+    /** What went wrong (lost, duplicated, timed out, closed), or null. */
+    failure: string | null;
+  };
 
 /** The keys of chatload's line the harness reads, each a number. */
 const CHATLOAD_KEYS = [
