@@ -26,6 +26,8 @@ export interface ChatCommandOptions {
   signal?: AbortSignal;
   /** Flags for `deno run` itself, before the script (such as --v8-flags=…). */
   denoFlags?: string[];
+  /** Runs it under `ulimit -n` this many file descriptors (through sh). */
+  maxFiles?: number;
 }
 
 /**
@@ -37,8 +39,19 @@ export interface ChatCommandOptions {
  * ```
  */
 export function chatCommand(args: string[], options: ChatCommandOptions = {}): Deno.Command {
-  return new Deno.Command(Deno.execPath(), {
-    args: ["run", ...options.denoFlags ?? [], ...PERMISSIONS, MAIN, ...args],
+  const deno = [
+    Deno.execPath(),
+    "run",
+    ...options.denoFlags ?? [],
+    ...PERMISSIONS,
+    MAIN,
+    ...args,
+  ];
+  const [command, ...rest] = options.maxFiles === undefined
+    ? deno
+    : ["sh", "-c", `ulimit -n ${options.maxFiles} && exec "$@"`, "sh", ...deno];
+  return new Deno.Command(command, {
+    args: rest,
     cwd: options.cwd,
     stdin: "null",
     stdout: "piped",
@@ -90,9 +103,13 @@ export class ChatProcess {
   readonly #done: Promise<void>;
   #status: Deno.CommandStatus | undefined;
 
-  constructor(args: string[], cwd: string, denoFlags?: string[]) {
+  constructor(
+    args: string[],
+    cwd: string,
+    options: Pick<ChatCommandOptions, "denoFlags" | "maxFiles"> = {},
+  ) {
     this.args = args;
-    this.child = chatCommand(args, { cwd, denoFlags }).spawn();
+    this.child = chatCommand(args, { cwd, ...options }).spawn();
     const collect = async (stream: ReadableStream<Uint8Array>, key: "stdout" | "stderr") => {
       for await (const text of stream.pipeThrough(new TextDecoderStream())) this[key] += text;
     };

@@ -5,7 +5,8 @@
 
 import { generateIdentity } from "../lib/server/cert.ts";
 import { silentLogger } from "../lib/server/log.ts";
-import { DEFAULT_LIMITS, type ServerLimits, startServer } from "../lib/server/server.ts";
+import { DEFAULT_LIMITS, type ServerLimits } from "../lib/server/limits.ts";
+import { startServer } from "../lib/server/server.ts";
 import { MemoryStore } from "../lib/server/store.ts";
 
 /** A certificate and its key, as PEM. */
@@ -49,7 +50,7 @@ export async function startInProcess(limits: Partial<ServerLimits> = {}): Promis
   const stopper = new AbortController();
   const store = new MemoryStore();
   const running = await startServer({ hostname: "127.0.0.1", port: 0, certPem, keyPem }, {
-    limits: { ...DEFAULT_LIMITS, rateLimit: 0, ...limits },
+    limits: { ...DEFAULT_LIMITS, rateLimit: 0, rateLimitBytes: 0, ...limits },
     store,
     logger: silentLogger,
     clock: () => new Date(),

@@ -22,7 +22,7 @@
 import { intFlag } from "../lib/cli.ts";
 import { errorMessage, UsageError } from "../lib/errors.ts";
 import { describeMachine, log, scriptFlags, write } from "./harness.ts";
-import { SOCKET_BUFFER_BYTES } from "../lib/server/connection.ts";
+import { SOCKET_BUFFER_BYTES } from "../lib/server/socket_writer.ts";
 import { DEFAULT_BATCH_BYTES } from "../lib/server/outbox.ts";
 import { startInProcess } from "./in_process_server.ts";
 import { type ChurnFigures, runChurn } from "./fault/churn.ts";
@@ -162,7 +162,7 @@ async function churn(quick: boolean): Promise<Outcome> {
     const figures = await withTempDir(async (dir) => {
       await using server = await ServerProcess.start({
         dir,
-        args: ["--max-per-ip", "1000"],
+        args: ["--max-per-ip", "1000", "--rate-limit", "0"],
         denoFlags: [...denoFlags],
       });
       return await runChurn(server, { cycles, concurrency: 8, warmup: 500, samples: 9 });

@@ -1,8 +1,9 @@
 // A token bucket: so many events a second on average, with a burst
 // allowance. Time is passed in, so tests need no clock.
 //
-// Two callers share it. The server's rate limit (lib/server/connection.ts)
-// only asks yes or no per frame, and turns the limit off with a rate of 0.
+// Two callers share it. The server's rate limits (lib/server/address_quota.ts)
+// only ask yes or no per frame or per message's bytes, and turn a limit off
+// with a rate of 0.
 // The client's pacing (lib/client/pacer.ts) also asks how long until the
 // next event may go (to set a timer rather than poll), and starts again from
 // an empty bucket after the server said "too fast".
@@ -47,12 +48,15 @@ export class TokenBucket {
     return this.#rate;
   }
 
-  /** Takes one token; false when none is left (the event is over the limit). */
-  take(nowMs: number): boolean {
+  /**
+   * Takes `count` tokens (one by default); false, taking none, when fewer
+   * are left (the event is over the limit).
+   */
+  take(nowMs: number, count = 1): boolean {
     if (this.#rate === 0) return true;
     this.#refill(nowMs);
-    if (this.#tokens < 1) return false;
-    this.#tokens -= 1;
+    if (this.#tokens < count) return false;
+    this.#tokens -= count;
     return true;
   }
 

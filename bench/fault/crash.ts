@@ -8,9 +8,11 @@
 // SIGKILL at a random moment. The replay after every restart must hold
 // every message acked so far exactly once, with seq 1, 2, 3, … in order;
 // what was stored before must be unchanged (the replay before is a prefix
-// of the replay after); and each sender's stored messages are a gapless
-// prefix of what it sent, in the order sent. Messages sent but not acked may
-// be there or not, never twice.
+// of the replay after); each sender's stored messages are a gapless prefix
+// of what it sent, in the order sent; and every message a watching client
+// was sent before the kill is in the replay under the same seq (a seq a
+// client has seen never names another message). Messages sent but not acked
+// may be there or not, never twice.
 
 import { type Latency, latency } from "./latency.ts";
 import { LineClient } from "./line_client.ts";
@@ -86,6 +88,8 @@ export async function runCrash(dir: string, options: CrashOptions): Promise<Cras
   const problems: string[] = [];
   /** id → message text, for every ack received. */
   const acked = new Map<string, string>();
+  /** seq → message text, for every message the watcher was sent in the cycle before. */
+  let watched = new Map<number, string>();
   const sentTexts = new Set<string>();
   let previous: string[] = [];
   let tornLines = 0;
@@ -103,8 +107,9 @@ export async function runCrash(dir: string, options: CrashOptions): Promise<Cras
       const t1 = performance.now();
       const replay = await readReplay(server, `verify-${cycle}`, count);
       replayMs.push(performance.now() - t1);
-      problems.push(...check(cycle, replay, previous, acked));
+      problems.push(...check(cycle, replay, previous, acked, watched));
       previous = replay;
+      watched = new Map();
       if (problems.length > 0 || cycle === options.cycles) {
         await server.kill("SIGTERM");
         break;
@@ -114,10 +119,16 @@ export async function runCrash(dir: string, options: CrashOptions): Promise<Cras
       const killAt = options.killAfterMs[0] +
         random() * (options.killAfterMs[1] - options.killAfterMs[0]);
       let killed = false;
+      // `since` the newest stored seq: no replay, only the live messages.
+      const watcher = await LineClient.login(server, `w${cycle}`, count);
+      watcher.onLine = (line) => {
+        const frame = JSON.parse(line);
+        if (typeof frame.seq === "number") watched.set(frame.seq, frame.message);
+      };
       const senders = await Promise.all(
         Array.from(
           { length: options.senders },
-          (_, k) => LineClient.login(server, `s${cycle}-${k}`, Number.MAX_SAFE_INTEGER),
+          (_, k) => LineClient.login(server, `s${cycle}-${k}`, count),
         ),
       );
       const loads = senders.map(async (client, k) => {
@@ -162,7 +173,7 @@ export async function runCrash(dir: string, options: CrashOptions): Promise<Cras
       await server.kill("SIGKILL");
       killed = true;
       await Promise.all(loads);
-      for (const client of senders) await client.close();
+      for (const client of [...senders, watcher]) await client.close();
     } finally {
       await server.kill("SIGKILL");
     }
@@ -193,6 +204,7 @@ function check(
   replay: string[],
   previous: string[],
   acked: Map<string, string>,
+  watched: Map<number, string>,
 ): string[] {
   const problems: string[] = [];
   const at = `after restart ${cycle}`;
@@ -226,6 +238,16 @@ function check(
   }
   for (const [id, text] of acked) {
     if (!texts.has(text)) problems.push(`${at}: acked ${id} is missing`);
+  }
+  for (const [seq, text] of watched) {
+    const now = replay[seq - 1] === undefined ? undefined : JSON.parse(replay[seq - 1]).message;
+    if (now !== text) {
+      problems.push(
+        `${at}: seq ${seq} was sent as ${text.slice(0, 20)} before the kill, and is ${
+          now === undefined ? "gone" : now.slice(0, 20)
+        } now`,
+      );
+    }
   }
   return problems.slice(0, 20);
 }

@@ -12,7 +12,7 @@
 
 import fc from "fast-check";
 import { concatBytes } from "../../lib/bytes.ts";
-import { DEFAULT_LIMITS } from "../../lib/server/server.ts";
+import { DEFAULT_LIMITS } from "../../lib/server/limits.ts";
 import { type Frame, LineClient, type Target } from "./line_client.ts";
 import { sleep } from "../../lib/deadline.ts";
 

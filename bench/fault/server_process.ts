@@ -47,6 +47,8 @@ export interface ServerProcessOptions {
   timeoutMs?: number;
   /** Flags for `deno run` itself, before the script (such as --v8-flags=…). */
   denoFlags?: string[];
+  /** Runs it under `ulimit -n` this many file descriptors. */
+  maxFiles?: number;
 }
 
 /**
@@ -68,7 +70,7 @@ export class ServerProcess extends ChatProcess {
   readonly certPem: string;
 
   private constructor(args: string[], options: ServerProcessOptions, certPem: string) {
-    super(args, options.dir, options.denoFlags);
+    super(args, options.dir, { denoFlags: options.denoFlags, maxFiles: options.maxFiles });
     this.certPem = certPem;
   }
 

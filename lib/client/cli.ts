@@ -20,7 +20,7 @@ import { preview, sanitize } from "../terminal_text.ts";
 import { formatWireTime } from "../time.ts";
 import { TrustPolicy } from "../trust_policy.ts";
 import { dialLink } from "./connect.ts";
-import { FINISH_WAIT_MS } from "./delivery.ts";
+import { FINISH_DRAIN_MS, FINISH_WAIT_MS } from "./delivery.ts";
 import { readInputLines } from "./input.ts";
 import { safeJsonLine } from "./json_output.ts";
 import { KnownHosts } from "./known_hosts.ts";
@@ -37,18 +37,21 @@ const USAGE =
 
 Connects to a chat server over TLS and chats. On a terminal, what is
 missing is asked for; without one, each line of standard input is one
-message, and at end of input the client waits until the server has
-confirmed every line (giving up after ${FINISH_WAIT_MS / 1000} s without progress): exit
-status 0 when all got there, 1, listing on stderr those that did not,
-otherwise. Messages go out at most ${SEND_RATE_PER_SECOND} a second (bursts of ${SEND_BURST}),
-under the server's rate limit.
+message, and at end of input the client sends what is left, waits until a
+server that acks messages has confirmed every line (giving up after ${FINISH_WAIT_MS / 1000} s
+without progress; a server that never acks gets ${FINISH_DRAIN_MS / 1000} s), and leaves: exit
+status 0 when all got there, 1, listing on stderr those not delivered or
+not confirmed, otherwise. Messages go out at most ${SEND_RATE_PER_SECOND} a second (bursts of
+${SEND_BURST}), under the server's rate limit.
 
 Options:
   --addr HOST[:PORT]  server address (default port 1337; IPv6 as [::1]:1337)
                       default: $CHAT_ADDR; on a terminal asked, offering ${DEFAULT_ADDRESS}
   --nick NAME         nickname (default: $CHAT_NICK; on a terminal asked)
   --ca FILE           also trust this PEM certificate (a self-signed server
-                      certificate or its CA), besides the system's roots
+                      certificate or its CA), besides the system's roots; a
+                      server presenting one of its certificates byte for byte
+                      is trusted whatever name or address you dial (pinned)
   --insecure          do not verify the server's certificate at all
   --json              print every received frame as one JSON line
   -h, --help          show this help
@@ -75,6 +78,12 @@ const FLAGS = {
   help: { type: "boolean", short: "h" },
 } as const;
 
+/** Test seams; the command line never sets them. */
+export interface ClientCliOptions {
+  /** A blank line goes out after this long without sending. @default HEARTBEAT_MS (heartbeat.ts) */
+  heartbeatMs?: number;
+}
+
 /**
  * Runs `chat client` with `args` (after the subcommand). Resolves with the
  * exit code: 0 after /quit, Ctrl-C/Ctrl-D, or (without a terminal) when
@@ -82,7 +91,11 @@ const FLAGS = {
  * terminal, messages were not delivered; throws {@linkcode UsageError} for a
  * wrong command line (exit 2).
  */
-export async function runClient(args: string[], context: CliContext): Promise<number> {
+export async function runClient(
+  args: string[],
+  context: CliContext,
+  options: ClientCliOptions = {},
+): Promise<number> {
   const { values } = parseFlags(args, FLAGS);
   if (values.help) {
     context.stdout(USAGE);
@@ -156,6 +169,7 @@ export async function runClient(args: string[], context: CliContext): Promise<nu
       host: target.label,
       insecure: values.insecure === true,
       knownHosts,
+      pinned: roots.pinned,
       notify,
       ask: ui && (async (question) => /^\s*y(es)?\s*$/i.test((await ask(ui, question)) ?? "")),
     });
@@ -188,6 +202,7 @@ export async function runClient(args: string[], context: CliContext): Promise<nu
       label: target.label,
       interactive,
       events,
+      heartbeatMs: options.heartbeatMs,
       dial: (sink) =>
         dialLink(
           {
@@ -230,13 +245,14 @@ export async function runClient(args: string[], context: CliContext): Promise<nu
       }
       await live.run();
       if (interactive) return 0;
-      const lost = live.undelivered;
-      if (lost.length === 0) return 0;
-      context.stderr(
-        `chat: ${lost.length} message(s) not delivered:\n` +
-          lost.map((text) => `chat:   ${sanitize(text)}\n`).join(""),
-      );
-      return 1;
+      const report = listed("not delivered", live.undelivered) +
+        listed(
+          "not confirmed (written, but the server, which acks messages, never acked these: " +
+            "they may not have been stored)",
+          live.notConfirmed,
+        ) + unnamed(live.unnamedRefusals);
+      context.stderr(report);
+      return report === "" ? 0 : 1;
     } finally {
       stopInput.abort();
       if (ticker !== undefined) clearInterval(ticker);
@@ -341,6 +357,20 @@ async function askNickname(
 /** Asks on the terminal; the question may quote the server (a reason, a certificate subject). */
 function ask(ui: TerminalUi, question: string): Promise<string | undefined> {
   return ui.ask(question.split("\n").map(sanitize).join("\n"));
+}
+
+/** `chat: N message(s) WHAT:` and the messages, one per line; nothing for none. */
+function listed(what: string, texts: string[]): string {
+  if (texts.length === 0) return "";
+  return `chat: ${texts.length} message(s) ${what}:\n` +
+    texts.map((text) => `chat:   ${sanitize(text)}\n`).join("");
+}
+
+/** The refusals that named no message (a core server's), as one line; nothing for none. */
+function unnamed(refusals: { count: number; reason: string }): string {
+  if (refusals.count === 0) return "";
+  return `chat: the server refused ${refusals.count} time(s) without naming the message ` +
+    `(${sanitize(preview(refusals.reason))}): some messages may not have been stored\n`;
 }
 
 function stringFlag(value: string | boolean | undefined): string | undefined {

@@ -13,18 +13,14 @@
 import { type CliContext, intFlag, parseFlags } from "../cli.ts";
 import { UsageError } from "../errors.ts";
 import { ensureGeneratedIdentity, loadIdentity, type TlsIdentity } from "./cert.ts";
-import { createLogger, LOG_FORMATS, type LogFormat } from "./log.ts";
-import {
-  DEFAULT_LIMITS,
-  formatPeer,
-  type RunningServer,
-  type ServerLimits,
-  startServer,
-} from "./server.ts";
+import { FD_RESERVE, freeDescriptors } from "./fd_budget.ts";
+import { createLogger, LOG_FORMATS, type LogFormat, type Logger } from "./log.ts";
+import { DEFAULT_LIMITS, type ServerLimits } from "./limits.ts";
+import { formatPeer, type RunningServer, startServer } from "./server.ts";
 import { FileStore } from "./file_store.ts";
 import type { RedisLink } from "./redis/link.ts";
 import { DEFAULT_LEASE_MS } from "./shared_chat.ts";
-import { type HistoryStore, MemoryStore } from "./store.ts";
+import { type HistoryStore, MemoryStore, restartProofFirstSeq } from "./store.ts";
 
 /** Where the generated development certificate lives, relative to the working directory. */
 export const DEFAULT_CERT_DIR = "certs";
@@ -43,9 +39,15 @@ Options:
   --max-line-bytes N        longest frame accepted (default ${DEFAULT_LIMITS.maxLineBytes})
   --max-message-bytes N     longest message text in UTF-8 bytes (default ${DEFAULT_LIMITS.maxMessageBytes})
   --send-queue-bytes N      bytes a slow reader may fall behind before it is cut off (default ${DEFAULT_LIMITS.sendQueueBytes})
-  --max-clients N           open connections beyond this are closed at once (default ${DEFAULT_LIMITS.maxClients})
+  --max-clients N           open connections beyond this are closed at once; lowered at start
+                            to what ulimit -n allows (default ${DEFAULT_LIMITS.maxClients})
   --max-per-ip N            open connections from one address beyond this are closed at once (default ${DEFAULT_LIMITS.maxPerIp})
-  --rate-limit PER_SECOND   frames a client may send per second, bursts of twice that; 0 for no limit (default ${DEFAULT_LIMITS.rateLimit})
+  --rate-limit PER_SECOND   frames one address may send per second, shared by its up to
+                            --max-per-ip connections (reconnecting refills nothing), bursts
+                            of twice that; 0 for no rate limit at all (default ${DEFAULT_LIMITS.rateLimit})
+  --rate-limit-bytes N      bytes of message text one address may send per second, shared the
+                            same way, bursts of two seconds' worth (at least one message of
+                            --max-message-bytes); 0 for no limit (default ${DEFAULT_LIMITS.rateLimitBytes}, 0 with --rate-limit 0)
   --data-dir DIR            keep the history in DIR/messages.log across restarts (and the generated certificate in DIR)
   --history-limit N         replay only the newest N messages; 0 for all (default 0: all)
   --redis URL               share one chat among several servers through Redis:
@@ -70,6 +72,7 @@ const FLAGS = {
   "max-clients": { type: "string" },
   "max-per-ip": { type: "string" },
   "rate-limit": { type: "string" },
+  "rate-limit-bytes": { type: "string" },
   "data-dir": { type: "string" },
   "history-limit": { type: "string" },
   redis: { type: "string" },
@@ -114,6 +117,7 @@ export function parseServerArgs(args: string[]): ServerConfig | "help" {
   const host = (values.host as string | undefined) ?? "0.0.0.0";
   if (host.trim() === "") throw new UsageError("--host must not be empty");
   const maxLineBytes = intFlag(values, "max-line-bytes", DEFAULT_LIMITS.maxLineBytes, 256);
+  const rateLimit = intFlag(values, "rate-limit", DEFAULT_LIMITS.rateLimit, 0, 1_000_000);
   const limits: ServerLimits = {
     loginTimeoutMs:
       intFlag(values, "login-timeout", DEFAULT_LIMITS.loginTimeoutMs / 1000, 1, 86_400) * 1000,
@@ -123,8 +127,17 @@ export function parseServerArgs(args: string[]): ServerConfig | "help" {
     sendQueueBytes: intFlag(values, "send-queue-bytes", DEFAULT_LIMITS.sendQueueBytes, 1024),
     maxClients: intFlag(values, "max-clients", DEFAULT_LIMITS.maxClients, 1),
     maxPerIp: intFlag(values, "max-per-ip", DEFAULT_LIMITS.maxPerIp, 1),
-    rateLimit: intFlag(values, "rate-limit", DEFAULT_LIMITS.rateLimit, 0, 1_000_000),
+    rateLimit,
+    // "--rate-limit 0" has always meant no rate limit at all: the byte budget goes with it.
+    rateLimitBytes: intFlag(
+      values,
+      "rate-limit-bytes",
+      rateLimit === 0 ? 0 : DEFAULT_LIMITS.rateLimitBytes,
+      0,
+    ),
     handshakeTimeoutMs: DEFAULT_LIMITS.handshakeTimeoutMs,
+    partialLineMs: DEFAULT_LIMITS.partialLineMs,
+    heartbeatGraceMs: DEFAULT_LIMITS.heartbeatGraceMs,
   };
   if (limits.maxMessageBytes > limits.maxLineBytes) {
     throw new UsageError(
@@ -185,7 +198,11 @@ export async function runServer(args: string[], context: CliContext): Promise<nu
   const identity = config.cert !== undefined && config.key !== undefined
     ? await loadIdentity(config.cert, config.key)
     : await ensureGeneratedIdentity(config.dataDir ?? DEFAULT_CERT_DIR, hostName(), clock());
-  const memory = new MemoryStore({ historyLimit: config.historyLimit });
+  const memoryOnly = config.dataDir === undefined && config.redis === undefined;
+  const memory = new MemoryStore({
+    historyLimit: config.historyLimit,
+    firstSeq: memoryOnly ? restartProofFirstSeq(clock()) : 1,
+  });
   const store: HistoryStore = config.dataDir === undefined ? memory : await FileStore.open(
     config.dataDir,
     {
@@ -205,6 +222,11 @@ export async function runServer(args: string[], context: CliContext): Promise<nu
       historyLimit: config.historyLimit,
     });
   }
+  // Counted now: the log, its lock and Redis hold theirs already.
+  const limits = {
+    ...config.limits,
+    maxClients: fittingMaxClients(config.limits.maxClients, logger),
+  };
   let server: RunningServer;
   try {
     server = await startServer(
@@ -214,7 +236,7 @@ export async function runServer(args: string[], context: CliContext): Promise<nu
         certPem: identity.certPem,
         keyPem: identity.keyPem,
       },
-      { limits: config.limits, store, shared: link, logger, clock, signal: context.signal },
+      { limits, store, shared: link, logger, clock, signal: context.signal },
     );
   } catch (error) {
     await link?.close();
@@ -236,6 +258,22 @@ export async function runServer(args: string[], context: CliContext): Promise<nu
   await store.close?.();
   logger.log("stopped", { reason: String(context.signal.reason ?? "stopped") });
   return 0;
+}
+
+/**
+ * `maxClients`, or less with a warning when the file descriptors the
+ * process may still open cannot hold that many connections besides
+ * FD_RESERVE: beyond them accepting would fail in a burst.
+ */
+function fittingMaxClients(maxClients: number, logger: Logger): number {
+  const free = freeDescriptors(maxClients + FD_RESERVE);
+  if (free === undefined || free >= maxClients + FD_RESERVE) return maxClients;
+  const fitting = Math.max(free - FD_RESERVE, 1);
+  logger.log("warning", {
+    reason:
+      `--max-clients ${maxClients} lowered to ${fitting}: only ${free} more file descriptors can be opened (ulimit -n), ${FD_RESERVE} of them kept for the server itself`,
+  });
+  return fitting;
 }
 
 /** Where the certificate is, its fingerprint, and the exact client command that trusts it. */

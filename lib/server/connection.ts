@@ -15,50 +15,34 @@ import { withDeadline } from "../deadline.ts";
 import { type LineError, LineSplitter } from "../lines.ts";
 import { decodeClientFrame, encodeStatus, type StatusFrame, utf8Length } from "../protocol.ts";
 import { describeSocketError } from "../tls_socket.ts";
+import type { AddressQuota } from "./address_quota.ts";
 import { type Hub, type HubResult, type Member, STORAGE_UNAVAILABLE } from "./hub.ts";
+import {
+  CLOSE_LINGER_MS,
+  type ConnectionLimits,
+  FLOOD_STRIKES,
+  HELD_BYTES,
+  LOGGED_REJECTIONS,
+} from "./limits.ts";
 import type { Logger } from "./log.ts";
-import { Outbox, type Writer } from "./outbox.ts";
-import { TokenBucket } from "../token_bucket.ts";
+import { Outbox } from "./outbox.ts";
+import { PeerWatch, type Stalled } from "./peer_watch.ts";
+import { socketWriter } from "./socket_writer.ts";
 
-/** Per-connection limits. */
-export interface ConnectionLimits {
-  /** Time from accept to a successful login (TLS handshake included). */
-  loginTimeoutMs: number;
-  /** Failed logins after which the connection is closed. */
-  maxLoginAttempts: number;
-  /** Longest frame read; longer ones are discarded with an error reply. */
-  maxLineBytes: number;
-  /** Bytes a slow reader may have waiting before it is cut off. */
-  sendQueueBytes: number;
-  /** Time from accept to a finished TLS handshake. */
-  handshakeTimeoutMs: number;
-  /** Frames per second a client may send on average (bursts of twice that); 0 for no limit. */
-  rateLimit: number;
+/** What a connection is given besides its socket. */
+export interface ConnectionContext {
+  /** The peer's address, as logged. */
+  peer: string;
+  /** Unique per connection for the life of the process. */
+  id: number;
+  hub: Hub;
+  limits: ConnectionLimits;
+  logger: Logger;
+  /** A monotonic clock in milliseconds (rate limits, the peer watch). */
+  now: () => number;
+  /** Its address's share: the rate limits, held for all of the address's connections. */
+  quota: AddressQuota;
 }
-
-/**
- * Frames refused in a row for the rate limit after which the client counts
- * as flooding and is cut off: a client that slows down when told is kept.
- */
-export const FLOOD_STRIKES = 100;
-
-/** Rejected frames logged per connection; the rest are answered but not logged. */
-export const LOGGED_REJECTIONS = 20;
-
-/**
- * Bytes a connection's socket may buffer beyond what the outbox still holds;
- * together with `sendQueueBytes` this bounds a slow reader's memory.
- */
-export const SOCKET_BUFFER_BYTES = 512 * 1024;
-
-/**
- * Bytes (UTF-8, as sent) of frames a client may send behind a login still
- * waiting for Redis; beyond that it is flooding and is cut off.
- */
-export const HELD_BYTES = 1024 * 1024;
-
-/** How long a politely closed connection may take to finish its close before it is destroyed. */
-export const CLOSE_LINGER_MS = 1000;
 
 const encoder = new TextEncoder();
 
@@ -72,8 +56,12 @@ type Ending = "polite" | "abort";
  * ```ts
  * import { silentLogger } from "./log.ts";
  * declare const socket: import("node:tls").TLSSocket, hub: import("./hub.ts").Hub;
- * declare const limits: ConnectionLimits; // the server's, as given by its flags
- * const connection = new Connection(socket, "127.0.0.1:5000", 1, hub, limits, silentLogger, () => performance.now());
+ * declare const limits: import("./limits.ts").ConnectionLimits; // the server's, from its flags
+ * declare const quota: import("./address_quota.ts").AddressQuota; // its address's share
+ * const connection = new Connection(socket, {
+ *   peer: "127.0.0.1:5000", id: 1, hub, limits, logger: silentLogger,
+ *   now: () => performance.now(), quota,
+ * });
  * await connection.serve(); // resolves when the socket has closed
  * ```
  */
@@ -88,8 +76,9 @@ export class Connection implements Member {
   readonly #logger: Logger;
   readonly #now: () => number;
   readonly #splitter: LineSplitter;
+  readonly #quota: AddressQuota;
+  readonly #watch: PeerWatch;
   #failedLogins = 0;
-  readonly #bucket: TokenBucket;
   /** Frames refused by the rate limit since the last one accepted. */
   #strikes = 0;
   #rejected = 0;
@@ -115,33 +104,30 @@ export class Connection implements Member {
   /** The peer's FIN arrived while frames were held: end once they are handled. */
   #endHeld = false;
 
-  /**
-   * @param socket A server-side TLSSocket, just accepted (handshake not yet done).
-   * @param now A monotonic clock in milliseconds (for the rate limit).
-   */
-  constructor(
-    socket: TLSSocket,
-    peer: string,
-    id: number,
-    hub: Hub,
-    limits: ConnectionLimits,
-    logger: Logger,
-    now: () => number,
-  ) {
+  /** @param socket A server-side TLSSocket, just accepted (handshake not yet done). */
+  constructor(socket: TLSSocket, context: ConnectionContext) {
+    const { hub, limits } = context;
     this.#socket = socket;
-    this.#peer = peer;
-    this.id = id;
+    this.#peer = context.peer;
+    this.id = context.id;
     this.#hub = hub;
     this.#limits = limits;
-    this.#logger = logger;
-    this.#now = now;
-    this.outbox = new Outbox(socketWriter(socket), hub.store, id, {
+    this.#logger = context.logger;
+    this.#now = context.now;
+    this.#quota = context.quota;
+    this.outbox = new Outbox(socketWriter(socket), hub.store, context.id, {
       sendQueueBytes: limits.sendQueueBytes,
     });
-    this.#bucket = new TokenBucket(limits.rateLimit, limits.rateLimit * 2, now());
+    this.#watch = new PeerWatch({
+      partialLineMs: limits.partialLineMs,
+      heartbeatGraceMs: limits.heartbeatGraceMs,
+      now: context.now,
+      stalled: (why) => this.#stalled(why),
+    });
     this.#splitter = new LineSplitter(limits.maxLineBytes, {
       line: (text) => this.#onLine(text),
       error: (reason) => this.#onLineError(reason),
+      blank: () => this.#watch.blankLine(),
     });
   }
 
@@ -167,8 +153,10 @@ export class Connection implements Member {
     });
     socket.on("data", (chunk: Uint8Array) => {
       if (this.#endReason !== undefined) return;
+      this.#watch.arrived();
       // Every frame of this read is handled before the others are woken, once.
       this.#hub.batch(() => this.#splitter.push(chunk));
+      this.#watch.handled(chunk, this.#splitter.bufferedBytes);
     });
     socket.on("end", () => {
       // The peer is done sending: its last frame counts even without a newline.
@@ -214,6 +202,7 @@ export class Connection implements Member {
       this.#endReason = reason;
       clearTimeout(this.#loginDeadline);
       clearTimeout(this.#handshakeDeadline);
+      this.#watch.stop();
       this.#hub.leave(this);
       if (how === "polite" && this.#acksPending > 0) {
         this.#owed = new Promise<void>((resolve) => this.#acksAnswered = resolve)
@@ -243,6 +232,19 @@ export class Connection implements Member {
     return this.#secure ? gone : `TLS handshake failed: ${gone}`;
   }
 
+  /** The peer left a line unfinished, or stopped heartbeating: it is cut (peer_watch.ts). */
+  #stalled(why: Stalled): void {
+    const limit_ms = why === "unfinished line"
+      ? this.#limits.partialLineMs
+      : this.#limits.heartbeatGraceMs;
+    this.#logger.log(why === "unfinished line" ? "partial line timeout" : "heartbeat lost", {
+      peer: this.#peer,
+      nick: this.nickname,
+      limit_ms,
+    });
+    this.end(why, "abort");
+  }
+
   #timeOut(): void {
     if (this.nickname !== undefined) return;
     this.#logger.log("login timeout", { peer: this.#peer });
@@ -263,9 +265,19 @@ export class Connection implements Member {
       return;
     }
     const frame = decodeClientFrame(text);
-    if (!this.#bucket.take(this.#now())) {
+    const now = this.#now();
+    // The byte budget is charged for a message only: it bounds the history.
+    const over = !this.#quota.takeFrame(now)
+      ? "frames"
+      : frame.type === "send" && !this.#quota.takeBytes(now, utf8Length(frame.message))
+      ? "bytes"
+      : undefined;
+    if (over !== undefined) {
       // Decoded first all the same, so the refusal carries the message's id (§8).
-      this.#rateLimited(frame.type === "error" || frame.type === "send" ? frame.id : undefined);
+      this.#rateLimited(
+        over,
+        frame.type === "error" || frame.type === "send" ? frame.id : undefined,
+      );
       return;
     }
     this.#strikes = 0;
@@ -365,14 +377,19 @@ export class Connection implements Member {
     if (this.#failedLogins >= this.#limits.maxLoginAttempts) this.end("too many failed logins");
   }
 
-  /** A frame over the rate limit: refused, neither stored nor relayed; a client that keeps on is cut off. */
-  #rateLimited(id: string | undefined): void {
+  /**
+   * A frame over its address's rate limit (frames, or bytes of text):
+   * refused, neither stored nor relayed; a client that keeps on is cut off.
+   */
+  #rateLimited(over: "frames" | "bytes", id: string | undefined): void {
     this.#strikes++;
     if (this.#strikes === 1) {
       this.#logger.log("rate limited", {
         peer: this.#peer,
         nick: this.nickname,
-        limit: this.#limits.rateLimit,
+        ...over === "frames"
+          ? { limit: this.#limits.rateLimit }
+          : { limit_bytes: this.#limits.rateLimitBytes },
       });
     }
     if (this.#strikes >= FLOOD_STRIKES) {
@@ -418,30 +435,4 @@ export class Connection implements Member {
       this.end(this.outbox.failure, "abort");
     }
   }
-}
-
-/** The outbox's Writer over a socket: resolves when the socket can take more. */
-function socketWriter(socket: TLSSocket): Writer {
-  return {
-    write(bytes: Uint8Array): Promise<number> {
-      if (socket.destroyed) return Promise.reject(new Error("connection closed"));
-      // Keep up to SOCKET_BUFFER_BYTES in the socket's own buffer, so the
-      // next batch is gathered while this one is still being sent.
-      if (socket.write(bytes) || socket.writableLength < SOCKET_BUFFER_BYTES) {
-        return Promise.resolve(bytes.length);
-      }
-      return new Promise((resolve, reject) => {
-        const drained = () => {
-          socket.off("close", closed);
-          resolve(bytes.length);
-        };
-        const closed = () => {
-          socket.off("drain", drained);
-          reject(new Error("connection closed"));
-        };
-        socket.once("drain", drained);
-        socket.once("close", closed);
-      });
-    },
-  };
 }

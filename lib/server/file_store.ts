@@ -5,7 +5,10 @@
 // MemoryStore loaded from the log at start), so durability costs nothing on
 // the read path. Writes use group commit: whatever was appended while the
 // previous write and fsync ran goes out as one write and one fsync, and only
-// then are the `id` acks of those messages released.
+// then are those messages relayed and their `id` acks released: a seq a
+// client has seen is on disk, so after a crash it still names the same
+// message. A failed write is cut back off and retried; nothing appended is
+// dropped on the way.
 //
 // At start the log is checked line by line. A torn last line (the server
 // died mid-write) is cut off with a warning; damage anywhere else stops the
@@ -16,7 +19,7 @@
 import { join } from "node:path";
 import { concatBytes } from "../bytes.ts";
 import { pause } from "../deadline.ts";
-import { decodeServerFrame } from "../protocol.ts";
+import { type ChatMessage, decodeServerFrame, encodeChatMessage } from "../protocol.ts";
 import { errorReason, FatalError, Unavailable } from "../errors.ts";
 import { type HistoryStore, MemoryStore, type ReadResult } from "./store.ts";
 
@@ -24,8 +27,19 @@ import { type HistoryStore, MemoryStore, type ReadResult } from "./store.ts";
 export const LOG_FILE = "messages.log";
 /** The lock file's name inside the data folder. */
 export const LOCK_FILE = "lock";
+const encoder = new TextEncoder();
+
 /** Pause before a failed write of the log is tried again. */
 export const RETRY_MS = 1000;
+
+/** The log file as the store writes it: a Deno.FsFile, or a test's wrapper around one. */
+export interface LogFile {
+  write(bytes: Uint8Array): Promise<number>;
+  syncData(): Promise<void>;
+  truncate(length: number): Promise<void>;
+  seek(offset: number, whence: Deno.SeekMode): Promise<number>;
+  close(): void;
+}
 
 /** Options of {@linkcode FileStore.open}. */
 export interface FileStoreOptions {
@@ -33,6 +47,8 @@ export interface FileStoreOptions {
   historyLimit?: number;
   /** Receives warnings, such as a torn last line that was cut off. */
   warn: (message: string) => void;
+  /** Wraps the log once it is loaded: tests make its writes, fsyncs or truncates fail. */
+  wrapLog?: (file: LogFile) => LogFile;
 }
 
 interface Waiter {
@@ -48,24 +64,33 @@ interface Waiter {
  * ```ts
  * const store = await FileStore.open("data", { warn: (text) => Deno.stderr.writeSync(new TextEncoder().encode(text + "\n")) });
  * const seq = store.append((seq) => new TextEncoder().encode(`{"seq":${seq}}\n`), 1);
- * await store.whenDurable(seq); // fsynced
+ * await store.whenDurable(seq); // fsynced, and from now on sent to clients
  * await store.close();
  * ```
  */
 export class FileStore implements HistoryStore {
   readonly #memory: MemoryStore;
-  readonly #log: Deno.FsFile;
+  readonly #log: LogFile;
   readonly #lock: Deno.FsFile;
   readonly #path: string;
   readonly #warn: (message: string) => void;
+  /** Encoded messages not yet written, in seq order: every seq after #durable up to #pendingSeq. */
   #pending: Uint8Array[] = [];
   #pendingBytes = 0;
+  #pendingSeq: number;
   #durable: number;
   #waiters: Waiter[] = [];
+  #visible: (() => void) | undefined;
   #flushing: Promise<void> | undefined;
   #closed = false;
   /** The log's length up to the last batch written and fsynced. */
   #goodSize: number;
+  /**
+   * True from the start of a write until it and its fsync succeed: the log
+   * may hold part of a batch past #goodSize, to be cut off before anything
+   * else is written.
+   */
+  #dirty = false;
   /** True after a failed write, until a retry succeeds; new messages are refused meanwhile. */
   #failing = false;
   /** Wakes a failed flush from its pause before the retry (on close). */
@@ -73,7 +98,7 @@ export class FileStore implements HistoryStore {
 
   private constructor(
     memory: MemoryStore,
-    log: Deno.FsFile,
+    log: LogFile,
     size: number,
     lock: Deno.FsFile,
     path: string,
@@ -85,6 +110,7 @@ export class FileStore implements HistoryStore {
     this.#path = path;
     this.#warn = warn;
     this.#durable = memory.lastSeq;
+    this.#pendingSeq = memory.lastSeq;
     this.#goodSize = size;
   }
 
@@ -115,7 +141,8 @@ export class FileStore implements HistoryStore {
     try {
       const memory = new MemoryStore({ historyLimit: options.historyLimit });
       const { file, size } = await loadLog(path, memory, options.warn);
-      return new FileStore(memory, file, size, lock, path, options.warn);
+      const log = options.wrapLog?.(file) ?? file;
+      return new FileStore(memory, log, size, lock, path, options.warn);
     } catch (error) {
       lock.close();
       throw error;
@@ -135,6 +162,20 @@ export class FileStore implements HistoryStore {
     return this.#memory.firstSeq;
   }
 
+  /**
+   * The newest message on disk. Only these are relayed and replayed: a
+   * message sent before its fsync could be lost in a crash, and the
+   * restarted server would give its seq to another message, which a client
+   * resuming with that `since` would never receive.
+   */
+  get visibleSeq(): number {
+    return this.#durable;
+  }
+
+  onVisible(listener: () => void): void {
+    this.#visible = listener;
+  }
+
   append(encode: (seq: number) => Uint8Array, author: number): number {
     if (this.#closed) throw new Unavailable(`${this.#path} is closed`);
     if (this.#failing) throw new Unavailable(`${this.#path} cannot be written`);
@@ -142,6 +183,7 @@ export class FileStore implements HistoryStore {
       const bytes = encode(seq);
       this.#pending.push(bytes);
       this.#pendingBytes += bytes.length;
+      this.#pendingSeq = seq;
       this.#flushing ??= this.#flush();
       return bytes;
     }, author);
@@ -153,11 +195,12 @@ export class FileStore implements HistoryStore {
   }
 
   read(fromSeq: number, maxBytes: number, skipAuthor: number): ReadResult {
-    return this.#memory.read(fromSeq, maxBytes, skipAuthor);
+    return this.#memory.read(fromSeq, maxBytes, skipAuthor, this.#durable);
   }
 
   bytesFrom(fromSeq: number): number {
-    return this.#memory.bytesFrom(fromSeq);
+    // Not yet on disk is not yet waiting: a slow fsync must not count against readers.
+    return this.#memory.bytesFrom(fromSeq, this.#durable);
   }
 
   /** Writes what is pending, then closes the log and releases the lock. */
@@ -171,28 +214,36 @@ export class FileStore implements HistoryStore {
   }
 
   /**
-   * Group commit: one write and one fsync for everything appended meanwhile.
-   * A failed write is cut back off the log (so it stays loadable) and the
-   * same batch is retried after {@linkcode RETRY_MS}: messages already
-   * relayed are stored, and acked, once the disk accepts them again. New
-   * messages are refused while it fails.
+   * Group commit: one write and one fsync for everything appended meanwhile,
+   * then the acks of that batch, and the wake-up that relays it.
+   *
+   * A failed write or fsync is cut back off the log (so it stays loadable)
+   * and retried after {@linkcode RETRY_MS}, together with whatever was
+   * appended while it ran: nothing appended is ever dropped, and nothing is
+   * acked before its own bytes are on disk. New messages are refused while
+   * the disk fails. Nothing is written after a failed write until the cut
+   * succeeds, so part of a batch is never followed by another batch.
    */
   async #flush(): Promise<void> {
     // Let the rest of this turn's appends (one read's frames) join the batch.
     await Promise.resolve();
     while (this.#pending.length > 0) {
       const batch = concatBytes(this.#pending, this.#pendingBytes);
-      const upTo = this.#memory.lastSeq;
+      const upTo = this.#pendingSeq;
       this.#pending = [];
       this.#pendingBytes = 0;
       try {
+        if (this.#dirty) await this.#cutBack();
+        this.#dirty = true;
         let written = 0;
         while (written < batch.length) written += await this.#log.write(batch.subarray(written));
         await this.#log.syncData();
+        this.#dirty = false;
         this.#goodSize += batch.length;
         this.#durable = upTo;
         this.#failing = false;
         this.#settle(upTo);
+        this.#visible?.();
       } catch (error) {
         if (!this.#failing) {
           this.#warn(
@@ -200,21 +251,19 @@ export class FileStore implements HistoryStore {
           );
         }
         this.#failing = true;
-        try {
-          await this.#log.truncate(this.#goodSize);
-          await this.#log.seek(this.#goodSize, Deno.SeekMode.Start);
-        } catch {
-          // The retry's write fails the same way, and is cut back again.
-        }
+        // In front of what was appended while it ran: the retry writes them all, in order.
+        this.#pending.unshift(batch);
+        this.#pendingBytes += batch.length;
+        // At once, so the log on disk stays loadable meanwhile; if this
+        // fails, it is tried again before anything else is written.
+        if (this.#dirty) await this.#cutBack().catch(() => {});
         if (this.#closed) {
           this.#settle(
-            upTo,
+            this.#pendingSeq,
             new Unavailable(`${this.#path} was not written before closing`),
           );
           break;
         }
-        this.#pending = [batch];
-        this.#pendingBytes = batch.length;
         const wait = pause(RETRY_MS);
         this.#wakeRetry = wait.wake;
         await wait.done;
@@ -222,6 +271,13 @@ export class FileStore implements HistoryStore {
       }
     }
     this.#flushing = undefined;
+  }
+
+  /** Cuts the log back to its last good batch. */
+  async #cutBack(): Promise<void> {
+    await this.#log.truncate(this.#goodSize);
+    await this.#log.seek(this.#goodSize, Deno.SeekMode.Start);
+    this.#dirty = false;
   }
 
   #settle(upTo: number, error?: Error): void {
@@ -256,19 +312,34 @@ async function loadLog(
   const decoder = new TextDecoder("utf-8", { fatal: true });
   let start = 0;
   let line = 0;
+  let mended = 0;
   while (start < data.length) {
     const end = data.indexOf(0x0a, start);
     if (end === -1) break;
     line++;
-    const bytes = data.subarray(start, end + 1);
-    const problem = checkLine(bytes, memory.lastSeq + 1, decoder);
-    if (problem) {
+    let bytes = data.subarray(start, end + 1);
+    const checked = checkLine(bytes, memory.lastSeq + 1, decoder);
+    if (typeof checked === "string") {
       throw new FatalError(
-        `cannot load the history: ${path} line ${line} is damaged (${problem}); the server never skips a line, so repair or move the file aside`,
+        `cannot load the history: ${path} line ${line} is damaged (${checked}); the server never skips a line, so repair or move the file aside`,
       );
+    }
+    if (!checked.from.isWellFormed() || !checked.message.isWellFormed()) {
+      // Written before lone surrogates were refused: strict JSON parsers
+      // refuse the line, so it is replayed re-encoded (U+FFFD in their
+      // place). The file keeps what was written: nothing is rewritten at start.
+      bytes = encoder.encode(encodeChatMessage({ ...checked, seq: memory.lastSeq + 1 }));
+      mended++;
     }
     memory.append(() => bytes, 0);
     start = end + 1;
+  }
+  if (mended > 0) {
+    warn(
+      `${path}: ${mended} stored ${
+        mended === 1 ? "message holds" : "messages hold"
+      } a lone surrogate (written by an older server); replayed with U+FFFD in its place`,
+    );
   }
   let file: Deno.FsFile | undefined;
   try {
@@ -291,8 +362,12 @@ async function loadLog(
   return { file, size: start };
 }
 
-/** What is wrong with one stored line, or undefined when it is a good message with seq `expected`. */
-function checkLine(bytes: Uint8Array, expected: number, decoder: TextDecoder): string | undefined {
+/** One stored line as a message with seq `expected`, or what is wrong with it. */
+function checkLine(
+  bytes: Uint8Array,
+  expected: number,
+  decoder: TextDecoder,
+): ChatMessage | string {
   let text: string;
   try {
     text = decoder.decode(bytes.subarray(0, bytes.length - 1));
@@ -302,5 +377,5 @@ function checkLine(bytes: Uint8Array, expected: number, decoder: TextDecoder): s
   const frame = decodeServerFrame(text);
   if (frame.type !== "message") return "not a stored message";
   if (frame.seq !== expected) return `seq ${frame.seq ?? "missing"} where ${expected} was expected`;
-  return undefined;
+  return frame;
 }

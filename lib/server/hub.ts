@@ -106,6 +106,8 @@ export class Hub {
     this.#maxMessageBytes = options.maxMessageBytes;
     this.#clock = options.clock;
     this.#shared = options.shared;
+    // A durable store makes messages visible after its fsync: relay them then.
+    this.#store.onVisible?.(() => this.#wake(null));
     this.#shared?.listen({
       arrived: (authored) => {
         for (const [id, seq] of authored) this.#byId.get(id)?.outbox.authored(seq);
@@ -183,10 +185,12 @@ export class Hub {
   #loggedIn(member: Member, nickname: string, since: number): HubResult {
     member.nickname = nickname;
     member.outbox.reply(OK_BYTES);
-    // A `since` beyond the newest seq comes from an earlier life of a
-    // memory-only server: replay nothing, but deliver every new message.
-    const last = this.#store.lastSeq;
-    member.outbox.startStream(Math.min(since, last) + 1, last + 1);
+    // A `since` beyond anything this server has sent names a message of an
+    // earlier life (a memory-only server that restarted, a log moved aside):
+    // its seqs say nothing here, so the whole history is replayed, and the
+    // client drops what it has already shown.
+    const from = since > this.#store.visibleSeq ? 1 : since + 1;
+    member.outbox.startStream(from, this.#store.lastSeq + 1);
     return { ok: true };
   }
 
@@ -240,6 +244,8 @@ export class Hub {
     // The sender's outbox steps over its own message at once, so its own
     // words never count as traffic it is behind on; only the others wake.
     member.outbox.authored(seq);
+    // Not visible yet (a durable store's fsync is pending): its onVisible wakes them.
+    if (this.#store.visibleSeq < seq) return { ok: true, stored: this.#store.whenDurable(seq) };
     if (this.#batchDepth === 0) {
       this.#wake(member);
     } else {

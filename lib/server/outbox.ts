@@ -110,7 +110,7 @@ export class Outbox {
 
   /** True when nothing is waiting to be written. */
   get idle(): boolean {
-    return this.#replyBytes === 0 && (this.#cursor === 0 || this.#cursor > this.#store.lastSeq);
+    return this.#replyBytes === 0 && (this.#cursor === 0 || this.#cursor > this.#store.visibleSeq);
   }
 
   /** Queues one encoded reply. Returns false when the outbox has failed or is closing. */
@@ -198,7 +198,7 @@ export class Outbox {
     let bytes = this.#replyBytes;
     this.#replies = [];
     this.#replyBytes = 0;
-    if (this.#cursor !== 0 && this.#cursor <= this.#store.lastSeq && bytes < this.#batch) {
+    if (this.#cursor !== 0 && this.#cursor <= this.#store.visibleSeq && bytes < this.#batch) {
       if (this.#cursor < this.#store.firstSeq && !this.#check()) return undefined;
       const read = this.#store.read(this.#cursor, this.#batch - bytes, this.#author);
       this.#cursor = read.next;

@@ -8,46 +8,46 @@
 // finishes its handshake or stops reading would keep its socket forever.
 // A TLSSocket can always be destroyed. Nothing escapes this module: a
 // connection's failure ends that connection; an accept error is logged.
+//
+// Deno's node:net listener stops accepting for good, silently, after one
+// failed accept (out of file descriptors: no "error" event, the backlog
+// fills, nothing is accepted again even once every connection has closed).
+// Once a second the listener's accept loop is started again, which does
+// nothing while it runs, and a shortage of descriptors is logged as the
+// accept error it causes. (A Deno.listen loop would see the error itself,
+// and node:tls can wrap a Deno connection through a stream adapter, but
+// then TCP keepalive's idle time could not be set: Deno.Conn has only
+// on/off, and the kernel's default is two hours.)
 
 import net from "node:net";
 import tls from "node:tls";
 import { withDeadline } from "../deadline.ts";
-import { DEFAULT_MAX_MESSAGE_BYTES } from "../protocol.ts";
 import { errorReason, FatalError } from "../errors.ts";
-import { Connection, type ConnectionLimits } from "./connection.ts";
+import { AddressQuotas } from "./address_quota.ts";
+import { Connection } from "./connection.ts";
+import { descriptorShortage } from "./fd_budget.ts";
 import { Hub } from "./hub.ts";
+import type { ServerLimits } from "./limits.ts";
 import type { Logger } from "./log.ts";
 import type { SharedChat } from "./shared_chat.ts";
 import type { HistoryStore } from "./store.ts";
 
-/** The server's limits, each with its documented default. */
-export interface ServerLimits extends ConnectionLimits {
-  /** Open connections beyond this are closed right after accept. */
-  maxClients: number;
-  /** Cap on a message's text, in UTF-8 bytes. */
-  maxMessageBytes: number;
-  /** Open connections from one IP address beyond this are closed right after accept. */
-  maxPerIp: number;
-}
+/** How often the listener's accept loop is started again, and descriptors checked. */
+export const ACCEPT_WATCH_MS = 1000;
 
-/** Defaults of every limit (PROTOCOL.md and `chat server --help`). */
-export const DEFAULT_LIMITS: ServerLimits = {
-  loginTimeoutMs: 30_000,
-  maxLoginAttempts: 10,
-  maxLineBytes: 64 * 1024,
-  maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES,
-  sendQueueBytes: 8 * 1024 * 1024,
-  maxClients: 10_000,
-  maxPerIp: 100,
-  handshakeTimeoutMs: 10_000,
-  rateLimit: 50,
-};
+/** The listen backlog (node's default): connections the kernel queues before accept. */
+const LISTEN_BACKLOG = 511;
 
 /** How long shutdown waits for connections to close politely before destroying them. */
 export const SHUTDOWN_GRACE_MS = 1500;
 
-/** Idle time after which TCP keepalive probes a silent peer (a dead peer frees its nickname). */
-export const KEEPALIVE_MS = 60_000;
+/**
+ * Idle time after which TCP keepalive probes a silent peer (a dead peer
+ * frees its nickname). Deno sets only this: the kernel's 9 probes 75 s apart
+ * follow, so a silent core client that vanished is noticed after ~12
+ * minutes; one that heartbeats, after the grace of peer_watch.ts.
+ */
+export const KEEPALIVE_MS = 30_000;
 
 /** Where to listen, and with which certificate. */
 export interface ListenOptions {
@@ -88,6 +88,7 @@ export interface RunningServer {
  * @example
  * ```ts
  * import { generateIdentity } from "./cert.ts";
+ * import { DEFAULT_LIMITS } from "./limits.ts";
  * import { silentLogger } from "./log.ts";
  * import { MemoryStore } from "./store.ts";
  *
@@ -125,8 +126,8 @@ export async function startServer(
     clock: options.clock,
   });
   const open = new Map<Connection, Promise<void>>();
-  /** Open connections per IP address. */
-  const perIp = new Map<string, number>();
+  /** Connections and rate limits per IP address. */
+  const quotas = new AddressQuotas(limits, monotonic);
   let nextId = 1;
 
   // allowHalfOpen: a client's FIN (its close_notify) ends only its side. The
@@ -135,32 +136,41 @@ export async function startServer(
   const server = net.createServer({ allowHalfOpen: true }, (raw) => {
     const ip = raw.remoteAddress ?? "unknown";
     const peer = formatPeer(ip, raw.remotePort);
-    const fromIp = perIp.get(ip) ?? 0;
+    const busy = signal.aborted || open.size >= limits.maxClients;
+    const quota = busy ? undefined : quotas.admit(ip);
     const refusal = signal.aborted
       ? { reason: "server shutting down" }
       : open.size >= limits.maxClients
       ? { reason: "too many clients", limit: limits.maxClients }
-      : fromIp >= limits.maxPerIp
+      : quota === undefined
       ? { reason: "too many connections from this address", limit: limits.maxPerIp }
       : undefined;
-    if (refusal) {
+    if (refusal || quota === undefined) {
+      // Before this socket's descriptor is given back: in a burst, accepting
+      // runs ahead and may have used the last one.
+      if (busy) watch.check();
       logger.log("refused", { peer, ...refusal });
       raw.destroy();
       return;
     }
     raw.setNoDelay(true);
     raw.setKeepAlive(true, KEEPALIVE_MS);
-    perIp.set(ip, fromIp + 1);
     const socket = new tls.TLSSocket(raw, { isServer: true, secureContext });
-    const connection = new Connection(socket, peer, nextId++, hub, limits, logger, monotonic);
+    const connection = new Connection(socket, {
+      peer,
+      id: nextId++,
+      hub,
+      limits,
+      logger,
+      now: monotonic,
+      quota,
+    });
     logger.log("connect", { peer });
     open.set(
       connection,
       connection.serve().then(() => {
         open.delete(connection);
-        const left = perIp.get(ip)! - 1;
-        if (left === 0) perIp.delete(ip);
-        else perIp.set(ip, left);
+        quotas.release(ip, quota);
       }),
     );
   });
@@ -168,28 +178,70 @@ export async function startServer(
   await new Promise<void>((resolve, reject) => {
     const failed = (error: Error) => reject(listenError(error, listen));
     server.once("error", failed);
-    server.listen({ host: listen.hostname, port: listen.port }, () => {
+    server.listen({ host: listen.hostname, port: listen.port, backlog: LISTEN_BACKLOG }, () => {
       server.off("error", failed);
       resolve();
     });
   });
   // After binding, an error (such as running out of file descriptors) is logged, not fatal.
   server.on("error", (error: Error) => logger.log("accept error", { reason: errorReason(error) }));
+  const watch = watchAccepting(server, logger);
   const address = server.address() as net.AddressInfo;
 
   const done = (async () => {
     if (!signal.aborted) {
       await new Promise((resolve) => signal.addEventListener("abort", resolve, { once: true }));
     }
+    watch.stop();
     const closed = new Promise((resolve) => server.close(resolve));
     for (const connection of open.keys()) connection.end("server shutting down");
     if (await withDeadline(Promise.all(open.values()), SHUTDOWN_GRACE_MS) === undefined) {
       for (const connection of open.keys()) connection.end("server shutting down", "abort");
       await Promise.all(open.values());
     }
+    quotas.close();
     await closed;
   })();
   return { hostname: address.address, port: address.port, done };
+}
+
+/** What keeps a listener accepting; see {@linkcode watchAccepting}. */
+interface AcceptWatch {
+  /** Logs "accept error" if descriptors have just run out (and "accepting again" once back). */
+  check(): void;
+  /** Stops the watch (shutdown). */
+  stop(): void;
+}
+
+/**
+ * Keeps `server` accepting (see the top of this file): starts its accept
+ * loop again every {@linkcode ACCEPT_WATCH_MS}, and checks for a shortage
+ * of descriptors then, and whenever asked (a connection refused at the
+ * connection cap: a burst is when accepting runs out of descriptors).
+ */
+function watchAccepting(server: net.Server, logger: Logger): AcceptWatch {
+  // The listener's handle: not public, so reached with care (a no-op if it changes).
+  const handle = (server as unknown as { _handle?: { listen?: (backlog: number) => number } })
+    ._handle;
+  const rearm = () => handle?.listen?.(LISTEN_BACKLOG);
+  let short = false;
+  const check = () => {
+    const shortage = descriptorShortage();
+    if (shortage !== undefined && !short) {
+      logger.log("accept error", {
+        reason: `${shortage}: new connections wait until file descriptors are free`,
+      });
+    } else if (shortage === undefined && short) {
+      rearm();
+      logger.log("accepting again");
+    }
+    short = shortage !== undefined;
+  };
+  const timer = setInterval(() => {
+    rearm();
+    check();
+  }, ACCEPT_WATCH_MS);
+  return { check, stop: () => clearInterval(timer) };
 }
 
 /** `host:port`, with IPv6 hosts in brackets. */

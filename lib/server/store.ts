@@ -24,6 +24,17 @@ export interface HistoryStore {
   /** The seq of the oldest message still held (lastSeq + 1 when empty). */
   readonly firstSeq: number;
   /**
+   * The newest seq that may be sent: relay and replay stop here. lastSeq,
+   * or for a store that writes to disk the newest message already durable,
+   * so a seq a client has seen can never be lost and handed out again.
+   */
+  readonly visibleSeq: number;
+  /**
+   * Sets the one listener told each time visibleSeq moves on by itself
+   * (after a durable store's write), for the hub to wake the receivers.
+   */
+  onVisible?(listener: () => void): void;
+  /**
    * Stores a message and returns its seq. `encode` receives the seq and
    * returns the complete wire line; `author` tags the message so the
    * author's own connection can skip it (relay never goes to the sender).
@@ -36,10 +47,14 @@ export interface HistoryStore {
   whenDurable(seq: number): Promise<number>;
   /**
    * Reads messages from `fromSeq` on, up to about `maxBytes` (at least one
-   * message when any is there), leaving out those tagged `skipAuthor`.
+   * message when any is there) and never past visibleSeq, leaving out those
+   * tagged `skipAuthor`.
    */
   read(fromSeq: number, maxBytes: number, skipAuthor: number): ReadResult;
-  /** Bytes of wire data in messages `fromSeq`…lastSeq (0 when none). */
+  /**
+   * Bytes of wire data in messages `fromSeq`…visibleSeq (0 when none): what
+   * a reader at `fromSeq` has waiting (a slow reader's limit counts them).
+   */
   bytesFrom(fromSeq: number): number;
   /** Finishes pending writes and releases what the store holds (files, locks). */
   close?(): Promise<void>;
@@ -57,6 +72,30 @@ export interface MemoryStoreOptions {
    * the replay). Undefined or 0 keeps all of them, as the seed asks.
    */
   historyLimit?: number;
+  /** The seq of the first message stored. @default {1} */
+  firstSeq?: number;
+}
+
+/**
+ * The first seq of a server that keeps its history in memory only, started
+ * at `now`: the start time in microseconds since 1970 (about 1.8e15 in
+ * 2027, safe integers until the year 2255).
+ *
+ * Such a server forgets everything when it restarts, and a client resuming
+ * with `since` must not take the new life's numbers for the old one's.
+ * Answering a `since` beyond the newest seq with a full replay (the hub
+ * does that too) catches only a new life that is still shorter than the
+ * old one: once it has stored `since` messages, the stale `since` points
+ * inside the new numbering, and the client silently misses messages
+ * 1…since and takes them for ones it has seen. Numbers that start at the
+ * start time cannot overlap an earlier life's unless that life stored more
+ * than one message per microsecond on average, far beyond what one server
+ * accepts; a stale `since` is then always below the new life's first seq,
+ * which replays the whole history. The full replay still covers a clock
+ * set back between two lives. §8 asks only that seq grow by one per message.
+ */
+export function restartProofFirstSeq(now: Date): number {
+  return now.getTime() * 1000;
 }
 
 /**
@@ -107,6 +146,13 @@ export class MemoryStore implements HistoryStore {
       );
     }
     this.#limit = limit;
+    const first = options.firstSeq ?? 1;
+    if (!Number.isSafeInteger(first) || first < 1) {
+      throw new RangeError(
+        `Cannot make a store: firstSeq must be a positive integer, got ${first}`,
+      );
+    }
+    this.skipTo(first, true);
   }
 
   get lastSeq(): number {
@@ -115,6 +161,10 @@ export class MemoryStore implements HistoryStore {
 
   get firstSeq(): number {
     return this.#first;
+  }
+
+  get visibleSeq(): number {
+    return this.#last;
   }
 
   append(encode: (seq: number) => Uint8Array, author: number): number {
@@ -169,14 +219,16 @@ export class MemoryStore implements HistoryStore {
     return Promise.resolve(seq);
   }
 
-  read(fromSeq: number, maxBytes: number, skipAuthor: number): ReadResult {
+  /** HistoryStore.read; `upTo` stops it after that seq (a durable store's visibleSeq). */
+  read(fromSeq: number, maxBytes: number, skipAuthor: number, upTo = this.#last): ReadResult {
     const pieces: Uint8Array[] = [];
     let bytes = 0;
     const from = Math.max(fromSeq, this.#first);
     let position = this.#positionOf(from);
+    const end = upTo >= this.#last ? this.#end : this.#positionOf(upTo + 1);
     // The run of consecutive messages being gathered into one slice.
     let runChunk = -1, runStart = 0, runEnd = 0;
-    while (position < this.#end && (bytes === 0 || bytes < maxBytes)) {
+    while (position < end && (bytes === 0 || bytes < maxBytes)) {
       const i = position - this.#base;
       position++;
       if (this.#author[i] === skipAuthor) continue; // The author's own.
@@ -196,10 +248,12 @@ export class MemoryStore implements HistoryStore {
     return { pieces, bytes, next };
   }
 
-  bytesFrom(fromSeq: number): number {
-    if (fromSeq > this.#last) return 0;
+  /** HistoryStore.bytesFrom; `upTo` stops it after that seq (a durable store's visibleSeq). */
+  bytesFrom(fromSeq: number, upTo = this.#last): number {
+    if (fromSeq > upTo) return 0;
     const position = this.#positionOf(Math.max(fromSeq, this.#first));
-    return this.#total[this.#end - this.#base] - this.#total[position - this.#base];
+    const end = upTo >= this.#last ? this.#end : this.#positionOf(upTo + 1);
+    return this.#total[end - this.#base] - this.#total[position - this.#base];
   }
 
   /** The position of the first message with a seq at or after `seq` (#end when none). */

@@ -11,7 +11,7 @@
 // 100 idlers and reports the figures.
 
 import assert from "node:assert/strict";
-import { SOCKET_BUFFER_BYTES } from "../../lib/server/connection.ts";
+import { SOCKET_BUFFER_BYTES } from "../../lib/server/socket_writer.ts";
 import { DEFAULT_BATCH_BYTES } from "../../lib/server/outbox.ts";
 import { HAS_PROC } from "../../bench/fault/server_process.ts";
 import { runSlowReaders } from "../../bench/fault/slow_readers.ts";

@@ -2,12 +2,9 @@
 // and a line-oriented TLS test client.
 
 import { localIdentity } from "../../bench/in_process_server.ts";
-import { type Logger } from "../../lib/server/log.ts";
-import {
-  DEFAULT_LIMITS,
-  type ServerLimits,
-  startServer as runServer,
-} from "../../lib/server/server.ts";
+import { createLogger, type LogFormat, type Logger } from "../../lib/server/log.ts";
+import { DEFAULT_LIMITS, type ServerLimits } from "../../lib/server/limits.ts";
+import { startServer as runServer } from "../../lib/server/server.ts";
 import type { SharedChat } from "../../lib/server/shared_chat.ts";
 import { type HistoryStore, MemoryStore } from "../../lib/server/store.ts";
 
@@ -30,6 +27,8 @@ export interface TestServerOptions {
   store?: HistoryStore;
   /** Other servers to share the chat with. */
   shared?: SharedChat;
+  /** Log through the server's own logger in this format: `logs` then holds its lines as written. */
+  logFormat?: LogFormat;
 }
 
 /** Starts the real server on 127.0.0.1:0 with `limits` over the defaults. */
@@ -39,23 +38,26 @@ export async function startServer(
 ): Promise<TestServer> {
   const { certPem, keyPem } = await localIdentity();
   const logs: string[] = [];
-  const logger: Logger = {
-    log(event, fields = {}) {
-      const parts = Object.entries(fields).filter(([, v]) => v !== undefined).map(([k, v]) =>
-        `${k}=${v}`
-      );
-      logs.push([event, ...parts].join(" "));
-    },
-  };
+  const clock = options.clock ?? (() => new Date());
+  const logger: Logger = options.logFormat !== undefined
+    ? createLogger({ format: options.logFormat, write: (line) => logs.push(line), clock })
+    : {
+      log(event, fields = {}) {
+        const parts = Object.entries(fields).filter(([, v]) => v !== undefined).map(([k, v]) =>
+          `${k}=${v}`
+        );
+        logs.push([event, ...parts].join(" "));
+      },
+    };
   const stopper = new AbortController();
   const store = options.store ?? new MemoryStore();
   const running = await runServer({ hostname: "127.0.0.1", port: 0, certPem, keyPem }, {
     // No rate limit unless a test asks for one: most tests send fast on purpose.
-    limits: { ...DEFAULT_LIMITS, rateLimit: 0, ...limits },
+    limits: { ...DEFAULT_LIMITS, rateLimit: 0, rateLimitBytes: 0, ...limits },
     store,
     shared: options.shared,
     logger,
-    clock: options.clock ?? (() => new Date()),
+    clock,
     signal: stopper.signal,
   });
   const stop = async () => {

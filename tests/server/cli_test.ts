@@ -7,6 +7,7 @@ import { ChatProcess, runChat as run } from "../../bench/chat_process.ts";
 import { makeCertificate } from "../../bench/processes.ts";
 import { TestClient } from "./_helpers.ts";
 import { testNeeding } from "../_tools.ts";
+import { parseServerArgs } from "../../lib/server/cli.ts";
 
 /** Deno.test for the tests that make a certificate with openssl: skipped without it. */
 const test = testNeeding("openssl");
@@ -64,6 +65,7 @@ Deno.test("bad flag values are usage errors", async () => {
       ["--max-clients", "0"],
       ["--max-message-bytes", "70000"],
       ["--rate-limit=-1"],
+      ["--rate-limit-bytes", "lots"],
       ["--data-dir", ""],
       ["--redis", "localhost:6379"],
       ["--redis", "http://localhost:6379"],
@@ -74,6 +76,18 @@ Deno.test("bad flag values are usage errors", async () => {
     assert.equal(code, 2, args.join(" "));
     assert.match(stderr, /^chat: --/, stderr);
   }
+});
+
+Deno.test("the byte budget defaults to 64 KiB a second, and --rate-limit 0 turns it off with the frame limit", () => {
+  const limits = (...args: string[]) => {
+    const config = parseServerArgs(args);
+    assert.notEqual(config, "help");
+    return config === "help" ? undefined : config.limits;
+  };
+  assert.equal(limits()?.rateLimitBytes, 65536);
+  assert.equal(limits("--rate-limit", "0")?.rateLimitBytes, 0);
+  assert.equal(limits("--rate-limit", "0", "--rate-limit-bytes", "1000")?.rateLimitBytes, 1000);
+  assert.equal(limits("--rate-limit-bytes", "0")?.rateLimit, 50);
 });
 
 Deno.test("servers started in one folder at the same moment share one generated certificate", async () => {
@@ -274,6 +288,37 @@ Deno.test("--data-dir keeps history and certificate across restarts, and a secon
     assert.equal(await second.stop(), 0);
     const lines = (await Deno.readTextFile(`${dir}/data/messages.log`)).trim().split("\n");
     assert.deepEqual(lines.map((l) => JSON.parse(l).seq), [1, 2], "seq goes on where it stopped");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a memory-only server that restarts never gives a seq a client has seen to another message", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const args = ["server", "--host", "127.0.0.1", "--port", "0"];
+    const first = new ChatProcess(args, dir);
+    const port = await first.listening();
+    const certPem = await Deno.readTextFile(`${dir}/certs/cert.pem`);
+    const alice = await TestClient.login({ port, certPem }, "alice");
+    const bob = await TestClient.login({ port, certPem }, "bob");
+    await bob.send({ message: "first life" });
+    const seen = await alice.next();
+    await Promise.all([alice.close(), bob.close()]);
+    assert.equal(await first.stop(), 0);
+
+    // The second life stores more than alice saw before she comes back.
+    const second = new ChatProcess(args, dir);
+    const port2 = await second.listening();
+    const carol = await TestClient.login({ port: port2, certPem }, "carol");
+    for (const text of ["second life 1", "second life 2"]) await carol.send({ message: text });
+    await carol.close();
+    const back = await TestClient.login({ port: port2, certPem }, "alice", seen.seq as number);
+    const replay = await back.take(2);
+    assert.deepEqual(replay.map((f) => f.message), ["second life 1", "second life 2"]);
+    for (const frame of replay) assert.notEqual(frame.seq, seen.seq, JSON.stringify(frame));
+    await back.close();
+    assert.equal(await second.stop(), 0);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -4,7 +4,7 @@
 // be stored, with a store or a shared chat that fails on purpose.
 
 import assert from "node:assert/strict";
-import { HELD_BYTES } from "../../lib/server/connection.ts";
+import { HELD_BYTES } from "../../lib/server/limits.ts";
 import { Unavailable } from "../../lib/errors.ts";
 import type { Claim, SharedChat } from "../../lib/server/shared_chat.ts";
 import { MemoryStore } from "../../lib/server/store.ts";

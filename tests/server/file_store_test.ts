@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { FatalError, Unavailable } from "../../lib/errors.ts";
 import { FileStore, LOG_FILE } from "../../lib/server/file_store.ts";
 import { encodeChatMessage } from "../../lib/protocol.ts";
+import { concatBytes } from "../../lib/bytes.ts";
 
 const encoder = new TextEncoder();
 
@@ -133,6 +134,7 @@ Deno.test("replays only the newest messages with a history limit, and keeps all 
   withDir(async (dir) => {
     const store = await FileStore.open(dir, { warn: () => {}, historyLimit: 2 });
     for (const text of ["a", "b", "c", "d"]) store.append(message(text), 1);
+    await store.whenDurable(4);
     assert.deepEqual(replay(store), ["c", "d"]);
     await store.close();
     const reopened = await FileStore.open(dir, { warn: () => {}, historyLimit: 2 });
@@ -163,7 +165,7 @@ async function withTinyDisk(
         assert.ok((await mount(["-o", "remount,size=1m", dir])).success);
       });
     } finally {
-      await new Deno.Command("umount", { args: [dir] }).output();
+      await new Deno.Command("umount", { args: ["-l", dir] }).output();
     }
   } finally {
     await Deno.remove(dir, { recursive: true });
@@ -245,4 +247,34 @@ Deno.test("closed while the disk fails, the messages not yet written are refused
     const failed = (await Promise.all(acks)).filter((result) => typeof result !== "number");
     assert.ok(failed.length > 0, "some messages were still waiting for the disk");
     assert.ok(failed.every((error) => error instanceof Unavailable), String(failed[0]));
+  }));
+
+Deno.test("a stored line with a lone surrogate (an older server's) is replayed with U+FFFD, the file kept as it was", () =>
+  withDir(async (dir) => {
+    const time = "2017-01-12T20:00:00-0800";
+    const written = [
+      '{"from":"bob","message":"x\\ud800y","time":"2017-01-12T20:00:00-0800","seq":1}',
+      JSON.stringify({ from: "bob", message: "fine", time, seq: 2 }),
+      '{"from":"b\\udc00b","message":"z","time":"2017-01-12T20:00:00-0800","seq":3}',
+    ].join("\n") + "\n";
+    await Deno.writeTextFile(`${dir}/${LOG_FILE}`, written);
+    const warnings: string[] = [];
+    const store = await FileStore.open(dir, { warn: (w) => warnings.push(w) });
+    const read = store.read(1, 1 << 20, -1);
+    const replayed = new TextDecoder().decode(concatBytes(read.pieces, read.bytes));
+    assert.doesNotMatch(replayed, /\\ud[89a-f]/i);
+    assert.deepEqual(replayed.trimEnd().split("\n").map((line) => JSON.parse(line)), [
+      { from: "bob", message: "x\ufffdy", time, seq: 1 },
+      { from: "bob", message: "fine", time, seq: 2 },
+      { from: "b\ufffdb", message: "z", time, seq: 3 },
+    ]);
+    assert.equal(warnings.length, 1, warnings.join("\n"));
+    assert.match(warnings[0], /2 stored messages hold a lone surrogate/);
+    assert.equal(store.append(message("after"), 1), 4);
+    await store.close();
+    assert.equal(
+      (await Deno.readTextFile(`${dir}/${LOG_FILE}`)).slice(0, written.length),
+      written,
+      "the file is not rewritten",
+    );
   }));

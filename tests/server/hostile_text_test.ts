@@ -89,3 +89,49 @@ Deno.test("never echoes a lone surrogate back: not in an id, not in a quoted com
   }
   assert.equal(server.store.lastSeq, 0);
 });
+
+Deno.test("invisible and bidi characters in an unknown command reach the log escaped, as text and as JSON", async () => {
+  // The issue's list: Arabic letter mark, soft hyphen, the deprecated format
+  // characters, tags, an interlinear annotation anchor, the Mongolian vowel separator.
+  const hostile = [
+    0x061c,
+    0x00ad,
+    0x206a,
+    0x206b,
+    0x206c,
+    0x206d,
+    0x206e,
+    0x206f,
+    0xe0001,
+    0xe0041,
+    0xe007f,
+    0xfff9,
+    0x180e,
+  ];
+  for (const logFormat of ["text", "json"] as const) {
+    await using server = await startServer({}, { logFormat });
+    await using mallory = await TestClient.login(server, "mallory");
+    for (const code of hostile) {
+      const command = `x${String.fromCodePoint(code)}y`;
+      await mallory.send({ command });
+      assert.equal((await mallory.next()).reason, `unknown command ${JSON.stringify(command)}`);
+    }
+    const rejected = server.logs.filter((line) => line.includes("frame rejected"));
+    assert.equal(rejected.length, hostile.length, server.logs.join(""));
+    for (const [i, code] of hostile.entries()) {
+      const line = rejected[i];
+      const label = `${logFormat}: U+${code.toString(16).toUpperCase()}`;
+      assert.ok(!line.includes(String.fromCodePoint(code)), `${label} raw in ${line}`);
+      const unit = (n: number) => `\\u${n.toString(16).padStart(4, "0")}`;
+      const expected = code > 0xffff
+        ? String.fromCodePoint(code).split("").map((c) => unit(c.charCodeAt(0))).join("")
+        : unit(code);
+      assert.ok(line.includes(expected), `${label}: no ${expected} in ${line}`);
+      // The same value for a machine that parses it.
+      const value = logFormat === "json"
+        ? JSON.parse(line).reason
+        : JSON.parse(line.slice(line.indexOf("reason=") + 7, line.lastIndexOf('"') + 1));
+      assert.equal(value, `unknown command ${JSON.stringify(`x${String.fromCodePoint(code)}y`)}`);
+    }
+  }
+});

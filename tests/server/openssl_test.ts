@@ -2,8 +2,9 @@
 // our server. Also the hard way to leave: an s_client killed with SIGKILL.
 
 import assert from "node:assert/strict";
-import { eventually, startServer, TestClient } from "./_helpers.ts";
+import { eventually, startServer, TestClient, type TestServer } from "./_helpers.ts";
 import { testNeeding } from "../_tools.ts";
+import { withDeadline } from "../../lib/deadline.ts";
 
 /** Deno.test for the tests that talk to the server through openssl s_client: skipped without it. */
 const test = testNeeding("openssl");
@@ -60,12 +61,24 @@ class SClient {
   }
 }
 
-test("a person at openssl s_client can log in, chat, and see the history", async () => {
-  await using server = await startServer();
+/** Runs `test` with the server's certificate in a file for s_client's -CAfile, removed after. */
+async function withCaFile(
+  server: TestServer,
+  test: (caFile: string) => Promise<void>,
+): Promise<void> {
   const dir = await Deno.makeTempDir();
   try {
     const caFile = `${dir}/cert.pem`;
     await Deno.writeTextFile(caFile, server.certPem);
+    await test(caFile);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+test("a person at openssl s_client can log in, chat, and see the history", async () => {
+  await using server = await startServer();
+  await withCaFile(server, async (caFile) => {
     await using alice = await TestClient.login(server, "alice");
     await alice.send({ message: "welcome, whoever comes next" });
 
@@ -92,17 +105,12 @@ test("a person at openssl s_client can log in, chat, and see the history", async
     await alice.send({ message: "hi typist" });
     assert.ok(await person.sees(/"from":"alice","message":"hi typist"/), person.output);
     await person.kill("SIGTERM");
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 test("an abrupt disconnect (s_client killed with SIGKILL) frees the nickname", async () => {
   await using server = await startServer();
-  const dir = await Deno.makeTempDir();
-  try {
-    const caFile = `${dir}/cert.pem`;
-    await Deno.writeTextFile(caFile, server.certPem);
+  await withCaFile(server, async (caFile) => {
     const person = new SClient(server.port, caFile);
     await person.type('{"command":"login","nickname":"ghost"}');
     assert.ok(await person.sees(/\{"status":"ok"\}/), person.output);
@@ -115,7 +123,40 @@ test("an abrupt disconnect (s_client killed with SIGKILL) frees the nickname", a
     );
     await using again = await TestClient.login(server, "ghost");
     void again;
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
+});
+
+test("a TLS 1.2 renegotiation is refused: that connection ends, the server goes on", async () => {
+  await using server = await startServer();
+  await withCaFile(server, async (caFile) => {
+    // Interactive s_client (no -quiet): a line "R" asks for a renegotiation.
+    const child = new Deno.Command("openssl", {
+      args: ["s_client", "-tls1_2", "-connect", `127.0.0.1:${server.port}`, "-CAfile", caFile],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const writer = child.stdin.getWriter();
+    await writer.write(new TextEncoder().encode('{"command":"login","nickname":"renegade"}\n'));
+    assert.ok(await eventually(() => server.logs.some((l) => l.includes("nick=renegade"))));
+    await writer.write(new TextEncoder().encode("R\n"));
+    const ended = await withDeadline(child.output(), 10_000);
+    if (ended === undefined) child.kill("SIGKILL");
+    assert.ok(ended, "s_client still connected 10 s after asking to renegotiate");
+    const { stdout, stderr } = ended;
+    await writer.close().catch(() => {});
+    const output = new TextDecoder().decode(stdout) + new TextDecoder().decode(stderr);
+    assert.match(output, /RENEGOTIATING/, output);
+    assert.match(output, /no renegotiation/, output);
+    assert.ok(
+      await eventually(() =>
+        server.logs.some((l) => l.startsWith("disconnect") && l.includes("nick=renegade"))
+      ),
+      server.logs.join("\n"),
+    );
+    await using alice = await TestClient.login(server, "alice");
+    await using bob = await TestClient.login(server, "renegade");
+    await bob.send({ message: "the name is free again" });
+    assert.equal((await alice.next()).message, "the name is free again");
+  });
 });

@@ -9,7 +9,8 @@ import type { Logger } from "../../lib/server/log.ts";
 import { redactUrl } from "../../lib/server/redis/client.ts";
 import { RedisLink } from "../../lib/server/redis/link.ts";
 import { HISTORY_KEY, NICK_PREFIX, SEQ_KEY } from "../../lib/server/redis/scripts.ts";
-import { DEFAULT_LIMITS, startServer } from "../../lib/server/server.ts";
+import { DEFAULT_LIMITS } from "../../lib/server/limits.ts";
+import { startServer } from "../../lib/server/server.ts";
 import { TestClient } from "./_helpers.ts";
 import { localIdentity } from "../../bench/in_process_server.ts";
 import { post, RedisNode, RedisServer, until } from "./_redis.ts";
@@ -220,7 +221,7 @@ async function serverOn(redis: RedisServer) {
   node.link = await RedisLink.open({ url: redis.url, store: node.store, logger });
   const stop = new AbortController();
   const running = await startServer({ hostname: "127.0.0.1", port: 0, certPem, keyPem }, {
-    limits: { ...DEFAULT_LIMITS, rateLimit: 0 },
+    limits: { ...DEFAULT_LIMITS, rateLimit: 0, rateLimitBytes: 0 },
     store: node.store,
     shared: node.link,
     logger,

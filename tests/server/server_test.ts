@@ -1,7 +1,7 @@
 // End-to-end tests of the server over real TLS on 127.0.0.1:0.
 
 import assert from "node:assert/strict";
-import { eventually, type Frame, startServer, TestClient } from "./_helpers.ts";
+import { eventually, type Frame, startServer, TestClient, type TestServer } from "./_helpers.ts";
 
 const FIXED = new Date("2017-01-13T04:00:00Z");
 
@@ -194,11 +194,27 @@ Deno.test("replays only messages after since", async () => {
   await bob.take(5);
   await using alice = await TestClient.login(server, "alice", 3);
   assert.deepEqual((await alice.take(2)).map((f) => [f.seq, f.message]), [[4, "m4"], [5, "m5"]]);
-  await using carol = await TestClient.login(server, "carol", 99);
+  await using carol = await TestClient.login(server, "carol", 5);
   assert.deepEqual(await carol.quiet(), []);
   await bob.send({ message: "m6" });
   assert.equal((await carol.next()).seq, 6);
   assert.equal((await alice.next()).seq, 6);
+});
+
+Deno.test("a since beyond the newest seq (a client of the server's earlier life) replays the whole history", async () => {
+  await using server = await startServer();
+  // Nothing stored yet: a client that saw seq 100 before a restart misses nothing new.
+  await using early = await TestClient.login(server, "early", 100);
+  await using bob = await TestClient.login(server, "bob");
+  await bob.send({ message: "m1" });
+  await bob.send({ message: "m2" });
+  assert.deepEqual((await early.take(2)).map((f) => [f.seq, f.message]), [[1, "m1"], [2, "m2"]]);
+  // With history: all of it, then live messages.
+  await using late = await TestClient.login(server, "late", 100);
+  assert.deepEqual((await late.take(2)).map((f) => f.message), ["m1", "m2"]);
+  await bob.send({ message: "m3" });
+  assert.equal((await late.next()).message, "m3");
+  assert.equal((await early.next()).message, "m3");
 });
 
 Deno.test("closes a connection that does not log in before the deadline", async () => {
@@ -372,7 +388,8 @@ Deno.test("refuses frames over the rate limit, then cuts off a client that keeps
   await using server = await startServer({ rateLimit: 5 });
   await using flooder = await TestClient.login(server, "flooder");
   await using alice = await TestClient.login(server, "alice");
-  // 10 frames fit the burst (twice the rate); the rest of a fast flood does not.
+  // 10 frames fit the burst (twice the rate), two of them taken by the logins of flooder and
+  // alice: one address, one burst. The rest of a fast flood does not fit.
   await flooder.send(
     Array.from({ length: 30 }, (_, i) => JSON.stringify({ message: `m${i}`, id: `${i}` })).join(
       "\n",
@@ -386,7 +403,7 @@ Deno.test("refuses frames over the rate limit, then cuts off a client that keeps
   );
   const ids = answers.map((a) => Number(a.id)).sort((a, b) => a - b);
   assert.deepEqual(ids, Array.from({ length: 30 }, (_, i) => i), "every message answered once");
-  assert.ok(refused.length >= 15 && refused.length <= 21, `${refused.length} refused`);
+  assert.ok(refused.length >= 15 && refused.length <= 23, `${refused.length} refused`);
   assert.equal(answers.filter((a) => a.status === "ok").length, 30 - refused.length);
   const relayed: Frame[] = [];
   while (relayed.length < 30 - refused.length) relayed.push(await alice.next());
@@ -401,7 +418,8 @@ Deno.test("refuses frames over the rate limit, then cuts off a client that keeps
     ),
     server.logs.join("\n"),
   );
-  // A polite client is untouched.
+  // The limit is the address's: a client from it is served again once the bucket refills.
+  await new Promise((resolve) => setTimeout(resolve, 1000));
   await using bob = await TestClient.login(server, "bob");
   await bob.send({ message: "calm" });
   let frame = await alice.next();
@@ -469,4 +487,63 @@ Deno.test("a last frame without a newline still counts when the client closes", 
   await bob.conn.closeWrite();
   assert.equal((await alice.next()).message, "no newline at the end");
   await bob.close();
+});
+
+/**
+ * Logs in on a new connection from this address and sends `count` messages
+ * of `text` with ids at once, closes it, and returns how many were accepted
+ * (acked). The login itself may be refused by the rate limit: then none is.
+ */
+async function acceptedOnOneConnection(
+  server: TestServer,
+  nickname: string,
+  count: number,
+  text: string,
+): Promise<number> {
+  await using client = await TestClient.connect(server);
+  const frames = [
+    // Since the newest seq: no replay of the earlier rounds' messages.
+    { command: "login", nickname, since: server.store.lastSeq },
+    ...Array.from({ length: count }, (_, i) => ({ message: text, id: `${i}` })),
+  ];
+  await client.send(frames.map((frame) => JSON.stringify(frame) + "\n").join(""));
+  const answers = await client.take(count + 1);
+  assert.ok(answers.every((a) => a.status !== undefined), JSON.stringify(answers));
+  return answers.filter((a) => a.status === "ok" && typeof a.id === "string").length;
+}
+
+Deno.test("reconnecting does not refill the rate limit's burst: it is the address's", async () => {
+  await using server = await startServer({ rateLimit: 10 });
+  const started = performance.now();
+  let accepted = 0;
+  for (let round = 0; round < 6; round++) {
+    accepted += await acceptedOnOneConnection(server, `hopper${round}`, 30, "hop");
+  }
+  const seconds = (performance.now() - started) / 1000;
+  // Burst 20, plus 10 a second; a fresh burst per connection would have let ~110 through.
+  const bound = 20 + 10 * seconds + 1;
+  assert.ok(accepted <= bound, `${accepted} accepted in ${seconds.toFixed(2)} s, bound ${bound}`);
+  assert.ok(accepted >= 10, `${accepted} accepted`);
+});
+
+Deno.test("one address stores at most its byte budget of text, however it spreads its messages", async () => {
+  await using server = await startServer({ rateLimitBytes: 4096, maxMessageBytes: 8192 });
+  const text = "x".repeat(2000);
+  const started = performance.now();
+  let accepted = 0;
+  for (let round = 0; round < 5; round++) {
+    accepted += await acceptedOnOneConnection(server, `bulk${round}`, 10, text);
+  }
+  const seconds = (performance.now() - started) / 1000;
+  // The burst is two seconds' worth (8 KiB, one longest message); then 4 KiB a second.
+  const bound = 8192 + 4096 * seconds + 2000;
+  assert.ok(
+    accepted * 2000 <= bound,
+    `${accepted * 2000} bytes in ${seconds.toFixed(2)} s, bound ${bound}`,
+  );
+  assert.ok(accepted >= 4, `${accepted} accepted`);
+  assert.equal(server.store.lastSeq, accepted);
+  assert.ok(
+    server.logs.some((l) => l.startsWith("rate limited") && l.includes("limit_bytes=4096")),
+  );
 });

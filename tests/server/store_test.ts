@@ -2,7 +2,12 @@
 
 import assert from "node:assert/strict";
 import { concatBytes } from "../../lib/bytes.ts";
-import { ARENA_CHUNK_BYTES, MemoryStore, type ReadResult } from "../../lib/server/store.ts";
+import {
+  ARENA_CHUNK_BYTES,
+  MemoryStore,
+  type ReadResult,
+  restartProofFirstSeq,
+} from "../../lib/server/store.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -371,4 +376,37 @@ Deno.test("skipTo with a history limit: the oldest seq moves past a hole only as
     [last - 6, last - 3, last].map((s) => decoder.decode(wire(s))).join(""),
   );
   assert.equal(store.firstSeq, last - 8);
+});
+
+Deno.test("firstSeq: numbers from the given seq on, and a since from before it replays everything", () => {
+  const start = restartProofFirstSeq(new Date("2027-01-01T00:00:00Z"));
+  assert.equal(start, 1_798_761_600_000_000);
+  assert.ok(Number.isSafeInteger(start));
+  const store = new MemoryStore({ firstSeq: start });
+  assert.deepEqual([store.firstSeq, store.lastSeq, store.visibleSeq], [
+    start,
+    start - 1,
+    start - 1,
+  ]);
+  fill(store, [{ author: 1 }, { author: 1 }]);
+  assert.equal(store.lastSeq, start + 1);
+  assert.equal(readAll(store, 1), decoder.decode(concat([wire(start), wire(start + 1)])));
+  assert.throws(() => new MemoryStore({ firstSeq: 0 }), RangeError);
+});
+
+Deno.test("a start one millisecond later leaves an earlier life room for a thousand messages (a million a second)", () => {
+  const earlier = restartProofFirstSeq(new Date(1_800_000_000_000));
+  const later = restartProofFirstSeq(new Date(1_800_000_000_001));
+  assert.equal(later - earlier, 1000, "one millisecond later leaves room for 1000 messages");
+});
+
+Deno.test("read and bytesFrom stop after upTo; read says to read on from the first seq it left", () => {
+  const store = new MemoryStore();
+  fill(store, [{ author: 1 }, { author: 1 }, { author: 1 }]);
+  const result = store.read(1, Number.MAX_SAFE_INTEGER, -1, 2);
+  assert.equal(decoder.decode(concat(result.pieces)), decoder.decode(concat([wire(1), wire(2)])));
+  assert.equal(result.next, 3);
+  assert.deepEqual(store.read(3, 1 << 20, -1, 2).pieces, []);
+  assert.equal(store.bytesFrom(1, 2), wire(1).length + wire(2).length);
+  assert.equal(store.bytesFrom(3, 2), 0);
 });

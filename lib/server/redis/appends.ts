@@ -17,7 +17,7 @@
 
 import { errorReason, Unavailable } from "../../errors.ts";
 import type { Posted } from "../shared_chat.ts";
-import { mayHaveReachedRedis, type RedisClient } from "./client.ts";
+import { integerReply, mayHaveReachedRedis, type RedisClient } from "./client.ts";
 import { APPEND_SCRIPT, HISTORY_KEY, runScript, SEQ_KEY } from "./scripts.ts";
 
 /** Messages appended per script call. */
@@ -95,9 +95,12 @@ export class AppendQueue {
 
   /** The author and number of an entry whose `origin` tag is this server's; undefined otherwise. */
   ownEntry(origin: string | undefined): OwnEntry | undefined {
-    const [server, author, number] = (origin ?? "").split("/");
+    const [server, authorTag, numberTag] = (origin ?? "").split("/");
     if (server !== this.#options.serverId) return undefined;
-    return { author: Number(author), number: Number(number) };
+    const author = integerReply(authorTag), number = integerReply(numberTag);
+    // A tag that names this server but no append of it was not written by it.
+    if (author === undefined || number === undefined) return undefined;
+    return { author, number };
   }
 
   /** Append `number` is stored as `seq` (the script said so, or the follower saw it). */
@@ -151,7 +154,11 @@ export class AppendQueue {
         String(historyLimit > 0 ? historyLimit + STREAM_SLACK : 0),
         ...fields,
       ]).then(
-        (first) => numbers.forEach((number, i) => this.settle(number, Number(first) + i)),
+        (reply) => {
+          // Anything but a seq: the follower settles them from the stream.
+          const first = integerReply(reply);
+          if (first !== undefined) numbers.forEach((number, i) => this.settle(number, first + i));
+        },
         (error) => this.#failed(numbers, error),
       );
     }

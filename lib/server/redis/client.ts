@@ -1,7 +1,7 @@
 // One connection to Redis, as the Redis link makes them: the `redis`
-// package's client with our timeouts and reconnect policy, and the one
-// question every caller asks of a failed command: may it have reached
-// Redis all the same?
+// package's client with our timeouts and reconnect policy, the one
+// question every caller asks of a failed command (may it have reached
+// Redis all the same?), and how a reply is read as a number.
 
 import { ClientClosedError, ClientOfflineError, createClient, ErrorReply } from "redis";
 
@@ -66,4 +66,26 @@ export function redactUrl(url: string): string {
   } catch {
     return url;
   }
+}
+
+/**
+ * A reply (or a field) as the integer our scripts and counters hold, or
+ * undefined when it is not one: anything in Redis may have been written by
+ * hand or by another program, and Number() would turn it into NaN (or 0,
+ * for null), which then passes for a seq or a member id.
+ *
+ * @example
+ * ```ts
+ * integerReply(42); // 42
+ * integerReply("17"); // 17
+ * integerReply("x"); // undefined
+ * ```
+ */
+export function integerReply(value: unknown): number | undefined {
+  const number = typeof value === "number"
+    ? value
+    : typeof value === "string" && /^-?\d+$/.test(value)
+    ? Number(value)
+    : NaN;
+  return Number.isSafeInteger(number) ? number : undefined;
 }

@@ -18,7 +18,7 @@ import { errorReason, Unavailable } from "../../errors.ts";
 import type { Logger } from "../log.ts";
 import type { MemoryStore } from "../store.ts";
 import type { AppendQueue } from "./appends.ts";
-import type { RedisClient } from "./client.ts";
+import { integerReply, type RedisClient } from "./client.ts";
 import { HISTORY_KEY, SEQ_KEY } from "./scripts.ts";
 import { answerWithin } from "./watchdog.ts";
 
@@ -154,7 +154,8 @@ export class StreamFollower {
         if (this.#resync) {
           this.#resync = false;
           settles = appends.losses;
-          target = Number(await answerWithin(this.#options.client().get(SEQ_KEY), 0, hang) ?? 0);
+          const counter = await answerWithin(this.#options.client().get(SEQ_KEY), 0, hang);
+          target = integerReply(counter) ?? 0;
         }
         for (;;) {
           const block = target === undefined ? BLOCK_MS : 1;

@@ -14,7 +14,7 @@
 import { withDeadline } from "../../deadline.ts";
 import { Unavailable } from "../../errors.ts";
 import type { Claim } from "../shared_chat.ts";
-import { mayHaveReachedRedis, type RedisClient } from "./client.ts";
+import { integerReply, mayHaveReachedRedis, type RedisClient } from "./client.ts";
 import {
   CLAIM_SCRIPT,
   NICK_PREFIX,
@@ -67,12 +67,14 @@ export class NicknameLeases {
     if (!this.#options.usable()) throw new Unavailable("Redis is unreachable");
     let seq: number;
     try {
-      seq = Number(
-        await runScript(this.#options.client(), CLAIM_SCRIPT, [NICK_PREFIX + key, SEQ_KEY], [
-          this.#owner(owner),
-          String(this.#options.leaseMs),
-        ]),
+      const reply = await runScript(
+        this.#options.client(),
+        CLAIM_SCRIPT,
+        [NICK_PREFIX + key, SEQ_KEY],
+        [this.#owner(owner), String(this.#options.leaseMs)],
       );
+      // The script answers the counter, -1 when taken; a counter that is no number counts as 0.
+      seq = integerReply(reply) ?? 0;
     } catch (error) {
       // The key may be set all the same: give it back once Redis answers again.
       if (mayHaveReachedRedis(error)) this.#orphans.set(key, owner);
@@ -142,7 +144,9 @@ export class NicknameLeases {
         return; // Unreachable: tried again at the next tick.
       }
       for (const position of Array.isArray(lost) ? lost : []) {
-        const [key, owner] = batch[Number(position) - 1];
+        const entry = batch[(integerReply(position) ?? 0) - 1];
+        if (entry === undefined) continue; // Not a position of ours.
+        const [key, owner] = entry;
         if (this.#held.get(key) !== owner) continue;
         this.#held.delete(key);
         this.#options.lost(key, owner);

@@ -18,7 +18,13 @@ import type { RedisClient } from "./client.ts";
 export const SEQ_KEY = "chat:seq";
 /** The key of the history stream (entry ids are `<seq>-0`). */
 export const HISTORY_KEY = "chat:history";
-/** The prefix of nickname lease keys; the rest is the nickname's key (case folded). */
+/**
+ * The prefix of nickname lease keys; the rest is the nickname's key: its
+ * confusable skeleton after case folding (lib/nickname.ts), so `Emma` is
+ * `chat:nick:ernrna`. Servers of before that key (case folded only) and of
+ * after it disagree on names with look-alike characters (or m, 0, 1, |): a
+ * look-alike can slip in until every server of a chat runs the same code.
+ */
 export const NICK_PREFIX = "chat:nick:";
 
 /**
