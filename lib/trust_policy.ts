@@ -7,8 +7,17 @@
 // pin in known_hosts must match exactly (a different certificate is refused
 // loudly with both fingerprints, even one a CA would accept, because the
 // user pinned this one); a certificate that verifies against the system's
-// roots plus `--ca` is trusted; anything else is put to the user on a
-// terminal (yes pins it) and refused otherwise, naming `--ca` and `--insecure`.
+// roots plus `--ca` is trusted; one that is byte for byte a certificate of
+// the `--ca` file is pinned, and trusted whatever name or address was
+// dialed; anything else is put to the user on a terminal (yes pins it) and
+// refused otherwise, naming `--ca` and `--insecure`.
+//
+// Why a pinned certificate skips the name check: giving the client the
+// server's exact certificate says which key to expect, which is all a name
+// check is for. The usual self-made certificate (`openssl req -x509 …`: a
+// common name of the maker's choosing, no subjectAltName) can then be used
+// by address or LAN name. A certificate that merely chains to a CA of the
+// file still needs the right name: a CA vouches for names, not for keys.
 
 import { FatalError } from "./errors.ts";
 import type { PeerCertificate } from "./peer_certificate.ts";
@@ -34,6 +43,8 @@ export interface TrustOptions {
   insecure: boolean;
   /** Where pins live; undefined when there is no config directory. */
   knownHosts?: PinStore;
+  /** The certificates of the `--ca` file (DER): one presented byte for byte is pinned. */
+  pinned?: readonly Uint8Array[];
   /** Asks the user on a terminal; resolves true to trust. Absent without a terminal. */
   ask?: (question: string) => Promise<boolean>;
   /** Tells the user something (a warning or a notice). */
@@ -48,6 +59,8 @@ export interface TrustOptions {
 export class TrustPolicy {
   readonly #options: TrustOptions;
   #warned = false;
+  /** Said that a pinned certificate is for another name (once a run). */
+  #toldName = false;
   /** Accepted for this run only, when there is no known-hosts file. */
   #acceptedHere: string | undefined;
 
@@ -70,7 +83,13 @@ export class TrustPolicy {
     }
     const pinned = this.#acceptedHere ?? await knownHosts?.get(host);
     if (pinned !== undefined) {
-      if (sameFingerprint(pinned, peer.fingerprint)) return;
+      if (sameFingerprint(pinned, peer.fingerprint)) {
+        this.#nameMismatch(
+          peer,
+          knownHosts ? `in ${knownHosts.path}` : "for this run, at the prompt",
+        );
+        return;
+      }
       const where = knownHosts
         ? `\nIf you trust the new certificate, delete the line for ${host} from ${knownHosts.path}.`
         : "";
@@ -83,6 +102,10 @@ export class TrustPolicy {
       );
     }
     if (peer.authorized) return;
+    if (peer.authorizationError === NAME_MISMATCH && this.#isPinned(peer)) {
+      this.#nameMismatch(peer, "with --ca: it is the very certificate in that file");
+      return;
+    }
     const why = describeError(peer.authorizationError);
     if (ask) {
       const question = `The certificate of ${host} is not trusted (${why}).\n` +
@@ -107,7 +130,30 @@ export class TrustPolicy {
         `or --insecure to skip verification`,
     );
   }
+
+  /** True when `peer` is byte for byte one of the `--ca` file's certificates. */
+  #isPinned(peer: PeerCertificate): boolean {
+    const der = peer.der;
+    if (!der) return false;
+    return (this.#options.pinned ?? []).some((cert) =>
+      cert.length === der.length && cert.every((byte, i) => byte === der[i])
+    );
+  }
+
+  /** Says, once a run, that a certificate trusted by its pin is for another name. */
+  #nameMismatch(peer: PeerCertificate, where: string): void {
+    if (peer.authorizationError !== NAME_MISMATCH || this.#toldName) return;
+    this.#toldName = true;
+    const subject = peer.subject === undefined ? "" : ` (CN ${peer.subject})`;
+    this.#options.notify(
+      `the certificate of ${this.#options.host} is for another name${subject}; ` +
+        `trusted because it is pinned ${where}`,
+    );
+  }
 }
+
+/** node:tls's code for a certificate whose names do not include the one dialed. */
+const NAME_MISMATCH = "ERR_TLS_CERT_ALTNAME_INVALID";
 
 function sameFingerprint(a: string, b: string): boolean {
   const norm = (text: string) => text.replace(/[^0-9a-f]/gi, "").toUpperCase();
@@ -121,7 +167,7 @@ const REASONS: Record<string, string> = {
   UNABLE_TO_GET_ISSUER_CERT_LOCALLY: "issuer unknown",
   CERT_HAS_EXPIRED: "certificate expired",
   CERT_NOT_YET_VALID: "certificate not yet valid",
-  ERR_TLS_CERT_ALTNAME_INVALID: "the certificate is for another host name",
+  [NAME_MISMATCH]: "the certificate is for another host name",
 };
 
 function describeError(code: string | undefined): string {

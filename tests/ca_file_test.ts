@@ -2,7 +2,7 @@
 // a PEM file is read, anything else gets one sentence naming the file.
 
 import assert from "node:assert/strict";
-import { MAX_CA_FILE_BYTES, readCaFile } from "../lib/ca_file.ts";
+import { caFlag, MAX_CA_FILE_BYTES, pemCertificates, readCaFile } from "../lib/ca_file.ts";
 
 const PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
 
@@ -27,6 +27,25 @@ Deno.test("reads a PEM file, and names the file in every refusal", async () => {
     const missing = await readCaFile(`${dir}/missing.pem`);
     assert.equal(missing.ok, false);
     assert.match(!missing.ok ? missing.reason : "", /^cannot read --ca .*missing\.pem: /);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("each certificate of a --ca file is kept as DER bytes, to be recognised when presented", async () => {
+  const two = "junk\n-----BEGIN CERTIFICATE-----\nAQID\n-----END CERTIFICATE-----\n" +
+    "-----BEGIN CERTIFICATE-----\r\nBA\r\nU=\r\n-----END CERTIFICATE-----\r\n" +
+    "-----BEGIN CERTIFICATE-----\n!!not base64!!\n-----END CERTIFICATE-----\n";
+  assert.deepEqual(pemCertificates(two), [new Uint8Array([1, 2, 3]), new Uint8Array([4, 5])]);
+  const dir = await Deno.makeTempDir({ prefix: "chat-ca-file-" });
+  try {
+    await Deno.writeTextFile(`${dir}/two.pem`, two);
+    assert.deepEqual(await caFlag(`${dir}/two.pem`), {
+      ok: true,
+      ca: [two],
+      pinned: [new Uint8Array([1, 2, 3]), new Uint8Array([4, 5])],
+    });
+    assert.deepEqual(await caFlag(undefined), { ok: true });
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

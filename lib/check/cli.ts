@@ -107,6 +107,7 @@ export async function runCheck(
   const trust = new TrustPolicy({
     host: target.label,
     insecure,
+    pinned: roots.pinned,
     notify: (text) => context.stderr(`chat check: ${sanitize(text)}\n`),
   });
 

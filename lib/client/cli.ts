@@ -19,9 +19,11 @@ import { checkNickname } from "../nickname.ts";
 import { preview, sanitize } from "../terminal_text.ts";
 import { formatWireTime } from "../time.ts";
 import { TrustPolicy } from "../trust_policy.ts";
+import { chatConfigDir } from "./config_dir.ts";
 import { dialLink } from "./connect.ts";
-import { FINISH_WAIT_MS } from "./delivery.ts";
+import { FINISH_DRAIN_MS, FINISH_WAIT_MS } from "./delivery.ts";
 import { readInputLines } from "./input.ts";
+import { identityFromFlags } from "./identity.ts";
 import { safeJsonLine } from "./json_output.ts";
 import { KnownHosts } from "./known_hosts.ts";
 import { SEND_BURST, SEND_RATE_PER_SECOND } from "./pacer.ts";
@@ -34,27 +36,36 @@ export const DEFAULT_ADDRESS = "localhost:1337";
 
 const USAGE =
   `Usage: chat client [--addr HOST[:PORT]] [--nick NAME] [--ca FILE] [--insecure] [--json]
+                   [--identity FILE | --no-identity]
 
 Connects to a chat server over TLS and chats. On a terminal, what is
 missing is asked for; without one, each line of standard input is one
-message, and at end of input the client waits until the server has
-confirmed every line (giving up after ${FINISH_WAIT_MS / 1000} s without progress): exit
-status 0 when all got there, 1, listing on stderr those that did not,
-otherwise. Messages go out at most ${SEND_RATE_PER_SECOND} a second (bursts of ${SEND_BURST}),
-under the server's rate limit.
+message, and at end of input the client sends what is left, waits until a
+server that acks messages has confirmed every line (giving up after ${FINISH_WAIT_MS / 1000} s
+without progress; a server that never acks gets ${FINISH_DRAIN_MS / 1000} s), and leaves: exit
+status 0 when all got there, 1, listing on stderr those not delivered or
+not confirmed, otherwise. Messages go out at most ${SEND_RATE_PER_SECOND} a second (bursts of
+${SEND_BURST}), under the server's rate limit.
 
 Options:
   --addr HOST[:PORT]  server address (default port 1337; IPv6 as [::1]:1337)
                       default: $CHAT_ADDR; on a terminal asked, offering ${DEFAULT_ADDRESS}
   --nick NAME         nickname (default: $CHAT_NICK; on a terminal asked)
   --ca FILE           also trust this PEM certificate (a self-signed server
-                      certificate or its CA), besides the system's roots
+                      certificate or its CA), besides the system's roots; a
+                      server presenting one of its certificates byte for byte
+                      is trusted whatever name or address you dial (pinned)
   --insecure          do not verify the server's certificate at all
   --json              print every received frame as one JSON line
+  --identity FILE     present this identity (key and certificate, PEM; made
+                      if it does not exist) instead of the usual one
+  --no-identity       present no identity
   -h, --help          show this help
 
 Trusted certificates the user accepted are pinned in
 $XDG_CONFIG_HOME/chat/known_hosts (or ~/.config/chat/known_hosts).
+Your identity, presented to every server that asks (\`chat identity\`
+prints its fingerprint), is made on first use in identity.pem there.
 Colours are off with NO_COLOR or when standard output is not a terminal.
 `;
 
@@ -72,8 +83,16 @@ const FLAGS = {
   ca: { type: "string" },
   insecure: { type: "boolean" },
   json: { type: "boolean" },
+  identity: { type: "string" },
+  "no-identity": { type: "boolean" },
   help: { type: "boolean", short: "h" },
 } as const;
+
+/** Test seams; the command line never sets them. */
+export interface ClientCliOptions {
+  /** A blank line goes out after this long without sending. @default HEARTBEAT_MS (heartbeat.ts) */
+  heartbeatMs?: number;
+}
 
 /**
  * Runs `chat client` with `args` (after the subcommand). Resolves with the
@@ -82,7 +101,11 @@ const FLAGS = {
  * terminal, messages were not delivered; throws {@linkcode UsageError} for a
  * wrong command line (exit 2).
  */
-export async function runClient(args: string[], context: CliContext): Promise<number> {
+export async function runClient(
+  args: string[],
+  context: CliContext,
+  options: ClientCliOptions = {},
+): Promise<number> {
   const { values } = parseFlags(args, FLAGS);
   if (values.help) {
     context.stdout(USAGE);
@@ -122,11 +145,13 @@ export async function runClient(args: string[], context: CliContext): Promise<nu
     context.stderr(`chat: ${roots.reason}\n`);
     return 1;
   }
-  const configHome = nonEmpty(context.env("XDG_CONFIG_HOME")) ??
-    (nonEmpty(context.env("HOME")) && join(context.env("HOME")!, ".config"));
-  const knownHosts = configHome
-    ? new KnownHosts(join(configHome, "chat", "known_hosts"))
-    : undefined;
+  const configDir = chatConfigDir(context.env);
+  const knownHosts = configDir ? new KnownHosts(join(configDir, "known_hosts")) : undefined;
+  const identity = await identityFromFlags(
+    { file: stringFlag(values.identity), none: values["no-identity"] === true },
+    configDir,
+    new Date(),
+  );
 
   const ui = interactive ? new TerminalUi(context.terminal!()) : undefined;
   const transcript = new Transcript({ color });
@@ -156,6 +181,7 @@ export async function runClient(args: string[], context: CliContext): Promise<nu
       host: target.label,
       insecure: values.insecure === true,
       knownHosts,
+      pinned: roots.pinned,
       notify,
       ask: ui && (async (question) => /^\s*y(es)?\s*$/i.test((await ask(ui, question)) ?? "")),
     });
@@ -188,6 +214,7 @@ export async function runClient(args: string[], context: CliContext): Promise<nu
       label: target.label,
       interactive,
       events,
+      heartbeatMs: options.heartbeatMs,
       dial: (sink) =>
         dialLink(
           {
@@ -195,6 +222,8 @@ export async function runClient(args: string[], context: CliContext): Promise<nu
             port: target.port,
             ca: roots.ca,
             verify: (peer) => trust.check(peer),
+            cert: identity?.identity.certPem,
+            key: identity?.identity.keyPem,
           },
           sink,
         ),
@@ -230,13 +259,14 @@ export async function runClient(args: string[], context: CliContext): Promise<nu
       }
       await live.run();
       if (interactive) return 0;
-      const lost = live.undelivered;
-      if (lost.length === 0) return 0;
-      context.stderr(
-        `chat: ${lost.length} message(s) not delivered:\n` +
-          lost.map((text) => `chat:   ${sanitize(text)}\n`).join(""),
-      );
-      return 1;
+      const report = listed("not delivered", live.undelivered) +
+        listed(
+          "not confirmed (written, but the server, which acks messages, never acked these: " +
+            "they may not have been stored)",
+          live.notConfirmed,
+        ) + unnamed(live.unnamedRefusals);
+      context.stderr(report);
+      return report === "" ? 0 : 1;
     } finally {
       stopInput.abort();
       if (ticker !== undefined) clearInterval(ticker);
@@ -341,6 +371,20 @@ async function askNickname(
 /** Asks on the terminal; the question may quote the server (a reason, a certificate subject). */
 function ask(ui: TerminalUi, question: string): Promise<string | undefined> {
   return ui.ask(question.split("\n").map(sanitize).join("\n"));
+}
+
+/** `chat: N message(s) WHAT:` and the messages, one per line; nothing for none. */
+function listed(what: string, texts: string[]): string {
+  if (texts.length === 0) return "";
+  return `chat: ${texts.length} message(s) ${what}:\n` +
+    texts.map((text) => `chat:   ${sanitize(text)}\n`).join("");
+}
+
+/** The refusals that named no message (a core server's), as one line; nothing for none. */
+function unnamed(refusals: { count: number; reason: string }): string {
+  if (refusals.count === 0) return "";
+  return `chat: the server refused ${refusals.count} time(s) without naming the message ` +
+    `(${sanitize(preview(refusals.reason))}): some messages may not have been stored\n`;
 }
 
 function stringFlag(value: string | boolean | undefined): string | undefined {

@@ -109,6 +109,10 @@ export class Delivery {
   #holding = false;
   #holdDeadline = 0;
   #roomWaiters: (() => void)[] = [];
+  /** See {@linkcode unnamedRefusals}. */
+  #unnamed = { count: 0, reason: "" };
+  /** On this connection: messages written, and refusals naming none (one answer per frame at most). */
+  #here = { sent: 0, unnamed: 0 };
 
   #holdTimer: TimerHandle | undefined;
   #pumpTimer: TimerHandle | undefined;
@@ -135,6 +139,11 @@ export class Delivery {
   /** See {@linkcode OutgoingQueue.undelivered}. */
   get undelivered(): string[] {
     return this.#queue.undelivered;
+  }
+
+  /** See {@linkcode OutgoingQueue.notConfirmed}. */
+  get notConfirmed(): string[] {
+    return this.#queue.notConfirmed;
   }
 
   /** True after end of input ({@linkcode finish}). */
@@ -186,6 +195,7 @@ export class Delivery {
   /** A connection is open (before its login). */
   connected(): void {
     this.#replay.connected();
+    this.#here = { sent: 0, unnamed: 0 };
   }
 
   /** The login succeeded: hold the messages until its replay is over. */
@@ -205,7 +215,6 @@ export class Delivery {
   /** A message from the server: shown unless the replay filter leaves it out. */
   message(message: ChatMessage, line: string): void {
     if (this.#holding) this.#armHold();
-    if (message.seq !== undefined) this.#queue.serverNumbers();
     const verdict = this.#replay.accept(message, this.#host.nickname());
     if (verdict.restarted) this.#host.notice("the server's message numbers restarted");
     if (verdict.arrived) {
@@ -253,7 +262,20 @@ export class Delivery {
     }
     this.#host.notice(`server: ${reason ?? "error (no reason given)"}`);
     // "…: closing the connection": the reconnect sends more slowly.
-    if (reason?.startsWith(RATE_LIMIT_REASON)) this.#rateLimited();
+    if (reason?.startsWith(RATE_LIMIT_REASON)) {
+      this.#rateLimited();
+      return;
+    }
+    // A core server refuses a message this way (it knows no ids): one of ours
+    // was not stored, and we cannot tell which. Only when one may be meant.
+    if (this.#here.unnamed >= this.#here.sent) return;
+    this.#here.unnamed++;
+    this.#unnamed = { count: this.#unnamed.count + 1, reason: reason ?? "no reason given" };
+  }
+
+  /** Refusals after the login that named no message (not rate limits): some message was not stored. */
+  get unnamedRefusals(): { count: number; reason: string } {
+    return this.#unnamed;
   }
 
   /** The connection is gone: what was in flight is in doubt (or, without acks, sent). */
@@ -263,6 +285,7 @@ export class Delivery {
     this.#clearTimers();
     this.#queue.connectionLost();
     this.#replay.connectionLost(); // After the queue marked what is in doubt.
+    this.#maybeFinish(); // Cut off with nothing left to send: no need to come back.
   }
 
   /** The session ends: no more timers, and whoever waits for room goes on. */
@@ -360,6 +383,7 @@ export class Delivery {
 
   #send(item: OutgoingMessage): void {
     this.#host.write(encodeSend(item.text, item.id));
+    this.#here.sent++;
     if (this.#queue.sent(item)) this.#host.sent(item.text);
     this.#replay.sent(item);
     this.#progress();

@@ -13,8 +13,12 @@
 //   delivered.
 // - Whether the server acks is one piece of state (`serverAcks`): it decides
 //   what a dropped connection leaves in doubt, what end of input waits for,
-//   and what counts as delivered. Core-only servers never ack, and nothing
-//   waits for an ack before sending.
+//   and what counts as delivered. Only an ack proves it: a server may number
+//   its messages (`seq`), or list features at login, and still never ack.
+//   Core-only servers never ack, and nothing waits for an ack before sending.
+// - What did not get there is said in two ways: "not delivered" only of what
+//   is known not to have arrived (refused, or never written), "not
+//   confirmed" of what was written to a server that acks but did not ack it.
 // - A message in flight when the connection dropped is in doubt: the replay
 //   filter (replay_filter.ts) decides whether it arrived.
 //
@@ -63,13 +67,9 @@ interface Entry extends OutgoingMessage {
   inDoubt: boolean;
   /** Already went out once (and was echoed). */
   echoed: boolean;
+  /** Written, and not refused since: it may have reached the server. */
+  written: boolean;
 }
-
-/**
- * What we know about the server's acks: nothing yet; it numbers its
- * messages (taken to mean it acks, as ours does both); or it acked one.
- */
-type AckKnowledge = "unknown" | "numbers" | "acked";
 
 /** What {@linkcode OutgoingQueue.next} says to do now. */
 export type NextStep =
@@ -123,7 +123,8 @@ export class OutgoingQueue {
   #items: Entry[] = [];
   /** Messages the server refused (other than for its rate limit or storage), for `undelivered`. */
   #refused: { order: number; text: string }[] = [];
-  #acks: AckKnowledge = "unknown";
+  /** The server acked a message: the one proof that it acks. */
+  #acked = false;
 
   #pacer: SendPacer;
   /** Sending is paused after a refusal, until {@linkcode resume}. */
@@ -148,11 +149,11 @@ export class OutgoingQueue {
   }
 
   /**
-   * Whether the server acks our messages: true once it acked one, or
-   * numbered its messages (ours does both). The one place that decides it.
+   * Whether the server acks our messages: true once it acked one (a `seq`
+   * proves only `seq`). The one place that decides it.
    */
   get serverAcks(): boolean {
-    return this.#acks !== "unknown";
+    return this.#acked;
   }
 
   /** Typed messages not yet sent. */
@@ -164,7 +165,7 @@ export class OutgoingQueue {
 
   /** Messages sent and not yet confirmed (only counted once the server has acked one). */
   get unconfirmed(): number {
-    return this.#acks === "acked" ? this.#items.length - this.queued : 0;
+    return this.#acked ? this.#items.length - this.queued : 0;
   }
 
   /** True when no message is queued or waits for its ack. */
@@ -183,14 +184,23 @@ export class OutgoingQueue {
   }
 
   /**
-   * The messages that did not (knowingly) reach the server, in the order
-   * they were submitted: refused by it, never sent, or sent to a server that
-   * acks and never confirmed. With a server that never acks, a message
-   * written to the connection counts as delivered.
+   * The messages known not to have reached the server, in the order they
+   * were submitted: refused by it, or never written (a refusal for its rate
+   * limit or storage that was not resent counts as never written).
    */
   get undelivered(): string[] {
-    const lost = this.#items.filter((item) => item.state === "queued" || this.serverAcks);
+    const lost = this.#items.filter((item) => !item.written);
     return [...this.#refused, ...lost].sort((a, b) => a.order - b.order).map((item) => item.text);
+  }
+
+  /**
+   * The messages written to a server that acks (it acked another) that it
+   * did not ack: they may or may not have been stored. With a server that
+   * never acks, a message written to the connection counts as delivered.
+   */
+  get notConfirmed(): string[] {
+    if (!this.#acked) return [];
+    return this.#items.filter((item) => item.written).map((item) => item.text);
   }
 
   /** Queues a message (the caller checked {@linkcode hasRoom}); `announce`: say when it is delivered. */
@@ -204,6 +214,7 @@ export class OutgoingQueue {
       announce,
       inDoubt: false,
       echoed: false,
+      written: false,
     });
   }
 
@@ -232,6 +243,7 @@ export class OutgoingQueue {
     const item = this.#entry(message);
     if (!item) return false;
     item.state = "sent";
+    item.written = true;
     const first = !item.echoed;
     item.echoed = true;
     let sent = this.#items.filter((entry) => entry.state === "sent").length;
@@ -242,20 +254,17 @@ export class OutgoingQueue {
     return first;
   }
 
-  /** The server numbers its messages (`seq`): taken to mean it acks, as ours does. */
-  serverNumbers(): void {
-    if (this.#acks === "unknown") this.#acks = "numbers";
-  }
-
   /** The server answered the message with `frame.id`. */
   ack(frame: StatusFrame): AckOutcome {
-    this.#acks = "acked";
+    // An ack of one of our ids: an ack of an id we never made proves nothing.
+    if (frame.id?.startsWith(`${this.#idPrefix}-`)) this.#acked = true;
     const index = this.#items.findIndex((item) => item.id === frame.id && item.state === "sent");
     if (index === -1) return { kind: "unknown" };
     const item = this.#items[index];
     const rateLimited = frame.status === "error" && frame.reason?.startsWith(RATE_LIMIT_REASON);
     if (rateLimited || (frame.status === "error" && frame.reason === STORAGE_REASON)) {
       item.state = "queued";
+      item.written = false;
       return { kind: "retry", item, why: rateLimited ? "rate limit" : "storage" };
     }
     this.#items.splice(index, 1);
@@ -277,13 +286,16 @@ export class OutgoingQueue {
    * refused: they go back to the queue, in their order (and are returned).
    */
   settleUnnamedRefusals(): OutgoingMessage[] {
-    if (this.#unnamedRefusals === 0 || this.#acks !== "acked") return [];
+    if (this.#unnamedRefusals === 0 || !this.#acked) return [];
     const inFlight = this.#items.filter((item) => item.state === "sent");
     const refusals = this.#unnamedRefusals;
     if (inFlight.length > refusals) return []; // Answers still on their way.
     this.#unnamedRefusals = 0;
     if (inFlight.length < refusals) return []; // Not a server we understand: leave them unconfirmed.
-    for (const item of inFlight) item.state = "queued";
+    for (const item of inFlight) {
+      item.state = "queued";
+      item.written = false;
+    }
     return inFlight;
   }
 
@@ -296,7 +308,7 @@ export class OutgoingQueue {
    */
   rateLimited(): Pause | undefined {
     this.#recovering = true;
-    this.#oneAtATime = this.#acks === "acked";
+    this.#oneAtATime = this.#acked;
     if (this.#paused) return undefined;
     this.#paused = true;
     this.#resumeRate = Math.max(MIN_SEND_RATE_PER_SECOND, this.#pacer.rate / 2);

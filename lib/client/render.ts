@@ -18,6 +18,8 @@ export const MAX_SHOWN_NICKNAME = 40;
 export const MAX_SHOWN_RAW_TIME = 32;
 /** Continuation lines are indented under the text, but never by more than this. */
 export const MAX_INDENT = 48;
+/** Nicknames whose colour a transcript remembers; beyond it the memory starts again. */
+export const NICK_COLOR_MEMORY = 256;
 
 /** Colours a nickname may get; chosen by a hash of the nickname, so stable. */
 export const NICK_COLORS = [
@@ -71,6 +73,8 @@ export class Transcript {
   readonly #day: Intl.DateTimeFormat;
   readonly #weekday: Intl.DateTimeFormat;
   #lastDay: string | undefined;
+  /** nickColor per nickname: its key costs microseconds for non-ASCII names, per shown line. */
+  #colors = new Map<string, (typeof NICK_COLORS)[number]>();
 
   constructor(options: TranscriptOptions) {
     this.#color = options.color;
@@ -113,7 +117,7 @@ export class Transcript {
     lines.forEach((line, i) => {
       const end = i === lines.length - 1 ? tail : "";
       if (i === 0) {
-        const name = this.#paint(nickColor(message.from), nick);
+        const name = this.#paint(this.#color && this.#colorOf(message.from), nick);
         out.push(`${this.#paint("dim", clock)} <${name}> ${line}${end}`);
       } else {
         out.push(`${indent}${line}${end}`);
@@ -127,8 +131,18 @@ export class Transcript {
     return text.split("\n").map((line) => this.#paint("yellow", `*** ${sanitize(line)}`));
   }
 
-  #paint(format: Parameters<typeof styleText>[0], text: string): string {
-    return this.#color ? styleText(format, text, { validateStream: false }) : text;
+  #paint(format: Parameters<typeof styleText>[0] | false, text: string): string {
+    return this.#color && format ? styleText(format, text, { validateStream: false }) : text;
+  }
+
+  #colorOf(nickname: string): (typeof NICK_COLORS)[number] {
+    let color = this.#colors.get(nickname);
+    if (color === undefined) {
+      if (this.#colors.size >= NICK_COLOR_MEMORY) this.#colors.clear();
+      color = nickColor(nickname);
+      this.#colors.set(nickname, color);
+    }
+    return color;
   }
 }
 

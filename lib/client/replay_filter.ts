@@ -8,6 +8,14 @@
 // messages come back in the replay too: they were shown when typed, so they
 // are not shown again.
 //
+// A server's numbers can go back: a memory-only server restarts at 1, and a
+// durable one may lose the messages it had relayed but not yet written. A
+// seq is therefore never a reason on its own to skip a message: one at or
+// below the highest seen is a repeat only if its fingerprint says so, and
+// `since` follows the server's numbering as it is now (the last seq
+// received), so the next replay starts where this server's numbers are,
+// not where a previous life of it had got to.
+//
 // Some of our own messages were in doubt when the connection dropped:
 // written, never acked. The replay decides whether each arrived (and is not
 // resent) or not (and is resent once the replay is over).
@@ -55,7 +63,7 @@ export interface OwnMessage {
 export interface ReplayVerdict<T> {
   /** Show it; false for a repeat and for our own message coming back. */
   show: boolean;
-  /** The server's numbers went back, and this message is new: worth a notice. */
+  /** The server's numbers went back, and this message is new: worth a notice (once a connection). */
   restarted: boolean;
   /** Our message in doubt that the replay shows arrived: delivered, not to be resent. */
   arrived?: T;
@@ -91,8 +99,15 @@ export class ReplayFilter<T extends OwnMessage> {
   #seenOrder: string[] = [];
   /** After reconnecting to a server without `seq`: skip the replay's already-shown prefix. */
   #skipping = false;
+  /** The last seq received: the next login's `since`. */
   #lastSeq: number | undefined;
+  /** The highest seq ever received: a message numbered up to it may be a repeat. */
+  #highestSeq: number | undefined;
+  /** The numbers went back on this connection and a notice said so. */
+  #restartSaid = false;
   #numbered = false;
+  /** Our nickname and its key, computed once per nickname (it is compared on every message). */
+  #own = { nickname: "", key: "" };
 
   /** Counts connections; the current one's number. */
   #conn = 0;
@@ -124,6 +139,7 @@ export class ReplayFilter<T extends OwnMessage> {
     this.#connSent = 0;
     this.#connSeq = undefined;
     this.#connGaps = 0;
+    this.#restartSaid = false;
   }
 
   /**
@@ -140,17 +156,21 @@ export class ReplayFilter<T extends OwnMessage> {
   /** Decides on a received message; `nickname` is ours, to recognise our own. */
   accept(message: ChatMessage, nickname: string): ReplayVerdict<T> {
     const key = messageKey(message);
-    const own = nicknameKey(message.from) === nicknameKey(nickname);
+    const own = nicknameKey(message.from) === this.#ownKey(nickname);
     let restarted = false;
     if (message.seq !== undefined) {
       this.#numbered = true;
       this.#noteSeq(message.seq);
-      if (this.#lastSeq !== undefined && message.seq <= this.#lastSeq) {
+      const maybeRepeat = this.#highestSeq !== undefined && message.seq <= this.#highestSeq;
+      this.#lastSeq = message.seq;
+      this.#highestSeq = Math.max(this.#highestSeq ?? 0, message.seq);
+      if (maybeRepeat) {
         // A replay that ignored `since`: what we showed, and our own (shown when sent).
         if (this.#seen.has(key) || own) return { show: false, restarted };
-        restarted = true;
+        // New, though numbered as if old: the server's numbers went back.
+        restarted = !this.#restartSaid;
+        this.#restartSaid = true;
       }
-      this.#lastSeq = message.seq;
       const record = own ? this.#matchOwnReplay(message) : undefined;
       if (record) return { show: false, restarted, arrived: record.item };
     } else if (this.#skipping) {
@@ -223,6 +243,11 @@ export class ReplayFilter<T extends OwnMessage> {
     }
     if (record) this.#forget(record);
     return record;
+  }
+
+  #ownKey(nickname: string): string {
+    if (this.#own.nickname !== nickname) this.#own = { nickname, key: nicknameKey(nickname) };
+    return this.#own.key;
   }
 
   /** Notes a seq received on this connection; the numbers it skipped are our own messages. */

@@ -5,8 +5,10 @@
 //   `id` is the login's answer; a refusal asks for another nickname on a
 //   terminal and is fatal without one.
 // - Reconnect: when the connection drops without the user asking, wait
-//   (1 s doubling to 30 s, with jitter), log in with the same nickname and
-//   `since` = the last `seq` seen, so the replay neither repeats nor misses.
+//   (backoff.ts), log in with the same nickname and `since` = the last `seq`
+//   seen, so the replay neither repeats nor misses.
+// - Heartbeat: a blank line after a while without sending (heartbeat.ts),
+//   so a server notices soon when we vanish.
 // - What the user typed, and what the server says about it, goes to the
 //   sending side (delivery.ts): the outgoing queue with its ids, acks and
 //   pacing, and the replay filter that skips repeats and recognises our own
@@ -16,90 +18,24 @@
 // attempts. Nothing here touches the terminal: what to show goes to
 // SessionEvents.
 
-import {
-  type ChatMessage,
-  decodeServerFrame,
-  encodeLogin,
-  type ServerFrame,
-  type StatusFrame,
-} from "../protocol.ts";
+import { decodeServerFrame, encodeLogin, type StatusFrame } from "../protocol.ts";
 import { FatalError, Unavailable } from "../errors.ts";
 import type { Link, LinkSink } from "./connect.ts";
 import { Delivery, FINISH_WAIT_MS, type SubmitResult } from "./delivery.ts";
+import { backoffDelay } from "./backoff.ts";
+import { Heartbeat, HEARTBEAT_LINE, HEARTBEAT_MS } from "./heartbeat.ts";
 import { STORAGE_REASON } from "./outgoing_queue.ts";
+import type { Phase, SessionEvents, SessionOptions, SessionStatus } from "./session_types.ts";
 import { REAL_TIMERS, type TimerHandle, type Timers } from "./timers.ts";
 
-/** First reconnect delay; it doubles per failed attempt. */
-export const BACKOFF_INITIAL_MS = 1000;
-/** Longest reconnect delay. */
-export const BACKOFF_MAX_MS = 30_000;
+export type { Phase, SessionEvents, SessionOptions, SessionStatus };
+
 /** After this long without a login answer, say that we are waiting. */
 export const LOGIN_NOTICE_MS = 5000;
 /** Without a terminal, give up when the login is not answered in this time. */
 export const LOGIN_TIMEOUT_MS = 30_000;
 
-/** Where the session is. */
-export type Phase = "connecting" | "logging-in" | "online" | "waiting" | "closed";
-
-/** What the status line shows. */
-export interface SessionStatus {
-  phase: Phase;
-  nickname: string;
-  /** With phase "waiting": the clock time of the next attempt. */
-  retryAt?: number;
-  /** Typed messages not yet sent. */
-  queued: number;
-  /** Messages sent and not yet confirmed (only counted once the server has acked one). */
-  unconfirmed: number;
-}
-
-/** What the session reports to whoever shows it. */
-export interface SessionEvents {
-  /** A received message to show (duplicates from a replay are already left out). */
-  message(message: ChatMessage, line: string): void;
-  /** Any other frame as received (status, ack, unknown), after the session handled it. */
-  frame(frame: ServerFrame, line: string): void;
-  /** A sentence for the user; may quote server text (the view sanitises it). */
-  notice(text: string): void;
-  /** The status changed. */
-  status(status: SessionStatus): void;
-  /** One of our messages went out for the first time (the moment to echo it). */
-  sent(text: string): void;
-}
-
-/** Options of a {@linkcode Session}. */
-export interface SessionOptions {
-  nickname: string;
-  /** The server as the user knows it (`host:port`), for notices. */
-  label: string;
-  /** Opens a trusted connection whose lines go to the sink. */
-  dial(sink: LinkSink): Promise<Link>;
-  events: SessionEvents;
-  /**
-   * True when a person is at a terminal: a refused login asks for another
-   * nickname (via `chooseNickname`), no login deadline applies, and a
-   * connection lost before the first login is retried too.
-   */
-  interactive: boolean;
-  /** Asks for another nickname after a refused login; undefined means leave. */
-  chooseNickname?(reason: string): Promise<string | undefined>;
-  /** @default REAL_TIMERS */
-  timers?: Timers;
-  /** Uniform in [0, 1), for jitter and ids. @default Math.random */
-  random?: () => number;
-}
-
 type Outcome = { reason: string; loggedIn: boolean };
-
-/**
- * Reconnect delay for the `attempt`-th retry (0-based): 1 s doubling to 30 s,
- * with "equal jitter" (a random point in the upper half), so clients dropped
- * together do not come back together.
- */
-export function backoffDelay(attempt: number, random: () => number): number {
-  const base = Math.min(BACKOFF_MAX_MS, BACKOFF_INITIAL_MS * 2 ** Math.min(attempt, 30));
-  return Math.round(base / 2 + random() * (base / 2));
-}
 
 /** One user's session with one server. Call {@linkcode run}, then feed it lines. */
 export class Session {
@@ -108,6 +44,7 @@ export class Session {
   readonly #timers: Timers;
   readonly #random: () => number;
   readonly #delivery: Delivery;
+  readonly #heartbeat: Heartbeat;
   #nickname: string;
 
   #phase: Phase = "connecting";
@@ -120,6 +57,14 @@ export class Session {
   #loggedIn = false;
   #everLoggedIn = false;
   #stopping = false;
+  /** Why the run failed after it was asked to end (a login never answered): thrown by run(). */
+  #failure: FatalError | undefined;
+  /** When the current login went out, to say how long it waited. */
+  #loginSentAt = 0;
+  /** The last write was a heartbeat, so an error without an id now answers it. */
+  #beatLast = false;
+  /** The server answered a heartbeat with an error: none are sent to it any more. */
+  #heartbeatOff = false;
   /** The last status reported, to report only changes. */
   #lastStatus = "";
   #loginTimers: TimerHandle[] = [];
@@ -135,7 +80,7 @@ export class Session {
       timers: this.#timers,
       random: this.#random,
       nickname: () => this.#nickname,
-      write: (text) => this.#link?.write(text),
+      write: (text) => this.#write(text),
       message: (message, line) => this.#events.message(message, line),
       sent: (text) => this.#events.sent(text),
       notice: (text) => this.#events.notice(text),
@@ -143,6 +88,14 @@ export class Session {
       leave: () => this.quit(),
       stalled: () => this.#giveUp(),
     });
+    this.#heartbeat = new Heartbeat(
+      this.#timers,
+      options.heartbeatMs ?? HEARTBEAT_MS,
+      () => {
+        this.#link?.write(HEARTBEAT_LINE);
+        this.#beatLast = true;
+      },
+    );
   }
 
   /** The nickname in use (it changes when the user picks another after a refusal). */
@@ -157,19 +110,24 @@ export class Session {
       nickname: this.#nickname,
       retryAt: this.#phase === "waiting" ? this.#retryAt : undefined,
       queued: this.#delivery.queued,
-      // Only once the server has acked: a server may number messages and never ack.
+      // Only once the server has acked: a server may number its messages and never ack.
       unconfirmed: this.#delivery.unconfirmed,
     };
   }
 
-  /**
-   * The messages that did not (knowingly) reach the server, in the order
-   * they were submitted: refused by it, never sent, or sent to a server that
-   * acks and never confirmed. With a server that never acks, a message
-   * written to the connection counts as delivered.
-   */
+  /** The messages known not to have reached the server ({@linkcode Delivery.undelivered}). */
   get undelivered(): string[] {
     return this.#delivery.undelivered;
+  }
+
+  /** Written to a server that acks, never acked ({@linkcode Delivery.notConfirmed}). */
+  get notConfirmed(): string[] {
+    return this.#delivery.notConfirmed;
+  }
+
+  /** Refusals that named no message ({@linkcode Delivery.unnamedRefusals}). */
+  get unnamedRefusals(): { count: number; reason: string } {
+    return this.#delivery.unnamedRefusals;
   }
 
   /**
@@ -199,9 +157,11 @@ export class Session {
     } finally {
       this.#stopping = true;
       this.#clearLoginTimers();
+      this.#heartbeat.stop();
       this.#delivery.stop();
       this.#setPhase("closed");
     }
+    if (this.#failure) throw this.#failure;
   }
 
   /** Queues a message, or says why not ({@linkcode Delivery.submit}). */
@@ -219,6 +179,7 @@ export class Session {
     if (this.#stopping) return;
     this.#stopping = true;
     this.#clearLoginTimers();
+    this.#heartbeat.stop();
     this.#delivery.stop();
     // At the end of input the caller lists what was not delivered.
     const unsent = this.#delivery.queued;
@@ -295,7 +256,8 @@ export class Session {
   #login(): void {
     if (!this.#link) return;
     this.#awaitingLogin = true;
-    this.#link.write(encodeLogin(this.#nickname, this.#delivery.lastSeq));
+    this.#loginSentAt = this.#timers.now();
+    this.#write(encodeLogin(this.#nickname, this.#delivery.lastSeq));
     this.#setPhase("logging-in");
     this.#clearLoginTimers();
     this.#loginTimers.push(this.#timers.setTimeout(() => {
@@ -337,6 +299,14 @@ export class Session {
       this.#clearLoginTimers();
       if (frame.status === "ok") this.#onLoginOk();
       else this.#onLoginRefused(frame.reason);
+    } else if (frame.status === "error" && this.#beatLast) {
+      // PROTOCOL.md §1 says to skip blank lines; this server does not.
+      this.#heartbeat.stop();
+      this.#heartbeatOff = true;
+      this.#events.notice(
+        `${this.#options.label} answers a blank line with an error ` +
+          `(${frame.reason ?? "no reason given"}): no more heartbeats to it`,
+      );
     } else if (frame.status === "error") {
       this.#delivery.refused(frame.reason);
     }
@@ -352,6 +322,9 @@ export class Session {
         : `reconnected to ${this.#options.label}`,
     );
     this.#delivery.online(first);
+    // Only once logged in: a server that wrongly answers a blank line would
+    // have its error taken for the login's answer.
+    if (!this.#heartbeatOff) this.#heartbeat.start();
     this.#setPhase("online");
   }
 
@@ -385,14 +358,37 @@ export class Session {
     this.#loggedIn = false;
     this.#awaitingLogin = false;
     this.#clearLoginTimers();
+    this.#heartbeat.stop();
     this.#delivery.offline();
     this.#emitStatus();
   }
 
-  /** After end of input, nothing moved for FINISH_WAIT_MS: say where it got stuck, and leave. */
+  /** Writes on the current connection; the heartbeat counts from the last write. */
+  #write(text: string): void {
+    if (!this.#link) return;
+    this.#link.write(text);
+    this.#heartbeat.wrote();
+    this.#beatLast = false;
+  }
+
+  /**
+   * After end of input, nothing moved for FINISH_WAIT_MS: say where it got
+   * stuck, and leave. Never logged in, the run fails: a script must not
+   * take a server that never answered for an empty chat.
+   */
   #giveUp(): void {
     const seconds = `${FINISH_WAIT_MS / 1000} s`;
     const label = this.#options.label;
+    if (!this.#everLoggedIn) {
+      const waited = Math.ceil((this.#timers.now() - this.#loginSentAt) / 1000);
+      this.#failure = new FatalError(
+        this.#awaitingLogin
+          ? `${label} did not answer the login within ${waited} s`
+          : `could not connect to ${label} within ${seconds}`,
+      );
+      this.quit();
+      return;
+    }
     this.#events.notice(
       this.#loggedIn
         ? `giving up: ${label} confirmed nothing for ${seconds}`

@@ -4,18 +4,27 @@
 // Every way startup can fail (a bad flag, an unreadable or mismatched
 // certificate, a port in use, no permission) ends as one sentence and a
 // non-zero exit, never a stack trace.
+//
+// The Redis link (and the redis client library under it) is imported only
+// with --redis, and the X.509 library only when a certificate is generated
+// (cert.ts): a server that needs neither never loads them (about 25 MiB of
+// memory in every process, measured for issue 15).
 
 import { type CliContext, intFlag, parseFlags } from "../cli.ts";
 import { UsageError } from "../errors.ts";
 import { type Feature, FEATURES } from "../protocol.ts";
+import { parseFingerprint } from "../fingerprint.ts";
+import { type AccessConfig, AccessLists, type AccessReload } from "./access.ts";
 import { ensureGeneratedIdentity, loadIdentity, type TlsIdentity } from "./cert.ts";
 import { FD_RESERVE, freeDescriptors } from "./fd_budget.ts";
 import { createLogger, LOG_FORMATS, type LogFormat, type Logger } from "./log.ts";
 import { DEFAULT_LIMITS, type ServerLimits } from "./limits.ts";
 import { formatPeer, type RunningServer, startServer } from "./server.ts";
 import { FileStore } from "./file_store.ts";
-import { DEFAULT_LEASE_MS } from "./redis/leases.ts";
-import { RedisLink } from "./redis/link.ts";
+import { openFileRegistry } from "./file_registry.ts";
+import { LocalRegistry, type Registry } from "./registry.ts";
+import type { RedisLink } from "./redis/link.ts";
+import { DEFAULT_LEASE_MS } from "./shared_chat.ts";
 import { type HistoryStore, MemoryStore, restartProofFirstSeq } from "./store.ts";
 
 /** Where the generated development certificate lives, relative to the working directory. */
@@ -54,8 +63,15 @@ Options:
 })
   --features LIST           the protocol extensions offered at login, comma-separated, or
                             none for a core-only server (default ${FEATURES.join(",")})
+  --op FINGERPRINT          an operator: the SHA-256 fingerprint of their identity, as
+                            chat identity prints it; repeatable
+  --ops FILE                more operators, one fingerprint a line (# comments)
+  --invited FILE            admit only these identities (and the operators): one
+                            fingerprint a line (# comments)
   --log-format text|json    log lines on stderr for people or machines (default text)
   -h, --help                show this help
+
+SIGHUP reads the --ops and --invited files again (a damaged one keeps its old list).
 `;
 
 const FLAGS = {
@@ -76,6 +92,9 @@ const FLAGS = {
   redis: { type: "string" },
   "nick-lease": { type: "string" },
   features: { type: "string" },
+  op: { type: "string", multiple: true },
+  ops: { type: "string" },
+  invited: { type: "string" },
   "log-format": { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
@@ -98,11 +117,13 @@ export interface ServerConfig {
   nickLeaseMs: number;
   /** The features offered at login (PROTOCOL.md §9); empty for a core-only server. */
   features: Feature[];
+  /** The operators and the invitation list (§13). */
+  access: AccessConfig;
 }
 
 /** Reads `chat server` flags; a wrong one is a {@linkcode UsageError}. */
 export function parseServerArgs(args: string[]): ServerConfig | "help" {
-  const { values } = parseFlags(args, FLAGS);
+  const { values, lists } = parseFlags(args, FLAGS);
   if (values.help) return "help";
   const cert = values.cert as string | undefined;
   const key = values.key as string | undefined;
@@ -173,6 +194,22 @@ export function parseServerArgs(args: string[]): ServerConfig | "help" {
   if (values["nick-lease"] !== undefined && redis === undefined) {
     throw new UsageError("--nick-lease needs --redis");
   }
+  const ops = lists.op.map((text) => {
+    const identity = parseFingerprint(text);
+    if (identity === undefined) {
+      throw new UsageError(
+        `--op must be a SHA-256 fingerprint (AB:CD:… as chat identity prints it), got ${
+          JSON.stringify(text)
+        }`,
+      );
+    }
+    return identity;
+  });
+  for (const name of ["ops", "invited"] as const) {
+    if (values[name] !== undefined && String(values[name]).trim() === "") {
+      throw new UsageError(`--${name} must not be empty`);
+    }
+  }
   return {
     host: host.replace(/^\[(.*)\]$/, "$1"),
     port: intFlag(values, "port", 1337, 0, 65535),
@@ -185,6 +222,11 @@ export function parseServerArgs(args: string[]): ServerConfig | "help" {
     redis,
     nickLeaseMs: intFlag(values, "nick-lease", DEFAULT_LEASE_MS / 1000, 1, 86_400) * 1000,
     features: parseFeatures(values.features as string | undefined),
+    access: {
+      ops,
+      opsFile: values.ops as string | undefined,
+      invitedFile: values.invited as string | undefined,
+    },
   };
 }
 
@@ -213,6 +255,8 @@ export async function runServer(args: string[], context: CliContext): Promise<nu
   }
   const clock = () => new Date();
   const logger = createLogger({ format: config.logFormat, write: context.stderr, clock });
+  // Before anything is opened: a damaged list stops the server at once.
+  const access = await AccessLists.load(config.access);
   const identity = config.cert !== undefined && config.key !== undefined
     ? await loadIdentity(config.cert, config.key)
     : await ensureGeneratedIdentity(config.dataDir ?? DEFAULT_CERT_DIR, hostName(), clock());
@@ -229,13 +273,36 @@ export async function runServer(args: string[], context: CliContext): Promise<nu
     },
   );
   // With --redis (never with --data-dir), the memory store is the local copy of Redis's history.
-  const link = config.redis === undefined ? undefined : await RedisLink.open({
-    url: config.redis,
-    store: memory,
-    logger,
-    leaseMs: config.nickLeaseMs,
-    historyLimit: config.historyLimit,
-  });
+  // The Redis client library is loaded only with --redis (it costs memory in every process).
+  let link: RedisLink | undefined;
+  if (config.redis !== undefined) {
+    const { RedisLink } = await import("./redis/link.ts");
+    link = await RedisLink.open({
+      url: config.redis,
+      store: memory,
+      logger,
+      leaseMs: config.nickLeaseMs,
+      historyLimit: config.historyLimit,
+    });
+  }
+  let registry: Registry;
+  try {
+    if (config.dataDir !== undefined) {
+      registry = await openFileRegistry(config.dataDir, {
+        clock,
+        warn: (message) => logger.log("warning", { reason: message }),
+      });
+    } else if (config.redis !== undefined) {
+      const { RedisRegistry } = await import("./redis/registry.ts");
+      registry = await RedisRegistry.open({ url: config.redis, clock, logger });
+    } else {
+      registry = new LocalRegistry({ clock });
+    }
+  } catch (error) {
+    await link?.close();
+    await store.close?.();
+    throw error;
+  }
   // Counted now: the log, its lock and Redis hold theirs already.
   const limits = {
     ...config.limits,
@@ -262,8 +329,12 @@ export async function runServer(args: string[], context: CliContext): Promise<nu
     );
   } catch (error) {
     await link?.close();
+    await registry.close();
     await store.close?.();
     throw error;
+  }
+  if (config.access.opsFile !== undefined || config.access.invitedFile !== undefined) {
+    context.onReload?.(() => void access.reload().then((result) => logReload(logger, result)));
   }
   context.stdout(banner(identity, server.port));
   if (store instanceof FileStore) {
@@ -277,9 +348,16 @@ export async function runServer(args: string[], context: CliContext): Promise<nu
   context.stdout(`listening on ${formatPeer(server.hostname, server.port)}\n`);
   await server.done;
   await link?.close();
+  await registry.close();
   await store.close?.();
   logger.log("stopped", { reason: String(context.signal.reason ?? "stopped") });
   return 0;
+}
+
+/** One log line for a reload of the access lists, and one for each file that was not taken. */
+function logReload(logger: Logger, result: AccessReload): void {
+  for (const reason of result.problems) logger.log("reload failed", { reason });
+  logger.log("reloaded", { ops: result.ops, invited: result.invited });
 }
 
 /**

@@ -24,6 +24,7 @@ import {
   type StatusFrame,
   utf8Length,
 } from "../protocol.ts";
+import { peerIdentity } from "../peer_certificate.ts";
 import { describeSocketError } from "../tls_socket.ts";
 import type { AddressQuota } from "./address_quota.ts";
 import { Commands } from "./commands.ts";
@@ -96,6 +97,7 @@ export class Connection implements Member {
   #strikes = 0;
   #rejected = 0;
   #secure = false;
+  #identity: string | undefined;
   #loginDeadline: ReturnType<typeof setTimeout> | undefined;
   #handshakeDeadline: ReturnType<typeof setTimeout> | undefined;
   #lingerTimer: ReturnType<typeof setTimeout> | undefined;
@@ -151,6 +153,11 @@ export class Connection implements Member {
     return this.#peer;
   }
 
+  /** The client's identity (its certificate's fingerprint, §12) once the handshake is done. */
+  get identity(): string | undefined {
+    return this.#identity;
+  }
+
   /** Runs the connection until its socket has closed. Never rejects. */
   serve(): Promise<void> {
     const socket = this.#socket;
@@ -164,6 +171,7 @@ export class Connection implements Member {
     }, this.#limits.handshakeTimeoutMs);
     socket.once("secure", () => {
       this.#secure = true;
+      this.#identity = peerIdentity(socket);
       clearTimeout(this.#handshakeDeadline);
     });
     socket.on("data", (chunk: Uint8Array) => {
@@ -349,6 +357,7 @@ export class Connection implements Member {
         peer: this.#peer,
         nick: this.nickname,
         since,
+        identity: this.#identity,
         features: this.features && [...this.features].join(","),
       });
       return;

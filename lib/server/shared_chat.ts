@@ -10,6 +10,12 @@
 
 import type { LeaveReason } from "../protocol.ts";
 import type { Place, Present } from "./presence.ts";
+/**
+ * How long a dead server's nicknames stay taken, by default (`--nick-lease`):
+ * here rather than in redis/leases.ts so that the flag's default does not
+ * load the Redis client library.
+ */
+export const DEFAULT_LEASE_MS = 10_000;
 
 /** How long a login waits for the local copy to catch up before it is refused. */
 export const CATCH_UP_MS = 5_000;

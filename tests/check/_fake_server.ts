@@ -2,7 +2,9 @@
 // ids, no seq), and with switches that break it in one way each, so the
 // tests can show that `chat check` notices every kind of breakage and says
 // what it is. With no switch on it is a second, independent conforming
-// server: the probe must pass it too, extensions skipped.
+// server: the probe must pass it too, extensions skipped. Two switches add
+// an extension each (`seq`, `acks`), so the client's tests meet servers
+// that number their messages without acking, and ones that ack.
 
 import { LineSplitter } from "../../lib/lines.ts";
 import { checkNickname, nicknameKey } from "../../lib/nickname.ts";
@@ -37,6 +39,10 @@ export interface Flaws {
   busy?: boolean;
   /** Not a flaw: a per-connection rate limit on frames, as a server may have. */
   rateLimit?: { perSecond: number; burst: number };
+  /** Not a flaw: numbers the messages it sends (`seq`, §8), and ignores `since`. */
+  seq?: boolean;
+  /** Not a flaw: answers a message's `id` with `{"status":"ok","id":…}` once stored (§8). */
+  acks?: boolean;
 }
 
 const MAX_LINE_BYTES = 64 * 1024;
@@ -245,6 +251,9 @@ export class FakeChatServer {
       if (claimed) from = claimed;
     }
     this.#post(peer, from, frame.message);
+    if (this.#flaws.acks && frame.id !== undefined) {
+      peer.send(encodeStatus({ status: "ok", id: frame.id }));
+    }
   }
 
   #login(peer: Peer, raw: string): void {
@@ -273,7 +282,9 @@ export class FakeChatServer {
   }
 
   #store(from: string, message: string): string {
-    const line = encodeChatMessage({ from, message, time: formatWireTime(new Date()) });
+    const time = formatWireTime(new Date());
+    const seq = this.#flaws.seq ? this.#history.length + 1 : undefined;
+    const line = encodeChatMessage({ from, message, time, seq });
     this.#history.push({ from, line });
     return line;
   }

@@ -6,7 +6,7 @@
 import { LineSplitter } from "../../lib/lines.ts";
 import { eventually } from "../../bench/fault/schedule.ts";
 import type { CliContext } from "../../lib/cli.ts";
-import { runClient } from "../../lib/client/cli.ts";
+import { type ClientCliOptions, runClient } from "../../lib/client/cli.ts";
 
 /** The repository root (main.ts lives there). */
 export const ROOT = new URL("../../", import.meta.url).pathname;
@@ -42,7 +42,29 @@ async function run(command: string, args: string[], cwd?: string): Promise<strin
   return new TextDecoder().decode(out.stdout);
 }
 
-async function makeCert(dir: string, name: string, extra: string[]): Promise<TestCert> {
+/** A certificate's files, PEM text and fingerprint, once openssl has written them. */
+async function loadCert(certFile: string, keyFile: string): Promise<TestCert> {
+  const fp = await run("openssl", ["x509", "-in", certFile, "-noout", "-fingerprint", "-sha256"]);
+  return {
+    certFile,
+    keyFile,
+    certPem: await Deno.readTextFile(certFile),
+    keyPem: await Deno.readTextFile(keyFile),
+    fingerprint: fp.trim().split("=")[1],
+  };
+}
+
+/**
+ * `openssl req -x509 … -nodes` in `dir`, with `extra` arguments, the
+ * subject `subject` and (unless null) the subjectAltName `san`.
+ */
+async function makeCert(
+  dir: string,
+  name: string,
+  extra: string[],
+  subject = "/CN=localhost",
+  san: string | null = "DNS:localhost,IP:127.0.0.1,IP:::1",
+): Promise<TestCert> {
   const certFile = `${dir}/${name}.pem`;
   const keyFile = `${dir}/${name}.key`;
   await run("openssl", [
@@ -57,18 +79,66 @@ async function makeCert(dir: string, name: string, extra: string[]): Promise<Tes
     "2",
     "-nodes",
     "-subj",
-    "/CN=localhost",
-    "-addext",
-    "subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1",
+    subject,
+    ...(san === null ? [] : ["-addext", `subjectAltName=${san}`]),
   ]);
-  const fp = await run("openssl", ["x509", "-in", certFile, "-noout", "-fingerprint", "-sha256"]);
-  return {
-    certFile,
-    keyFile,
-    certPem: await Deno.readTextFile(certFile),
-    keyPem: await Deno.readTextFile(keyFile),
-    fingerprint: fp.trim().split("=")[1],
-  };
+  return await loadCert(certFile, keyFile);
+}
+
+/**
+ * A certificate made as the protocol's original test instructions make it:
+ * `openssl req -x509 -newkey rsa:2048 … -nodes` and whatever the person
+ * types at the prompts, so RSA 2048, CA:TRUE (openssl's default), no
+ * subjectAltName, and a common name (`subject`) that is not the name or
+ * address the other team dials.
+ */
+export function makeSeedCert(dir: string, subject = "/CN=chat server"): Promise<TestCert> {
+  return makeCert(
+    dir,
+    `seed-${crypto.randomUUID().slice(0, 8)}`,
+    ["-newkey", "rsa:2048"],
+    subject,
+    null,
+  );
+}
+
+/** A leaf for `name` only (CN and SAN), signed by `ca` (a CA:TRUE certificate). */
+export async function makeSignedCert(dir: string, ca: TestCert, name: string): Promise<TestCert> {
+  const base = `${dir}/signed-${crypto.randomUUID().slice(0, 8)}`;
+  await run("openssl", [
+    "req",
+    "-new",
+    "-newkey",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:P-256",
+    "-nodes",
+    "-keyout",
+    `${base}.key`,
+    "-out",
+    `${base}.csr`,
+    "-subj",
+    `/CN=${name}`,
+  ]);
+  await Deno.writeTextFile(`${base}.ext`, `subjectAltName=DNS:${name}\n`);
+  await run("openssl", [
+    "x509",
+    "-req",
+    "-in",
+    `${base}.csr`,
+    "-CA",
+    ca.certFile,
+    "-CAkey",
+    ca.keyFile,
+    "-CAcreateserial",
+    "-days",
+    "2",
+    "-extfile",
+    `${base}.ext`,
+    "-out",
+    `${base}.pem`,
+  ]);
+  return await loadCert(`${base}.pem`, `${base}.key`);
 }
 
 /** Makes the test certificates (about a second; do it once per test file). */
@@ -89,6 +159,11 @@ export async function makeCerts(): Promise<TestCerts> {
   return { dir, caTrue, caFalse, other, remove: () => Deno.remove(dir, { recursive: true }) };
 }
 
+/** The non-empty lines of a program's output. */
+export function lines(text: string): string[] {
+  return text.split("\n").filter((line) => line !== "");
+}
+
 /** Polls until a condition holds (the one poll of the tests and fault scenarios). */
 export { eventually };
 
@@ -102,6 +177,8 @@ export class FakeConn {
   readonly conn: Deno.TlsConn;
   /** Every line received, in order (also those already taken by next()). */
   readonly received: string[] = [];
+  /** Blank lines received (skipped as frames, PROTOCOL.md §1): the client's heartbeats. */
+  blankLines = 0;
   #cursor = 0;
   /** "close_notify" when the client closed politely, else what went wrong. */
   readonly ended: Promise<string>;
@@ -151,10 +228,15 @@ export class FakeConn {
     });
     const buffer = new Uint8Array(64 * 1024);
     let how = "close_notify";
+    let previous = 10; // A "\n" right at the start, or after another, ends a blank line.
     try {
       while (true) {
         const n = await this.conn.read(buffer);
         if (n === null) break;
+        for (let i = 0; i < n; i++) {
+          if (buffer[i] === 10 && previous === 10) this.blankLines++;
+          previous = buffer[i];
+        }
         splitter.push(buffer.subarray(0, n));
       }
     } catch (error) {
@@ -226,7 +308,7 @@ export class PipeClient {
   readonly #stop = new AbortController();
   #exited: number | undefined;
 
-  constructor(args: string[], env: Record<string, string> = {}) {
+  constructor(args: string[], env: Record<string, string> = {}, options: ClientCliOptions = {}) {
     let controller!: ReadableStreamDefaultController<Uint8Array>;
     const stdin = new ReadableStream<Uint8Array>({ start: (c) => void (controller = c) });
     this.#input = controller;
@@ -238,7 +320,7 @@ export class PipeClient {
       isTerminal: { stdin: false, stdout: false },
       stdin: () => stdin,
     };
-    this.code = runClient(args, context).then((code) => this.#exited = code);
+    this.code = runClient(args, context, options).then((code) => this.#exited = code);
   }
 
   /** Types lines into stdin. */
@@ -266,9 +348,187 @@ export class PipeClient {
   }
 }
 
+/**
+ * A fake server with `cert` and in-process clients of it: `start(extra)`
+ * runs `chat client --addr 127.0.0.1:PORT --ca CERT EXTRA…` with its config
+ * in a temp dir. Disposing closes the server and removes the dir.
+ */
+export async function pipeSetup(cert: TestCert) {
+  const server = new FakeServer(cert);
+  const config = await Deno.makeTempDir({ prefix: "chat-client-config-" });
+  const start = (extra: string[] = [], env: Record<string, string> = {}) =>
+    new PipeClient(
+      ["--addr", `127.0.0.1:${server.port}`, "--ca", cert.certFile, ...extra],
+      clientEnv(config, env),
+    );
+  return {
+    server,
+    config,
+    start,
+    async [Symbol.asyncDispose]() {
+      await server.close();
+      await Deno.remove(config, { recursive: true });
+    },
+  };
+}
+
 /** Default environment for in-process clients: no colour, config in a temp dir. */
 export function clientEnv(configDir: string, extra: Record<string, string> = {}) {
   return { NO_COLOR: "1", XDG_CONFIG_HOME: configDir, HOME: configDir, ...extra };
+}
+
+/** The flags of `deno task client` (its permission set), so tests prove the task's permissions suffice. */
+export function clientTaskFlags(): string[] {
+  const config = JSON.parse(Deno.readTextFileSync(`${ROOT}/deno.json`));
+  const command: string = config.tasks.client.command;
+  const match = /^deno run (.*) main\.ts client$/.exec(command);
+  if (!match) throw new Error(`unexpected client task: ${command}`);
+  return match[1].split(" ");
+}
+
+/**
+ * The shell command that runs the client in tmux as `deno task client`
+ * does, then prints `EXIT=<code> AT=<ms since the epoch>` and stays, so
+ * the test can read the exit code and when it came.
+ */
+export function clientShellCommand(args: string[], env: Record<string, string>): string {
+  const vars = Object.entries(env).map(([k, v]) => `${k}=${shellQuote(v)}`).join(" ");
+  const deno = shellQuote(Deno.execPath());
+  const quoted = args.map(shellQuote).join(" ");
+  return `cd ${shellQuote(ROOT)} && env -u NO_COLOR ${vars} ${deno} run ${
+    clientTaskFlags().join(" ")
+  } main.ts client ${quoted}; echo EXIT=$? AT=$(date +%s%3N); sleep 60`;
+}
+
+/** Reads a child's stdout and stderr as text into `into` as they come; resolves when both end. */
+function collectOutput(
+  child: Deno.ChildProcess,
+  into: { stdout: string; stderr: string },
+): Promise<void> {
+  const collect = async (stream: ReadableStream<Uint8Array>, key: "stdout" | "stderr") => {
+    for await (const text of stream.pipeThrough(new TextDecoderStream())) into[key] += text;
+  };
+  return Promise.all([collect(child.stdout, "stdout"), collect(child.stderr, "stderr")])
+    .then(() => {});
+}
+
+/** `chat client ARGS` as a real process without a terminal: stdin piped, output collected. */
+export class ClientProcess {
+  stdout = "";
+  stderr = "";
+  readonly #child: Deno.ChildProcess;
+  readonly #input: WritableStreamDefaultWriter<Uint8Array>;
+  readonly #reading: Promise<void>;
+
+  constructor(args: string[], env: Record<string, string>) {
+    this.#child = new Deno.Command(Deno.execPath(), {
+      args: ["run", ...clientTaskFlags(), "main.ts", "client", ...args],
+      cwd: ROOT,
+      env: { TZ: "UTC", ...env },
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    this.#input = this.#child.stdin.getWriter();
+    this.#reading = collectOutput(this.#child, this);
+  }
+
+  /** Types lines into stdin. */
+  async type(...lines: string[]): Promise<void> {
+    await this.#input.write(encoder.encode(lines.map((line) => line + "\n").join("")));
+  }
+
+  /** Ends stdin; resolves with the exit code and how many ms after end of input it came. */
+  async end(): Promise<{ code: number; ms: number }> {
+    const eof = performance.now();
+    await this.#input.close().catch(() => {});
+    const { code } = await this.#child.status;
+    const ms = performance.now() - eof;
+    await this.#reading;
+    return { code, ms };
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.#input.close().catch(() => {});
+    try {
+      this.#child.kill("SIGKILL");
+    } catch {
+      // Exited already.
+    }
+    await this.#child.status;
+    await this.#reading;
+  }
+}
+
+/**
+ * `openssl s_server` on 127.0.0.1 with a certificate, for one connection:
+ * the outside world's server, with a person typing its side of the chat.
+ * Its stdout shows what the client sent, and `DONE` after a clean TLS
+ * shutdown (the client's close_notify).
+ */
+export class OpensslServer {
+  stdout = "";
+  stderr = "";
+  readonly port: number;
+  readonly #child: Deno.ChildProcess;
+  readonly #typist: WritableStreamDefaultWriter<Uint8Array>;
+  readonly #reading: Promise<void>;
+
+  private constructor(cert: TestCert, port: number) {
+    this.port = port;
+    this.#child = new Deno.Command("openssl", {
+      args: [
+        "s_server",
+        "-accept",
+        `127.0.0.1:${port}`,
+        "-cert",
+        cert.certFile,
+        "-key",
+        cert.keyFile,
+        "-naccept",
+        "1",
+      ],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    this.#typist = this.#child.stdin.getWriter();
+    this.#reading = collectOutput(this.#child, this);
+  }
+
+  /** Starts it on a free port and waits until it accepts. */
+  static async start(cert: TestCert): Promise<OpensslServer> {
+    const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = probe.addr.port;
+    probe.close();
+    const server = new OpensslServer(cert, port);
+    if (!await eventually(() => server.stdout.includes("ACCEPT"), 10_000)) {
+      await server.close();
+      throw new Error(`openssl s_server did not start: ${server.stderr}`);
+    }
+    return server;
+  }
+
+  /** Types a line, as the person at the server would. */
+  async type(line: string): Promise<void> {
+    await this.#typist.write(encoder.encode(line + "\n"));
+  }
+
+  /** Stops it (end of its input, then a kill if it is still there). */
+  async close(): Promise<void> {
+    await this.#typist.close().catch(() => {});
+    try {
+      this.#child.kill();
+    } catch {
+      // Exited already.
+    }
+    await this.#child.status;
+    await this.#reading;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
 }
 
 /** A terminal in tmux, on its own server socket, at a fixed size. */
@@ -313,6 +573,19 @@ export class Tmux {
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
     throw new Error(`screen never matched ${pattern}:\n${screen}`);
+  }
+
+  /**
+   * Presses Ctrl-D in a window started with {@linkcode clientShellCommand}
+   * and waits for the client to exit: its exit code, how many ms after the
+   * key it exited, and the screen then.
+   */
+  async leave(): Promise<{ code: number; ms: number; screen: string }> {
+    const pressed = Date.now();
+    await this.keys("C-d");
+    const screen = await this.waitFor(/EXIT=\d+ AT=\d+/);
+    const [, code, at] = /EXIT=(\d+) AT=(\d+)/.exec(screen)!;
+    return { code: Number(code), ms: Number(at) - pressed, screen };
   }
 
   /** Kills the tmux server (and the programs in it). */

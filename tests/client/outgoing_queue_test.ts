@@ -39,6 +39,14 @@ const error = (item: OutgoingMessage, reason?: string) => ({
   reason,
 });
 
+/** A queue whose server has shown that it acks: a first message went out and was acked. */
+function acking(): OutgoingQueue {
+  const queue = new OutgoingQueue(Math.random, 0);
+  queue.add("earlier", false);
+  queue.ack(ok(drain(queue, 0).sent[0]));
+  return queue;
+}
+
 Deno.test("messages go out in order with distinct ids, a burst at once, then at the sending rate", () => {
   const queue = new OutgoingQueue(() => 0.5, 0);
   for (let i = 1; i <= SEND_BURST + 5; i++) queue.add(`line ${i}`, false);
@@ -60,25 +68,25 @@ Deno.test("the queue says when it is full", () => {
   assert.equal(queue.hasRoom, false);
 });
 
-Deno.test("only an ack or numbered messages make the server one that acks; only an ack counts unconfirmed", () => {
+Deno.test("only an ack makes the server one that acks; only an ack counts unconfirmed", () => {
   const queue = new OutgoingQueue(Math.random, 0);
   queue.add("a", false);
   queue.add("b", false);
   const [a] = drain(queue, 0).sent;
   assert.equal(queue.serverAcks, false);
   assert.equal(queue.unconfirmed, 0);
-  queue.serverNumbers();
-  assert.equal(queue.serverAcks, true, "a server that numbers its messages is taken to ack");
-  assert.equal(queue.unconfirmed, 0, "but nothing is counted as unconfirmed before an ack");
+  assert.deepEqual(queue.notConfirmed, [], "written to a server not known to ack: delivered");
+  assert.deepEqual(queue.undelivered, []);
   assert.deepEqual(queue.ack(ok(a)), { kind: "confirmed", item: a });
+  assert.equal(queue.serverAcks, true);
   assert.equal(queue.unconfirmed, 1, "b waits for its ack");
-  assert.deepEqual(queue.undelivered, ["b"]);
+  assert.deepEqual(queue.notConfirmed, ["b"], "written to a server that acks: not confirmed");
+  assert.deepEqual(queue.undelivered, [], "but not known to be lost");
 });
 
 Deno.test("a message echoes once, however often it is resent", () => {
-  const queue = new OutgoingQueue(Math.random, 0);
+  const queue = acking();
   queue.add("hi", false);
-  queue.ack({ status: "ok", id: "none" }); // An ack: this server acks.
   const [first] = drain(queue, 0).sent;
   queue.connectionLost();
   assert.equal(queue.queued, 1);
@@ -89,8 +97,7 @@ Deno.test("a message echoes once, however often it is resent", () => {
 });
 
 Deno.test("a dropped connection leaves messages in doubt with a server that acks, delivered without", () => {
-  const withAcks = new OutgoingQueue(Math.random, 0);
-  withAcks.serverNumbers();
+  const withAcks = acking();
   withAcks.add("a", false);
   drain(withAcks, 0);
   withAcks.connectionLost();
@@ -98,6 +105,8 @@ Deno.test("a dropped connection leaves messages in doubt with a server that acks
   assert(step.kind === "send");
   assert.equal(step.item.inDoubt, true);
   assert.equal(step.item.announce, true, "its delivery will be announced");
+  assert.deepEqual(withAcks.notConfirmed, ["a"], "in doubt: it may have arrived");
+  assert.deepEqual(withAcks.undelivered, []);
   assert.equal(withAcks.resendInDoubt(), 1);
   assert.equal(step.item.inDoubt, false);
 
@@ -110,8 +119,7 @@ Deno.test("a dropped connection leaves messages in doubt with a server that acks
 });
 
 Deno.test("a message the replay shows arrived leaves the queue", () => {
-  const queue = new OutgoingQueue(Math.random, 0);
-  queue.serverNumbers();
+  const queue = acking();
   queue.add("a", false);
   const [a] = drain(queue, 0).sent;
   queue.connectionLost();
@@ -125,6 +133,8 @@ Deno.test("a rate-limit refusal resends the message first after one pause, then 
   const [a, b] = drain(queue, 0).sent;
   const outcome = queue.ack(error(a, `${RATE_LIMIT_REASON}: slow down`));
   assert.deepEqual(outcome, { kind: "retry", item: a, why: "rate limit" });
+  assert.deepEqual(queue.undelivered, ["a"], "refused, so known not stored until resent");
+  assert.deepEqual(queue.notConfirmed, ["b"]);
   assert.deepEqual(queue.rateLimited(), { ms: RATE_LIMIT_PAUSE_MS, firstRateLimit: true });
   assert.equal(queue.paused, true);
   assert.equal(queue.ack(error(b, RATE_LIMIT_REASON)).kind, "retry");
@@ -175,7 +185,7 @@ Deno.test("after recovering, the usual pace comes back once the queue is empty",
   assert.equal(drain(queue, STORAGE_PAUSE_MS + 5000).sent.length, 10, "bursts again");
 });
 
-Deno.test("a message refused for another reason is not delivered, and listed in submission order", () => {
+Deno.test("a message refused for another reason is not delivered, listed in submission order; one unanswered is not confirmed", () => {
   const queue = new OutgoingQueue(Math.random, 0);
   for (const text of ["a", "b", "c"]) queue.add(text, false);
   const [a, b] = drain(queue, 0).sent;
@@ -185,7 +195,10 @@ Deno.test("a message refused for another reason is not delivered, and listed in 
     reason: "refused by the server",
   });
   assert.deepEqual(queue.ack(ok(a)).kind, "confirmed");
-  assert.deepEqual(queue.undelivered, ["b", "c"]);
+  assert.deepEqual(queue.undelivered, ["b"]);
+  assert.deepEqual(queue.notConfirmed, ["c"]);
+  queue.add("d", false);
+  assert.deepEqual(queue.undelivered, ["b", "d"], "never written");
   assert.deepEqual(queue.ack(ok(a)), { kind: "unknown" }, "answered already");
 });
 
@@ -215,8 +228,11 @@ Deno.test("end of input leaves, waits or drains depending on the queue and the c
   queue.add("a", false);
   assert.equal(queue.finishStep({ ...online, holding: true }), "wait", "during the replay");
   assert.equal(queue.finishStep(online), "wait", "queued");
-  drain(queue, 0);
+  queue.add("b", false);
+  const [a] = drain(queue, 0).sent;
   assert.equal(queue.finishStep(online), "drain", "a server that may never ack");
-  queue.serverNumbers();
-  assert.equal(queue.finishStep(online), "wait", "a server that acks will");
+  queue.ack({ status: "ok", id: "someone-else's" });
+  assert.equal(queue.finishStep(online), "drain", "an ack of an id we never made proves nothing");
+  queue.ack(ok(a));
+  assert.equal(queue.finishStep(online), "wait", "a server that acks will ack b too");
 });

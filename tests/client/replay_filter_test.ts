@@ -156,3 +156,44 @@ Deno.test("the memory of shown messages is bounded", () => {
   }
   assert.equal(filter.accept(first, "bob").show, true, "forgotten, so shown again");
 });
+
+Deno.test("when the server's numbers go back, `since` follows them and no new message is skipped", () => {
+  const filter = new ReplayFilter<Own>();
+  filter.connected();
+  filter.loggedIn(true);
+  const old = Array.from({ length: 10 }, (_, i) => msg("alice", `m${i + 1}`, i + 1));
+  for (const m of old) assert.equal(filter.accept(m, "bob").show, true);
+  assert.equal(filter.lastSeq, 10);
+  // Restarted, it lost 9 and 10 (relayed, never written) and answers since 10 with a full replay.
+  filter.connectionLost();
+  filter.connected();
+  filter.loggedIn(false);
+  for (const m of old.slice(0, 8)) {
+    assert.deepEqual(filter.accept(m, "bob"), { show: false, restarted: false }, m.message);
+  }
+  assert.equal(filter.lastSeq, 8, "the next since is where this server's numbers are");
+  // Others talk meanwhile: their 9, 10 and 11 are new messages, and all are shown.
+  filter.connectionLost();
+  filter.connected();
+  filter.loggedIn(false);
+  const verdicts = ["n9", "n10", "n11"].map((text, i) =>
+    filter.accept(msg("carol", text, 9 + i), "bob")
+  );
+  assert.deepEqual(verdicts, [
+    { show: true, restarted: true },
+    { show: true, restarted: false },
+    { show: true, restarted: false },
+  ]);
+  // A memory-only server begins again at 1: new messages, shown; repeats still skipped.
+  filter.connectionLost();
+  filter.connected();
+  filter.loggedIn(false);
+  const fresh = msg("dave", "fresh start", 1);
+  assert.deepEqual(filter.accept(fresh, "bob"), { show: true, restarted: true });
+  assert.deepEqual(filter.accept(fresh, "bob"), { show: false, restarted: false });
+  assert.deepEqual(filter.accept(msg("bob", "mine, shown when typed", 2), "bob"), {
+    show: false,
+    restarted: false,
+  });
+  assert.equal(filter.lastSeq, 2);
+});

@@ -11,10 +11,11 @@ import {
   clientEnv,
   eventually,
   type FakeConn,
-  FakeServer,
   type Frame,
+  lines,
   makeCerts,
   PipeClient,
+  pipeSetup,
 } from "./_helpers.ts";
 import { missing, testNeeding } from "../_tools.ts";
 import { HOSTILE_MESSAGES, HOSTILE_NICKNAMES, RAW_UNSAFE } from "./hostile_corpus.ts";
@@ -28,27 +29,7 @@ globalThis.addEventListener(
   () => certs && Deno.removeSync(certs.dir, { recursive: true }),
 );
 
-async function setup() {
-  const server = new FakeServer(certs.caTrue);
-  const config = await Deno.makeTempDir({ prefix: "chat-client-config-" });
-  const start = (extra: string[] = [], env: Record<string, string> = {}) =>
-    new PipeClient(
-      ["--addr", `127.0.0.1:${server.port}`, "--ca", certs.caTrue.certFile, ...extra],
-      clientEnv(config, env),
-    );
-  return {
-    server,
-    start,
-    async [Symbol.asyncDispose]() {
-      await server.close();
-      await Deno.remove(config, { recursive: true });
-    },
-  };
-}
-
-function lines(text: string): string[] {
-  return text.split("\n").filter((line) => line !== "");
-}
+const setup = () => pipeSetup(certs.caTrue);
 
 test("sends the login first, then each input line as one message, and leaves politely at end of input", async () => {
   await using t = await setup();
@@ -190,6 +171,53 @@ test("after a dropped connection it logs in again with since, sends queued lines
   ]);
 });
 
+test("a server whose numbers went back (it lost its last messages in a restart): no new message is skipped", async () => {
+  await using t = await setup();
+  const client = t.start(["--nick", "bob"]);
+  const at = (minute: number) => `2017-01-12T20:${String(minute).padStart(2, "0")}:00Z`;
+  const before = Array.from({ length: 10 }, (_, i) => ({
+    from: "alice",
+    message: `old ${i + 1}`,
+    time: at(i),
+    seq: i + 1,
+  }));
+  const conn = await t.server.accept();
+  await conn.next();
+  await conn.send({ status: "ok" }, ...before);
+  assert(await eventually(() => client.stdout.includes("old 10")), client.stdout);
+  await conn.drop();
+  // Restarted: 9 and 10 were relayed but never written. Asked for `since` 10, beyond its
+  // newest, it replays everything it has (as our server does).
+  const second = await t.server.accept(5000);
+  assert.deepEqual(await second.next(), { command: "login", nickname: "bob", since: 10 });
+  await second.send({ status: "ok" }, ...before.slice(0, 8));
+  assert(await eventually(() => client.stderr.includes("reconnected")), client.stderr);
+  await new Promise((resolve) => setTimeout(resolve, 200)); // The replay is taken in.
+  await second.drop();
+  // Meanwhile carol said three things, numbered 9, 10 and 11 by this life of the server.
+  const after = ["new 9", "new 10", "new 11"].map((message, i) => ({
+    from: "carol",
+    message,
+    time: at(20 + i),
+    seq: 9 + i,
+  }));
+  const third = await t.server.accept(5000);
+  const login = await third.next();
+  const since = typeof login.since === "number" ? login.since : 0;
+  await third.send({ status: "ok" }, ...after.filter((m) => m.seq > since));
+  client.end();
+  assert.equal(await client.code, 0, client.stderr);
+  assert.equal(since, 8, "since follows the server's numbers as they are now");
+  const shown = lines(client.stdout).filter((line) => !line.startsWith("---"));
+  assert.deepEqual(shown.map((line) => line.slice(6)), [
+    ...before.map((m) => `<alice> ${m.message}`),
+    "<carol> new 9",
+    "<carol> new 10",
+    "<carol> new 11",
+  ]);
+  assert.equal(client.stderr.match(/numbers restarted/g)?.length, 1, client.stderr);
+});
+
 test("against a server without seq, a reconnect marks the replay and skips what was shown", async () => {
   await using t = await setup();
   const client = t.start(["--nick", "bob"]);
@@ -251,6 +279,32 @@ test("a message unconfirmed when the connection dropped is resent unless the rep
   assert.equal(again.received.length, 2, "login and m3 only");
   const shown = lines(client.stdout).filter((line) => !line.startsWith("---"));
   assert.deepEqual(shown.map((line) => line.slice(6)), ["<bob> m1", "<bob> m2", "<bob> m3"]);
+});
+
+test("a quiet connection carries a blank line each heartbeat interval, skipped as a frame; none while chatting", async () => {
+  await using t = await setup();
+  const client = new PipeClient(
+    ["--addr", `127.0.0.1:${t.server.port}`, "--ca", certs.caTrue.certFile, "--nick", "bob"],
+    clientEnv(t.config),
+    { heartbeatMs: 150 },
+  );
+  const conn = await t.server.accept();
+  await conn.next();
+  await new Promise((resolve) => setTimeout(resolve, 400));
+  assert.equal(conn.blankLines, 0, "none before the login's answer");
+  await conn.send({ status: "ok" });
+  assert(await eventually(() => conn.blankLines >= 3, 3000), `${conn.blankLines} heartbeats`);
+  // Chatting faster than the interval: no heartbeat in between.
+  const before = conn.blankLines;
+  for (let i = 0; i < 5; i++) {
+    client.type(`line ${i}`);
+    assert.equal((await conn.next()).message, `line ${i}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  assert(conn.blankLines - before <= 1, `${conn.blankLines - before} heartbeats while chatting`);
+  client.end();
+  assert.equal(await client.code, 0, client.stderr);
+  assert.equal(conn.received.length, 6, "the login and five messages: heartbeats are no frames");
 });
 
 test("--json prints every received frame as one terminal-safe JSON line", async () => {

@@ -13,14 +13,14 @@ import {
   REPLAY_MAX_WAIT_MS,
   REPLAY_QUIET_MS,
 } from "../../lib/client/delivery.ts";
+import { BACKOFF_MAX_MS, backoffDelay } from "../../lib/client/backoff.ts";
 import {
-  BACKOFF_MAX_MS,
-  backoffDelay,
   LOGIN_NOTICE_MS,
   LOGIN_TIMEOUT_MS,
   Session,
   type SessionEvents,
 } from "../../lib/client/session.ts";
+import { HEARTBEAT_MS } from "../../lib/client/heartbeat.ts";
 import type { TimerHandle, Timers } from "../../lib/client/timers.ts";
 
 /** Timers that fire only when the test advances the clock. */
@@ -298,11 +298,12 @@ Deno.test("at end of input it waits for the acks of the first messages too, then
   ack(link, "a"); // The first ack ever: this server acks, so "b" is waited for too.
   t.timers.advance(FINISH_DRAIN_MS * 2);
   assert.equal(link.ended, false, "still waiting for the ack of b");
-  assert.deepEqual(t.session.undelivered, ["b"]);
+  assert.deepEqual(t.session.notConfirmed, ["b"]);
+  assert.deepEqual(t.session.undelivered, []);
   ack(link, "b");
   await t.running;
   assert.equal(link.ended, true);
-  assert.deepEqual(t.session.undelivered, []);
+  assert.deepEqual(t.session.notConfirmed, []);
 });
 
 Deno.test("at end of input, a server that never acks gets a short drain, and what was written counts as delivered", async () => {
@@ -321,7 +322,26 @@ Deno.test("at end of input, a server that never acks gets a short drain, and wha
   assert.deepEqual(t.session.undelivered, []);
 });
 
-Deno.test("at end of input with the server gone, it gives up after the deadline and names what was not delivered", async () => {
+Deno.test("a server that numbers its messages but never acks: end of input drains briefly and nothing is claimed lost", async () => {
+  const t = startSession();
+  await tick();
+  const link = t.links[0];
+  link.sink.line('{"status":"ok"}');
+  link.sink.line('{"from":"alice","message":"hi","time":"2017-01-12T20:00:00Z","seq":7}');
+  t.session.submit("a");
+  t.session.finish();
+  t.timers.advance(REPLAY_QUIET_MS);
+  assert.equal(messagesOn(link).length, 1);
+  assert.equal(t.session.status.unconfirmed, 0, "a seq is no promise of acks");
+  t.timers.advance(FINISH_DRAIN_MS);
+  await t.running;
+  assert.equal(link.ended, true, "left after the drain, not after the give-up deadline");
+  assert.deepEqual(t.session.undelivered, []);
+  assert.deepEqual(t.session.notConfirmed, []);
+  assert.doesNotMatch(t.notices.join("\n"), /giving up/);
+});
+
+Deno.test("at end of input with the server gone, it gives up after the deadline and names what was not confirmed", async () => {
   const t = startSession();
   await tick();
   const link = t.links[0];
@@ -339,7 +359,8 @@ Deno.test("at end of input with the server gone, it gives up after the deadline 
   await t.advance(200);
   assert.equal(t.settled, true, "gave up at the deadline instead of retrying forever");
   await t.running;
-  assert.deepEqual(t.session.undelivered, ["hi"]);
+  assert.deepEqual(t.session.notConfirmed, ["hi"], "written, never acked: it may have arrived");
+  assert.deepEqual(t.session.undelivered, []);
   assert.match(t.notices.join("\n"), /giving up: could not reconnect to example:1337/);
 });
 
@@ -389,6 +410,79 @@ Deno.test("after a reconnect, a replayed copy of a confirmed message does not co
   again.sink.line('{"from":"bob","message":"ok","time":"2017-01-12T20:02:00Z","seq":1}');
   await t.advance(REPLAY_MAX_WAIT_MS);
   assert.deepEqual(messagesOn(again), [{ message: "ok", id: inDoubt.id }], "resent");
+  await t.session.quit();
+  await t.running;
+});
+
+Deno.test("at end of input with a login never answered, the run fails with one reason instead of leaving quietly", async () => {
+  const t = startSession();
+  await tick();
+  const link = t.links[0];
+  assert.deepEqual(link.written, ['{"command":"login","nickname":"bob"}\n']);
+  const failed = assert.rejects(
+    t.running,
+    (error) =>
+      error instanceof FatalError &&
+      error.message === "example:1337 did not answer the login within 10 s",
+  );
+  t.session.finish(); // `--json < /dev/null`: nothing to send, only the history to print.
+  await t.advance(FINISH_WAIT_MS + 100);
+  await failed;
+  assert.equal(link.ended, true, "closed politely all the same");
+  assert.doesNotMatch(t.notices.join("\n"), /giving up/, "the error is the one line");
+});
+
+Deno.test("a blank line goes out after 20 s without sending, and not while messages flow or before the login", async () => {
+  const t = startSession();
+  await tick();
+  const link = t.links[0];
+  t.timers.advance(LOGIN_TIMEOUT_MS - 1000); // Longer than the heartbeat, shorter than the login deadline.
+  assert.deepEqual(link.written.filter((line) => line === "\n"), [], "not before the login");
+  link.sink.line('{"status":"ok"}');
+  t.timers.advance(HEARTBEAT_MS - 1);
+  assert.equal(link.written.at(-1), '{"command":"login","nickname":"bob"}\n');
+  t.timers.advance(1);
+  assert.equal(link.written.at(-1), "\n", "20 s after the login");
+  t.timers.advance(HEARTBEAT_MS);
+  assert.deepEqual(link.written.slice(-2), ["\n", "\n"], "and every 20 s while idle");
+  // Chatting every 15 s: no heartbeat at all.
+  const before = link.written.length;
+  for (let i = 0; i < 6; i++) {
+    t.timers.advance(15_000);
+    t.session.submit(`line ${i}`);
+  }
+  const flowing = link.written.slice(before);
+  assert.equal(flowing.length, 6);
+  assert(flowing.every((line) => line !== "\n"), flowing.join(""));
+  t.timers.advance(HEARTBEAT_MS);
+  assert.equal(link.written.at(-1), "\n", "idle again: the heartbeat resumes");
+  await link.end();
+  const count = link.written.length;
+  t.timers.advance(HEARTBEAT_MS * 3);
+  assert.equal(link.written.length, count, "none once the connection is gone");
+  await t.session.quit();
+  await t.running;
+});
+
+Deno.test("a server that answers the heartbeat with an error gets no more heartbeats, and no message is blamed", async () => {
+  const t = startSession();
+  await tick();
+  const link = t.links[0];
+  link.sink.line('{"status":"ok"}');
+  t.timers.advance(HEARTBEAT_MS);
+  assert.equal(link.written.at(-1), "\n");
+  link.sink.line('{"status":"error","reason":"malformed JSON"}'); // It does not skip blank lines.
+  assert.match(
+    t.notices.at(-1)!,
+    /answers a blank line with an error \(malformed JSON\): no more heartbeats/,
+  );
+  t.timers.advance(HEARTBEAT_MS * 5);
+  assert.equal(link.written.filter((line) => line === "\n").length, 1);
+  assert.equal(t.session.unnamedRefusals.count, 0);
+  t.session.submit("hello");
+  t.timers.advance(REPLAY_QUIET_MS);
+  link.sink.line('{"status":"error","reason":"too long for me"}'); // After a message: about it.
+  assert.deepEqual(t.session.unnamedRefusals, { count: 1, reason: "too long for me" });
   await t.session.quit();
   await t.running;
 });

@@ -6,11 +6,12 @@
 import assert from "node:assert/strict";
 import {
   clientEnv,
+  clientShellCommand,
   eventually,
   FakeServer,
   makeCerts,
-  ROOT,
-  shellQuote,
+  makeSeedCert,
+  type TestCert,
   Tmux,
 } from "./_helpers.ts";
 import { missing, testNeeding } from "../_tools.ts";
@@ -24,29 +25,8 @@ globalThis.addEventListener(
   () => certs && Deno.removeSync(certs.dir, { recursive: true }),
 );
 
-/** The permission flags of `deno task client`, so these tests prove the task's permissions suffice. */
-const CLIENT_TASK_FLAGS = (() => {
-  const config = JSON.parse(Deno.readTextFileSync(`${ROOT}/deno.json`));
-  const command: string = config.tasks.client.command;
-  const match = /^deno run (.*) main\.ts client$/.exec(command);
-  if (!match) throw new Error(`unexpected client task: ${command}`);
-  return match[1];
-})();
-
-/** The shell command that runs the client as `deno task client` does, then reports its exit code. */
-function clientCommand(args: string[], env: Record<string, string>): string {
-  const vars = Object.entries(env).map(([k, v]) => `${k}=${shellQuote(v)}`).join(" ");
-  const deno = shellQuote(Deno.execPath());
-  const flags = CLIENT_TASK_FLAGS;
-  const quoted = args.map(shellQuote).join(" ");
-  return `cd ${
-    shellQuote(ROOT)
-  } && env -u NO_COLOR ${vars} ${deno} run ${flags} main.ts client ${quoted}; ` +
-    `echo EXIT=$?; sleep 60`;
-}
-
-async function setup() {
-  const server = new FakeServer(certs.caTrue);
+async function setup(cert: TestCert = certs.caTrue) {
+  const server = new FakeServer(cert);
   const config = await Deno.makeTempDir({ prefix: "chat-client-tty-" });
   const tmux = new Tmux();
   const env = { ...clientEnv(config), TZ: "UTC", TERM: "xterm-256color" };
@@ -55,7 +35,7 @@ async function setup() {
     server,
     tmux,
     config,
-    start: (args: string[]) => tmux.start(clientCommand(args, env)),
+    start: (args: string[]) => tmux.start(clientShellCommand(args, env)),
     async [Symbol.asyncDispose]() {
       await tmux.kill();
       await server.close();
@@ -178,7 +158,7 @@ test("an untrusted certificate: the fingerprint is shown, yes pins it, the next 
   const again = new Tmux();
   try {
     const env = { ...clientEnv(t.config), TZ: "UTC" };
-    await again.start(clientCommand(args, env));
+    await again.start(clientShellCommand(args, env));
     const second = await t.server.accept(15_000);
     assert.deepEqual(await second.next(), { command: "login", nickname: "bob" });
     await second.send({ status: "ok" });
@@ -189,6 +169,28 @@ test("an untrusted certificate: the fingerprint is shown, yes pins it, the next 
   } finally {
     await again.kill();
   }
+});
+
+test("the trust prompt shows a certificate's subject as one line: newlines in it forge nothing", async () => {
+  const forged = await makeSeedCert(
+    certs.dir,
+    "/CN=evil\nSHA-256: 3A:9F:00:11\nThis certificate matches yours",
+  );
+  await using t = await setup(forged);
+  await t.start(["--addr", `localhost:${t.server.port}`, "--nick", "bob"]);
+  const screen = await t.tmux.waitFor(/\[y\/N\]$/m);
+  const rows = screen.split("\n");
+  const fingerprints = rows.filter((row) => /^\s*SHA-256:/.test(row));
+  assert.equal(fingerprints.length, 1, screen);
+  const real = screen.slice(screen.indexOf("  SHA-256: ")).replace(/\s/g, "");
+  assert(real.startsWith(`SHA-256:${forged.fingerprint}`), screen);
+  assert(!rows.some((row) => /^\s*This certificate matches/.test(row)), screen);
+  assert.match(
+    screen,
+    /^ {2}subject: evil\\x0aSHA-256: 3A:9F:00:11\\x0aThis certificate matches yours$/m,
+  );
+  await t.tmux.keys("Enter");
+  await t.tmux.waitFor(/EXIT=1/);
 });
 
 test("an untrusted certificate refused at the prompt: nothing is sent, exit 1", async () => {
@@ -255,7 +257,7 @@ test("a partial line that wraps over several rows survives messages arriving", a
     "--ca",
     certs.caTrue.certFile,
   ];
-  await t.tmux.start(clientCommand(args, env), { width: 40, height: 20 });
+  await t.tmux.start(clientShellCommand(args, env), { width: 40, height: 20 });
   const conn = await t.server.accept(15_000);
   await conn.next();
   await conn.send({ status: "ok" });

@@ -1,11 +1,20 @@
 // Which servers the client talks to: --ca for a self-signed certificate
-// (CA:TRUE as `openssl req -x509` makes it, and CA:FALSE), refusal without a
-// terminal before anything is sent, --insecure with one warning, pins in
-// known_hosts, IPv6 literals.
+// (CA:TRUE as `openssl req -x509` makes it, and CA:FALSE), the certificate
+// given with --ca pinned whatever name is dialed (but not one merely signed
+// by a CA of the file), refusal without a terminal before anything is sent,
+// --insecure with one warning, pins in known_hosts, IPv6 literals.
 
 import assert from "node:assert/strict";
 import { KnownHosts } from "../../lib/client/known_hosts.ts";
-import { clientEnv, eventually, FakeServer, makeCerts, PipeClient } from "./_helpers.ts";
+import {
+  clientEnv,
+  eventually,
+  FakeServer,
+  makeCerts,
+  makeSeedCert,
+  makeSignedCert,
+  PipeClient,
+} from "./_helpers.ts";
 import { missing, testNeeding } from "../_tools.ts";
 
 /** Deno.test for the tests that use certificates made with openssl: skipped without it. */
@@ -45,6 +54,20 @@ async function chatOnce(server: FakeServer, args: string[], config: string, host
   return client;
 }
 
+/** Runs a client that must refuse `server`'s certificate: exit 1, and nothing sent, not even the login. */
+async function refusedBy(server: FakeServer, ca: string, config: string): Promise<PipeClient> {
+  const client = new PipeClient(
+    ["--addr", `127.0.0.1:${server.port}`, "--nick", "bob", "--ca", ca],
+    clientEnv(config),
+  );
+  client.type("secret");
+  const conn = await server.accept();
+  assert.equal(await client.code, 1);
+  await conn.ended;
+  assert.deepEqual(conn.received, [], "nothing sent, not even the login");
+  return client;
+}
+
 test("--ca trusts a self-signed CA:TRUE certificate made by openssl req -x509", async () => {
   await using server = new FakeServer(certs.caTrue);
   const config = await tempDir();
@@ -56,6 +79,62 @@ test("--ca trusts a self-signed CA:FALSE certificate", async () => {
   await using server = new FakeServer(certs.caFalse);
   const config = await tempDir();
   await chatOnce(server, ["--ca", certs.caFalse.certFile], config);
+  await Deno.remove(config, { recursive: true });
+});
+
+test("the certificate given with --ca is pinned: trusted by address although its name differs, said once", async () => {
+  // As the seed's instructions make it: RSA 2048, CA:TRUE, no SAN, CN "chat server".
+  const seed = await makeSeedCert(certs.dir);
+  await using server = new FakeServer(seed);
+  const config = await tempDir();
+  const client = new PipeClient(
+    ["--addr", `127.0.0.1:${server.port}`, "--nick", "bob", "--ca", seed.certFile],
+    clientEnv(config),
+  );
+  const conn = await server.accept();
+  assert.deepEqual(await conn.next(), { command: "login", nickname: "bob" });
+  await conn.send({ status: "ok" });
+  assert(await eventually(() => client.stderr.includes("logged in")), client.stderr);
+  await conn.drop();
+  const again = await server.accept();
+  assert.deepEqual(await again.next(), { command: "login", nickname: "bob" });
+  await again.send({ status: "ok" });
+  client.type("hi");
+  client.end();
+  const hi = await again.next();
+  await again.send({ status: "ok", id: hi.id });
+  assert.equal(await client.code, 0, client.stderr);
+  assert.match(
+    client.stderr,
+    /^chat: the certificate of 127\.0\.0\.1:\d+ is for another name \(CN chat server\); trusted because it is pinned with --ca: it is the very certificate in that file$/m,
+  );
+  assert.equal(
+    client.stderr.match(/for another name/g)?.length,
+    1,
+    "said once, not per connection",
+  );
+  await Deno.remove(config, { recursive: true });
+});
+
+test("a certificate that merely chains to a CA given with --ca still needs the right name", async () => {
+  const leaf = await makeSignedCert(certs.dir, certs.caTrue, "elsewhere.example");
+  await using server = new FakeServer(leaf);
+  const config = await tempDir();
+  const client = await refusedBy(server, certs.caTrue.certFile, config);
+  assert.match(client.stderr, /the certificate is for another host name/);
+  assert.doesNotMatch(client.stderr, /pinned/);
+  await Deno.remove(config, { recursive: true });
+});
+
+test("a certificate pinned in known_hosts is trusted by address although its name differs", async () => {
+  const seed = await makeSeedCert(certs.dir);
+  await using server = new FakeServer(seed);
+  const config = await tempDir();
+  await new KnownHosts(`${config}/chat/known_hosts`).add(
+    `127.0.0.1:${server.port}`,
+    seed.fingerprint,
+  );
+  await chatOnce(server, [], config);
   await Deno.remove(config, { recursive: true });
 });
 
@@ -71,15 +150,7 @@ Deno.test("IPv6 addresses work as [::1]:PORT", {
 test("an untrusted certificate without a terminal is refused and nothing is sent, not even the login", async () => {
   await using server = new FakeServer(certs.caTrue);
   const config = await tempDir();
-  const client = new PipeClient(
-    ["--addr", `127.0.0.1:${server.port}`, "--nick", "bob", "--ca", certs.other.certFile],
-    clientEnv(config),
-  );
-  client.type("secret");
-  const conn = await server.accept();
-  assert.equal(await client.code, 1);
-  await conn.ended;
-  assert.deepEqual(conn.received, []);
+  const client = await refusedBy(server, certs.other.certFile, config);
   assert.match(client.stderr, /--ca/);
   assert.match(client.stderr, /--insecure/);
   assert.match(client.stderr, new RegExp(certs.caTrue.fingerprint));
@@ -115,14 +186,7 @@ test("a pinned certificate that changed is refused loudly with both fingerprints
   const config = await tempDir();
   const hosts = new KnownHosts(`${config}/chat/known_hosts`);
   await hosts.add(`127.0.0.1:${server.port}`, certs.other.fingerprint);
-  const client = new PipeClient(
-    ["--addr", `127.0.0.1:${server.port}`, "--nick", "bob", "--ca", certs.caTrue.certFile],
-    clientEnv(config),
-  );
-  const conn = await server.accept();
-  assert.equal(await client.code, 1);
-  await conn.ended;
-  assert.deepEqual(conn.received, []);
+  const client = await refusedBy(server, certs.caTrue.certFile, config);
   assert.match(client.stderr, /HAS CHANGED/);
   assert.match(client.stderr, new RegExp(`pinned: +SHA-256 ${certs.other.fingerprint}`));
   assert.match(client.stderr, new RegExp(`presented: SHA-256 ${certs.caTrue.fingerprint}`));

@@ -28,13 +28,20 @@ import { errorReason, FatalError, Unavailable } from "../../errors.ts";
 import type { LeaveReason } from "../../protocol.ts";
 import { formatWireTime } from "../../time.ts";
 import type { Logger } from "../log.ts";
-import type { Claim, Claimant, Posted, SharedChat, SharedChatEvents } from "../shared_chat.ts";
+import {
+  type Claim,
+  type Claimant,
+  DEFAULT_LEASE_MS,
+  type Posted,
+  type SharedChat,
+  type SharedChatEvents,
+} from "../shared_chat.ts";
 import type { MemoryStore } from "../store.ts";
 import { AppendQueue } from "./appends.ts";
 import { clientMaker, redactUrl, type RedisClient } from "./client.ts";
 import { DirectChannel } from "./direct_channel.ts";
 import { StreamFollower } from "./follower.ts";
-import { DEFAULT_LEASE_MS, NicknameLeases } from "./leases.ts";
+import { NicknameLeases } from "./leases.ts";
 import { RosterFollower } from "./roster.ts";
 import { ServerHeartbeat } from "./servers.ts";
 import { HANG_MS, HealthWatchdog } from "./watchdog.ts";
