@@ -6,37 +6,17 @@
 // list read again, and a core client that sees nothing new.
 
 import assert from "node:assert/strict";
-import { fingerprintOf } from "../../lib/cert_pair.ts";
-import { generateSelfSigned } from "../../lib/self_signed.ts";
 import { AccessLists } from "../../lib/server/access.ts";
 import { LocalRegistry } from "../../lib/server/registry.ts";
 import {
   eventually,
   type Frame,
   startServer,
-  type Target,
   TestClient,
   type TestServer,
   type TestServerOptions,
 } from "./_helpers.ts";
-
-/** A client identity: a certificate and key, and its fingerprint. */
-interface Identity {
-  certPem: string;
-  keyPem: string;
-  fingerprint: string;
-}
-
-async function identity(name: string): Promise<Identity> {
-  const now = Date.now();
-  const pair = await generateSelfSigned({
-    commonName: name,
-    usage: "client",
-    notBefore: new Date(now - 60_000),
-    notAfter: new Date(now + 86_400_000),
-  });
-  return { ...pair, fingerprint: fingerprintOf(pair.certPem) };
-}
+import { attempt, command, identity, login, untilClosed } from "./_identities.ts";
 
 const [OP, ALICE, BOB] = await Promise.all(["op", "alice", "bob"].map(identity));
 
@@ -54,52 +34,6 @@ async function opServer(options: TestServerOptions = {}): Promise<TestServer> {
     access: await AccessLists.load({ ops: [OP.fingerprint] }),
     ...options,
   });
-}
-
-/** Connects (with `who`'s certificate, if any) and sends a login asking for `features`. */
-async function attempt(
-  target: Target,
-  nickname: string,
-  who?: Identity,
-  features?: string[],
-): Promise<{ client: TestClient; answer: Frame }> {
-  const client = await TestClient.connect(target, who);
-  await client.send({ command: "login", nickname, ...features ? { features } : {} });
-  return { client, answer: await client.next() };
-}
-
-/** Logs in or throws; the client after its ok. */
-async function login(
-  target: Target,
-  nickname: string,
-  who?: Identity,
-  features?: string[],
-): Promise<TestClient> {
-  const { client, answer } = await attempt(target, nickname, who, features);
-  if (answer.status !== "ok") {
-    await client.close();
-    throw new Error(`login as ${nickname}: ${JSON.stringify(answer)}`);
-  }
-  return client;
-}
-
-/** Sends a command and returns the answer. */
-async function command(client: TestClient, frame: Frame): Promise<Frame> {
-  await client.send(frame);
-  return await client.next();
-}
-
-/** The frames until the connection ends (fails if it does not within 5 s). */
-async function untilClosed(client: TestClient): Promise<Frame[]> {
-  const frames: Frame[] = [];
-  for (;;) {
-    try {
-      frames.push(await client.next());
-    } catch {
-      assert.ok(client.closed, `still open after ${JSON.stringify(frames)}`);
-      return frames;
-    }
-  }
 }
 
 Deno.test("a login asking for features is told identity and ops", async () => {
