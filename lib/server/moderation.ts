@@ -192,7 +192,16 @@ export class Moderation {
       return;
     }
     this.#ban(member, order).then(
-      (target) => this.#log("ban", member, { by: order.by, target, minutes: order.minutes }),
+      (target) =>
+        this.#logger.log("ban", {
+          by: order.by,
+          from: "another server",
+          whom: member.nickname,
+          peer: member.peer,
+          target,
+          minutes: order.minutes,
+          reason: order.reason,
+        }),
       (error) =>
         this.#logger.log("warning", {
           reason: `a ban ordered by ${order.by} from another server failed: ${errorReason(error)}`,
