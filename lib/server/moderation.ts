@@ -24,6 +24,7 @@
 // frames every client understands. Each operator action and each refusal
 // is one log line (who, whom, what, why), never message text.
 
+import { withDeadline } from "../deadline.ts";
 import { errorReason } from "../errors.ts";
 import { checkNickname, nicknameKey } from "../nickname.ts";
 import type { OpsFrame } from "../ops_frames.ts";
@@ -74,6 +75,12 @@ export interface ModerationOptions {
   features: readonly Feature[];
 }
 
+/**
+ * How long the answer to a ban of someone on another server waits for that
+ * server's ban to reach the registry here: it is on its way all the same.
+ */
+export const REMOTE_BAN_WAIT_MS = 2_000;
+
 /** An answer now, or once the registry (or the other server) has it. */
 export type ModerationAnswer = StatusFrame | Promise<StatusFrame>;
 
@@ -102,6 +109,8 @@ export class Moderation {
   readonly #clock: () => Date;
   readonly #features: readonly Feature[];
   #host: ModerationHost | undefined;
+  /** Operators waiting for a ban they ordered on another server to reach the registry. */
+  readonly #banWaiters = new Set<{ by: string; heard: () => void }>();
 
   constructor(options: ModerationOptions) {
     this.#registry = options.registry;
@@ -255,8 +264,15 @@ export class Moderation {
       return error(NO_SUCH_NICKNAME);
     }
     // On another server: that server cuts them (and, for a ban, bans whom it knows).
+    const heard = order.how === "ban" ? this.#banHeard(order.by) : undefined;
     if (!await shared.order(present.server, present.member, encodeOrder(order))) {
+      heard?.cancel();
       return error(NO_SUCH_NICKNAME);
+    }
+    // The ok once the ban is in the registry (so in Redis), within REMOTE_BAN_WAIT_MS.
+    if (heard !== undefined) {
+      await withDeadline(heard.done, REMOTE_BAN_WAIT_MS);
+      heard.cancel();
     }
     this.#log(order.how, op, { ...fields, server: present.server, minutes: order.minutes });
     return OK;
@@ -283,12 +299,22 @@ export class Moderation {
   /** A registry change took effect (here or on another server): a ban cuts its target here. */
   #changed(change: RegistryChange): void {
     if (change.op !== "ban" || this.#host === undefined) return;
+    for (const waiter of this.#banWaiters) if (waiter.by === change.by) waiter.heard();
     if (this.#registry.banned(change.target) === undefined) return; // Already over.
     const reason = cutReason({ how: "ban", by: change.by, reason: change.reason });
     const hit = [...this.#host.members()].filter((member) =>
       member.nickname !== undefined && targetOf(member) === change.target
     );
     for (const member of hit) member.cut(reason, "banned");
+  }
+
+  /** Resolves once a ban by operator `by` takes effect (one ordered from another server). */
+  #banHeard(by: string): { done: Promise<void>; cancel(): void } {
+    const { promise, resolve } = Promise.withResolvers<void>();
+    const waiter = { by, heard: resolve };
+    this.#banWaiters.add(waiter);
+    const cancel = () => this.#banWaiters.delete(waiter);
+    return { done: promise, cancel };
   }
 
   #banOf(member: Member): Ban | undefined {
