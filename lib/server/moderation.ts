@@ -156,19 +156,12 @@ export class Moderation {
         answer = this.#registration(member, frame.type);
         break;
       case "kick":
-        answer = this.#cut(member, frame.nickname, {
-          how: "kick",
-          by: member.nickname ?? "",
-          reason: frame.reason,
-          minutes: 0,
-        });
-        break;
       case "ban":
         answer = this.#cut(member, frame.nickname, {
-          how: "ban",
+          how: frame.type,
           by: member.nickname ?? "",
           reason: frame.reason,
-          minutes: frame.minutes,
+          minutes: frame.type === "ban" ? frame.minutes : 0,
         });
         break;
       case "unban":
