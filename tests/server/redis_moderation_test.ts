@@ -71,7 +71,7 @@ test("a ban on server A cuts the person on server B at once, and both refuse the
   await (await login(b, "bob", BOB)).close();
 });
 
-test("a kick of someone on another server is their leave, kicked; a registration holds on every server", async () => {
+test("a kick of someone on another server is their leave, kicked; registrations and bans hold on every server", async () => {
   await using redis = await RedisServer.start();
   await using chat = await ChatServers.start(redis.url, [["--op", OP.fingerprint], []]);
   const [a, b] = [chat.target(0), chat.target(1)];
@@ -104,4 +104,13 @@ test("a kick of someone on another server is their leave, kicked; a registration
     /^banned until \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d{4}$/,
   );
   await banned.client.close();
+
+  // A ban of someone on A reaches B through the registry alone: their other connection there is cut.
+  const here = await login(a, "bob", BOB);
+  const there = await login(b, "bob-too", BOB);
+  assert.deepEqual(await command(op, { command: "ban", nickname: "bob" }), { status: "ok" });
+  for (const client of [here, there]) {
+    assert.deepEqual(await untilClosed(client), [{ status: "error", reason: "banned by op" }]);
+    await client.close();
+  }
 });
