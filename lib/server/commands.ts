@@ -1,10 +1,11 @@
 // What a logged-in connection's frames do: a message is posted, or sent to
-// one person when it has `to` (direct.ts), and `{"command":"who"}` is
-// answered (presence.ts), and the commands of §12–§13 go to moderation.ts
-// (answered once the registry holds the change). Also the answers a connection owes for later: the
-// ack of a message once it is stored, or once a direct message is on its
-// way, which a polite end waits for. connection.ts keeps the I/O, the login
-// and the limits; this file keeps what the hub is asked to do.
+// one person when it has `to` (direct.ts), `{"command":"who"}` is answered
+// (presence.ts), and the commands of §12–§13 go to moderation.ts. Also the
+// answers a connection owes for later: the ack of a message once it is
+// stored, or once a direct message is on its way, and a command's answer
+// once the registry holds its change, which a polite end waits for.
+// connection.ts keeps the I/O, the login and the limits; this file keeps
+// what the hub is asked to do.
 
 import type { OpsFrame } from "../ops_frames.ts";
 import type { SendFrame, StatusFrame, WhoFrame } from "../protocol.ts";
