@@ -41,6 +41,9 @@ export class Commands {
   /** Answers waiting for a message to be stored, or a direct message to be on its way. */
   #pending = 0;
   #answered: (() => void) | undefined;
+  /** Answers to commands of §12–§13 still to come, and the end of the last of them. */
+  #commandsOwed = 0;
+  #commandsAnswered: Promise<void> = Promise.resolve();
 
   constructor(context: CommandsContext) {
     this.#context = context;
@@ -110,15 +113,22 @@ export class Commands {
     });
   }
 
-  /** Answers a command of §12–§13, now or once the registry (or another server) has it. */
+  /**
+   * Answers a command of §12–§13, now or once the registry (or another
+   * server) has it, and always after the answers to the commands before it:
+   * they carry no id, so a client tells them apart by their order.
+   */
   #answerCommand(answer: StatusFrame | Promise<StatusFrame>): void {
-    if (!(answer instanceof Promise)) {
+    if (!(answer instanceof Promise) && this.#commandsOwed === 0) {
       this.#context.reply(answer);
       return;
     }
     this.#pending++;
-    answer.then((frame) => {
+    this.#commandsOwed++;
+    // Moderation's answers never reject.
+    this.#commandsAnswered = this.#commandsAnswered.then(() => answer).then((frame) => {
       this.#context.reply(frame);
+      this.#commandsOwed--;
       this.#settle();
     });
   }

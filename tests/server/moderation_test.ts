@@ -346,3 +346,23 @@ Deno.test("a server without the identity and ops features knows no such commands
     });
   }
 });
+
+Deno.test("answers to commands come in the order the commands were sent, slow and quick alike", async () => {
+  await using server = await opServer();
+  await using op = await login(server, "op", OP);
+  // One write: register waits for the registry, unban and bans do not.
+  await op.send(
+    [
+      { command: "register" },
+      { command: "bans" },
+      { command: "unban", target: "10.0.0.7" },
+      { command: "unregister" },
+      { command: "kick", nickname: "nobody" },
+    ].map((frame) => JSON.stringify(frame) + "\n").join(""),
+  );
+  assert.deepEqual(await op.next(), { status: "ok" });
+  assert.deepEqual(await op.next(), { status: "ok", bans: [] });
+  assert.deepEqual(await op.next(), { status: "error", reason: "not banned" });
+  assert.deepEqual(await op.next(), { status: "ok" });
+  assert.deepEqual(await op.next(), { status: "error", reason: "no such nickname" });
+});
