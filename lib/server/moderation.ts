@@ -81,6 +81,12 @@ export interface ModerationOptions {
  */
 export const REMOTE_BAN_WAIT_MS = 2_000;
 
+/**
+ * The most bans one answer to `bans` lists (the newest): at most ~1.5 KB
+ * each, so the frame stays within what clients read (ours: 1 MiB a line).
+ */
+export const MAX_LISTED_BANS = 500;
+
 /** An answer now, or once the registry (or the other server) has it. */
 export type ModerationAnswer = StatusFrame | Promise<StatusFrame>;
 
@@ -170,7 +176,7 @@ export class Moderation {
       case "bans":
         answer = {
           status: "ok",
-          bans: this.#registry.bans().map((ban) => ({
+          bans: this.#registry.bans().slice(-MAX_LISTED_BANS).map((ban) => ({
             target: ban.target,
             until: ban.until === null ? null : formatWireTime(ban.until),
             reason: ban.reason,

@@ -7,6 +7,7 @@
 
 import assert from "node:assert/strict";
 import { AccessLists } from "../../lib/server/access.ts";
+import { MAX_LISTED_BANS } from "../../lib/server/moderation.ts";
 import { LocalRegistry } from "../../lib/server/registry.ts";
 import {
   eventually,
@@ -365,4 +366,18 @@ Deno.test("answers to commands come in the order the commands were sent, slow an
   assert.deepEqual(await op.next(), { status: "error", reason: "not banned" });
   assert.deepEqual(await op.next(), { status: "ok" });
   assert.deepEqual(await op.next(), { status: "error", reason: "no such nickname" });
+});
+
+Deno.test("bans lists the newest MAX_LISTED_BANS when there are more", async () => {
+  const clock = () => new Date();
+  const registry = new LocalRegistry({ clock });
+  for (let i = 0; i <= MAX_LISTED_BANS; i++) {
+    await registry.ban(`10.0.${i >> 8}.${i & 255}`, null, "r".repeat(300), "op");
+  }
+  await using server = await opServer({ registry });
+  await using op = await login(server, "op", OP);
+  const { bans } = await command(op, { command: "bans" }) as { bans: Frame[] };
+  assert.equal(bans.length, MAX_LISTED_BANS);
+  assert.equal(bans[0].target, "10.0.0.1");
+  assert.equal(bans.at(-1)?.target, `10.0.${MAX_LISTED_BANS >> 8}.${MAX_LISTED_BANS & 255}`);
 });
