@@ -11,15 +11,17 @@
 // a `toString` of its own would throw, or say whatever it likes).
 
 import { concatBytes } from "./bytes.ts";
+import { decodeOpsCommand, OPS_COMMANDS, type OpsFrame } from "./ops_frames.ts";
 
 const textEncoder = new TextEncoder();
 
 /**
  * The extensions a login may ask for (§9) that this code speaks, by name:
- * presence (§10), direct messages (§11), and `heartbeat`, ours beyond
- * PROTOCOL.md (a client that heartbeats and then falls silent is cut as gone).
+ * presence (§10), direct messages (§11), `heartbeat`, ours beyond
+ * PROTOCOL.md (a client that heartbeats and then falls silent is cut as
+ * gone), identity (§12) and operators (§13; their commands: ops_frames.ts).
  */
-export const FEATURES = ["presence", "direct", "heartbeat"] as const;
+export const FEATURES = ["presence", "direct", "heartbeat", "identity", "ops"] as const;
 
 /** One of {@linkcode FEATURES}. */
 export type Feature = typeof FEATURES[number];
@@ -52,7 +54,7 @@ export interface WhoFrame {
 }
 
 /** What a client may send. */
-export type ClientFrame = LoginFrame | SendFrame | WhoFrame;
+export type ClientFrame = LoginFrame | SendFrame | WhoFrame | OpsFrame;
 
 /** Why someone left (§10). */
 export type LeaveReason = "quit" | "lost" | "kicked" | "banned";
@@ -74,11 +76,22 @@ export interface ChatMessage {
   seq?: number;
 }
 
-/** A command response, ack or error (§2, §6, §8). */
+/** A ban as the answer to `{"command":"bans"}` lists it (§13). */
+export interface WireBan {
+  /** An identity or an address. */
+  target: string;
+  /** A time as in §5; null: until unbanned. */
+  until: string | null;
+  reason: string;
+  by: string;
+}
+
+/** A command response, ack or error (§2, §6, §8), or the list of bans (§13). */
 export interface StatusFrame {
   status: "ok" | "error";
   reason?: string;
   id?: string;
+  bans?: WireBan[];
 }
 
 /** What a server may send, as a client understands it. */
@@ -124,6 +137,7 @@ export function decodeClientFrame(line: string): ClientFrame | FrameError {
     const command = frame.command;
     if (typeof command !== "string") return fail("command must be a string", undefined, "other");
     if (command === "who") return { type: "who" };
+    if (OPS_COMMANDS.includes(command)) return decodeOpsCommand(command, frame);
     if (command !== "login") return fail(`unknown command ${quote(command)}`, undefined, "other");
     return decodeLogin(frame);
   }
@@ -245,6 +259,7 @@ export function encodeStatus(frame: StatusFrame): string {
   const out: Record<string, unknown> = { status: frame.status };
   if (frame.id !== undefined) out.id = frame.id;
   if (frame.reason !== undefined) out.reason = frame.reason;
+  if (frame.bans !== undefined) out.bans = frame.bans;
   return line(out);
 }
 
