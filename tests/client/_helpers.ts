@@ -575,6 +575,31 @@ export class Tmux {
     throw new Error(`screen never matched ${pattern}:\n${screen}`);
   }
 
+  /** Where the cursor is: column and row, counted from 0. */
+  async cursor(): Promise<{ x: number; y: number }> {
+    const [x, y] = (await this.#tmux("display-message", "-p", "#{cursor_x} #{cursor_y}"))
+      .trim().split(" ").map(Number);
+    return { x, y };
+  }
+
+  /**
+   * Polls until the last `expected.length` non-empty rows of the screen are
+   * `expected`; throws with the screen after `timeoutMs`. A redraw is several
+   * writes (erase, lines, prompt), so a screen caught in between is not yet
+   * the answer.
+   */
+  async waitForRows(expected: string[], timeoutMs = 10_000): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    let screen = "";
+    while (Date.now() < deadline) {
+      screen = await this.screen();
+      const rows = screen.split("\n").filter((row) => row.trim() !== "").slice(-expected.length);
+      if (rows.join("\n") === expected.join("\n")) return screen;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    throw new Error(`the last rows never were:\n${expected.join("\n")}\nscreen:\n${screen}`);
+  }
+
   /**
    * Presses Ctrl-D in a window started with {@linkcode clientShellCommand}
    * and waits for the client to exit: its exit code, how many ms after the
