@@ -7,6 +7,7 @@ import { LineSplitter } from "../../lib/lines.ts";
 import { eventually } from "../../bench/fault/schedule.ts";
 import type { CliContext } from "../../lib/cli.ts";
 import { type ClientCliOptions, runClient } from "../../lib/client/cli.ts";
+import { withDenoDir } from "../_deno_dir.ts";
 
 /** The repository root (main.ts lives there). */
 export const ROOT = new URL("../../", import.meta.url).pathname;
@@ -372,9 +373,13 @@ export async function pipeSetup(cert: TestCert) {
   };
 }
 
-/** Default environment for in-process clients: no colour, config in a temp dir. */
+/**
+ * Default environment for clients, in-process or a process: no colour,
+ * config (and HOME) in a temp dir, and this run's module cache (a process
+ * with that HOME would otherwise fetch its npm packages again).
+ */
 export function clientEnv(configDir: string, extra: Record<string, string> = {}) {
-  return { NO_COLOR: "1", XDG_CONFIG_HOME: configDir, HOME: configDir, ...extra };
+  return withDenoDir({ NO_COLOR: "1", XDG_CONFIG_HOME: configDir, HOME: configDir, ...extra });
 }
 
 /** The flags of `deno task client` (its permission set), so tests prove the task's permissions suffice. */
