@@ -7,6 +7,7 @@ import { LineSplitter } from "../../lib/lines.ts";
 import { eventually } from "../../bench/fault/schedule.ts";
 import type { CliContext } from "../../lib/cli.ts";
 import { type ClientCliOptions, runClient } from "../../lib/client/cli.ts";
+import { withDenoDir } from "../_deno_dir.ts";
 
 /** The repository root (main.ts lives there). */
 export const ROOT = new URL("../../", import.meta.url).pathname;
@@ -372,9 +373,13 @@ export async function pipeSetup(cert: TestCert) {
   };
 }
 
-/** Default environment for in-process clients: no colour, config in a temp dir. */
+/**
+ * Default environment for clients, in-process or a process: no colour,
+ * config (and HOME) in a temp dir, and this run's module cache (a process
+ * with that HOME would otherwise fetch its npm packages again).
+ */
 export function clientEnv(configDir: string, extra: Record<string, string> = {}) {
-  return { NO_COLOR: "1", XDG_CONFIG_HOME: configDir, HOME: configDir, ...extra };
+  return withDenoDir({ NO_COLOR: "1", XDG_CONFIG_HOME: configDir, HOME: configDir, ...extra });
 }
 
 /** The flags of `deno task client` (its permission set), so tests prove the task's permissions suffice. */
@@ -573,6 +578,31 @@ export class Tmux {
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
     throw new Error(`screen never matched ${pattern}:\n${screen}`);
+  }
+
+  /** Where the cursor is: column and row, counted from 0. */
+  async cursor(): Promise<{ x: number; y: number }> {
+    const [x, y] = (await this.#tmux("display-message", "-p", "#{cursor_x} #{cursor_y}"))
+      .trim().split(" ").map(Number);
+    return { x, y };
+  }
+
+  /**
+   * Polls until the last `expected.length` non-empty rows of the screen are
+   * `expected`; throws with the screen after `timeoutMs`. A redraw is several
+   * writes (erase, lines, prompt), so a screen caught in between is not yet
+   * the answer.
+   */
+  async waitForRows(expected: string[], timeoutMs = 10_000): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    let screen = "";
+    while (Date.now() < deadline) {
+      screen = await this.screen();
+      const rows = screen.split("\n").filter((row) => row.trim() !== "").slice(-expected.length);
+      if (rows.join("\n") === expected.join("\n")) return screen;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    throw new Error(`the last rows never were:\n${expected.join("\n")}\nscreen:\n${screen}`);
   }
 
   /**

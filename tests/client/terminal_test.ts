@@ -263,22 +263,24 @@ test("a partial line that wraps over several rows survives messages arriving", a
   await conn.send({ status: "ok" });
   await t.tmux.waitFor(/logged in/);
   const draft = "0123456789".repeat(8); // 80 characters: three rows with the prompt
+  const drawn = [`bob> ${draft.slice(0, 35)}`, draft.slice(35, 75), draft.slice(75)];
+  // The draft and the cursor's move are on the screen before anything arrives
+  // (under load the client may read the messages before the keys otherwise).
   await t.tmux.type(draft);
+  await t.tmux.waitForRows(drawn);
   await t.tmux.keys("Left", "Left", "Left");
+  assert.ok(await eventually(async () => (await t.tmux.cursor()).x === 2, 10_000), "cursor moved");
   for (let i = 1; i <= 3; i++) {
     await conn.send({ from: "alice", message: `message ${i}`, time: "2017-01-12T20:00:00Z" });
   }
-  const screen = await t.tmux.waitFor(/message 3/);
-  const rows = screen.split("\n").filter((row) => row.trim() !== "");
-  assert.deepEqual(rows.slice(-6), [
+  await t.tmux.waitForRows([
     "20:00 <alice> message 1",
     "20:00 <alice> message 2",
     "20:00 <alice> message 3",
-    `bob> ${draft.slice(0, 35)}`,
-    draft.slice(35, 75),
-    draft.slice(75),
+    ...drawn,
   ]);
   // The cursor stayed where it was: typing inserts three characters before the end.
+  assert.ok(await eventually(async () => (await t.tmux.cursor()).x === 2, 10_000), "cursor kept");
   await t.tmux.type("X");
   await t.tmux.keys("Enter");
   assert.equal((await conn.next()).message, `${draft.slice(0, 77)}X${draft.slice(77)}`);
