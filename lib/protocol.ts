@@ -42,12 +42,34 @@ export interface StatusFrame {
   status: "ok" | "error";
   reason?: string;
   id?: string;
+  /** In the `ok` to a login that asked for features: every feature the server speaks (§9). */
+  features?: string[];
+}
+
+/**
+ * A presence event (§10), sent only to a login that asked for features:
+ * who is here (after the replay, and as the answer to the `who` command),
+ * someone came, someone went.
+ */
+export type PresenceEvent =
+  | { type: "who"; nicknames: string[] }
+  | { type: "join"; nickname: string; time: string }
+  | { type: "leave"; nickname: string; time: string; reason?: string };
+
+/** A direct message as its recipient gets it (§11): never stored, no `seq`. */
+export interface DirectMessage {
+  from: string;
+  to: string;
+  message: string;
+  time: string;
 }
 
 /** What a server may send, as a client understands it. */
 export type ServerFrame =
   | ({ type: "message" } & ChatMessage)
+  | ({ type: "direct" } & DirectMessage)
   | ({ type: "status" } & StatusFrame)
+  | PresenceEvent
   | { type: "unknown"; value: Record<string, unknown> };
 
 /** A frame that could not be accepted, and why (the wire reason). */
@@ -140,7 +162,8 @@ export function checkMessageText(text: string, maxBytes: number): string | undef
 
 /**
  * Decodes one line from a server. Tolerant: a frame we do not recognise is
- * `unknown` rather than an error, and a malformed `seq` is dropped.
+ * `unknown` rather than an error, a malformed `seq` is dropped, and so are
+ * the entries of a list (`features`, `nicknames`) that are not strings.
  */
 export function decodeServerFrame(line: string): ServerFrame | FrameError {
   const value = parseObject(line);
@@ -153,11 +176,19 @@ export function decodeServerFrame(line: string): ServerFrame | FrameError {
     // stand-in ("?", "42", "[object Object]") could be somebody's nickname,
     // so showing the text under it would put words in their mouth.
     if (typeof frame.from !== "string") return fail("from must be a string", undefined, "message");
+    const time = typeof frame.time === "string" ? frame.time : "";
+    if (frame.to !== undefined && frame.to !== null) {
+      // A direct message (§11). One whose recipient is not a string is
+      // refused like a bad `from`: shown as public, a private word would
+      // look like one said to everybody.
+      if (typeof frame.to !== "string") return fail("to must be a string", undefined, "message");
+      return { type: "direct", from: frame.from, to: frame.to, message: frame.message, time };
+    }
     const message: ServerFrame = {
       type: "message",
       from: frame.from,
       message: frame.message,
-      time: typeof frame.time === "string" ? frame.time : "",
+      time,
     };
     if (typeof frame.seq === "number" && Number.isSafeInteger(frame.seq) && frame.seq > 0) {
       message.seq = frame.seq;
@@ -168,21 +199,62 @@ export function decodeServerFrame(line: string): ServerFrame | FrameError {
     const status: ServerFrame = { type: "status", status: frame.status };
     if (typeof frame.reason === "string") status.reason = frame.reason;
     if (typeof frame.id === "string") status.id = frame.id;
+    if (Array.isArray(frame.features)) status.features = strings(frame.features);
     return status;
   }
+  if (typeof frame.event === "string") return decodeEvent(frame.event, frame);
   return { type: "unknown", value: frame };
 }
 
-/** `{"command":"login",…}` as one line. */
-export function encodeLogin(nickname: string, since?: number): string {
+/** A presence event (§10); an event of another name is `unknown`. */
+function decodeEvent(event: string, frame: Record<string, unknown>): ServerFrame | FrameError {
+  if (event === "who") {
+    if (!Array.isArray(frame.nicknames)) return fail("a who event must list nicknames");
+    return { type: "who", nicknames: strings(frame.nicknames) };
+  }
+  if (event !== "join" && event !== "leave") return { type: "unknown", value: frame };
+  if (typeof frame.nickname !== "string") return fail(`a ${event} event must name a nickname`);
+  const time = typeof frame.time === "string" ? frame.time : "";
+  if (event === "join") return { type: "join", nickname: frame.nickname, time };
+  const leave: PresenceEvent = { type: "leave", nickname: frame.nickname, time };
+  if (typeof frame.reason === "string") leave.reason = frame.reason;
+  return leave;
+}
+
+/** The strings of a peer's list, in order; anything else in it is dropped (§9: tolerant). */
+function strings(list: unknown[]): string[] {
+  return list.filter((entry): entry is string => typeof entry === "string");
+}
+
+/** `{"command":"login",…}` as one line, with `since` (§8) and `features` (§9) when given. */
+export function encodeLogin(
+  nickname: string,
+  since?: number,
+  features?: readonly string[],
+): string {
   const frame: Record<string, unknown> = { command: "login", nickname };
   if (since !== undefined) frame.since = since;
+  if (features !== undefined) frame.features = features;
   return line(frame);
 }
 
 /** `{"message":…}` from a client, as one line. */
 export function encodeSend(message: string, id?: string): string {
   return line(id === undefined ? { message } : { message, id });
+}
+
+/**
+ * A direct message (§11) from a client, `{"message":…,"to":…}`, as one
+ * line. Only for a server that listed `direct`: a core server would relay
+ * it to everybody.
+ */
+export function encodeDirect(to: string, message: string, id?: string): string {
+  return line(id === undefined ? { message, to } : { message, to, id });
+}
+
+/** A command without arguments after login, such as `{"command":"who"}` (§10), as one line. */
+export function encodeCommand(command: string): string {
+  return line({ command });
 }
 
 /** A status frame as one line, fields in the protocol's order. */
