@@ -13,6 +13,10 @@
 //   sending side (delivery.ts): the outgoing queue with its ids, acks and
 //   pacing, and the replay filter that skips repeats and recognises our own
 //   messages. `undelivered` says what did not get there.
+// - The room (room.ts): every login asks for the features the client
+//   speaks (§9); presence events and direct messages (§10, §11) go to the
+//   caller as they come, and /who and /msg are refused, with nothing sent,
+//   unless the server listed their feature.
 //
 // This file owns the connection, the login's timers and the wait between
 // attempts. Nothing here touches the terminal: what to show goes to
@@ -21,10 +25,12 @@
 import { decodeServerFrame, encodeLogin, type StatusFrame } from "../protocol.ts";
 import { FatalError, Unavailable } from "../errors.ts";
 import type { Link, LinkSink } from "./connect.ts";
-import { Delivery, FINISH_WAIT_MS, type SubmitResult } from "./delivery.ts";
+import { Delivery, type SubmitResult } from "./delivery.ts";
+import { stallReport } from "./end_of_input.ts";
 import { backoffDelay } from "./backoff.ts";
 import { Heartbeat, HEARTBEAT_LINE, HEARTBEAT_MS } from "./heartbeat.ts";
 import { STORAGE_REASON } from "./outgoing_queue.ts";
+import { CLIENT_FEATURES, Room, type WhoResult } from "./room.ts";
 import type { Phase, SessionEvents, SessionOptions, SessionStatus } from "./session_types.ts";
 import { REAL_TIMERS, type TimerHandle, type Timers } from "./timers.ts";
 
@@ -45,6 +51,7 @@ export class Session {
   readonly #random: () => number;
   readonly #delivery: Delivery;
   readonly #heartbeat: Heartbeat;
+  readonly #room = new Room((frame) => this.#write(frame));
   #nickname: string;
 
   #phase: Phase = "connecting";
@@ -61,10 +68,6 @@ export class Session {
   #failure: FatalError | undefined;
   /** When the current login went out, to say how long it waited. */
   #loginSentAt = 0;
-  /** The last write was a heartbeat, so an error without an id now answers it. */
-  #beatLast = false;
-  /** The server answered a heartbeat with an error: none are sent to it any more. */
-  #heartbeatOff = false;
   /** The last status reported, to report only changes. */
   #lastStatus = "";
   #loginTimers: TimerHandle[] = [];
@@ -80,9 +83,10 @@ export class Session {
       timers: this.#timers,
       random: this.#random,
       nickname: () => this.#nickname,
+      awaitingAnswer: () => this.#room.awaitingAnswer,
       write: (text) => this.#write(text),
       message: (message, line) => this.#events.message(message, line),
-      sent: (text) => this.#events.sent(text),
+      sent: (text, to) => this.#events.sent(text, to),
       notice: (text) => this.#events.notice(text),
       statusChanged: () => this.#emitStatus(),
       leave: () => this.quit(),
@@ -91,16 +95,18 @@ export class Session {
     this.#heartbeat = new Heartbeat(
       this.#timers,
       options.heartbeatMs ?? HEARTBEAT_MS,
-      () => {
-        this.#link?.write(HEARTBEAT_LINE);
-        this.#beatLast = true;
-      },
+      () => this.#link?.write(HEARTBEAT_LINE),
     );
   }
 
   /** The nickname in use (it changes when the user picks another after a refusal). */
   get nickname(): string {
     return this.#nickname;
+  }
+
+  /** The features and the people of the room, as the server of the last login showed them. */
+  get here(): Pick<Room, "known" | "supports" | "features" | "names"> {
+    return this.#room;
   }
 
   /** The current status. */
@@ -164,9 +170,14 @@ export class Session {
     if (this.#failure) throw this.#failure;
   }
 
-  /** Queues a message, or says why not ({@linkcode Delivery.submit}). */
-  submit(text: string): SubmitResult {
-    return this.#delivery.submit(text);
+  /** Queues a message (with `to`, a direct one), or says why not ({@linkcode Delivery.submit}). */
+  submit(text: string, to?: string): SubmitResult {
+    return this.#delivery.submit(text, to);
+  }
+
+  /** Asks the server who is here, or says why not ({@linkcode Room.who}). */
+  who(): WhoResult {
+    return this.#room.who();
   }
 
   /** Resolves when the queue has room (or the session ended): a long pipe waits, never overflows. */
@@ -257,23 +268,21 @@ export class Session {
     if (!this.#link) return;
     this.#awaitingLogin = true;
     this.#loginSentAt = this.#timers.now();
-    this.#write(encodeLogin(this.#nickname, this.#delivery.lastSeq));
+    this.#write(encodeLogin(this.#nickname, this.#delivery.lastSeq, CLIENT_FEATURES));
     this.#setPhase("logging-in");
     this.#clearLoginTimers();
-    this.#loginTimers.push(this.#timers.setTimeout(() => {
-      this.#events.notice(
-        `still waiting for ${this.#options.label} to answer the login` +
-          (this.#options.interactive ? " (/quit to leave)" : ""),
-      );
-    }, LOGIN_NOTICE_MS));
+    const label = this.#options.label;
+    const leave = this.#options.interactive ? " (/quit to leave)" : "";
+    this.#loginTimers.push(this.#timers.setTimeout(
+      () => this.#events.notice(`still waiting for ${label} to answer the login${leave}`),
+      LOGIN_NOTICE_MS,
+    ));
     if (!this.#options.interactive) {
-      this.#loginTimers.push(this.#timers.setTimeout(() => {
-        this.#fail?.(
-          new FatalError(
-            `${this.#options.label} did not answer the login within ${LOGIN_TIMEOUT_MS / 1000} s`,
-          ),
-        );
-      }, LOGIN_TIMEOUT_MS));
+      const seconds = LOGIN_TIMEOUT_MS / 1000;
+      this.#loginTimers.push(this.#timers.setTimeout(
+        () => this.#fail?.(new FatalError(`${label} did not answer the login within ${seconds} s`)),
+        LOGIN_TIMEOUT_MS,
+      ));
     }
   }
 
@@ -283,12 +292,21 @@ export class Session {
       this.#events.notice(`ignored a frame from the server: ${frame.reason}`);
       return;
     }
-    if (frame.type === "message") {
+    if (frame.type === "direct" && !this.#room.supports("direct")) {
+      // A server that did not list `direct` relayed it to everybody (a core server keeps a `to`).
+      this.#delivery.message({ from: frame.from, message: frame.message, time: frame.time }, text);
+    } else if (frame.type === "message") {
       this.#delivery.message(frame, text);
-      return;
+    } else if (frame.type === "direct") {
+      this.#events.direct(frame, text);
+    } else if (frame.type === "who" || frame.type === "join" || frame.type === "leave") {
+      const atLogin = this.#room.apply(frame);
+      this.#events.presence(frame, text, atLogin);
+      if (frame.type === "who") this.#delivery.who(atLogin);
+    } else {
+      if (frame.type === "status") this.#onStatus(frame);
+      this.#events.frame(frame, text);
     }
-    if (frame.type === "status") this.#onStatus(frame);
-    this.#events.frame(frame, text);
   }
 
   #onStatus(frame: StatusFrame): void {
@@ -297,12 +315,11 @@ export class Session {
     } else if (this.#awaitingLogin) {
       this.#awaitingLogin = false;
       this.#clearLoginTimers();
-      if (frame.status === "ok") this.#onLoginOk();
+      if (frame.status === "ok") this.#onLoginOk(frame.features);
       else this.#onLoginRefused(frame.reason);
-    } else if (frame.status === "error" && this.#beatLast) {
+    } else if (frame.status === "error" && this.#heartbeat.lastWasBeat) {
       // PROTOCOL.md §1 says to skip blank lines; this server does not.
-      this.#heartbeat.stop();
-      this.#heartbeatOff = true;
+      this.#heartbeat.disable();
       this.#events.notice(
         `${this.#options.label} answers a blank line with an error ` +
           `(${frame.reason ?? "no reason given"}): no more heartbeats to it`,
@@ -312,8 +329,9 @@ export class Session {
     }
   }
 
-  #onLoginOk(): void {
+  #onLoginOk(features: string[] | undefined): void {
     const first = !this.#everLoggedIn;
+    const unasked = this.#room.loggedIn(features);
     this.#loggedIn = true;
     this.#everLoggedIn = true;
     this.#events.notice(
@@ -321,10 +339,11 @@ export class Session {
         ? `logged in to ${this.#options.label} as ${this.#nickname}`
         : `reconnected to ${this.#options.label}`,
     );
-    this.#delivery.online(first);
+    this.#delivery.online(first, this.#room.supports("direct"));
+    if (unasked) this.#events.notice(unasked);
     // Only once logged in: a server that wrongly answers a blank line would
     // have its error taken for the login's answer.
-    if (!this.#heartbeatOff) this.#heartbeat.start();
+    this.#heartbeat.start();
     this.#setPhase("online");
   }
 
@@ -359,6 +378,7 @@ export class Session {
     this.#awaitingLogin = false;
     this.#clearLoginTimers();
     this.#heartbeat.stop();
+    this.#room.offline();
     this.#delivery.offline();
     this.#emitStatus();
   }
@@ -368,34 +388,19 @@ export class Session {
     if (!this.#link) return;
     this.#link.write(text);
     this.#heartbeat.wrote();
-    this.#beatLast = false;
   }
 
-  /**
-   * After end of input, nothing moved for FINISH_WAIT_MS: say where it got
-   * stuck, and leave. Never logged in, the run fails: a script must not
-   * take a server that never answered for an empty chat.
-   */
+  /** After end of input, nothing moved for FINISH_WAIT_MS: say where it got stuck, and leave. */
   #giveUp(): void {
-    const seconds = `${FINISH_WAIT_MS / 1000} s`;
-    const label = this.#options.label;
-    if (!this.#everLoggedIn) {
-      const waited = Math.ceil((this.#timers.now() - this.#loginSentAt) / 1000);
-      this.#failure = new FatalError(
-        this.#awaitingLogin
-          ? `${label} did not answer the login within ${waited} s`
-          : `could not connect to ${label} within ${seconds}`,
-      );
-      this.quit();
-      return;
-    }
-    this.#events.notice(
-      this.#loggedIn
-        ? `giving up: ${label} confirmed nothing for ${seconds}`
-        : this.#awaitingLogin
-        ? `giving up: ${label} did not answer the login for ${seconds}`
-        : `giving up: could not reconnect to ${label} within ${seconds}`,
-    );
+    const report = stallReport({
+      label: this.#options.label,
+      everLoggedIn: this.#everLoggedIn,
+      loggedIn: this.#loggedIn,
+      awaitingLogin: this.#awaitingLogin,
+      loginWaitedMs: this.#timers.now() - this.#loginSentAt,
+    });
+    if (report.fatal) this.#failure = new FatalError(report.text);
+    else this.#events.notice(report.text);
     this.quit();
   }
 

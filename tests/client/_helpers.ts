@@ -170,6 +170,22 @@ export { eventually };
 /** A frame as the fake server received it. */
 export type Frame = Record<string, unknown>;
 
+/** The features the client asks for at every login (PROTOCOL.md §9), written out here to pin them. */
+export const LOGIN_FEATURES = ["presence", "direct", "heartbeat"];
+
+/** The login line the client sends, as a peer reads it on the wire (no `since`). */
+export function loginLine(nickname: string): string {
+  return JSON.stringify(loginFrame(nickname));
+}
+
+/** The login frame the client sends, as the fake server parses it. */
+export function loginFrame(nickname: string, since?: number): Frame {
+  const frame: Frame = { command: "login", nickname };
+  if (since !== undefined) frame.since = since;
+  frame.features = LOGIN_FEATURES;
+  return frame;
+}
+
 const encoder = new TextEncoder();
 
 /** One accepted connection of the {@linkcode FakeServer}. */

@@ -4,7 +4,6 @@
 // gone), and recognising own messages in a replay after a reconnect.
 
 import assert from "node:assert/strict";
-import type { Link, LinkSink } from "../../lib/client/connect.ts";
 import { FatalError, Unavailable } from "../../lib/errors.ts";
 import { SEND_BURST, SEND_RATE_PER_SECOND, SendPacer } from "../../lib/client/pacer.ts";
 import {
@@ -21,63 +20,14 @@ import {
   type SessionEvents,
 } from "../../lib/client/session.ts";
 import { HEARTBEAT_MS } from "../../lib/client/heartbeat.ts";
-import type { TimerHandle, Timers } from "../../lib/client/timers.ts";
-
-/** Timers that fire only when the test advances the clock. */
-class FakeTimers implements Timers {
-  time = 0;
-  #next = 1;
-  #pending = new Map<number, { at: number; run: () => void }>();
-
-  now(): number {
-    return this.time;
-  }
-  setTimeout(run: () => void, ms: number): TimerHandle {
-    const id = this.#next++;
-    this.#pending.set(id, { at: this.time + ms, run });
-    return id as unknown as TimerHandle;
-  }
-  clearTimeout(handle: TimerHandle): void {
-    this.#pending.delete(handle as unknown as number);
-  }
-  /** Moves the clock forward, running what falls due, in order. */
-  advance(ms: number): void {
-    const end = this.time + ms;
-    while (true) {
-      const due = [...this.#pending].filter(([, t]) => t.at <= end).sort((a, b) =>
-        a[1].at - b[1].at
-      );
-      if (due.length === 0) break;
-      const [id, timer] = due[0];
-      this.#pending.delete(id);
-      this.time = timer.at;
-      timer.run();
-    }
-    this.time = end;
-  }
-}
-
-/** A link that records what the session writes and lets the test play the server. */
-class FakeLink implements Link {
-  written: string[] = [];
-  ended = false;
-  constructor(readonly sink: LinkSink) {}
-  write(text: string): void {
-    this.written.push(text);
-  }
-  end(): Promise<void> {
-    if (!this.ended) {
-      this.ended = true;
-      this.sink.closed();
-    }
-    return Promise.resolve();
-  }
-}
+import { FakeLink, FakeTimers } from "./_fake_clock.ts";
 
 function recorder() {
   const notices: string[] = [];
   const events: SessionEvents = {
     message: () => {},
+    direct: () => {},
+    presence: () => {},
     frame: () => {},
     notice: (text) => notices.push(text),
     status: () => {},
@@ -85,6 +35,10 @@ function recorder() {
   };
   return { notices, events };
 }
+
+/** The login the client sends: it asks for every feature it speaks (§9). */
+const loginLine = (nickname: string) =>
+  `{"command":"login","nickname":"${nickname}","features":["presence","direct","heartbeat"]}\n`;
 
 const tick = () => new Promise((resolve) => setTimeout(resolve, 0));
 
@@ -121,7 +75,7 @@ Deno.test("without a terminal, a login that is never answered ends with an error
   });
   const running = session.run();
   await tick();
-  assert.deepEqual(link?.written, ['{"command":"login","nickname":"bob"}\n']);
+  assert.deepEqual(link?.written, [loginLine("bob")]);
   timers.advance(LOGIN_NOTICE_MS);
   assert.match(notices.at(-1)!, /still waiting for example:1337 to answer the login/);
   timers.advance(LOGIN_TIMEOUT_MS - LOGIN_NOTICE_MS);
@@ -156,8 +110,8 @@ Deno.test("on a terminal, a refused login asks for another nickname and tries it
   await tick();
   assert.deepEqual(reasons, ["nickname taken or not allowed"]);
   assert.deepEqual(links[0].written, [
-    '{"command":"login","nickname":"bob"}\n',
-    '{"command":"login","nickname":"bobby"}\n',
+    loginLine("bob"),
+    loginLine("bobby"),
   ]);
   links[0].sink.line('{"status":"ok"}');
   assert.equal(session.nickname, "bobby");
@@ -418,7 +372,7 @@ Deno.test("at end of input with a login never answered, the run fails with one r
   const t = startSession();
   await tick();
   const link = t.links[0];
-  assert.deepEqual(link.written, ['{"command":"login","nickname":"bob"}\n']);
+  assert.deepEqual(link.written, [loginLine("bob")]);
   const failed = assert.rejects(
     t.running,
     (error) =>
@@ -440,7 +394,7 @@ Deno.test("a blank line goes out after 20 s without sending, and not while messa
   assert.deepEqual(link.written.filter((line) => line === "\n"), [], "not before the login");
   link.sink.line('{"status":"ok"}');
   t.timers.advance(HEARTBEAT_MS - 1);
-  assert.equal(link.written.at(-1), '{"command":"login","nickname":"bob"}\n');
+  assert.equal(link.written.at(-1), loginLine("bob"));
   t.timers.advance(1);
   assert.equal(link.written.at(-1), "\n", "20 s after the login");
   t.timers.advance(HEARTBEAT_MS);
