@@ -157,13 +157,16 @@ export class Probe {
     return { conn, nick };
   }
 
-  /** Sends a login (optionally with `since`, optionally ending in "\r\n") and returns the answer. */
+  /**
+   * Sends a login (optionally with `since` or `features`, optionally ending
+   * in "\r\n") and returns the answer.
+   */
   async loginAnswer(
     conn: ProbeConn,
     nick: string,
-    options: { since?: number; before?: string; crlf?: boolean } = {},
+    options: { since?: number; features?: string[]; before?: string; crlf?: boolean } = {},
   ): Promise<StatusFrame> {
-    let frame = encodeLogin(nick, options.since);
+    let frame = encodeLogin(nick, options.since, options.features);
     if (options.crlf) frame = frame.replace(/\n$/, "\r\n");
     await conn.write((options.before ?? "") + frame);
     return this.status(conn, `the login as ${show(nick)}`);

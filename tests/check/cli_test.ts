@@ -12,6 +12,16 @@ import { FakeChatServer } from "./_fake_server.ts";
 import { localIdentity } from "../../bench/in_process_server.ts";
 
 const CORE = CHECKS.filter((c) => c.kind === "core").length;
+/**
+ * The room checks (§9–§11). Our server does not speak them yet (issue 13's
+ * server half is on its way): they are skipped, and every other check passes.
+ */
+const ROOM_CHECKS = new Set(
+  ["features", "core login", "who", "join leave", "who command"]
+    .concat(["direct", "direct refused", "direct not replayed"]).map((name) => `ext ${name}`),
+);
+/** What our server gets for a check. */
+const expected = (name: string) => ROOM_CHECKS.has(name) ? "SKIP" : "PASS";
 const decoder = new TextDecoder();
 
 /** Our server as a process in a temp dir, removed when it stops. */
@@ -67,11 +77,19 @@ Deno.test("against our server every check passes, exit 0, and the server is left
     const results = lines.slice(1, -1);
     assert.equal(results.length, CHECKS.length);
     for (const [i, check] of CHECKS.entries()) {
-      assert.match(results[i], new RegExp(`^PASS ${check.name}: \\S`), results[i]);
+      assert.match(
+        results[i],
+        new RegExp(`^${expected(check.name)} ${check.name}: \\S`),
+        results[i],
+      );
     }
     assert.equal(
       lines.at(-1),
-      `${CORE} passed, 0 failed; extensions (informational): ids pass, seq pass, since pass`,
+      `${CORE} passed, 0 failed; extensions (informational): ${
+        CHECKS.filter((c) => c.kind === "extension").map((c) =>
+          `${c.name.replace(/^ext /, "")} ${expected(c.name).toLowerCase()}`
+        ).join(", ")
+      }`,
     );
     assert.ok(!stdout.includes("\x1b"), "no colour without a terminal");
     assert.equal(stderr, "");
@@ -127,7 +145,7 @@ Deno.test("--json prints one parseable line per check and a summary", async () =
     assert.deepEqual(summary, { passed: CORE, failed: 0, notRun: 0, ok: true });
     assert.deepEqual(lines.map((l) => l.check), CHECKS.map((c) => c.name));
     for (const line of lines) {
-      assert.equal(line.result, "pass", JSON.stringify(line));
+      assert.equal(line.result, expected(line.check).toLowerCase(), JSON.stringify(line));
       assert.equal(typeof line.detail, "string");
       assert.ok(line.kind === "core" || line.kind === "extension");
     }
