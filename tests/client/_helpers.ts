@@ -3,6 +3,7 @@
 // what the client sends and lets the test answer frame by frame, the client
 // run in-process without a terminal, and a tmux-driven terminal.
 
+import tls from "node:tls";
 import { LineSplitter } from "../../lib/lines.ts";
 import { eventually } from "../../bench/fault/schedule.ts";
 import type { CliContext } from "../../lib/cli.ts";
@@ -544,6 +545,67 @@ export class OpensslServer {
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
+  }
+}
+
+/**
+ * Someone else on the server: a client typing frames over node:tls, with a
+ * core login or (`features`) one that asks for §9–§11.
+ */
+export class Typist {
+  readonly received: string[] = [];
+  readonly #socket: tls.TLSSocket;
+
+  private constructor(socket: tls.TLSSocket) {
+    this.#socket = socket;
+    const splitter = new LineSplitter(1 << 20, {
+      line: (text) => this.received.push(text),
+      error: () => {},
+    });
+    socket.on("data", (chunk: Uint8Array) => splitter.push(chunk));
+  }
+
+  /** Connects (trusting anything: this is the test's own peer) and logs in. */
+  static async login(port: number, nickname: string, features?: string[]): Promise<Typist> {
+    const socket = await new Promise<tls.TLSSocket>((resolve, reject) => {
+      const s = tls.connect({ host: "127.0.0.1", port, rejectUnauthorized: false });
+      s.once("secureConnect", () => resolve(s));
+      s.once("error", reject);
+    });
+    const typist = new Typist(socket);
+    typist.send(
+      features ? { command: "login", nickname, features } : { command: "login", nickname },
+    );
+    if (
+      !await eventually(() => typist.received.some((line) => line.startsWith('{"status":"ok"')))
+    ) {
+      throw new Error(`${nickname} could not log in: ${typist.received.join(" ")}`);
+    }
+    return typist;
+  }
+
+  send(frame: Record<string, unknown>): void {
+    this.#socket.write(JSON.stringify(frame) + "\n");
+  }
+
+  /** The messages received, as `from: message` (a direct one as `from -> to: message`). */
+  get messages(): string[] {
+    return this.frames.filter((f) => "from" in f)
+      .map((f) => "to" in f ? `${f.from} -> ${f.to}: ${f.message}` : `${f.from}: ${f.message}`);
+  }
+
+  /** Every frame received, parsed. */
+  get frames(): Frame[] {
+    return this.received.map((line) => JSON.parse(line));
+  }
+
+  /** Leaves politely (close_notify); resolves once the connection is gone (at once if it is). */
+  close(): Promise<void> {
+    if (this.#socket.closed) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.#socket.once("close", () => resolve());
+      this.#socket.end();
+    });
   }
 }
 
