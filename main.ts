@@ -1,7 +1,7 @@
 // The one entrypoint: `chat server …`, `chat client …`, `chat bench …`,
-// `chat check …`, `chat --help`, `chat --version`. It parses the subcommand,
-// lazy-loads its module and hands it the process's world (environment,
-// output, a stop signal). This is the only file that touches Deno.args,
+// `chat check …`, `chat identity`, `chat --help`, `chat --version`. It
+// parses the subcommand, lazy-loads its module and hands it the process's
+// world (environment, output, a stop signal). This is the only file that touches Deno.args,
 // Deno.env and Deno.exit, and the one place where an error becomes an exit
 // code.
 
@@ -22,9 +22,10 @@ Usage:
   chat bench [--addr HOST[:PORT][,HOST[:PORT]...]] [--clients N] [--senders S] [--messages M]
              [--size B] [--rate R] [--raw] [--ca FILE | --insecure] [--workers K] [--json]
   chat check HOST[:PORT] [--ca FILE | --insecure] [--timeout SECONDS] [--json]
+  chat identity [--identity FILE]
   chat --help | --version
 
-Run "chat SUBCOMMAND --help" (server, client, bench, check) for every option.
+Run "chat SUBCOMMAND --help" (server, client, bench, check, identity) for every option.
 `;
 
 const encoder = new TextEncoder();
@@ -64,6 +65,10 @@ async function main(args: string[]): Promise<number> {
     case "server": {
       const { runServer } = await import("./lib/server/cli.ts");
       stopOnSignals(stop);
+      // SIGHUP re-reads the --ops and --invited files (Windows has no SIGHUP).
+      if (Deno.build.os !== "windows") {
+        context.onReload = (listener) => Deno.addSignalListener("SIGHUP", listener);
+      }
       return await runServer(rest, context);
     }
     case "client": {
@@ -91,6 +96,10 @@ async function main(args: string[]): Promise<number> {
       stopOnSignals(stop);
       context.isTerminal = { stdin: Deno.stdin.isTerminal(), stdout: Deno.stdout.isTerminal() };
       return await runCheck(rest, context);
+    }
+    case "identity": {
+      const { runIdentity } = await import("./lib/client/identity_cli.ts");
+      return await runIdentity(rest, context);
     }
     case "-h":
     case "--help":

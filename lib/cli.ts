@@ -19,6 +19,13 @@ export interface CliContext {
   stderr(text: string): void;
   /** Aborted on SIGINT/SIGTERM (for subcommands that run until stopped). */
   signal: AbortSignal;
+  /**
+   * Calls `listener` whenever the process is asked to read its files again
+   * (SIGHUP), from the first call on (absent: never). A subcommand calls it
+   * only when it has files to read again: until then SIGHUP ends the
+   * process as it always did (a terminal that closes takes its server along).
+   */
+  onReload?: (listener: () => void) => void;
   /** Whether standard input and output are terminals (absent: neither is). */
   isTerminal?: { stdin: boolean; stdout: boolean };
   /** Standard input as bytes, for subcommands that read it (absent: no input). */
@@ -31,11 +38,15 @@ export interface CliContext {
 export interface FlagSpec {
   type: "string" | "boolean";
   short?: string;
+  /** A string flag that may be given more than once: its values go to `lists`. */
+  multiple?: boolean;
 }
 
 /** Parsed flags: strings and booleans by long name, and the positionals. */
 export interface ParsedFlags {
   values: Record<string, string | boolean | undefined>;
+  /** The values of each `multiple` flag, in order (empty when it was not given). */
+  lists: Record<string, string[]>;
   positionals: string[];
 }
 
@@ -45,7 +56,7 @@ export interface ParsedFlags {
  *
  * @example
  * ```ts
- * parseFlags(["--port", "0"], { port: { type: "string" } }); // { values: { port: "0" }, positionals: [] }
+ * parseFlags(["--port", "0"], { port: { type: "string" } }); // { values: { port: "0" }, lists: {}, positionals: [] }
  * ```
  */
 export function parseFlags(
@@ -60,7 +71,14 @@ export function parseFlags(
       strict: true,
       allowPositionals,
     });
-    return { values: values as ParsedFlags["values"], positionals };
+    const lists: ParsedFlags["lists"] = {};
+    for (const [name, flag] of Object.entries(spec)) {
+      if (!flag.multiple) continue;
+      const given = (values as Record<string, unknown>)[name];
+      lists[name] = Array.isArray(given) ? given.map(String) : [];
+      delete (values as Record<string, unknown>)[name];
+    }
+    return { values: values as ParsedFlags["values"], lists, positionals };
   } catch (error) {
     // node:util words its messages in sentence case ("Unknown option '--x'");
     // ours are lower-case phrases (lib/errors.ts).

@@ -2,7 +2,8 @@
 // few fields a trust decision needs. The client, `chat check` and the dial
 // they share (lib/tls_dial.ts) read it from a node:tls socket here, and the
 // trust policy (lib/trust_policy.ts) decides on it without a socket, so
-// tests can hand it any certificate.
+// tests can hand it any certificate. The server reads here the one thing it
+// wants of a client's certificate: its identity (PROTOCOL.md §12).
 //
 // Whoever made the certificate chose its text: a common name can hold
 // newlines and escape sequences, and a prompt that printed it raw would
@@ -11,6 +12,7 @@
 // here, where it is read, before anything can show it.
 
 import type { TLSSocket } from "node:tls";
+import { parseFingerprint } from "./fingerprint.ts";
 import { sanitize, truncate } from "./terminal_text.ts";
 
 /** The most code points of a certificate's text (its common name, an error) shown, escapes included. */
@@ -57,4 +59,24 @@ export function peerCertificateOf(socket: TLSSocket): PeerCertificate {
  */
 function oneLine(text: string): string {
   return truncate(sanitize(text), MAX_CERTIFICATE_TEXT);
+}
+
+/**
+ * The identity a client presented (PROTOCOL.md §12): its certificate's
+ * SHA-256 fingerprint, as `AB:CD:…`; undefined when it presented none. Any
+ * certificate counts, self-signed or expired: the server asks for one
+ * without checking it, and only the fingerprint matters. Read once the
+ * handshake is done.
+ *
+ * @example
+ * ```ts
+ * declare const socket: import("node:tls").TLSSocket; // server side, after "secure"
+ * peerIdentity(socket); // "3F:0A:…", or undefined
+ * ```
+ */
+export function peerIdentity(socket: TLSSocket): string | undefined {
+  // `{}` without a certificate. The format is checked (and normalised) so
+  // that nothing else, such as an empty string, ever passes for an identity.
+  const fingerprint: unknown = socket.getPeerCertificate()?.fingerprint256;
+  return typeof fingerprint === "string" ? parseFingerprint(fingerprint) : undefined;
 }

@@ -34,6 +34,13 @@ export interface TlsDialOptions {
   timeout: { ms: number; reason: string };
   /** Looks at the certificate after the handshake; throws to refuse (nothing is sent). */
   verify(peer: PeerCertificate): Promise<void>;
+  /**
+   * Our own certificate and its key (PEM), presented when the server asks
+   * for one (the client's identity, PROTOCOL.md §12); none by default.
+   */
+  cert?: string;
+  /** The private key of `cert` (PEM). */
+  key?: string;
   /** Sets TCP_NODELAY, so each write goes out as its own segment. @default false */
   noDelay?: boolean;
   /** Ends the attempt at once (it rejects with Unavailable "interrupted"). */
@@ -74,6 +81,8 @@ export function dialTls<T>(
       // node:tls replaces its default roots with `ca`, so the roots go in first.
       ca: options.ca ? [...systemRoots(), ...options.ca] : undefined,
       rejectUnauthorized: false,
+      cert: options.cert,
+      key: options.key,
     });
     if (options.noDelay) socket.setNoDelay(true);
     let phase: "handshake" | "verify" | "settled" = "handshake";

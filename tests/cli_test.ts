@@ -26,6 +26,15 @@ Deno.test("parses known flags and refuses positionals unless allowed", () => {
   assert.match(usageMessage(() => parseFlags(["host"], SPEC)), /^unexpected argument 'host'/);
 });
 
+Deno.test("a flag given more than once collects its values in order, apart from the rest", () => {
+  const spec = { ...SPEC, op: { type: "string" as const, multiple: true } };
+  const parsed = parseFlags(["--op", "a", "--port", "1", "--op", "b"], spec);
+  assert.deepEqual(parsed.lists, { op: ["a", "b"] });
+  assert.deepEqual({ ...parsed.values }, { port: "1" });
+  assert.deepEqual(parseFlags([], spec).lists, { op: [] });
+  assert.deepEqual(parseFlags(["--port", "1"], SPEC).lists, {});
+});
+
 Deno.test("an unknown flag or a missing value is a lower-case usage phrase, without node's advice", () => {
   assert.equal(usageMessage(() => parseFlags(["--bogus"], SPEC)), "unknown option '--bogus'");
   assert.match(

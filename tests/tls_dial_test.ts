@@ -8,7 +8,7 @@ import type { TLSSocket } from "node:tls";
 import type { PeerCertificate } from "../lib/peer_certificate.ts";
 import { Unavailable } from "../lib/errors.ts";
 import { dialTls, type TlsDialOptions } from "../lib/tls_dial.ts";
-import { fingerprintOf } from "../lib/server/cert.ts";
+import { fingerprintOf } from "../lib/cert_pair.ts";
 import { localIdentity } from "../bench/in_process_server.ts";
 import { FakeServer, type TestCert } from "./client/_helpers.ts";
 

@@ -23,9 +23,11 @@ import { preview, sanitize } from "../terminal_text.ts";
 import { TrustPolicy } from "../trust_policy.ts";
 import { type CommandHost, runTyped } from "./commands.ts";
 import { complete } from "./completion.ts";
+import { chatConfigDir } from "./config_dir.ts";
 import { dialLink } from "./connect.ts";
 import { FINISH_DRAIN_MS, FINISH_WAIT_MS } from "./delivery.ts";
 import { readInputLines } from "./input.ts";
+import { identityFromFlags } from "./identity.ts";
 import { KnownHosts } from "./known_hosts.ts";
 import { SEND_BURST, SEND_RATE_PER_SECOND } from "./pacer.ts";
 import { Transcript } from "./render.ts";
@@ -38,6 +40,7 @@ export const DEFAULT_ADDRESS = "localhost:1337";
 
 const USAGE =
   `Usage: chat client [--addr HOST[:PORT]] [--nick NAME] [--ca FILE] [--insecure] [--json]
+                   [--identity FILE | --no-identity]
 
 Connects to a chat server over TLS and chats. On a terminal, what is
 missing is asked for; without one, each line of standard input is one
@@ -59,10 +62,15 @@ Options:
                       is trusted whatever name or address you dial (pinned)
   --insecure          do not verify the server's certificate at all
   --json              print every received frame as one JSON line
+  --identity FILE     present this identity (key and certificate, PEM; made
+                      if it does not exist) instead of the usual one
+  --no-identity       present no identity
   -h, --help          show this help
 
 Trusted certificates the user accepted are pinned in
 $XDG_CONFIG_HOME/chat/known_hosts (or ~/.config/chat/known_hosts).
+Your identity, presented to every server that asks (\`chat identity\`
+prints its fingerprint), is made on first use in identity.pem there.
 Colours are off with NO_COLOR or when standard output is not a terminal.
 `;
 
@@ -72,6 +80,8 @@ const FLAGS = {
   ca: { type: "string" },
   insecure: { type: "boolean" },
   json: { type: "boolean" },
+  identity: { type: "string" },
+  "no-identity": { type: "boolean" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -132,11 +142,13 @@ export async function runClient(
     context.stderr(`chat: ${roots.reason}\n`);
     return 1;
   }
-  const configHome = nonEmpty(context.env("XDG_CONFIG_HOME")) ??
-    (nonEmpty(context.env("HOME")) && join(context.env("HOME")!, ".config"));
-  const knownHosts = configHome
-    ? new KnownHosts(join(configHome, "chat", "known_hosts"))
-    : undefined;
+  const configDir = chatConfigDir(context.env);
+  const knownHosts = configDir ? new KnownHosts(join(configDir, "known_hosts")) : undefined;
+  const identity = await identityFromFlags(
+    { file: stringFlag(values.identity), none: values["no-identity"] === true },
+    configDir,
+    new Date(),
+  );
 
   const ui = interactive ? new TerminalUi(context.terminal!()) : undefined;
   const transcript = new Transcript({ color });
@@ -189,6 +201,8 @@ export async function runClient(
             port: target.port,
             ca: roots.ca,
             verify: (peer) => trust.check(peer),
+            cert: identity?.identity.certPem,
+            key: identity?.identity.keyPem,
           },
           sink,
         ),

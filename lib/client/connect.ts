@@ -45,6 +45,10 @@ export interface DialOptions {
   ca?: string[];
   /** Looks at the certificate after the handshake; throws to refuse (nothing is sent). */
   verify(peer: PeerCertificate): Promise<void>;
+  /** Our identity's certificate (PEM), presented when the server asks; none without it. */
+  cert?: string;
+  /** The private key of `cert` (PEM). */
+  key?: string;
 }
 
 /**

@@ -3,16 +3,15 @@
 //
 // Zero-config TLS: without --cert/--key the server makes a self-signed
 // ECDSA P-256 leaf (CA:FALSE, serverAuth, SAN localhost, 127.0.0.1, ::1 and
-// the host name) with @peculiar/x509, writes it under certs/ (the key with
+// the host name) with lib/self_signed.ts, writes it under certs/ (the key with
 // mode 0600) and uses the same one on every restart, so a client that
 // trusted it once keeps trusting it. Every failure is a FatalError
 // (lib/errors.ts): one line for the operator, no stack trace.
 
-import "reflect-metadata";
-import * as x509 from "@peculiar/x509";
-import { createPrivateKey, X509Certificate } from "node:crypto";
 import { join } from "node:path";
+import { checkCertPair, fingerprintOf } from "../cert_pair.ts";
 import { errorReason, FatalError } from "../errors.ts";
+import { generateSelfSigned } from "../self_signed.ts";
 
 /** A certificate and key, as PEM text, ready for `tls.createSecureContext` (server.ts). */
 export interface TlsIdentity {
@@ -35,8 +34,6 @@ export const GENERATED_KEY_FILE = "key.pem";
 /** How long a generated certificate is valid: 825 days, the longest clients accept. */
 export const GENERATED_VALIDITY_DAYS = 825;
 
-const ALGORITHM = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" } as const;
-
 /**
  * Loads a certificate and key given by the operator and checks that both
  * are PEM and belong together.
@@ -44,7 +41,7 @@ const ALGORITHM = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" } as con
 export async function loadIdentity(certPath: string, keyPath: string): Promise<TlsIdentity> {
   const certPem = await readText(certPath, "certificate");
   const keyPem = await readText(keyPath, "key");
-  const fingerprint = checkPair(certPem, keyPem, certPath, keyPath);
+  const fingerprint = checkCertPair(certPem, keyPem, certPath, keyPath);
   return { certPem, keyPem, certPath, keyPath, fingerprint, source: "given", created: false };
 }
 
@@ -123,85 +120,26 @@ async function loadWhenWritten(certPath: string, keyPath: string): Promise<TlsId
 }
 
 /** Generates a self-signed ECDSA P-256 server certificate and its PKCS#8 key, as PEM. */
-export async function generateIdentity(
+export function generateIdentity(
   hostname: string,
   now: Date,
 ): Promise<{ certPem: string; keyPem: string }> {
-  x509.cryptoProvider.set(crypto);
-  const keys = await crypto.subtle.generateKey(ALGORITHM, true, ["sign", "verify"]);
-  const names: x509.JsonGeneralName[] = [
+  const altNames: { type: "dns" | "ip"; value: string }[] = [
     { type: "dns", value: "localhost" },
     { type: "ip", value: "127.0.0.1" },
     { type: "ip", value: "::1" },
   ];
   if (hostname && hostname !== "localhost" && /^[A-Za-z0-9.-]+$/.test(hostname)) {
-    names.push({ type: "dns", value: hostname });
+    altNames.push({ type: "dns", value: hostname });
   }
-  const serial = crypto.getRandomValues(new Uint8Array(16));
-  serial[0] &= 0x7f; // A positive serial number.
-  const cert = await x509.X509CertificateGenerator.createSelfSigned({
-    serialNumber: hex(serial),
-    name: `CN=${
-      names.find((n) => n.type === "dns" && n.value !== "localhost")?.value ?? "localhost"
-    }`,
+  return generateSelfSigned({
+    commonName: altNames.find((n) => n.type === "dns" && n.value !== "localhost")?.value ??
+      "localhost",
+    altNames,
+    usage: "server",
     notBefore: new Date(now.getTime() - 60 * 60 * 1000),
     notAfter: new Date(now.getTime() + GENERATED_VALIDITY_DAYS * 24 * 60 * 60 * 1000),
-    signingAlgorithm: ALGORITHM,
-    keys,
-    extensions: [
-      new x509.BasicConstraintsExtension(false, undefined, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth], false),
-      new x509.SubjectAlternativeNameExtension(names, false),
-      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
-    ],
   });
-  const pkcs8 = await crypto.subtle.exportKey("pkcs8", keys.privateKey);
-  return {
-    certPem: cert.toString("pem") + "\n",
-    keyPem: x509.PemConverter.encode(pkcs8, "PRIVATE KEY") + "\n",
-  };
-}
-
-/** The SHA-256 fingerprint of a PEM certificate, as `AB:CD:…`. */
-export function fingerprintOf(certPem: string): string {
-  return new X509Certificate(certPem).fingerprint256;
-}
-
-/** Checks both PEMs and that the key belongs to the certificate; returns the fingerprint. */
-function checkPair(certPem: string, keyPem: string, certPath: string, keyPath: string): string {
-  if (!/-----BEGIN CERTIFICATE-----/.test(certPem)) {
-    throw new FatalError(
-      `cannot use ${certPath}: it is not a PEM certificate (no BEGIN CERTIFICATE line)`,
-    );
-  }
-  if (!/-----BEGIN (?:[A-Z]+ )?PRIVATE KEY-----/.test(keyPem)) {
-    throw new FatalError(
-      `cannot use ${keyPath}: it is not a PEM private key (no BEGIN PRIVATE KEY line)`,
-    );
-  }
-  let cert: X509Certificate;
-  try {
-    cert = new X509Certificate(certPem);
-  } catch (error) {
-    throw new FatalError(
-      `cannot use ${certPath}: the certificate does not parse (${errorReason(error)})`,
-    );
-  }
-  let key: ReturnType<typeof createPrivateKey>;
-  try {
-    key = createPrivateKey(keyPem);
-  } catch (error) {
-    throw new FatalError(
-      `cannot use ${keyPath}: the private key does not parse (${errorReason(error)})`,
-    );
-  }
-  if (!cert.checkPrivateKey(key)) {
-    throw new FatalError(
-      `cannot use ${keyPath}: the key does not match the certificate in ${certPath}`,
-    );
-  }
-  return cert.fingerprint256;
 }
 
 async function readText(path: string, what: string): Promise<string> {
@@ -220,8 +158,4 @@ async function exists(path: string): Promise<boolean> {
     if (error instanceof Deno.errors.NotFound) return false;
     throw new FatalError(`cannot look at ${path}: ${errorReason(error)}`);
   }
-}
-
-function hex(bytes: Uint8Array): string {
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }

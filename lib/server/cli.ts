@@ -7,14 +7,19 @@
 
 import { type CliContext, intFlag, parseFlags } from "../cli.ts";
 import { UsageError } from "../errors.ts";
+import { parseFingerprint } from "../fingerprint.ts";
+import { type AccessConfig, AccessLists, type AccessReload } from "./access.ts";
 import { ensureGeneratedIdentity, loadIdentity, type TlsIdentity } from "./cert.ts";
 import { FD_RESERVE, freeDescriptors } from "./fd_budget.ts";
 import { createLogger, LOG_FORMATS, type LogFormat, type Logger } from "./log.ts";
 import { DEFAULT_LIMITS, type ServerLimits } from "./limits.ts";
 import { formatPeer, type RunningServer, startServer } from "./server.ts";
 import { FileStore } from "./file_store.ts";
+import { openFileRegistry } from "./file_registry.ts";
+import { LocalRegistry, type Registry } from "./registry.ts";
 import { DEFAULT_LEASE_MS } from "./redis/leases.ts";
 import { RedisLink } from "./redis/link.ts";
+import { RedisRegistry } from "./redis/registry.ts";
 import { type HistoryStore, MemoryStore, restartProofFirstSeq } from "./store.ts";
 
 /** Where the generated development certificate lives, relative to the working directory. */
@@ -51,8 +56,15 @@ Options:
   --nick-lease SECONDS      with --redis: how long a dead server's nicknames stay taken (default ${
   DEFAULT_LEASE_MS / 1000
 })
+  --op FINGERPRINT          an operator: the SHA-256 fingerprint of their identity, as
+                            chat identity prints it; repeatable
+  --ops FILE                more operators, one fingerprint a line (# comments)
+  --invited FILE            admit only these identities (and the operators): one
+                            fingerprint a line (# comments)
   --log-format text|json    log lines on stderr for people or machines (default text)
   -h, --help                show this help
+
+SIGHUP reads the --ops and --invited files again (a damaged one keeps its old list).
 `;
 
 const FLAGS = {
@@ -72,6 +84,9 @@ const FLAGS = {
   "history-limit": { type: "string" },
   redis: { type: "string" },
   "nick-lease": { type: "string" },
+  op: { type: "string", multiple: true },
+  ops: { type: "string" },
+  invited: { type: "string" },
   "log-format": { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
@@ -92,11 +107,13 @@ export interface ServerConfig {
   redis?: string;
   /** With `redis`: the nickname lease in milliseconds. */
   nickLeaseMs: number;
+  /** The operators and the invitation list (§13). */
+  access: AccessConfig;
 }
 
 /** Reads `chat server` flags; a wrong one is a {@linkcode UsageError}. */
 export function parseServerArgs(args: string[]): ServerConfig | "help" {
-  const { values } = parseFlags(args, FLAGS);
+  const { values, lists } = parseFlags(args, FLAGS);
   if (values.help) return "help";
   const cert = values.cert as string | undefined;
   const key = values.key as string | undefined;
@@ -167,6 +184,22 @@ export function parseServerArgs(args: string[]): ServerConfig | "help" {
   if (values["nick-lease"] !== undefined && redis === undefined) {
     throw new UsageError("--nick-lease needs --redis");
   }
+  const ops = lists.op.map((text) => {
+    const identity = parseFingerprint(text);
+    if (identity === undefined) {
+      throw new UsageError(
+        `--op must be a SHA-256 fingerprint (AB:CD:… as chat identity prints it), got ${
+          JSON.stringify(text)
+        }`,
+      );
+    }
+    return identity;
+  });
+  for (const name of ["ops", "invited"] as const) {
+    if (values[name] !== undefined && String(values[name]).trim() === "") {
+      throw new UsageError(`--${name} must not be empty`);
+    }
+  }
   return {
     host: host.replace(/^\[(.*)\]$/, "$1"),
     port: intFlag(values, "port", 1337, 0, 65535),
@@ -178,6 +211,11 @@ export function parseServerArgs(args: string[]): ServerConfig | "help" {
     historyLimit: intFlag(values, "history-limit", 0, 0),
     redis,
     nickLeaseMs: intFlag(values, "nick-lease", DEFAULT_LEASE_MS / 1000, 1, 86_400) * 1000,
+    access: {
+      ops,
+      opsFile: values.ops as string | undefined,
+      invitedFile: values.invited as string | undefined,
+    },
   };
 }
 
@@ -190,6 +228,8 @@ export async function runServer(args: string[], context: CliContext): Promise<nu
   }
   const clock = () => new Date();
   const logger = createLogger({ format: config.logFormat, write: context.stderr, clock });
+  // Before anything is opened: a damaged list stops the server at once.
+  const access = await AccessLists.load(config.access);
   const identity = config.cert !== undefined && config.key !== undefined
     ? await loadIdentity(config.cert, config.key)
     : await ensureGeneratedIdentity(config.dataDir ?? DEFAULT_CERT_DIR, hostName(), clock());
@@ -213,6 +253,21 @@ export async function runServer(args: string[], context: CliContext): Promise<nu
     leaseMs: config.nickLeaseMs,
     historyLimit: config.historyLimit,
   });
+  let registry: Registry;
+  try {
+    registry = config.dataDir !== undefined
+      ? await openFileRegistry(config.dataDir, {
+        clock,
+        warn: (message) => logger.log("warning", { reason: message }),
+      })
+      : config.redis !== undefined
+      ? await RedisRegistry.open({ url: config.redis, clock, logger })
+      : new LocalRegistry({ clock });
+  } catch (error) {
+    await link?.close();
+    await store.close?.();
+    throw error;
+  }
   // Counted now: the log, its lock and Redis hold theirs already.
   const limits = {
     ...config.limits,
@@ -231,8 +286,12 @@ export async function runServer(args: string[], context: CliContext): Promise<nu
     );
   } catch (error) {
     await link?.close();
+    await registry.close();
     await store.close?.();
     throw error;
+  }
+  if (config.access.opsFile !== undefined || config.access.invitedFile !== undefined) {
+    context.onReload?.(() => void access.reload().then((result) => logReload(logger, result)));
   }
   context.stdout(banner(identity, server.port));
   if (store instanceof FileStore) {
@@ -246,9 +305,16 @@ export async function runServer(args: string[], context: CliContext): Promise<nu
   context.stdout(`listening on ${formatPeer(server.hostname, server.port)}\n`);
   await server.done;
   await link?.close();
+  await registry.close();
   await store.close?.();
   logger.log("stopped", { reason: String(context.signal.reason ?? "stopped") });
   return 0;
+}
+
+/** One log line for a reload of the access lists, and one for each file that was not taken. */
+function logReload(logger: Logger, result: AccessReload): void {
+  for (const reason of result.problems) logger.log("reload failed", { reason });
+  logger.log("reloaded", { ops: result.ops, invited: result.invited });
 }
 
 /**

@@ -14,6 +14,7 @@ import type { TLSSocket } from "node:tls";
 import { withDeadline } from "../deadline.ts";
 import { type LineError, LineSplitter } from "../lines.ts";
 import { decodeClientFrame, encodeStatus, type StatusFrame, utf8Length } from "../protocol.ts";
+import { peerIdentity } from "../peer_certificate.ts";
 import { describeSocketError } from "../tls_socket.ts";
 import type { AddressQuota } from "./address_quota.ts";
 import { type Hub, type HubResult, type Member, STORAGE_UNAVAILABLE } from "./hub.ts";
@@ -83,6 +84,7 @@ export class Connection implements Member {
   #strikes = 0;
   #rejected = 0;
   #secure = false;
+  #identity: string | undefined;
   #loginDeadline: ReturnType<typeof setTimeout> | undefined;
   #handshakeDeadline: ReturnType<typeof setTimeout> | undefined;
   #lingerTimer: ReturnType<typeof setTimeout> | undefined;
@@ -136,6 +138,11 @@ export class Connection implements Member {
     return this.#peer;
   }
 
+  /** The client's identity (its certificate's fingerprint, §12) once the handshake is done. */
+  get identity(): string | undefined {
+    return this.#identity;
+  }
+
   /** Runs the connection until its socket has closed. Never rejects. */
   serve(): Promise<void> {
     const socket = this.#socket;
@@ -149,6 +156,7 @@ export class Connection implements Member {
     }, this.#limits.handshakeTimeoutMs);
     socket.once("secure", () => {
       this.#secure = true;
+      this.#identity = peerIdentity(socket);
       clearTimeout(this.#handshakeDeadline);
     });
     socket.on("data", (chunk: Uint8Array) => {
@@ -360,7 +368,8 @@ export class Connection implements Member {
   #loginAnswered(result: HubResult, since: number | undefined): void {
     if (result.ok) {
       clearTimeout(this.#loginDeadline);
-      this.#logger.log("login", { peer: this.#peer, nick: this.nickname, since });
+      const identity = this.#identity;
+      this.#logger.log("login", { peer: this.#peer, nick: this.nickname, since, identity });
       return;
     }
     if (result.reason === "already logged in") {

@@ -21,6 +21,7 @@ import { concatBytes } from "../bytes.ts";
 import { pause } from "../deadline.ts";
 import { type ChatMessage, decodeServerFrame, encodeChatMessage } from "../protocol.ts";
 import { errorReason, FatalError, Unavailable } from "../errors.ts";
+import { loadLog, type LogFile } from "./append_log.ts";
 import { type HistoryStore, MemoryStore, type ReadResult } from "./store.ts";
 
 /** The log's file name inside the data folder. */
@@ -33,13 +34,7 @@ const encoder = new TextEncoder();
 export const RETRY_MS = 1000;
 
 /** The log file as the store writes it: a Deno.FsFile, or a test's wrapper around one. */
-export interface LogFile {
-  write(bytes: Uint8Array): Promise<number>;
-  syncData(): Promise<void>;
-  truncate(length: number): Promise<void>;
-  seek(offset: number, whence: Deno.SeekMode): Promise<number>;
-  close(): void;
-}
+export type { LogFile };
 
 /** Options of {@linkcode FileStore.open}. */
 export interface FileStoreOptions {
@@ -140,7 +135,7 @@ export class FileStore implements HistoryStore {
     const path = join(dir, LOG_FILE);
     try {
       const memory = new MemoryStore({ historyLimit: options.historyLimit });
-      const { file, size } = await loadLog(path, memory, options.warn);
+      const { file, size } = await loadHistory(path, memory, options.warn);
       const log = options.wrapLog?.(file) ?? file;
       return new FileStore(memory, log, size, lock, path, options.warn);
     } catch (error) {
@@ -295,45 +290,28 @@ export class FileStore implements HistoryStore {
  * Reads and checks the log into `memory`, cuts off a torn last line, and
  * returns the log opened for appending.
  */
-async function loadLog(
+async function loadHistory(
   path: string,
   memory: MemoryStore,
   warn: (message: string) => void,
 ): Promise<{ file: Deno.FsFile; size: number }> {
-  let data: Uint8Array;
-  try {
-    data = await Deno.readFile(path);
-  } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound)) {
-      throw new FatalError(`cannot read the history ${path}: ${errorReason(error)}`);
-    }
-    data = new Uint8Array(0);
-  }
-  const decoder = new TextDecoder("utf-8", { fatal: true });
-  let start = 0;
-  let line = 0;
   let mended = 0;
-  while (start < data.length) {
-    const end = data.indexOf(0x0a, start);
-    if (end === -1) break;
-    line++;
-    let bytes = data.subarray(start, end + 1);
-    const checked = checkLine(bytes, memory.lastSeq + 1, decoder);
-    if (typeof checked === "string") {
-      throw new FatalError(
-        `cannot load the history: ${path} line ${line} is damaged (${checked}); the server never skips a line, so repair or move the file aside`,
-      );
-    }
-    if (!checked.from.isWellFormed() || !checked.message.isWellFormed()) {
-      // Written before lone surrogates were refused: strict JSON parsers
-      // refuse the line, so it is replayed re-encoded (U+FFFD in their
-      // place). The file keeps what was written: nothing is rewritten at start.
-      bytes = encoder.encode(encodeChatMessage({ ...checked, seq: memory.lastSeq + 1 }));
-      mended++;
-    }
-    memory.append(() => bytes, 0);
-    start = end + 1;
-  }
+  const loaded = await loadLog(path, {
+    what: "the history",
+    warn,
+    line: (text, bytes) => {
+      const checked = checkLine(text, memory.lastSeq + 1);
+      if (typeof checked === "string") return checked;
+      if (!checked.from.isWellFormed() || !checked.message.isWellFormed()) {
+        // Written before lone surrogates were refused: strict JSON parsers
+        // refuse the line, so it is replayed re-encoded (U+FFFD in their
+        // place). The file keeps what was written: nothing is rewritten at start.
+        bytes = encoder.encode(encodeChatMessage({ ...checked, seq: memory.lastSeq + 1 }));
+        mended++;
+      }
+      memory.append(() => bytes, 0);
+    },
+  });
   if (mended > 0) {
     warn(
       `${path}: ${mended} stored ${
@@ -341,39 +319,11 @@ async function loadLog(
       } a lone surrogate (written by an older server); replayed with U+FFFD in its place`,
     );
   }
-  let file: Deno.FsFile | undefined;
-  try {
-    file = await Deno.open(path, { read: true, write: true, create: true });
-    if (start < data.length) {
-      await file.truncate(start);
-      await file.syncData();
-      warn(
-        `cut off a torn last line in ${path} (line ${line + 1}, ${
-          data.length - start
-        } bytes without a newline: the server stopped mid-write)`,
-      );
-    }
-    await file.seek(0, Deno.SeekMode.End);
-  } catch (error) {
-    // Opened, but not usable for appending: the server stops, and must not keep the handle.
-    file?.close();
-    throw new FatalError(`cannot open the history ${path} for writing: ${errorReason(error)}`);
-  }
-  return { file, size: start };
+  return loaded;
 }
 
 /** One stored line as a message with seq `expected`, or what is wrong with it. */
-function checkLine(
-  bytes: Uint8Array,
-  expected: number,
-  decoder: TextDecoder,
-): ChatMessage | string {
-  let text: string;
-  try {
-    text = decoder.decode(bytes.subarray(0, bytes.length - 1));
-  } catch {
-    return "invalid UTF-8";
-  }
+function checkLine(text: string, expected: number): ChatMessage | string {
   const frame = decodeServerFrame(text);
   if (frame.type !== "message") return "not a stored message";
   if (frame.seq !== expected) return `seq ${frame.seq ?? "missing"} where ${expected} was expected`;

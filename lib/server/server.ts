@@ -155,7 +155,14 @@ export async function startServer(
     }
     raw.setNoDelay(true);
     raw.setKeepAlive(true, KEEPALIVE_MS);
-    const socket = new tls.TLSSocket(raw, { isServer: true, secureContext });
+    // A client certificate is asked for and never required or checked: any
+    // certificate's fingerprint is the client's identity (PROTOCOL.md §12).
+    const socket = new tls.TLSSocket(raw, {
+      isServer: true,
+      secureContext,
+      requestCert: true,
+      rejectUnauthorized: false,
+    });
     const connection = new Connection(socket, {
       peer,
       id: nextId++,

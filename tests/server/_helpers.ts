@@ -75,3 +75,9 @@ export {
 } from "../../bench/fault/line_client.ts";
 
 export { eventually } from "../../bench/fault/schedule.ts";
+
+/** A temporary folder, removed with all it holds when disposed (`await using`). */
+export async function tempDir(prefix: string): Promise<{ path: string } & AsyncDisposable> {
+  const path = await Deno.makeTempDir({ prefix });
+  return { path, [Symbol.asyncDispose]: () => Deno.remove(path, { recursive: true }) };
+}

@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { eventually, startServer, TestClient, type TestServer } from "./_helpers.ts";
 import { testNeeding } from "../_tools.ts";
 import { withDeadline } from "../../lib/deadline.ts";
+import { makeCerts } from "../client/_helpers.ts";
 
 /** Deno.test for the tests that talk to the server through openssl s_client: skipped without it. */
 const test = testNeeding("openssl");
@@ -16,7 +17,8 @@ class SClient {
   output = "";
   readonly #reading: Promise<void>;
 
-  constructor(port: number, caFile: string) {
+  /** `extra`: more s_client flags, such as `-cert FILE -key FILE` to present a certificate. */
+  constructor(port: number, caFile: string, extra: string[] = []) {
     this.child = new Deno.Command("openssl", {
       args: [
         "s_client",
@@ -29,6 +31,7 @@ class SClient {
         "-verify_return_error",
         "-quiet",
         "-crlf",
+        ...extra,
       ],
       stdin: "piped",
       stdout: "piped",
@@ -158,5 +161,37 @@ test("a TLS 1.2 renegotiation is refused: that connection ends, the server goes 
     await using bob = await TestClient.login(server, "renegade");
     await bob.send({ message: "the name is free again" });
     assert.equal((await alice.next()).message, "the name is free again");
+  });
+});
+
+test("s_client with -cert logs in as that identity; without, as none, and both chat", async () => {
+  await using server = await startServer();
+  await withCaFile(server, async (caFile) => {
+    // Made the way a person would: openssl's defaults (RSA, CA:TRUE).
+    const certs = await makeCerts();
+    const mine = {
+      args: ["-cert", certs.caTrue.certFile, "-key", certs.caTrue.keyFile],
+      fingerprint: certs.caTrue.fingerprint,
+    };
+    assert.match(mine.fingerprint, /^([0-9A-F]{2}:){31}[0-9A-F]{2}$/);
+    const anonymous = new SClient(server.port, caFile);
+    const known = new SClient(server.port, caFile, mine.args);
+    await anonymous.type('{"command":"login","nickname":"anon"}');
+    await known.type('{"command":"login","nickname":"known"}');
+    assert.ok(await anonymous.sees(/\{"status":"ok"\}/), anonymous.output);
+    assert.ok(await known.sees(/\{"status":"ok"\}/), known.output);
+    await known.type('{"message":"signed, me"}');
+    assert.ok(await anonymous.sees(/"from":"known","message":"signed, me"/), anonymous.output);
+    await anonymous.type('{"message":"who knows"}');
+    assert.ok(await known.sees(/"from":"anon","message":"who knows"/), known.output);
+
+    const logins = server.logs.filter((line) => line.startsWith("login "));
+    const knownLine = logins.find((line) => line.includes("nick=known"));
+    const anonLine = logins.find((line) => line.includes("nick=anon"));
+    assert.ok(knownLine?.includes(` identity=${mine.fingerprint}`), logins.join("\n"));
+    assert.ok(anonLine && !anonLine.includes("identity="), logins.join("\n"));
+    await anonymous.kill("SIGTERM");
+    await known.kill("SIGTERM");
+    await certs.remove();
   });
 });
