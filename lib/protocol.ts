@@ -248,7 +248,7 @@ export function encodeSend(message: string, id?: string): string {
  * line. Only for a server that listed `direct`: a core server would relay
  * it to everybody.
  */
-export function encodeDirect(to: string, message: string, id?: string): string {
+export function encodeDirectSend(to: string, message: string, id?: string): string {
   return line(id === undefined ? { message, to } : { message, to, id });
 }
 

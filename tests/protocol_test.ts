@@ -8,7 +8,7 @@ import {
   DEFAULT_MAX_MESSAGE_BYTES,
   encodeChatMessage,
   encodeCommand,
-  encodeDirect,
+  encodeDirectSend,
   encodeLogin,
   encodeSend,
   encodeStatus,
@@ -584,14 +584,14 @@ Deno.test("encodes logins with features, direct messages and commands byte for b
     encodeLogin("bob", 3, ["presence"]),
     '{"command":"login","nickname":"bob","since":3,"features":["presence"]}\n',
   );
-  assert.equal(encodeDirect("alice", "psst"), '{"message":"psst","to":"alice"}\n');
+  assert.equal(encodeDirectSend("alice", "psst"), '{"message":"psst","to":"alice"}\n');
   assert.equal(
-    encodeDirect("alice", "two\nlines\u2028", "m1"),
+    encodeDirectSend("alice", "two\nlines\u2028", "m1"),
     '{"message":"two\\nlines\\u2028","to":"alice","id":"m1"}\n',
   );
   assert.equal(encodeCommand("who"), '{"command":"who"}\n');
   // A direct message decodes on the server side as a message, never as a login or a command.
-  const frame = decodeClientFrame(encodeDirect("alice", "psst", "m1"));
+  const frame = decodeClientFrame(encodeDirectSend("alice", "psst", "m1"));
   assert.equal(frame.type, "send");
 });
 

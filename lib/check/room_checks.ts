@@ -9,7 +9,7 @@
 // before a later message of the same sender (or, for a leave, before a
 // message sent after another client saw the leave).
 
-import { encodeCommand, encodeDirect, type StatusFrame } from "../protocol.ts";
+import { encodeCommand, encodeDirectSend, type StatusFrame } from "../protocol.ts";
 import type { Frame } from "./conn.ts";
 import {
   type Check,
@@ -168,7 +168,7 @@ export const extDirect: Check = {
     ];
     const text = p.marker("direct");
     const id = `${p.runId}-direct`;
-    await a.conn.write(encodeDirect(b.nick, text, id));
+    await a.conn.write(encodeDirectSend(b.nick, text, id));
     const got = await expect(p, b, (f) => f.type === "direct" && f.message === text, "it");
     if (got.type === "direct" && got.from !== a.nick) {
       throw new CheckFailure(`the direct message came from ${show(got.from)}, not ${a.nick}`);
@@ -215,7 +215,7 @@ export const extDirectRefused: Check = {
       const text = p.marker(`direct to ${what}`);
       const id = `${p.runId}-${texts.length}`;
       texts.push(text);
-      await a.conn.write(encodeDirect(to, text, id));
+      await a.conn.write(encodeDirectSend(to, text, id));
       const answer = await refusal(p, a, id, `a direct message to ${what}`);
       if (answer.status === "ok") {
         throw new CheckFailure(`a direct message to ${what} (${to}) was acked (§11: an error)`);
@@ -243,7 +243,7 @@ export const extDirectNotReplayed: Check = {
     const a = await roomLogin(p, ["direct"]);
     const b = await roomLogin(p, ["direct"]);
     const secret = p.marker("direct, never replayed");
-    await a.conn.write(encodeDirect(b.nick, secret));
+    await a.conn.write(encodeDirectSend(b.nick, secret));
     await expect(p, b, (f) => f.type === "direct" && f.message === secret, "the direct message");
     const after = p.marker("public after the direct one");
     await p.send(a, after);

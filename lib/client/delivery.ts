@@ -22,7 +22,7 @@ import {
   type ChatMessage,
   checkMessageText,
   DEFAULT_MAX_MESSAGE_BYTES,
-  encodeDirect,
+  encodeDirectSend,
   encodeSend,
   type StatusFrame,
 } from "../protocol.ts";
@@ -412,7 +412,7 @@ export class Delivery {
   #send(item: OutgoingMessage): void {
     const to = item.to;
     this.#host.write(
-      to === undefined ? encodeSend(item.text, item.id) : encodeDirect(to, item.text, item.id),
+      to === undefined ? encodeSend(item.text, item.id) : encodeDirectSend(to, item.text, item.id),
     );
     this.#here.sent++;
     if (this.#queue.sent(item)) this.#host.sent(item.text, to);
