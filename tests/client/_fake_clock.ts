@@ -1,9 +1,15 @@
 // A controlled clock and a recording link, for the session's tests that
 // need time to move only when the test says so (tests/client/
-// session_unit_test.ts, session_rooms_test.ts, presence_lines_test.ts).
+// session_unit_test.ts, session_rooms_test.ts, presence_lines_test.ts), and
+// a session run on them.
 
 import type { Link, LinkSink } from "../../lib/client/connect.ts";
+import { Unavailable } from "../../lib/errors.ts";
+import { Session, type SessionEvents } from "../../lib/client/session.ts";
 import type { TimerHandle, Timers } from "../../lib/client/timers.ts";
+
+/** Lets promises (dials, sleeps) settle. */
+export const tick = () => new Promise((resolve) => setTimeout(resolve, 0));
 
 /** Timers that fire only when the test advances the clock. */
 export class FakeTimers implements Timers {
@@ -54,4 +60,47 @@ export class FakeLink implements Link {
     }
     return Promise.resolve();
   }
+}
+
+/**
+ * A session as "bob" without a terminal, on fake timers, whose every dial
+ * gives a new {@linkcode FakeLink} (until `goAway`), already running.
+ */
+export function startFakeSession(events: SessionEvents) {
+  const timers = new FakeTimers();
+  const links: FakeLink[] = [];
+  let gone = false;
+  const session = new Session({
+    nickname: "bob",
+    label: "example:1337",
+    interactive: false,
+    events,
+    timers,
+    random: () => 0.5,
+    dial: (sink) => {
+      if (gone) return Promise.reject(new Unavailable("connection refused"));
+      links.push(new FakeLink(sink));
+      return Promise.resolve(links.at(-1)!);
+    },
+  });
+  let settled = false;
+  const running = session.run().finally(() => settled = true);
+  return {
+    timers,
+    links,
+    session,
+    running,
+    get settled() {
+      return settled;
+    },
+    /** The server stops accepting connections. */
+    goAway: () => void (gone = true),
+    /** Advances the clock in small steps, letting promises (dials, sleeps) settle in between. */
+    async advance(ms: number) {
+      for (let done = 0; done < ms; done += 50) {
+        timers.advance(Math.min(50, ms - done));
+        await tick();
+      }
+    },
+  };
 }

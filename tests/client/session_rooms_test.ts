@@ -7,13 +7,10 @@
 import assert from "node:assert/strict";
 import { NO_DIRECT_REASON, REPLAY_QUIET_MS } from "../../lib/client/delivery.ts";
 import { NO_PRESENCE_REASON } from "../../lib/client/room.ts";
-import { Session, type SessionEvents } from "../../lib/client/session.ts";
-import { FakeLink, FakeTimers } from "./_fake_clock.ts";
-
-const tick = () => new Promise((resolve) => setTimeout(resolve, 0));
+import type { SessionEvents } from "../../lib/client/session.ts";
+import { type FakeLink, startFakeSession, tick } from "./_fake_clock.ts";
 
 function startSession() {
-  const timers = new FakeTimers();
   const seen = {
     notices: [] as string[],
     messages: [] as string[],
@@ -35,37 +32,7 @@ function startSession() {
     status: () => {},
     sent: (text, to) => seen.sent.push(to === undefined ? text : `-> ${to}: ${text}`),
   };
-  const links: FakeLink[] = [];
-  const session = new Session({
-    nickname: "bob",
-    label: "example:1337",
-    interactive: false,
-    events,
-    timers,
-    random: () => 0.5,
-    dial: (sink) => {
-      links.push(new FakeLink(sink));
-      return Promise.resolve(links.at(-1)!);
-    },
-  });
-  let settled = false;
-  const running = session.run().finally(() => settled = true);
-  return {
-    timers,
-    seen,
-    links,
-    session,
-    running,
-    get settled() {
-      return settled;
-    },
-    async advance(ms: number) {
-      for (let done = 0; done < ms; done += 50) {
-        timers.advance(Math.min(50, ms - done));
-        await tick();
-      }
-    },
-  };
+  return Object.assign(startFakeSession(events), { seen });
 }
 
 /** Every frame a link carried, parsed. */

@@ -4,7 +4,7 @@
 // gone), and recognising own messages in a replay after a reconnect.
 
 import assert from "node:assert/strict";
-import { FatalError, Unavailable } from "../../lib/errors.ts";
+import { FatalError } from "../../lib/errors.ts";
 import { SEND_BURST, SEND_RATE_PER_SECOND, SendPacer } from "../../lib/client/pacer.ts";
 import {
   FINISH_DRAIN_MS,
@@ -20,7 +20,7 @@ import {
   type SessionEvents,
 } from "../../lib/client/session.ts";
 import { HEARTBEAT_MS } from "../../lib/client/heartbeat.ts";
-import { FakeLink, FakeTimers } from "./_fake_clock.ts";
+import { FakeLink, FakeTimers, startFakeSession, tick } from "./_fake_clock.ts";
 
 function recorder() {
   const notices: string[] = [];
@@ -39,8 +39,6 @@ function recorder() {
 /** The login the client sends: it asks for every feature it speaks (§9). */
 const loginLine = (nickname: string) =>
   `{"command":"login","nickname":"${nickname}","features":["presence","direct","heartbeat"]}\n`;
-
-const tick = () => new Promise((resolve) => setTimeout(resolve, 0));
 
 Deno.test("reconnect delays start near 1 s, double, stay within 30 s, and are jittered", () => {
   const low = () => 0;
@@ -153,44 +151,8 @@ Deno.test("a message typed while offline waits, is counted in the status, and go
 
 /** A session without a terminal on fake timers; each dial makes a FakeLink (or fails, once the server is "gone"). */
 function startSession() {
-  const timers = new FakeTimers();
   const { notices, events } = recorder();
-  const links: FakeLink[] = [];
-  let gone = false;
-  const session = new Session({
-    nickname: "bob",
-    label: "example:1337",
-    interactive: false,
-    events,
-    timers,
-    random: () => 0.5,
-    dial: (sink) => {
-      if (gone) return Promise.reject(new Unavailable("connection refused"));
-      links.push(new FakeLink(sink));
-      return Promise.resolve(links.at(-1)!);
-    },
-  });
-  let settled = false;
-  const running = session.run().finally(() => settled = true);
-  return {
-    timers,
-    notices,
-    links,
-    session,
-    running,
-    get settled() {
-      return settled;
-    },
-    /** The server stops accepting connections. */
-    goAway: () => void (gone = true),
-    /** Advances the clock in small steps, letting promises (dials, sleeps) settle in between. */
-    async advance(ms: number) {
-      for (let done = 0; done < ms; done += 50) {
-        timers.advance(Math.min(50, ms - done));
-        await tick();
-      }
-    },
-  };
+  return Object.assign(startFakeSession(events), { notices });
 }
 
 /** The messages a link carried, parsed. */
