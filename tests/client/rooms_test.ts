@@ -162,6 +162,29 @@ test("pipe to a core server: /msg and /who send nothing; the login's features ar
   }
 });
 
+test("pipe: // sends a line that starts with /, and /quit ends the input there", async () => {
+  await using server = new FakeServer(certs.caTrue);
+  const config = await Deno.makeTempDir({ prefix: "chat-client-rooms-" });
+  try {
+    const client = new PipeClient(
+      ["--addr", `127.0.0.1:${server.port}`, "--nick", "bob", "--ca", certs.caTrue.certFile],
+      clientEnv(config),
+    );
+    client.type("one", "//usr/bin/env failed", "/quit", "never read");
+    const conn = await server.accept();
+    await conn.next();
+    await conn.send({ status: "ok" });
+    const sent = [await conn.next(), await conn.next()];
+    assert.deepEqual(sent.map((f) => f.message), ["one", "/usr/bin/env failed"]);
+    for (const frame of sent) await conn.send({ status: "ok", id: frame.id });
+    assert.equal(await client.code, 0, client.stderr);
+    assert.equal(await conn.ended, "close_notify");
+    assert.equal(conn.received.length, 3, conn.received.join(" "));
+  } finally {
+    await Deno.remove(config, { recursive: true });
+  }
+});
+
 test("pipe to a core chat server: a /msg never reaches anyone as public text", async () => {
   await using t = await setup(false);
   const alice = await t.join("alice", true);
