@@ -89,10 +89,20 @@ export async function describeMachine(withNcat = false): Promise<Record<string, 
     deno: `${Deno.version.deno} (V8 ${Deno.version.v8})`,
     commit: (await attempt("git", ["-C", root, "rev-parse", "--short", "HEAD"])) +
       (dirty !== "" && dirty !== "unknown" ? " with uncommitted changes" : ""),
+    "load average at the start": await loadAverage(),
     ...(withNcat
       ? { ncat: (await attempt("sh", ["-c", "ncat --version 2>&1"])).split("\n")[0] }
       : {}),
   };
+}
+
+/** The machine's load averages over 1, 5 and 15 minutes (as `uptime` shows them). */
+export async function loadAverage(): Promise<string> {
+  try {
+    return (await run("cat", ["/proc/loadavg"])).split(" ").slice(0, 3).join(", ");
+  } catch {
+    return "unknown";
+  }
 }
 
 /** Where `chat bench` connects, and how. */
@@ -105,15 +115,30 @@ export interface BenchTarget {
   raw: boolean;
 }
 
+/**
+ * What the table reads of a load generator's report: `chat bench --json`'s
+ * (a {@linkcode BenchReport}) or chatload's line (bench/peers.ts).
+ */
+export interface GeneratorReport {
+  ok: boolean;
+  lost: number;
+  duplicated: number;
+  outOfOrder: number;
+  deliveriesPerSecond: number;
+  latencyMs: { p50: number; p99: number };
+  connectSeconds: number;
+  failure: string | null;
+}
+
 /** A report, or why there is none. */
-export type Outcome = BenchReport | { failure: string };
+export type Outcome = GeneratorReport | { failure: string };
 
 /** Runs `chat bench --json` against `target` with `flags`; its report, or a failure. */
 export async function benchProcess(
   target: BenchTarget,
   flags: string[],
   onStderr?: (line: string) => void,
-): Promise<Outcome> {
+): Promise<BenchReport | { failure: string }> {
   const lines: string[] = [];
   const child = spawn(DENO, [
     "run",

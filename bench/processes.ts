@@ -558,10 +558,17 @@ export function cpuUse(before: CpuSnapshot, after: CpuSnapshot): {
   };
 }
 
-/** One phrase for the log; `server` names the watched processes. */
-export function describeCpu(use: ReturnType<typeof cpuUse>, server = "server"): string {
+/**
+ * One phrase for the log; `server` names the watched processes, `generator`
+ * the child that finished meanwhile.
+ */
+export function describeCpu(
+  use: ReturnType<typeof cpuUse>,
+  server = "server",
+  generator = "chat bench",
+): string {
   const f = (value: number) => Number.isFinite(value) ? value.toFixed(1) : "?";
-  return `CPU s: ${server} ${f(use.server)}, chat bench ${f(use.bench)}, rest of the machine ${
+  return `CPU s: ${server} ${f(use.server)}, ${generator} ${f(use.bench)}, rest of the machine ${
     f(use.rest)
   }, in ${f(use.seconds)} s`;
 }

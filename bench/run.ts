@@ -1,13 +1,18 @@
-// `deno task bench`: our server against `ncat -l --chat --ssl`, on this
-// machine, in one run. Each scenario of bench/scenarios.ts runs N times
-// (3; 1 with --quick) against a fresh server process of each kind, through
-// `chat bench` in its own process (so the generator never shares a process
-// with what it measures), and the medians go into a markdown table on
-// stdout; progress goes to stderr. The replay and idle-clients scenarios
-// measure ours only. Exit status 1 when a run against our server lost or
-// duplicated a message or failed; ncat's problems are reported, not fatal.
+// `deno task bench`: issue 15's table. Our server beside the compiled
+// reference (tokio-chat-server) and `ncat -l --chat --ssl`, all measured by
+// chatload (bench/peers.ts), with ratios and the issue's targets; then
+// `chat bench` beside chatload against our server. Each load scenario runs
+// N times (3; 1 with --quick) against a fresh server process of each kind,
+// interleaved (bench/comparison.ts), and the medians go into markdown
+// tables on stdout; progress goes to stderr. The reference peers live
+// outside the repository: without them (not built, or --no-peers) the
+// table is ours and ncat measured by `chat bench`, with one line saying how
+// to build them. The replay scenario measures ours only; the idle-clients
+// one ours and the reference. Exit status 1 when a run against our server
+// lost or duplicated a message or failed; the others' problems are
+// reported, not fatal.
 //
-//   deno task bench [--quick] [--runs N] [--no-ncat] [--workers K] [--json]
+//   deno task bench [--quick] [--runs N] [--no-ncat] [--no-peers] [--peers DIR] [--workers K] [--json]
 //   deno task bench --redis [--quick] [--runs N] [--workers K] [--json]
 //
 // `--redis` runs bench/redis.ts instead: one server without Redis, one with,
@@ -18,26 +23,37 @@
 
 import { intFlag } from "../lib/cli.ts";
 import { chooseDialer } from "../lib/bench/dial.ts";
+import { MAX_WORKERS } from "../lib/bench/load.ts";
+import { errorMessage } from "../lib/errors.ts";
 import {
-  type Child,
-  cpuSnapshot,
-  cpuUse,
-  describeCpu,
-  ensureNcat,
-  ensureTool,
-  freePort,
-  makeCertificate,
-  residentKiB,
-  run,
-  startNcat,
-  startOurServer,
-  watchPeakMemory,
-} from "./processes.ts";
+  absence,
+  compareScenario,
+  GENERATOR_HEADERS,
+  primaryGenerator,
+  SERVER_HEADERS,
+  type ServerKind,
+  SERVERS,
+  startServerOf,
+  type Targets,
+} from "./comparison.ts";
+import {
+  BENCH_IDLE_TIMEOUT_S,
+  benchProcess,
+  describeMachine,
+  describeReport,
+  figureOf,
+  loadAverage,
+  log,
+  scriptFlags,
+  serverPermissions,
+  write,
+} from "./harness.ts";
+import { findPeers, PEER_SERVER_MAX_CLIENTS, type Peers, peersDir } from "./peers.ts";
+import { ensureNcat, ensureTool, makeCertificate, residentKiB, run } from "./processes.ts";
+import { REDIS_BASE_COLUMN, REDIS_CONFIGURATIONS, redisComparison } from "./redis.ts";
 import { fillHistory, timeReplay } from "./replay.ts";
 import {
-  benchFlags,
   FULL_SCENARIOS,
-  type LoadScenario,
   QUICK_REDIS_SCENARIOS,
   QUICK_SCENARIOS,
   REDIS_SCENARIOS,
@@ -45,161 +61,63 @@ import {
   type ScaleScenario,
 } from "./scenarios.ts";
 import {
+  type ComparisonRow,
   formatColumns,
-  formatFigure,
-  formatTable,
+  formatComparison,
   median,
-  type Row,
+  meetsTarget,
   type RunFigure,
 } from "./table.ts";
-import { MAX_WORKERS } from "../lib/bench/load.ts";
-import { REDIS_BASE_COLUMN, REDIS_CONFIGURATIONS, redisComparison } from "./redis.ts";
-import {
-  BENCH_IDLE_TIMEOUT_S,
-  benchProcess,
-  type BenchTarget,
-  DENO,
-  describeMachine,
-  describeReport,
-  figureOf,
-  loadFigure,
-  log,
-  MAIN,
-  METRIC_NAMES,
-  type Outcome,
-  scriptFlags,
-  serverPermissions,
-  write,
-} from "./harness.ts";
-import { errorMessage } from "../lib/errors.ts";
 
-const USAGE = `Usage: deno task bench [--quick] [--runs N] [--no-ncat] [--workers K] [--json]
+const USAGE =
+  `Usage: deno task bench [--quick] [--runs N] [--no-ncat] [--no-peers] [--peers DIR] [--workers K] [--json]
        deno task bench --redis [--quick] [--runs N] [--workers K] [--json]
 
-Runs the benchmark scenarios against our server and ncat --chat --ssl, and
-prints a markdown table of the medians.
+Runs the benchmark scenarios against our server, the compiled reference
+(tokio-chat-server) and ncat --chat --ssl, measured by chatload, and prints
+a markdown table of the medians with ratios and issue 15's targets; then
+chat bench beside chatload against our server. Without the reference peers
+(../shared/peers, built by its setup.sh) chat bench measures ours and ncat.
 
   --quick      tiny scenarios, one run each (the CI smoke test)
   --runs N     runs per scenario and server (default 3; 1 with --quick)
-  --no-ncat    measure our server only
+  --no-ncat    leave ncat out
+  --no-peers   leave the reference peers out (chat bench measures)
+  --peers DIR  where tokio-chat-server and chatload are (default: $PEERS_DIR,
+               else $PEERS_TARGET/release, else ~/.cache/chat-peers/release)
   --workers K  run each chat bench with --workers K (its clients spread over K threads)
   --redis      instead: one server without Redis, one with Redis and three sharing
                one chat through Redis (a private redis-server per run), side by side
-  --json       print one JSON object (machine, rows, table) instead of markdown
+  --json       print one JSON object (machine, rows, tables) instead of markdown
 `;
 
 const FLAGS = {
   quick: { type: "boolean" },
   runs: { type: "string" },
   "no-ncat": { type: "boolean" },
+  "no-peers": { type: "boolean" },
+  peers: { type: "string" },
   workers: { type: "string" },
   redis: { type: "boolean" },
   json: { type: "boolean" },
   help: { type: "boolean", short: "h" },
 } as const;
 
-/** Where the servers under test are, and how to trust them. */
-interface Targets {
-  dir: string;
-  permissions: string[];
-  /** Flags every `chat bench` gets besides the scenario's (`--workers K`). */
-  benchExtra: string[];
-  ncat?: { path: string; cert: string; key: string };
-  ncatMissing?: string;
-}
-
-/** A fresh server of one kind, for one run. */
-interface Started extends BenchTarget {
-  child: Child;
-}
-
-async function startTarget(targets: Targets, kind: "ours" | "ncat"): Promise<Started> {
-  if (kind === "ours") {
-    const server = await startOurServer(DENO, targets.permissions, MAIN, targets.dir);
-    return {
-      addr: `127.0.0.1:${server.port}`,
-      ca: server.certPath,
-      raw: false,
-      child: server.child,
-    };
-  }
-  const ncat = targets.ncat!;
-  const port = freePort();
-  const pem = await Deno.readTextFile(ncat.cert);
-  const started = await startNcat(ncat.path, ncat.cert, ncat.key, port, async () => {
-    const { dial } = await chooseDialer("127.0.0.1", port, { kind: "ca", pem });
-    await (await dial({ data() {}, closed() {} })).close();
-  });
-  return { addr: `127.0.0.1:${port}`, ca: ncat.cert, raw: true, child: started.child };
-}
-
-async function loadScenario(
-  targets: Targets,
-  scenario: LoadScenario,
-  runs: number,
-): Promise<Row[]> {
-  const kinds = targets.ncat ? (["ours", "ncat"] as const) : (["ours"] as const);
-  type Measured = { report: Outcome; peakKiB: number; cpu?: RunFigure["cpu"] };
-  const measured: Record<"ours" | "ncat", Measured[]> = { ours: [], ncat: [] };
-  for (let i = 1; i <= runs; i++) {
-    for (const kind of kinds) {
-      let report: Outcome;
-      let peakKiB = NaN;
-      let cpu: RunFigure["cpu"];
-      try {
-        const target = await startTarget(targets, kind);
-        // A fresh server per run: its peak is this run's (startup included, which is small).
-        const memory = watchPeakMemory(target.child.pid);
-        const before = await cpuSnapshot([target.child.pid]);
-        try {
-          report = await benchProcess(target, [...benchFlags(scenario), ...targets.benchExtra]);
-        } finally {
-          cpu = cpuUse(before, await cpuSnapshot([target.child.pid]));
-          peakKiB = await memory.stop();
-          await target.child.stop();
-        }
-      } catch (error) {
-        report = { failure: errorMessage(error) };
-      }
-      measured[kind].push({ report, peakKiB, cpu });
-      const memoryNote = scenario.metrics.includes("peak RSS MiB")
-        ? `, server peak RSS ${formatFigure(peakKiB / 1024)} MiB`
-        : "";
-      log(
-        `  ${scenario.name}, ${kind} run ${i}/${runs}: ${describeReport(report)}${memoryNote}${
-          cpu === undefined ? "" : `; ${describeCpu(cpu)}`
-        }\n`,
-      );
-    }
-  }
-  return scenario.metrics.map((metric) => {
-    const pick = ({ report, peakKiB, cpu }: Measured) => ({
-      ...loadFigure(metric, report, peakKiB),
-      cpu,
-    });
-    return {
-      scenario: scenario.name,
-      metric: METRIC_NAMES[metric],
-      better: metric === "deliveries/s" ? "higher" : "lower",
-      ours: measured.ours.map(pick),
-      ncat: targets.ncat ? measured.ncat.map(pick) : targets.ncatMissing,
-    };
-  });
-}
+/** Columns of a row measured for ours only. */
+const OURS_ONLY = ["ours only", "ours only"];
 
 async function replayScenario(
   targets: Targets,
   scenario: ReplayScenario,
   runs: number,
-): Promise<Row[]> {
-  const target = await startTarget(targets, "ours");
+): Promise<ComparisonRow[]> {
+  const target = await startServerOf(targets, "ours");
   const seconds: RunFigure[] = [];
   const rate: RunFigure[] = [];
   let memory: RunFigure[] = [];
   try {
     const pem = await Deno.readTextFile(target.ca);
-    const port = Number(target.addr.split(":")[1]);
-    const { dial } = await chooseDialer("127.0.0.1", port, { kind: "ca", pem });
+    const { dial } = await chooseDialer("127.0.0.1", target.port, { kind: "ca", pem });
     const timeout = BENCH_IDLE_TIMEOUT_S * 1000;
     const history = await fillHistory(dial, scenario.messages, scenario.size, timeout);
     log(`  ${scenario.name}: stored in ${history.seconds.toFixed(1)} s\n`);
@@ -224,86 +142,117 @@ async function replayScenario(
   } finally {
     await target.child.stop();
   }
+  const row = (metric: string, runs: RunFigure[]): ComparisonRow => ({
+    scenario: scenario.name,
+    metric,
+    columns: [runs, ...OURS_ONLY],
+  });
   return [
-    {
-      scenario: scenario.name,
-      metric: "one new client's full replay, s",
-      better: "lower",
-      ours: seconds,
-    },
-    { scenario: scenario.name, metric: "replay MB/s", better: "higher", ours: rate },
-    {
-      scenario: scenario.name,
-      metric: "server RSS with the history, MiB",
-      better: "lower",
-      ours: memory,
-    },
+    row("one new client's full replay, s", seconds),
+    row("replay MB/s", rate),
+    row("server RSS with the history, MiB", memory),
   ];
 }
 
+/**
+ * Idle clients: the server's memory per logged-in client, ours and the
+ * reference's (at most {@linkcode PEER_SERVER_MAX_CLIENTS} for it), each
+ * held by `chat bench --senders 0 --hold` (chatload cannot hold).
+ */
 async function scaleScenario(
   targets: Targets,
   scenario: ScaleScenario,
   runs: number,
-): Promise<Row[]> {
-  const perClient: RunFigure[] = [];
-  const login: RunFigure[] = [];
-  for (let i = 1; i <= runs; i++) {
-    const target = await startTarget(targets, "ours");
-    try {
-      await new Promise((resolve) => setTimeout(resolve, 500));
-      const before = await residentKiB(target.child.pid);
-      let during: Promise<number> | undefined;
-      const report = await benchProcess(
-        target,
-        [
-          "--clients",
-          String(scenario.clients),
-          "--senders",
-          "0",
-          "--hold",
-          String(Math.ceil(scenario.settleMs / 1000) + 1),
-          ...targets.benchExtra,
-        ],
-        (line) => {
-          if (line.startsWith("holding ") && during === undefined) {
-            during = new Promise((resolve) => setTimeout(resolve, scenario.settleMs))
-              .then(() => residentKiB(target.child.pid));
-          }
-        },
-      );
-      const after = during === undefined ? NaN : await during;
-      const kib = (after - before) / scenario.clients;
-      perClient.push(figureOf(report, kib));
-      login.push(figureOf(report, "ok" in report ? report.connectSeconds : NaN));
-      log(
-        `  ${scenario.name}, run ${i}/${runs}: server RSS ${(before / 1024).toFixed(0)} MiB → ${
-          (after / 1024).toFixed(0)
-        } MiB = ${kib.toFixed(1)} KiB per client; ${
-          describeReport(report).replace(/^.*?lost/, "lost")
-        }\n`,
-      );
-    } finally {
-      await target.child.stop();
+): Promise<ComparisonRow[]> {
+  const kinds = (["ours", "tokio"] as const).filter((kind) => absence(targets, kind) === undefined);
+  const perClient = new Map<ServerKind, RunFigure[]>();
+  const login = new Map<ServerKind, RunFigure[]>();
+  for (let i = 0; i < runs; i++) {
+    for (let step = 0; step < kinds.length; step++) {
+      const kind = kinds[(i + step) % kinds.length];
+      const clients = kind === "tokio"
+        ? Math.min(scenario.clients, PEER_SERVER_MAX_CLIENTS)
+        : scenario.clients;
+      const target = await startServerOf(targets, kind);
+      try {
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        const before = await residentKiB(target.child.pid);
+        let during: Promise<number> | undefined;
+        const report = await benchProcess(
+          target,
+          [
+            "--clients",
+            String(clients),
+            "--senders",
+            "0",
+            "--hold",
+            String(Math.ceil(scenario.settleMs / 1000) + 1),
+            ...targets.benchExtra,
+          ],
+          (line) => {
+            if (line.startsWith("holding ") && during === undefined) {
+              during = new Promise((resolve) => setTimeout(resolve, scenario.settleMs))
+                .then(() => residentKiB(target.child.pid));
+            }
+          },
+        );
+        const after = during === undefined ? NaN : await during;
+        const kib = (after - before) / clients;
+        perClient.set(kind, [...perClient.get(kind) ?? [], figureOf(report, kib)]);
+        const seconds = figureOf(report, "ok" in report ? report.connectSeconds : NaN);
+        login.set(kind, [...login.get(kind) ?? [], seconds]);
+        log(
+          `  ${scenario.name}, ${kind} with ${clients} clients, run ${i + 1}/${runs}: server RSS ${
+            (before / 1024).toFixed(0)
+          } MiB → ${(after / 1024).toFixed(0)} MiB = ${kib.toFixed(1)} KiB per client; ${
+            describeReport(report).replace(/^.*?lost/, "lost")
+          }\n`,
+        );
+      } finally {
+        await target.child.stop();
+      }
     }
   }
+  const columns = (figures: Map<ServerKind, RunFigure[]>) =>
+    SERVERS.map((kind) =>
+      kind === "ncat" ? "not measured" : absence(targets, kind) ?? figures.get(kind) ?? []
+    );
   return [
     {
       scenario: scenario.name,
       metric: "server RSS per client, KiB",
-      better: "lower",
-      ours: perClient,
+      columns: columns(perClient),
+      target: scenario.target,
     },
-    {
-      scenario: scenario.name,
-      metric: "log in all (50 at a time), s",
-      better: "lower",
-      ours: login,
-    },
+    { scenario: scenario.name, metric: "log in all (50 at a time), s", columns: columns(login) },
   ];
 }
 
-/** This machine, this Deno, this commit: the table's context. */
+/** Whether every run of the first column (ours, or chat bench against ours) went right. */
+function firstColumnClean(rows: readonly ComparisonRow[]): boolean {
+  return rows.every((row) => {
+    const ours = row.columns[0];
+    return typeof ours === "string" ||
+      ours.every((run) => run.failure === undefined && run.lost === 0 && run.duplicated === 0);
+  });
+}
+
+/** A row as JSON: the medians and runs of each column by header, the target and whether it is met. */
+function rowJson(row: ComparisonRow, headers: readonly string[]) {
+  const byHeader = <T>(f: (runs: RunFigure[] | string) => T) =>
+    Object.fromEntries(headers.map((header, i) => [header, f(row.columns[i] ?? "not measured")]));
+  return {
+    scenario: row.scenario,
+    metric: row.metric,
+    medians: byHeader((runs) =>
+      typeof runs === "string" ? null : median(runs.map((run) => run.value))
+    ),
+    runs: byHeader((runs) => runs),
+    target: row.target ?? null,
+    met: meetsTarget(row) ?? null,
+  };
+}
+
 async function main(args: string[]): Promise<number> {
   const values = scriptFlags("bench", args, FLAGS, USAGE);
   if (typeof values === "number") return values;
@@ -315,24 +264,51 @@ async function main(args: string[]): Promise<number> {
   const scenarios = quick ? QUICK_SCENARIOS : FULL_SCENARIOS;
   const dir = await Deno.makeTempDir({ prefix: "chat-bench-" });
   try {
-    const targets: Targets = { dir, permissions: serverPermissions(), benchExtra };
-    if (values["no-ncat"]) targets.ncatMissing = "--no-ncat";
-    else {
+    let ncat: Targets["ncat"] = { missing: "--no-ncat" };
+    if (!values["no-ncat"]) {
       const found = await ensureNcat(log);
-      if ("path" in found) targets.ncat = { path: found.path, ...await makeCertificate(dir) };
-      else {
-        targets.ncatMissing = found.missing;
-        log(`ncat skipped: ${found.missing}\n`);
-      }
+      ncat = "path" in found ? found.path : found;
+      if (!("path" in found)) log(`ncat skipped: ${found.missing}\n`);
     }
-    const machine = await describeMachine(true);
-    log(`bench: ${scenarios.length} scenarios, ${runs} run${runs === 1 ? "" : "s"} each\n`);
-    const rows: Row[] = [];
+    let peers: Peers;
+    if (values["no-peers"]) peers = { dir: "", missing: "--no-peers" };
+    else {
+      const env = (name: string) => Deno.env.get(name);
+      const where = peersDir(values.peers as string | undefined, {
+        PEERS_DIR: env("PEERS_DIR"),
+        PEERS_TARGET: env("PEERS_TARGET"),
+        HOME: env("HOME"),
+      });
+      peers = await findPeers(where);
+      if (peers.missing !== undefined) log(`reference peers: ${peers.missing}\n`);
+    }
+    const { cert, key } = await makeCertificate(dir, false, "bench");
+    const targets: Targets = {
+      dir,
+      permissions: serverPermissions(),
+      benchExtra,
+      cert,
+      key,
+      ncat,
+      peers,
+    };
+    const machine = await describeMachine(typeof ncat === "string");
+    const generator = primaryGenerator(targets);
+    log(
+      `bench: ${scenarios.length} scenarios, ${runs} run${
+        runs === 1 ? "" : "s"
+      } each, measured by ${generator}\n`,
+    );
+    const rows: ComparisonRow[] = [];
+    const generatorRows: ComparisonRow[] = [];
     for (const [index, scenario] of scenarios.entries()) {
       log(`[${index + 1}/${scenarios.length}] ${scenario.name}\n`);
       try {
-        if (scenario.kind === "load") rows.push(...await loadScenario(targets, scenario, runs));
-        else if (scenario.kind === "replay") {
+        if (scenario.kind === "load") {
+          const measured = await compareScenario(targets, scenario, runs);
+          rows.push(...measured.rows);
+          generatorRows.push(...measured.generators);
+        } else if (scenario.kind === "replay") {
           rows.push(...await replayScenario(targets, scenario, runs));
         } else rows.push(...await scaleScenario(targets, scenario, runs));
       } catch (error) {
@@ -341,43 +317,54 @@ async function main(args: string[]): Promise<number> {
         rows.push({
           scenario: scenario.name,
           metric: "failed",
-          better: "higher",
-          ours: [{ value: NaN, lost: 0, duplicated: 0, outOfOrder: 0, failure }],
+          columns: [[{ value: NaN, lost: 0, duplicated: 0, outOfOrder: 0, failure }], ...OURS_ONLY],
         });
       }
     }
-    const table = formatTable(rows);
-    const ok = rows.every((row) =>
-      row.ours.every((run) => run.failure === undefined && run.lost === 0 && run.duplicated === 0)
-    );
+    machine["load average at the end"] = await loadAverage();
+    const table = formatComparison(rows, SERVER_HEADERS);
+    const generatorTable = generatorRows.length === 0
+      ? undefined
+      : formatComparison(generatorRows, GENERATOR_HEADERS);
+    const ok = firstColumnClean(rows) && firstColumnClean(generatorRows);
+    const measuredBy = `measured by ${generator}${
+      generator === "chatload" ? "" : ` (chatload: ${peers.missing})`
+    }`;
     if (values.json) {
-      const medians = rows.map((row) => ({
-        scenario: row.scenario,
-        metric: row.metric,
-        ours: median(row.ours.map((run) => run.value)),
-        ncat: Array.isArray(row.ncat) ? median(row.ncat.map((run) => run.value)) : null,
-        runs: { ours: row.ours, ncat: row.ncat ?? null },
-      }));
       write(
         Deno.stdout,
         JSON.stringify({
           ok,
           machine,
           runs,
-          ncat: targets.ncatMissing ?? "measured",
-          rows: medians,
+          generator,
+          peers: peers.missing ?? "measured",
+          ncat: typeof ncat === "string" ? "measured" : ncat.missing,
+          rows: rows.map((row) => rowJson(row, SERVER_HEADERS)),
+          generators: generatorRows.map((row) => rowJson(row, GENERATOR_HEADERS)),
           table,
+          generatorTable: generatorTable ?? null,
         }) + "\n",
       );
     } else {
       const context = Object.entries(machine).map(([key, value]) => `- ${key}: ${value}`).join(
         "\n",
       );
+      const notes = [
+        `- runs per scenario and server: ${runs} (medians shown), interleaved, a fresh server per run`,
+        `- every server ${measuredBy}; tokio: tokio-chat-server, ncat: ncat -l --chat --ssl`,
+        "- ratios are plain quotients (ours ÷ the other): above 1 is better for deliveries/s, worse for latency and memory",
+        ...(peers.missing === undefined ? [] : [`- reference: ${peers.missing}`]),
+        ...(typeof ncat === "string" ? [] : [`- ncat: ${ncat.missing}`]),
+        ...(workers === 1 ? [] : [`- chat bench --workers ${workers}`]),
+      ];
       write(
         Deno.stdout,
-        `${context}\n- runs per scenario: ${runs} (medians shown)${
-          workers === 1 ? "" : `\n- chat bench --workers ${workers}`
-        }\n\n${table}`,
+        `${context}\n${notes.join("\n")}\n\n${table}${
+          generatorTable === undefined
+            ? ""
+            : `\nchat bench beside chatload, both against our server:\n\n${generatorTable}`
+        }`,
       );
     }
     return ok ? 0 : 1;

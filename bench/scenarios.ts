@@ -1,5 +1,8 @@
-// What `deno task bench` measures: the scenarios of issue 4, and the tiny
-// versions of them that `--quick` (the CI smoke test) runs.
+// What `deno task bench` measures: the scenarios of issue 15 (our server
+// against the compiled reference and ncat, with the issue's targets), and
+// the tiny versions of them that `--quick` (the CI smoke test) runs.
+
+import type { Target } from "./table.ts";
 
 /** What a load scenario's rows show. */
 export type LoadMetric = "deliveries/s" | "p50 ms" | "p99 ms" | "peak RSS MiB";
@@ -17,6 +20,10 @@ export interface LoadScenario {
   rate?: number;
   /** What the table shows of it (peak RSS: the server's, over the run). */
   metrics: readonly LoadMetric[];
+  /** Issue 15's target for a metric, when it has one. */
+  targets?: Partial<Record<LoadMetric, Target>>;
+  /** Whether `chat bench` is run too, against our server, to compare it with chatload. */
+  generators?: boolean;
 }
 
 /** One new client's full replay of a filled history (ours only). */
@@ -34,15 +41,28 @@ export interface ScaleScenario {
   clients: number;
   /** How long the server's memory is left to settle once all are logged in, before it is read. */
   settleMs: number;
+  /** Issue 15's target for the memory per client. */
+  target?: Target;
 }
 
 export type Scenario = LoadScenario | ReplayScenario | ScaleScenario;
+
+/** Issue 15: fan-out deliveries/s at least the reference's. */
+const AS_FAST: Target = { against: "reference", op: "≥", limit: 1 };
+/** Issue 15: p99 at most the reference's. */
+const AS_QUICK: Target = { against: "reference", op: "≤", limit: 1 };
+/** Issue 15: peak RSS at N=1000 at most 1.5 times the reference's. */
+const MEMORY_AT_1000: Target = { against: "reference", op: "≤", limit: 1.5 };
+/** Issue 15: peak RSS at N=10 at most 64 MiB. */
+const MEMORY_AT_10: Target = { against: "value", op: "≤", limit: 64, unit: "MiB" };
+/** Issue 15: at most 30 KiB per idle client. */
+const MEMORY_PER_CLIENT: Target = { against: "value", op: "≤", limit: 30, unit: "KiB" };
 
 function fanOut(
   clients: number,
   senders: number,
   messages: number,
-  memory = false,
+  memory?: Target,
 ): LoadScenario {
   return {
     kind: "load",
@@ -52,6 +72,8 @@ function fanOut(
     messages,
     size: 100,
     metrics: memory ? ["deliveries/s", "peak RSS MiB"] : ["deliveries/s"],
+    targets: { "deliveries/s": AS_FAST, ...memory ? { "peak RSS MiB": memory } : {} },
+    generators: true,
   };
 }
 
@@ -60,7 +82,6 @@ function steady(
   senders: number,
   messages: number,
   rate: number,
-  memory = false,
 ): LoadScenario {
   return {
     kind: "load",
@@ -70,30 +91,42 @@ function steady(
     messages,
     size: 100,
     rate,
-    metrics: memory ? ["p50 ms", "p99 ms", "peak RSS MiB"] : ["p50 ms", "p99 ms"],
+    metrics: ["p50 ms", "p99 ms"],
+    targets: { "p99 ms": AS_QUICK },
   };
 }
 
-/** The full run of `deno task bench`. */
+/** The full run of `deno task bench`: issue 15's table. */
 export const FULL_SCENARIOS: readonly Scenario[] = [
-  fanOut(10, 1, 20_000),
-  fanOut(100, 1, 2_000),
-  fanOut(100, 10, 500),
-  fanOut(1_000, 1, 200, true),
+  fanOut(10, 1, 20_000, MEMORY_AT_10),
+  fanOut(100, 1, 10_000),
+  fanOut(100, 10, 1_000),
+  fanOut(1_000, 1, 500, MEMORY_AT_1000),
   steady(100, 1, 1_000, 200),
-  steady(1_000, 10, 100, 10, true),
+  steady(1_000, 10, 100, 10),
   { kind: "replay", name: "replay 1,000,000 × 100 B", messages: 1_000_000, size: 100 },
-  { kind: "scale", name: "scale 10,000 idle clients", clients: 10_000, settleMs: 2_000 },
+  {
+    kind: "scale",
+    name: "scale 10,000 idle clients",
+    clients: 10_000,
+    settleMs: 2_000,
+    target: MEMORY_PER_CLIENT,
+  },
 ];
 
-/** `deno task bench --quick`: every kind of scenario, small enough for CI. */
-export const QUICK_SCENARIOS: readonly Scenario[] = [
-  fanOut(5, 1, 300),
-  fanOut(20, 4, 50, true),
+/** The scenario without issue 15's targets, which are about the full sizes. */
+function untargeted<T extends Scenario>(scenario: T): T {
+  return { ...scenario, targets: undefined, target: undefined };
+}
+
+/** `deno task bench --quick`: every kind of scenario, small enough for CI (no targets). */
+export const QUICK_SCENARIOS: readonly Scenario[] = ([
+  fanOut(5, 1, 300, MEMORY_AT_10),
+  fanOut(20, 4, 50, MEMORY_AT_1000),
   steady(5, 1, 40, 200),
   { kind: "replay", name: "replay 5,000 × 100 B", messages: 5_000, size: 100 },
   { kind: "scale", name: "scale 200 idle clients", clients: 200, settleMs: 200 },
-];
+] satisfies Scenario[]).map(untargeted);
 
 /**
  * `deno task bench --redis`: the same server through Redis, one against

@@ -1,5 +1,7 @@
-// The harness's summary: the medians of repeated runs, ours beside ncat,
-// as a markdown table. Pure: figures in, text out.
+// The harness's summary: the medians of repeated runs as markdown tables,
+// ours beside the reference server and ncat (and `chat bench` beside
+// chatload), or configurations side by side (the Redis comparison), with
+// ratios and issue 15's targets. Pure: figures in, text out.
 
 /** One run's figure and what went wrong in it. */
 export interface RunFigure {
@@ -16,15 +18,29 @@ export interface RunFigure {
   cpu?: { seconds: number; server: number; bench: number; rest: number };
 }
 
-/** One line of the table. */
-export interface Row {
+/**
+ * What issue 15 asks of a row: a ratio of our figure to the reference's
+ * (`against: "reference"`), or a limit on our figure itself.
+ */
+export interface Target {
+  against: "reference" | "value";
+  op: "≥" | "≤";
+  limit: number;
+  /** The unit of a limit on the value ("MiB"). */
+  unit?: string;
+}
+
+/** One line of a {@linkcode formatComparison} table. */
+export interface ComparisonRow {
   scenario: string;
   metric: string;
-  /** Which way is better, for the ratio. */
-  better: "higher" | "lower";
-  ours: RunFigure[];
-  /** Undefined: not measured against ncat (ours only); a string: why ncat was skipped. */
-  ncat?: RunFigure[] | string;
+  /**
+   * The runs of each column, in the order of the headers: the first column
+   * is the one compared with the others; a string says why that column was
+   * not measured.
+   */
+  columns: (RunFigure[] | string)[];
+  target?: Target;
 }
 
 /**
@@ -62,35 +78,120 @@ export function formatFigure(value: number): string {
   return String(Number(value.toPrecision(3)));
 }
 
-/** How many times better ours is than ncat: above 1 means ours is better. */
-export function ratio(row: Row): number {
-  if (!Array.isArray(row.ncat)) return NaN;
-  const ours = median(row.ours.map((run) => run.value));
-  const ncat = median(row.ncat.map((run) => run.value));
-  return row.better === "higher" ? ours / ncat : ncat / ours;
+/**
+ * A ratio for people: two decimals (0.95× and 1.05× are what a target of
+ * 1.0× is about), one from 10 on, none from 100 on, and two significant
+ * digits below 0.1.
+ *
+ * @example
+ * ```ts
+ * formatRatio(0.8349); // "0.83×"
+ * formatRatio(17.83); // "17.8×"
+ * formatRatio(0.00487); // "0.0049×"
+ * formatRatio(NaN); // "–"
+ * ```
+ */
+export function formatRatio(value: number): string {
+  if (!Number.isFinite(value)) return "–";
+  const size = Math.abs(value);
+  if (size > 0 && size < 0.1) return `${value.toPrecision(2)}×`;
+  return `${value.toFixed(size >= 100 ? 0 : size >= 10 ? 1 : 2)}×`;
+}
+
+/** The median of `runs` over the median of `base` (NaN when either has none). */
+export function medianRatio(runs: RunFigure[] | string, base: RunFigure[] | string): number {
+  if (typeof runs === "string" || typeof base === "string") return NaN;
+  return median(runs.map((run) => run.value)) / median(base.map((run) => run.value));
 }
 
 /**
- * The table: scenario, metric, medians of ours and ncat, the ratio (how
- * many times better ours is), and lost / duplicated / out-of-order
- * deliveries summed over the runs.
+ * A target as the table shows it.
+ *
+ * @example
+ * ```ts
+ * formatTarget({ against: "reference", op: "≥", limit: 1 }); // "≥ 1.00×"
+ * formatTarget({ against: "value", op: "≤", limit: 64, unit: "MiB" }); // "≤ 64 MiB"
+ * ```
  */
-export function formatTable(rows: readonly Row[]): string {
+export function formatTarget(target: Target): string {
+  return target.against === "reference"
+    ? `${target.op} ${formatRatio(target.limit)}`
+    : `${target.op} ${formatFigure(target.limit)}${target.unit ? ` ${target.unit}` : ""}`;
+}
+
+/**
+ * Whether a row meets its target: compared are the ratio of its first
+ * column to its second (the reference), or its first column's median;
+ * undefined when there is no target or no figure to tell.
+ */
+export function meetsTarget(row: ComparisonRow): boolean | undefined {
+  const target = row.target;
+  if (target === undefined) return undefined;
+  const ours = row.columns[0];
+  const value = target.against === "reference"
+    ? medianRatio(ours, row.columns[1] ?? "absent")
+    : typeof ours === "string"
+    ? NaN
+    : median(ours.map((run) => run.value));
+  if (!Number.isFinite(value)) return undefined;
+  return target.op === "≥" ? value >= target.limit : value <= target.limit;
+}
+
+/**
+ * A table of one subject (the first header) against the others, measured
+ * alike: the medians of each column, the ratio of the first column to
+ * every other (a plain quotient: above 1 means a larger figure, better or
+ * worse by the metric), the row's target and whether it is met (against
+ * the second column), and lost / duplicated / out-of-order deliveries
+ * summed per column over its runs.
+ *
+ * @example
+ * ```ts
+ * declare const rows: ComparisonRow[]; // one per scenario and metric, from the runs
+ * formatComparison(rows, ["ours", "tokio", "ncat"]);
+ * // "| scenario | metric | ours | tokio | ncat | ours ÷ tokio | ours ÷ ncat | target | met | …"
+ * ```
+ */
+export function formatComparison(
+  rows: readonly ComparisonRow[],
+  headers: readonly string[],
+): string {
+  const others = headers.slice(1);
   const lines = [
-    "| scenario | metric | ours | ncat | ratio | lost / dup / out of order (ours; ncat) |",
-    "| --- | --- | ---: | ---: | ---: | --- |",
+    `| scenario | metric | ${headers.join(" | ")} | ${
+      others.map((other) => `${headers[0]} ÷ ${other}`).join(" | ")
+    } | target | met | lost / dup / out of order (${headers.join("; ")}) |`,
+    `| --- | --- | ${headers.map(() => "---:").join(" | ")} | ${
+      others.map(() => "---:").join(" | ")
+    } | --- | --- | --- |`,
   ];
   for (const row of rows) {
-    const r = ratio(row);
+    const column = (i: number) => row.columns[i] ?? "not measured";
+    const ratios = others.map((_, i) => formatRatio(medianRatio(column(0), column(i + 1))));
+    const met = meetsTarget(row);
     lines.push(
-      `| ${row.scenario} | ${row.metric} | ${cell(row.ours)} | ${
-        row.ncat === undefined ? "–" : typeof row.ncat === "string" ? "skipped" : cell(row.ncat)
-      } | ${Number.isFinite(r) ? `${r.toFixed(1)}×` : "–"} | ${problems(row.ours)}${
-        Array.isArray(row.ncat) ? `; ${problems(row.ncat)}` : ""
+      `| ${row.scenario} | ${row.metric} | ${
+        headers.map((_, i) => {
+          const runs = column(i);
+          return typeof runs === "string" ? "–" : cell(runs);
+        }).join(" | ")
+      } | ${ratios.join(" | ")} | ${row.target ? formatTarget(row.target) : "–"} | ${
+        met === undefined ? "–" : met ? "yes" : "no"
+      } | ${
+        headers.map((_, i) => {
+          const runs = column(i);
+          return typeof runs === "string" ? "–" : problems(runs);
+        }).join("; ")
       } |`,
     );
   }
   return lines.join("\n") + "\n";
+}
+
+/** How many times better `runs` are than `base` ({@linkcode medianRatio}, turned for lower-is-better). */
+function timesBetter(runs: RunFigure[], base: RunFigure[], better: "higher" | "lower"): number {
+  const r = medianRatio(runs, base);
+  return better === "higher" ? r : 1 / r;
 }
 
 function cell(runs: readonly RunFigure[]): string {
@@ -141,13 +242,7 @@ export function formatColumns(
     `| --- | --- | ${headers.map(() => "---:").join(" | ")} | ---: | --- |`,
   ];
   for (const row of rows) {
-    const r = ratio({
-      scenario: row.scenario,
-      metric: row.metric,
-      better: row.better,
-      ours: row.columns.at(-1) ?? [],
-      ncat: row.columns[base] ?? [],
-    });
+    const r = timesBetter(row.columns.at(-1) ?? [], row.columns[base] ?? [], row.better);
     lines.push(
       `| ${row.scenario} | ${row.metric} | ${
         headers.map((_, i) => cell(row.columns[i] ?? [])).join(" | ")

@@ -3,7 +3,8 @@
 // names none that is gone); no file in lib/ over 450 lines; lib/client,
 // lib/check, lib/bench and lib/server never import from each other (what
 // they share lives at lib/); lib/ never imports bench/ or tests/, and bench/
-// never imports tests/.
+// never imports tests/; `chat server` loads the X.509 and Redis libraries
+// only when it needs them (deno info's module graph).
 
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
@@ -81,4 +82,57 @@ Deno.test("bench/ never imports tests/", async () => {
     }
   }
   assert.deepEqual(wrong, []);
+});
+
+/** The npm packages a module loads when it is imported, following static imports only. */
+async function staticNpmPackages(path: string): Promise<{ eager: string[]; lazy: string[] }> {
+  const { stdout, success, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: ["info", "--json", path],
+    cwd: ROOT,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.ok(success, new TextDecoder().decode(stderr));
+  type Dependency = { code?: { specifier: string }; isDynamic?: boolean };
+  const graph = JSON.parse(new TextDecoder().decode(stdout)) as {
+    roots: string[];
+    modules: { specifier: string; dependencies?: Dependency[] }[];
+    redirects: Record<string, string>;
+  };
+  const modules = new Map(graph.modules.map((module) => [module.specifier, module]));
+  const resolve = (specifier: string) => graph.redirects[specifier] ?? specifier;
+  const npm = (specifier: string) => specifier.match(/^npm:\/?(@?[^@]+)/)?.[1];
+  const reached = (dynamic: boolean) => {
+    const seen = new Set<string>();
+    const packages = new Set<string>();
+    const walk = (specifier: string) => {
+      if (seen.has(specifier)) return;
+      seen.add(specifier);
+      const name = npm(specifier);
+      if (name !== undefined) {
+        packages.add(name); // What an npm package loads in turn is its own business.
+        return;
+      }
+      for (const dependency of modules.get(specifier)?.dependencies ?? []) {
+        if (dependency.code !== undefined && (dynamic || !dependency.isDynamic)) {
+          walk(resolve(dependency.code.specifier));
+        }
+      }
+    };
+    walk(resolve(graph.roots[0]));
+    return [...packages].toSorted();
+  };
+  const eager = reached(false);
+  return { eager, lazy: reached(true).filter((name) => !eager.includes(name)) };
+}
+
+Deno.test("chat server loads the X.509 and Redis libraries only when it needs them", async () => {
+  // A server started with --cert/--key and no --redis never loads @peculiar/x509,
+  // reflect-metadata or redis (about 25 MiB in every process): lib/server/cli.ts
+  // imports the Redis link, and lib/server/cert.ts the X.509 library, dynamically.
+  const { eager, lazy } = await staticNpmPackages("lib/server/cli.ts");
+  const heavy = ["@peculiar/x509", "redis", "reflect-metadata"];
+  assert.deepEqual(eager.filter((name) => heavy.includes(name)), []);
+  // Still reachable (so this test would see them if they came back as static imports).
+  assert.deepEqual(lazy.filter((name) => heavy.includes(name)), heavy);
 });

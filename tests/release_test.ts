@@ -130,6 +130,18 @@ Deno.test("the server, client and compile tasks name the one permission set, and
   }
 });
 
+/** The V8 flags every way of running chat gives (docs/benchmarks.md says why). */
+const V8_FLAGS = ["--v8-flags=--max-semi-space-size=1"];
+
+Deno.test("the server, client and compile tasks run V8 with the same flags (./chat: launcher_test)", () => {
+  const v8 = (args: string[]) => args.filter((arg) => arg.startsWith("--v8-flags"));
+  assert.deepEqual(v8(denoCommand("server", "run")), V8_FLAGS, "server");
+  assert.deepEqual(v8(denoCommand("client", "run")), V8_FLAGS, "client");
+  for (const { task, args } of compileCommands()) {
+    assert.deepEqual(v8(args), V8_FLAGS, `${task}: ${args.join(" ")}`);
+  }
+});
+
 Deno.test("the permission set allows no subprocesses, native code or remote code, and names its variables", () => {
   for (const kind of Object.keys(CHAT_SET)) assert.ok(ALLOWED_KINDS.includes(kind), kind);
   assert.deepEqual(CHAT_SET.import, { deny: true }, "no code from the network");
@@ -274,6 +286,11 @@ Deno.test("the executable embeds exactly the permission set, and only the npm pa
       prompt: false,
     });
     assert.equal(metadata.log_level, null, "deno's own warnings stay on (no --quiet)");
+    // The V8 flags of the task (Deno adds its own before them).
+    assert.deepEqual(
+      (metadata.v8_flags as string[]).filter((flag) => V8_FLAGS.includes(`--v8-flags=${flag}`)),
+      V8_FLAGS.map((flag) => flag.replace("--v8-flags=", "")),
+    );
     // The tree of embedded files: the server's certificate library, not the test's YAML parser.
     assert.match(compiled.stderr, /@peculiar/);
     assert.match(compiled.stderr, /reflect-metadata/);

@@ -4,9 +4,12 @@
 // it spends about 25 % less CPU per received line than node:tls and about
 // 35 % less per handshake, and the generator shares the cores with the
 // server it measures. It cannot skip verification, though, nor accept a
-// self-signed CA:TRUE certificate (what `openssl req -x509` makes), so
-// `--insecure` uses node:tls, and so does `--ca` when Deno's client refuses
-// the certificate that node:tls accepts (the probe in chooseDialer).
+// self-signed CA:TRUE certificate (what `openssl req -x509` makes). So
+// `--insecure` first asks node:tls for the certificate the server shows and
+// uses Deno's client trusting exactly that one when it accepts it (a CA:FALSE
+// certificate naming the address, as `chat server` generates), node:tls
+// otherwise; and `--ca` uses node:tls when Deno's client refuses the
+// certificate that node:tls accepts (the probes in chooseDialer).
 //
 // Every connection sets TCP_NODELAY. Without it a paced sender's second
 // message waits in its own kernel for the server's (delayed, up to 40 ms)
@@ -19,6 +22,7 @@
 // so a DialSpec (plain data) is all a Worker needs to dial like the main
 // thread.
 
+import { Buffer } from "node:buffer";
 import tls from "node:tls";
 import { isIpLiteral } from "../address.ts";
 import { closePolitely } from "../tls_socket.ts";
@@ -77,28 +81,39 @@ export type Trust =
 export interface ChosenDialer {
   dial: Dialer;
   client: TlsClient;
-  /** Why node:tls was chosen over Deno.connectTls, when it was. */
+  /** Why node:tls was chosen over Deno.connectTls, or what Deno's client trusts for --insecure. */
   note?: string;
+  /** The trust the dialer applies (for --insecure with Deno's client: the certificate shown). */
+  trust: Trust;
 }
 
 /**
- * Picks the TLS client for `host:port` and `trust`: node:tls for
- * `--insecure`, otherwise Deno.connectTls unless a probe connection shows
- * that Deno refuses a certificate node:tls accepts.
+ * Picks the TLS client for `host:port` and `trust`: Deno.connectTls unless
+ * a probe connection shows that Deno refuses a certificate node:tls
+ * accepts; for `--insecure`, Deno.connectTls trusting the certificate the
+ * server shows when it accepts that one, node:tls otherwise.
  */
 export async function chooseDialer(
   host: string,
   port: number,
   trust: Trust,
 ): Promise<ChosenDialer> {
+  const ignore: ConnSink = { data() {}, closed() {} };
   if (trust.kind === "insecure") {
-    return { dial: nodeDialer(host, port, trust), client: "node:tls", note: "--insecure" };
+    const pinned: Trust = { kind: "ca", pem: await shownCertificate(host, port) };
+    const deno = denoDialer(host, port, pinned);
+    try {
+      await (await deno(ignore)).close();
+      const note = "--insecure: trusting the certificate the server showed";
+      return { dial: deno, client: "Deno.connectTls", note, trust: pinned };
+    } catch {
+      return { dial: nodeDialer(host, port, trust), client: "node:tls", note: "--insecure", trust };
+    }
   }
   const deno = denoDialer(host, port, trust);
-  const ignore: ConnSink = { data() {}, closed() {} };
   try {
     await (await deno(ignore)).close();
-    return { dial: deno, client: "Deno.connectTls" };
+    return { dial: deno, client: "Deno.connectTls", trust };
   } catch (error) {
     if (!(error instanceof Deno.errors.InvalidData) && !/certificate/i.test(String(error))) {
       throw error;
@@ -110,14 +125,40 @@ export async function chooseDialer(
       dial: node,
       client: "node:tls",
       note: `Deno.connectTls refused the certificate: ${why}`,
+      trust,
     };
   }
+}
+
+/** The certificate `host:port` shows, as PEM (read with node:tls, which can skip verification). */
+function shownCertificate(host: string, port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = tls.connect({
+      host,
+      port,
+      servername: isIpLiteral(host) ? undefined : host,
+      rejectUnauthorized: false,
+    });
+    socket.once("secureConnect", () => {
+      // A plain Uint8Array in Deno: wrapped for its base64.
+      const der = Buffer.from(socket.getPeerCertificate().raw ?? []);
+      socket.destroy();
+      const lines = der.toString("base64").match(/.{1,64}/g) ?? [];
+      resolve(`-----BEGIN CERTIFICATE-----\n${lines.join("\n")}\n-----END CERTIFICATE-----\n`);
+    });
+    socket.once("error", (error: Error) => {
+      socket.destroy();
+      reject(error);
+    });
+  });
 }
 
 /**
  * Picks the TLS client as {@linkcode chooseDialer} does, for every address
  * of a run (each is probed, so a wrong one fails before any client logs in;
  * the first one decides the TLS client). Client i dials address i mod n.
+ * With --insecure, a server that shows another certificate than the first
+ * makes the whole run use node:tls.
  */
 export async function chooseDialers(
   addresses: readonly HostPort[],
@@ -125,7 +166,22 @@ export async function chooseDialers(
 ): Promise<ChosenDialers> {
   if (addresses.length === 0) throw new RangeError("Cannot dial: no address");
   const first = await chooseDialer(addresses[0].host, addresses[0].port, trust);
-  const spec: DialSpec = { addresses: [...addresses], trust, client: first.client };
+  try {
+    return await probeAll(addresses, first);
+  } catch (error) {
+    if (trust.kind !== "insecure" || first.client === "node:tls") throw error;
+    const { host, port } = addresses[0];
+    const dial = nodeDialer(host, port, trust);
+    return await probeAll(addresses, { dial, client: "node:tls", note: "--insecure", trust });
+  }
+}
+
+/** The dialers of `chosen`'s client and trust for every address, the others probed once. */
+async function probeAll(
+  addresses: readonly HostPort[],
+  chosen: ChosenDialer,
+): Promise<ChosenDialers> {
+  const spec: DialSpec = { addresses: [...addresses], trust: chosen.trust, client: chosen.client };
   const dialers = dialersOf(spec);
   const ignore: ConnSink = { data() {}, closed() {} };
   for (const [i, address] of addresses.entries()) {
@@ -137,14 +193,14 @@ export async function chooseDialers(
       throw new Error(`${address.host}:${address.port}: ${why}`);
     }
   }
-  return { dial: clientDialer(spec), client: first.client, note: first.note, spec };
+  return { dial: clientDialer(spec), client: chosen.client, note: chosen.note, spec };
 }
 
 /** Dialers for a whole run, and the plain data a Worker rebuilds them from. */
 export interface ChosenDialers {
   dial: ClientDialer;
   client: TlsClient;
-  /** Why node:tls was chosen over Deno.connectTls, when it was. */
+  /** Why node:tls was chosen over Deno.connectTls, or what Deno's client trusts for --insecure. */
   note?: string;
   spec: DialSpec;
 }

@@ -27,6 +27,8 @@ interface ClientState {
   receiver: Receiver;
   /** Distinct deliveries to this client. */
   unique: number;
+  /** Distinct deliveries this client should get. */
+  expected: number;
   /** Settles with the login answer; undefined once answered or in raw mode. */
   answer?: (refusal?: string) => void;
   sawSync: boolean;
@@ -55,9 +57,13 @@ export class Fleet {
   readonly #id: string;
   readonly #dial: ClientDialer;
   readonly #clock: () => number;
+  /** The run's epoch on the clock: tokens carry send times relative to it (fewer digits to read). */
+  readonly #epochUs: number;
   readonly #concurrency: number;
   readonly #ledger: Ledger;
   readonly #clients = new Map<number, ClientState>();
+  /** The same states by client index (holes for other fleets' clients): a delivery's lookup. */
+  readonly #byIndex: ClientState[] = [];
   #loggedIn = 0;
   #synced = 0;
   #firstSynced = false;
@@ -73,6 +79,7 @@ export class Fleet {
 
   /**
    * @param concurrency Connections this fleet opens at once.
+   * @param epochUs The run's epoch on `clock`, the same in every fleet of the run.
    */
   constructor(
     options: LoadOptions,
@@ -81,22 +88,27 @@ export class Fleet {
     dial: ClientDialer,
     clock: () => number,
     concurrency: number,
+    epochUs = 0,
   ) {
     this.#options = options;
     this.#id = runId;
     this.#dial = dial;
     this.#clock = clock;
+    this.#epochUs = epochUs;
     this.#concurrency = Math.max(1, concurrency);
     this.#ledger = new Ledger(options.clients, options.senders, options.messages);
     const events = this.#events();
     for (const index of hosted) {
-      this.#clients.set(index, {
+      const state: ClientState = {
         index,
         receiver: new Receiver(index, runId, !options.raw, events),
         unique: 0,
+        expected: this.#expectedBy(index),
         sawSync: false,
         done: false,
-      });
+      };
+      this.#clients.set(index, state);
+      this.#byIndex[index] = state;
     }
   }
 
@@ -132,11 +144,11 @@ export class Fleet {
         answer?.(reason);
       },
       token: (client, sender, seq, sentUs, nowUs) => {
-        if (this.#ledger.record(client, sender, seq, nowUs - sentUs) !== "new") return;
+        const latency = nowUs - this.#epochUs - sentUs;
+        if (this.#ledger.record(client, sender, seq, latency) !== "new") return;
         this.#lastDeliveryUs = nowUs;
-        const state = this.#clients.get(client)!;
-        state.unique++;
-        if (state.unique === this.#expectedBy(client)) this.#finish(state);
+        const state = this.#byIndex[client];
+        if (++state.unique === state.expected) this.#finish(state);
       },
       sync: (client, from) => {
         const state = this.#clients.get(client)!;
@@ -275,6 +287,11 @@ export class Fleet {
     }
   }
 
+  /** A token's send time: now, in whole microseconds since the run's epoch. */
+  #stamp(): number {
+    return Math.round(this.#clock() - this.#epochUs);
+  }
+
   #frame(text: string): string {
     return this.#options.raw ? `${text}\n` : encodeSend(text);
   }
@@ -309,7 +326,7 @@ export class Fleet {
       let batch = "";
       let count = 0;
       do {
-        batch += this.#frame(messageText(marker, index, seq++, this.#clock(), size));
+        batch += this.#frame(messageText(marker, index, seq++, this.#stamp(), size));
         count++;
       } while (!raw && seq < messages && batch.length < WRITE_BATCH_BYTES);
       if (!await this.write(index, batch)) return;
@@ -338,7 +355,7 @@ export class Fleet {
       let batch = "";
       let count = 0;
       do {
-        batch += this.#frame(messageText(marker, index, seq++, this.#clock(), size));
+        batch += this.#frame(messageText(marker, index, seq++, this.#stamp(), size));
         count++;
       } while (!raw && seq < messages && start + (seq * 1e6) / rate <= now);
       if (!await this.write(index, batch)) return;

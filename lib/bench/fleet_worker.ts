@@ -46,6 +46,7 @@ type Request =
     hosted: number[];
     spec: DialSpec;
     concurrency: number;
+    epochUs: number;
   }
   | { op: "connect" }
   | { op: "write"; index: number; text: string; progress: boolean }
@@ -103,17 +104,18 @@ export class WorkerFleet implements FleetHandle {
     this.#worker.onmessageerror = () => this.#breaks("a Worker's message could not be read");
   }
 
-  /** Starts a Worker hosting clients `hosted`. */
+  /** Starts a Worker hosting clients `hosted` of a run whose epoch is `epochUs` ({@linkcode Fleet}). */
   static async start(
     options: LoadOptions,
     runId: string,
     hosted: number[],
     spec: DialSpec,
     concurrency: number,
+    epochUs = 0,
   ): Promise<WorkerFleet> {
     const fleet = new WorkerFleet();
     try {
-      await fleet.#call({ op: "init", options, runId, hosted, spec, concurrency });
+      await fleet.#call({ op: "init", options, runId, hosted, spec, concurrency, epochUs });
     } catch (error) {
       fleet.#worker.terminate();
       throw error;
@@ -208,6 +210,7 @@ function serve(scope: {
         clientDialer(request.spec),
         microseconds,
         request.concurrency,
+        request.epochUs,
       );
       ticker = setInterval(tick, STATUS_INTERVAL_MS);
       return undefined;

@@ -131,6 +131,8 @@ class Run {
   #fleets: FleetHandle[] = [];
   #phase: Phase = "connecting";
   #sendStartUs = 0;
+  /** When the run started (µs on the clock): tokens carry send times relative to it. */
+  #epochUs = 0;
   /** The summed activity the idle timeout last saw, and since when (ms) it has not changed. */
   #seenActivity = -1;
   #quietSinceMs = 0;
@@ -158,6 +160,7 @@ class Run {
 
   async run(): Promise<LoadResult> {
     const started = this.#deps.clock();
+    this.#epochUs = Math.floor(started);
     try {
       await this.#startFleets();
       if (this.#failure === undefined) await this.#connectAll();
@@ -182,7 +185,15 @@ class Run {
     if (this.#workers === 1) {
       const all = Array.from({ length: clients }, (_, i) => i);
       this.#fleets = [
-        new Fleet(this.#options, this.#id, all, this.#deps.dial, this.#deps.clock, concurrency),
+        new Fleet(
+          this.#options,
+          this.#id,
+          all,
+          this.#deps.dial,
+          this.#deps.clock,
+          concurrency,
+          this.#epochUs,
+        ),
       ];
       return;
     }
@@ -194,6 +205,7 @@ class Run {
           hostedBy(w, this.#workers, clients),
           this.#deps.dialSpec!,
           concurrency,
+          this.#epochUs,
         )),
     );
     for (const outcome of started) {

@@ -7,11 +7,14 @@
 // mode 0600) and uses the same one on every restart, so a client that
 // trusted it once keeps trusting it. Every failure is a FatalError
 // (lib/errors.ts): one line for the operator, no stack trace.
+//
+// The X.509 library behind lib/self_signed.ts is imported only when a
+// certificate is generated: loading it costs every process about 12 MiB of
+// memory and 0.1 s of startup, and a server with --cert/--key never needs it.
 
 import { join } from "node:path";
 import { checkCertPair, fingerprintOf } from "../cert_pair.ts";
 import { errorReason, FatalError } from "../errors.ts";
-import { generateSelfSigned } from "../self_signed.ts";
 
 /** A certificate and key, as PEM text, ready for `tls.createSecureContext` (server.ts). */
 export interface TlsIdentity {
@@ -120,10 +123,11 @@ async function loadWhenWritten(certPath: string, keyPath: string): Promise<TlsId
 }
 
 /** Generates a self-signed ECDSA P-256 server certificate and its PKCS#8 key, as PEM. */
-export function generateIdentity(
+export async function generateIdentity(
   hostname: string,
   now: Date,
 ): Promise<{ certPem: string; keyPem: string }> {
+  const { generateSelfSigned } = await import("../self_signed.ts");
   const altNames: { type: "dns" | "ip"; value: string }[] = [
     { type: "dns", value: "localhost" },
     { type: "ip", value: "127.0.0.1" },
@@ -132,7 +136,7 @@ export function generateIdentity(
   if (hostname && hostname !== "localhost" && /^[A-Za-z0-9.-]+$/.test(hostname)) {
     altNames.push({ type: "dns", value: hostname });
   }
-  return generateSelfSigned({
+  return await generateSelfSigned({
     commonName: altNames.find((n) => n.type === "dns" && n.value !== "localhost")?.value ??
       "localhost",
     altNames,

@@ -4,6 +4,11 @@
 // Every way startup can fail (a bad flag, an unreadable or mismatched
 // certificate, a port in use, no permission) ends as one sentence and a
 // non-zero exit, never a stack trace.
+//
+// The Redis link (and the redis client library under it) is imported only
+// with --redis, and the X.509 library only when a certificate is generated
+// (cert.ts): a server that needs neither never loads them (about 25 MiB of
+// memory in every process, measured for issue 15).
 
 import { type CliContext, intFlag, parseFlags } from "../cli.ts";
 import { UsageError } from "../errors.ts";
@@ -17,9 +22,8 @@ import { formatPeer, type RunningServer, startServer } from "./server.ts";
 import { FileStore } from "./file_store.ts";
 import { openFileRegistry } from "./file_registry.ts";
 import { LocalRegistry, type Registry } from "./registry.ts";
-import { DEFAULT_LEASE_MS } from "./redis/leases.ts";
-import { RedisLink } from "./redis/link.ts";
-import { RedisRegistry } from "./redis/registry.ts";
+import type { RedisLink } from "./redis/link.ts";
+import { DEFAULT_LEASE_MS } from "./shared_chat.ts";
 import { type HistoryStore, MemoryStore, restartProofFirstSeq } from "./store.ts";
 
 /** Where the generated development certificate lives, relative to the working directory. */
@@ -246,23 +250,31 @@ export async function runServer(args: string[], context: CliContext): Promise<nu
     },
   );
   // With --redis (never with --data-dir), the memory store is the local copy of Redis's history.
-  const link = config.redis === undefined ? undefined : await RedisLink.open({
-    url: config.redis,
-    store: memory,
-    logger,
-    leaseMs: config.nickLeaseMs,
-    historyLimit: config.historyLimit,
-  });
+  // The Redis client library is loaded only with --redis (it costs memory in every process).
+  let link: RedisLink | undefined;
+  if (config.redis !== undefined) {
+    const { RedisLink } = await import("./redis/link.ts");
+    link = await RedisLink.open({
+      url: config.redis,
+      store: memory,
+      logger,
+      leaseMs: config.nickLeaseMs,
+      historyLimit: config.historyLimit,
+    });
+  }
   let registry: Registry;
   try {
-    registry = config.dataDir !== undefined
-      ? await openFileRegistry(config.dataDir, {
+    if (config.dataDir !== undefined) {
+      registry = await openFileRegistry(config.dataDir, {
         clock,
         warn: (message) => logger.log("warning", { reason: message }),
-      })
-      : config.redis !== undefined
-      ? await RedisRegistry.open({ url: config.redis, clock, logger })
-      : new LocalRegistry({ clock });
+      });
+    } else if (config.redis !== undefined) {
+      const { RedisRegistry } = await import("./redis/registry.ts");
+      registry = await RedisRegistry.open({ url: config.redis, clock, logger });
+    } else {
+      registry = new LocalRegistry({ clock });
+    }
   } catch (error) {
     await link?.close();
     await store.close?.();

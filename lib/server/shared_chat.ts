@@ -5,6 +5,13 @@
 // this interface. Nothing here needs Redis Cluster: one plain Redis serves
 // every server.
 
+/**
+ * How long a dead server's nicknames stay taken, by default (`--nick-lease`):
+ * here rather than in redis/leases.ts so that the flag's default does not
+ * load the Redis client library.
+ */
+export const DEFAULT_LEASE_MS = 10_000;
+
 /** How long a login waits for the local copy to catch up before it is refused. */
 export const CATCH_UP_MS = 5_000;
 

@@ -4,6 +4,8 @@
 // duplicate lines on purpose; plus an in-memory CliContext.
 
 import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
+import config from "../../deno.json" with { type: "json" };
 import type { CliContext } from "../../lib/cli.ts";
 import { runBench } from "../../lib/bench/cli.ts";
 import { UsageError } from "../../lib/errors.ts";
@@ -17,6 +19,31 @@ export interface TestServer {
   /** A PEM file that trusts it, for --ca. */
   caFile: string;
   [Symbol.asyncDispose](): Promise<void>;
+}
+
+/** How long one `deno task bench` run of a test may take. */
+const BENCH_TASK_TIMEOUT_MS = 120_000;
+
+/**
+ * Runs `deno task bench ARGS` with the task's own command line (so a test
+ * runs exactly what people run), from the repository's root: its exit
+ * code, its stdout and its log (stderr).
+ */
+export async function benchTask(
+  args: string[],
+): Promise<{ code: number; stdout: string; log: string }> {
+  const words = config.tasks.bench.command.split(/\s+/);
+  assert.deepEqual(words.slice(0, 2), ["deno", "run"]);
+  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: [...words.slice(1), ...args],
+    cwd: fileURLToPath(new URL("../../", import.meta.url)),
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    signal: AbortSignal.timeout(BENCH_TASK_TIMEOUT_MS),
+  }).output();
+  const decoder = new TextDecoder();
+  return { code, stdout: decoder.decode(stdout), log: decoder.decode(stderr) };
 }
 
 /** `--addr` and `--ca` for `server`: what every run against a test server starts with. */
@@ -219,11 +246,14 @@ export function memoryContext(terminal = false): CliContext & { out: string[]; e
   };
 }
 
-/** A self-signed CA:TRUE certificate as `openssl req -x509` makes it (Deno's TLS client refuses those). */
-export async function opensslIdentity(): Promise<Identity> {
+/**
+ * A self-signed CA:TRUE certificate as `openssl req -x509` makes it (Deno's
+ * TLS client refuses those), or with `authority` false a CA:FALSE one.
+ */
+export async function opensslIdentity(authority = true): Promise<Identity> {
   const dir = await Deno.makeTempDir({ prefix: "chat-bench-openssl-" });
   try {
-    const { cert, key } = await makeCertificate(dir, true);
+    const { cert, key } = await makeCertificate(dir, authority);
     return { certPem: await Deno.readTextFile(cert), keyPem: await Deno.readTextFile(key) };
   } finally {
     await Deno.remove(dir, { recursive: true });

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { parseBenchArgs, runBench } from "../../lib/bench/cli.ts";
+import { chooseDialers } from "../../lib/bench/dial.ts";
 import {
   assertLossesAndDuplicatesCounted,
   assertUsageErrors,
@@ -70,6 +71,7 @@ Deno.test("against our server: every message arrives once, in order; JSON result
   assert.ok(
     result.latencyMs.p50 <= result.latencyMs.p99 && result.latencyMs.p99 <= result.latencyMs.max,
   );
+  assert.ok(0 < result.latencyMs.p50 && result.latencyMs.max < 60_000, `${result.latencyMs.max}`);
 });
 
 Deno.test("a second run against the same server skips the first run's replay", async () => {
@@ -185,6 +187,29 @@ test("--ca with a CA:TRUE certificate falls back to node:tls; --insecure uses it
   );
   assert.equal(report(insecure).tls, "node:tls");
   assert.equal(report(insecure).lost, 0);
+});
+
+test("--insecure uses Deno's client, trusting the certificate shown, where it accepts it", async () => {
+  // Our server's certificate is CA:FALSE and names 127.0.0.1: Deno's client takes it.
+  await using ours = await startOurs();
+  const addr = ["--addr", `127.0.0.1:${ours.port}`, "--clients", "3", "--messages", "50"];
+  const context = memoryContext();
+  assert.equal(await runBench([...addr, "--insecure", "--json"], context), 0, context.err.join(""));
+  assert.equal(report(context).tls, "Deno.connectTls");
+  assert.equal(report(context).lost, 0);
+  assert.match(
+    context.err.join(""),
+    /using Deno\.connectTls \(--insecure: trusting the certificate the server showed\)/,
+  );
+  // Two servers with two certificates: the second is not the one shown first, so node:tls.
+  await using other = await startFake({}, await opensslIdentity(false));
+  const addresses = [ours.port, other.port].map((port) => ({ host: "127.0.0.1", port }));
+  const chosen = await chooseDialers(addresses, { kind: "insecure" });
+  assert.deepEqual([chosen.client, chosen.note, chosen.spec.trust], [
+    "node:tls",
+    "--insecure",
+    { kind: "insecure" },
+  ]);
 });
 
 Deno.test("on a terminal a progress line is drawn, then cleared for the result", async () => {

@@ -4,12 +4,21 @@ import {
   messageText,
   minimumSize,
   nicknameOf,
-  readToken,
   RUN_ID_LENGTH,
   runId,
   syncText,
+  TokenReader,
 } from "../../lib/bench/payload.ts";
 import { checkNickname } from "../../lib/nickname.ts";
+
+/** What a fresh reader makes of the token whose marker ends at `at`, as plain data. */
+function readToken(text: string, at: number) {
+  const reader = new TokenReader();
+  const kind = reader.read(text, at);
+  if (kind === undefined) return undefined;
+  if (kind === "sync") return { sync: reader.sender, end: reader.end };
+  return { sender: reader.sender, seq: reader.seq, sentUs: reader.sentUs, end: reader.end };
+}
 
 Deno.test("a run id is eight characters of [0-9a-z], different each time", () => {
   const ids = new Set(Array.from({ length: 100 }, () => runId()));
@@ -31,6 +40,7 @@ Deno.test("a message carries marker, sender, seq and send time, padded to the si
     sender: 2,
     seq: 17,
     sentUs: 1732712345678123,
+    end: text.indexOf(":x") + 1,
   });
 });
 
@@ -44,7 +54,8 @@ Deno.test("minimumSize fits the longest token of the run exactly", () => {
 
 Deno.test("a barrier token reads back as its sender", () => {
   const marker = markerOf("abcdefgh");
-  assert.deepEqual(readToken(syncText(marker, 1), marker.length), { sync: 1 });
+  const text = syncText(marker, 1);
+  assert.deepEqual(readToken(text, marker.length), { sync: 1, end: text.length });
 });
 
 Deno.test("a token found in a longer line, such as ncat's prefixed one, still reads", () => {
@@ -54,6 +65,7 @@ Deno.test("a token found in a longer line, such as ncat's prefixed one, still re
     sender: 0,
     seq: 5,
     sentUs: 42,
+    end: line.indexOf(":x") + 1,
   });
 });
 
@@ -65,4 +77,16 @@ Deno.test("a mangled token is not read", () => {
   }
   // Seventeen digits are more than any field holds.
   assert.equal(readToken("bench.abcdefgh:1:2:12345678901234567:", 15), undefined);
+});
+
+Deno.test("one reader reads token after token, a bad one leaving nothing of the last behind", () => {
+  const marker = markerOf("abcdefgh");
+  const reader = new TokenReader();
+  assert.equal(reader.read(messageText(marker, 3, 9, 77, 40), marker.length), "message");
+  assert.deepEqual([reader.sender, reader.seq, reader.sentUs], [3, 9, 77]);
+  assert.equal(reader.read(syncText(marker, 4), marker.length), "sync");
+  assert.deepEqual([reader.sender, reader.seq, reader.sentUs], [4, 0, 0]);
+  assert.equal(reader.read(`${marker}5:6:`, marker.length), undefined);
+  assert.equal(reader.read(messageText(marker, 1, 2, 3, 40), marker.length), "message");
+  assert.deepEqual([reader.sender, reader.seq, reader.sentUs], [1, 2, 3]);
 });

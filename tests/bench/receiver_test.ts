@@ -69,6 +69,22 @@ Deno.test("frames split anywhere across chunks are found once each", () => {
   }
 });
 
+Deno.test("error frames are counted, and messages that talk about errors are not", () => {
+  const { events, seen } = recorder();
+  const receiver = new Receiver(4, ID, true, events);
+  const error = (reason: string) => encodeStatus({ status: "error", reason });
+  const chat = (message: string) => encodeChatMessage({ from: "eve", message, time: "t" });
+  receiver.push(
+    encoder.encode(
+      encodeStatus({ status: "ok" }) + error("rate limited") + chat('"status":"error" terror"') +
+        frame(0, 0, 10) + error("message too long") + chat("an error") + error("x"),
+    ),
+    100,
+  );
+  assert.deepEqual(seen, ["login 4", "token 4 0:0 90"]);
+  assert.equal(receiver.errors, 3);
+});
+
 Deno.test("raw mode: no login, the marker anywhere in a line, ncat's announcements ignored", () => {
   const { events, seen } = recorder();
   const receiver = new Receiver(1, ID, false, events);

@@ -7,15 +7,13 @@
 
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import config from "../../deno.json" with { type: "json" };
 import { runBench } from "../../lib/bench/cli.ts";
 import { startRedis, startSharedServers } from "../../bench/processes.ts";
 import type { BenchReport } from "../../lib/bench/result.ts";
 import { serverPermissions } from "../../bench/harness.ts";
 import { missing } from "../_tools.ts";
-import { memoryContext } from "./_helpers.ts";
+import { benchTask, memoryContext } from "./_helpers.ts";
 
-const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const MAIN = fileURLToPath(new URL("../../main.ts", import.meta.url));
 /** Both tests run a private redis-server; skipped with a notice without it. */
 const REDIS_MISSING = missing("redis-server");
@@ -80,18 +78,9 @@ Deno.test({
   name: "deno task bench --redis --quick: 1 server without Redis, 1 and 3 with it",
   ignore: REDIS_MISSING,
   async fn() {
-    const words = config.tasks.bench.command.split(/\s+/);
-    const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-      args: [...words.slice(1), "--redis", "--quick", "--json"],
-      cwd: ROOT,
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-      signal: AbortSignal.timeout(120_000),
-    }).output();
-    const log = new TextDecoder().decode(stderr);
+    const { code, stdout, log } = await benchTask(["--redis", "--quick", "--json"]);
     assert.equal(code, 0, log);
-    const result = JSON.parse(new TextDecoder().decode(stdout));
+    const result = JSON.parse(stdout);
     assert.equal(result.ok, true);
     assert.deepEqual(
       result.rows.map((row: { metric: string }) => row.metric),

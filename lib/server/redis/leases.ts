@@ -24,8 +24,6 @@ import {
   SEQ_KEY,
 } from "./scripts.ts";
 
-/** The default nickname lease. */
-export const DEFAULT_LEASE_MS = 10_000;
 /** Nickname leases renewed per script call. */
 const RENEW_BATCH = 500;
 /** The shortest pause between renewals, whatever the lease. */

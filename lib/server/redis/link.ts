@@ -22,12 +22,18 @@
 import { withDeadline } from "../../deadline.ts";
 import { errorReason, FatalError, Unavailable } from "../../errors.ts";
 import type { Logger } from "../log.ts";
-import type { Claim, Posted, SharedChat, SharedChatEvents } from "../shared_chat.ts";
+import {
+  type Claim,
+  DEFAULT_LEASE_MS,
+  type Posted,
+  type SharedChat,
+  type SharedChatEvents,
+} from "../shared_chat.ts";
 import type { MemoryStore } from "../store.ts";
 import { AppendQueue } from "./appends.ts";
 import { clientMaker, redactUrl, type RedisClient } from "./client.ts";
 import { StreamFollower } from "./follower.ts";
-import { DEFAULT_LEASE_MS, NicknameLeases } from "./leases.ts";
+import { NicknameLeases } from "./leases.ts";
 import { HANG_MS, HealthWatchdog } from "./watchdog.ts";
 
 /** How long startup may try to reach Redis, by default. */
