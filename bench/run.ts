@@ -14,9 +14,12 @@
 //
 //   deno task bench [--quick] [--runs N] [--no-ncat] [--no-peers] [--peers DIR] [--workers K] [--json]
 //   deno task bench --redis [--quick] [--runs N] [--workers K] [--json]
+//   deno task bench --churn [--quick] [--runs N] [--workers K] [--json]
 //
 // `--redis` runs bench/redis.ts instead: one server without Redis, one with,
-// and three sharing one chat through a private redis-server.
+// and three sharing one chat through a private redis-server. `--churn` runs
+// bench/churn_chat.ts: logins and logouts beside a steady chat, with and
+// without presence.
 //
 // Linux only (sh, ulimit, /proc); needs openssl, and ncat (installed with
 // apt-get when missing, which needs root); redis-server for --redis.
@@ -68,10 +71,12 @@ import {
   meetsTarget,
   type RunFigure,
 } from "./table.ts";
+import { mainChurn } from "./churn_chat.ts";
 
 const USAGE =
   `Usage: deno task bench [--quick] [--runs N] [--no-ncat] [--no-peers] [--peers DIR] [--workers K] [--json]
        deno task bench --redis [--quick] [--runs N] [--workers K] [--json]
+       deno task bench --churn [--quick] [--runs N] [--workers K] [--json]
 
 Runs the benchmark scenarios against our server, the compiled reference
 (tokio-chat-server) and ncat --chat --ssl, measured by chatload, and prints
@@ -88,6 +93,8 @@ chat bench beside chatload against our server. Without the reference peers
   --workers K  run each chat bench with --workers K (its clients spread over K threads)
   --redis      instead: one server without Redis, one with Redis and three sharing
                one chat through Redis (a private redis-server per run), side by side
+  --churn      instead: logins and logouts at 200/s beside 10,000 connected clients and a
+               steady chat, without churn, with churn and no presence, with presence
   --json       print one JSON object (machine, rows, tables) instead of markdown
 `;
 
@@ -99,6 +106,7 @@ const FLAGS = {
   peers: { type: "string" },
   workers: { type: "string" },
   redis: { type: "boolean" },
+  churn: { type: "boolean" },
   json: { type: "boolean" },
   help: { type: "boolean", short: "h" },
 } as const;
@@ -261,6 +269,7 @@ async function main(args: string[]): Promise<number> {
   const workers = intFlag(values, "workers", 1, 1, MAX_WORKERS);
   const benchExtra = workers === 1 ? [] : ["--workers", String(workers)];
   if (values.redis) return await mainRedis(quick, runs, benchExtra, values.json === true);
+  if (values.churn) return await mainChurn(quick, runs, benchExtra, values.json === true);
   const scenarios = quick ? QUICK_SCENARIOS : FULL_SCENARIOS;
   const dir = await Deno.makeTempDir({ prefix: "chat-bench-" });
   try {

@@ -24,8 +24,6 @@ export interface LineSink {
   line(text: string): void;
   /** A line that was discarded; reported once per line. */
   error(reason: LineError): void;
-  /** A blank line, skipped as a frame; the server reads it as a heartbeat (peer_watch.ts). */
-  blank?(): void;
 }
 
 const LF = 0x0a;
@@ -174,10 +172,7 @@ export class LineSplitter {
       this.#sink.error("line too long");
       return;
     }
-    if (isBlank(bytes, length)) {
-      this.#sink.blank?.();
-      return;
-    }
+    if (isBlank(bytes, length)) return;
     let text: string;
     try {
       text = this.#decoder.decode(bytes.subarray(0, length));

@@ -10,23 +10,62 @@
 // its type is checked: nothing a peer sends is ever coerced (an object with
 // a `toString` of its own would throw, or say whatever it likes).
 
-/** `{"command":"login","nickname":…}`, with the `since` extension (§8). */
+import { concatBytes, utf8Length } from "./bytes.ts";
+
+export { utf8Length };
+
+const textEncoder = new TextEncoder();
+
+/**
+ * The extensions a login may ask for (§9) that this code speaks, by name:
+ * presence (§10), direct messages (§11), and `heartbeat`, ours beyond
+ * PROTOCOL.md (a client that heartbeats and then falls silent is cut as gone).
+ */
+export const FEATURES = ["presence", "direct", "heartbeat"] as const;
+
+/** One of {@linkcode FEATURES}. */
+export type Feature = typeof FEATURES[number];
+
+/** `{"command":"login","nickname":…}`, with the `since` (§8) and `features` (§9) extensions. */
 export interface LoginFrame {
   type: "login";
   nickname: string;
   /** Replay only messages with `seq` greater than this. */
   since?: number;
+  /**
+   * The features asked for (§9), strings only, unknown names kept;
+   * undefined for a core login (no `features` field).
+   */
+  features?: string[];
 }
 
-/** `{"message":…}` from a client, with the `id` extension (§8). */
+/** `{"message":…}` from a client, with the `id` (§8) and `to` (§11) extensions. */
 export interface SendFrame {
   type: "send";
   message: string;
   id?: string;
+  /** A direct message's recipient (§11); undefined for a public message. */
+  to?: string;
+}
+
+/** `{"command":"who"}` (§10). */
+export interface WhoFrame {
+  type: "who";
 }
 
 /** What a client may send. */
-export type ClientFrame = LoginFrame | SendFrame;
+export type ClientFrame = LoginFrame | SendFrame | WhoFrame;
+
+/** Why someone left (§10). */
+export type LeaveReason = "quit" | "lost" | "kicked" | "banned";
+
+/** A direct message as the server sends it (§11): never stored, no `seq`. */
+export interface DirectMessage {
+  from: string;
+  to: string;
+  message: string;
+  time: string;
+}
 
 /** A stored chat message as the server sends it (§5). */
 export interface ChatMessage {
@@ -55,14 +94,6 @@ export type PresenceEvent =
   | { type: "who"; nicknames: string[] }
   | { type: "join"; nickname: string; time: string }
   | { type: "leave"; nickname: string; time: string; reason?: string };
-
-/** A direct message as its recipient gets it (§11): never stored, no `seq`. */
-export interface DirectMessage {
-  from: string;
-  to: string;
-  message: string;
-  time: string;
-}
 
 /** What a server may send, as a client understands it. */
 export type ServerFrame =
@@ -108,19 +139,9 @@ export function decodeClientFrame(line: string): ClientFrame | FrameError {
   if ("command" in frame) {
     const command = frame.command;
     if (typeof command !== "string") return fail("command must be a string", undefined, "other");
+    if (command === "who") return { type: "who" };
     if (command !== "login") return fail(`unknown command ${quote(command)}`, undefined, "other");
-    if (typeof frame.nickname !== "string") {
-      return fail("nickname must be a string", undefined, "login");
-    }
-    const login: LoginFrame = { type: "login", nickname: frame.nickname };
-    if (frame.since !== undefined && frame.since !== null) {
-      const since = frame.since;
-      if (typeof since !== "number" || !Number.isSafeInteger(since) || since < 0) {
-        return fail("since must be a non-negative integer", undefined, "login");
-      }
-      login.since = since;
-    }
-    return login;
+    return decodeLogin(frame);
   }
   if ("message" in frame) {
     let id: string | undefined;
@@ -136,9 +157,37 @@ export function decodeClientFrame(line: string): ClientFrame | FrameError {
     if (typeof frame.message !== "string") return fail("message must be a string", id, "message");
     const send: SendFrame = { type: "send", message: frame.message };
     if (id !== undefined) send.id = id;
+    if (frame.to !== undefined && frame.to !== null) {
+      // Refused rather than ignored: a `to` that is dropped would make a
+      // private word public (§11).
+      if (typeof frame.to !== "string") return fail("to must be a string", id, "message");
+      send.to = frame.to;
+    }
     return send;
   }
   return fail('frame must have "command" or "message"', undefined, "other");
+}
+
+function decodeLogin(frame: Record<string, unknown>): LoginFrame | FrameError {
+  if (typeof frame.nickname !== "string") {
+    return fail("nickname must be a string", undefined, "login");
+  }
+  const login: LoginFrame = { type: "login", nickname: frame.nickname };
+  if (frame.since !== undefined && frame.since !== null) {
+    const since = frame.since;
+    if (typeof since !== "number" || !Number.isSafeInteger(since) || since < 0) {
+      return fail("since must be a non-negative integer", undefined, "login");
+    }
+    login.since = since;
+  }
+  if (frame.features !== undefined && frame.features !== null) {
+    if (!Array.isArray(frame.features)) {
+      return fail("features must be a list of names", undefined, "login");
+    }
+    // Names that are not strings are ignored, like unknown ones (§9).
+    login.features = frame.features.filter((name): name is string => typeof name === "string");
+  }
+  return login;
 }
 
 /**
@@ -265,6 +314,60 @@ export function encodeStatus(frame: StatusFrame): string {
   return line(out);
 }
 
+/** `{"status":"ok","features":[…]}`: the answer to a login that asked for features (§9). */
+export function encodeFeaturesOk(features: readonly string[]): string {
+  return line({ status: "ok", features });
+}
+
+/** `{"event":"who","nicknames":[…]}` (§10), as one line. */
+export function encodeWho(nicknames: readonly string[]): string {
+  return line({ event: "who", nicknames });
+}
+
+/**
+ * A run of a `who` event's nicknames, encoded (UTF-8, comma-separated) for
+ * {@linkcode encodeWhoOf}: a long roster keeps its runs encoded and
+ * re-encodes only the run that changed.
+ */
+export function encodeNicknameRun(nicknames: readonly string[]): Uint8Array {
+  return textEncoder.encode(escapeJson(JSON.stringify(nicknames)).slice(1, -1));
+}
+
+const WHO_HEAD = textEncoder.encode('{"event":"who","nicknames":[');
+const WHO_TAIL = textEncoder.encode("]}\n");
+const COMMA = textEncoder.encode(",");
+
+/**
+ * The `who` event (§10) of the nicknames in `runs` (each from
+ * {@linkcode encodeNicknameRun}; empty runs are skipped), as one line's
+ * bytes: the same bytes as {@linkcode encodeWho} of them all.
+ */
+export function encodeWhoOf(runs: readonly Uint8Array[]): Uint8Array {
+  const pieces: Uint8Array[] = [WHO_HEAD];
+  for (const run of runs) {
+    if (run.length === 0) continue;
+    if (pieces.length > 1) pieces.push(COMMA);
+    pieces.push(run);
+  }
+  pieces.push(WHO_TAIL);
+  return concatBytes(pieces);
+}
+
+/** `{"event":"join",…}` (§10), as one line. */
+export function encodeJoin(nickname: string, time: string): string {
+  return line({ event: "join", nickname, time });
+}
+
+/** `{"event":"leave",…}` (§10), as one line. */
+export function encodeLeave(nickname: string, time: string, reason: LeaveReason): string {
+  return line({ event: "leave", nickname, time, reason });
+}
+
+/** A direct message as the server sends it (§11), as one line. */
+export function encodeDirect(message: DirectMessage): string {
+  return line({ from: message.from, to: message.to, message: message.message, time: message.time });
+}
+
 /** A chat message as the server sends it, as one line. */
 export function encodeChatMessage(message: ChatMessage): string {
   const out: Record<string, unknown> = {
@@ -274,24 +377,6 @@ export function encodeChatMessage(message: ChatMessage): string {
   };
   if (message.seq !== undefined) out.seq = message.seq;
   return line(out);
-}
-
-/** The number of bytes `text` takes in UTF-8 (lone surrogates count as U+FFFD). */
-export function utf8Length(text: string): number {
-  let bytes = 0;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c < 0x80) bytes += 1;
-    else if (c < 0x800) bytes += 2;
-    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length) {
-      const next = text.charCodeAt(i + 1);
-      if (next >= 0xdc00 && next <= 0xdfff) {
-        bytes += 4;
-        i++;
-      } else bytes += 3;
-    } else bytes += 3;
-  }
-  return bytes;
 }
 
 /** What JSON.stringify leaves raw but a line reader or a terminal may act on. */
@@ -305,7 +390,11 @@ const UNESCAPED_BREAKS = /[\u007f-\u009f\u2028\u2029]/g;
 const LONE_SURROGATE_ESCAPE = /(?<!\\)((?:\\\\)*)\\ud[89a-f][0-9a-f]{2}/g;
 
 function line(frame: Record<string, unknown>): string {
-  let json = JSON.stringify(frame);
+  return escapeJson(JSON.stringify(frame)) + "\n";
+}
+
+/** JSON text with what JSON.stringify leaves raw escaped (see the top of this file). */
+function escapeJson(json: string): string {
   // Nothing we accept holds a lone surrogate (nicknames, texts and ids are
   // checked), so this is the last guard, for text we make ourselves: U+FFFD
   // rather than a frame a strict parser refuses. The search is a fast scan.
@@ -313,7 +402,7 @@ function line(frame: Record<string, unknown>): string {
   return json.replace(
     UNESCAPED_BREAKS,
     (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
-  ) + "\n";
+  );
 }
 
 function parseObject(

@@ -8,10 +8,15 @@ import {
   DEFAULT_MAX_MESSAGE_BYTES,
   encodeChatMessage,
   encodeCommand,
+  encodeDirect,
   encodeDirectSend,
+  encodeFeaturesOk,
+  encodeJoin,
+  encodeLeave,
   encodeLogin,
   encodeSend,
   encodeStatus,
+  encodeWho,
   MAX_ID_LENGTH,
   utf8Length,
 } from "../lib/protocol.ts";
@@ -155,6 +160,71 @@ Deno.test("treats since null as no since", () => {
 Deno.test("ignores unknown fields in a login", () => {
   const line = '{"version":2,"command":"login","nickname":"bob","password":"x","extra":{"a":[1]}}';
   assert.deepEqual(decodeClientFrame(line), { type: "login", nickname: "bob" });
+});
+
+// The extensions of §9–§11, as a client sends them.
+
+Deno.test("decodes a login's features: strings kept, unknown names kept, other values dropped", () => {
+  assert.deepEqual(
+    decodeClientFrame(
+      '{"command":"login","nickname":"bob","features":["presence",7,null,{"a":1},"teleport"]}',
+    ),
+    { type: "login", nickname: "bob", features: ["presence", "teleport"] },
+  );
+  assert.deepEqual(decodeClientFrame('{"command":"login","nickname":"bob","features":[]}'), {
+    type: "login",
+    nickname: "bob",
+    features: [],
+  });
+  assert.deepEqual(decodeClientFrame('{"command":"login","nickname":"bob","features":null}'), {
+    type: "login",
+    nickname: "bob",
+  });
+  for (const features of ['"presence"', "1", "{}", "true"]) {
+    assert.deepEqual(
+      decodeClientFrame(`{"command":"login","nickname":"bob","features":${features}}`),
+      { type: "error", reason: "features must be a list of names", of: "login" },
+    );
+  }
+});
+
+Deno.test("decodes who, and a message's to; a to that is not a string is refused with the id", () => {
+  assert.deepEqual(decodeClientFrame('{"command":"who","extra":1}'), { type: "who" });
+  assert.deepEqual(decodeClientFrame('{"message":"hi","to":"alice","id":"m1"}'), {
+    type: "send",
+    message: "hi",
+    id: "m1",
+    to: "alice",
+  });
+  assert.deepEqual(decodeClientFrame('{"message":"hi","to":null}'), {
+    type: "send",
+    message: "hi",
+  });
+  for (const to of ["7", "true", '["alice"]', '{"n":"alice"}']) {
+    assert.deepEqual(decodeClientFrame(`{"message":"hi","to":${to},"id":"m2"}`), {
+      type: "error",
+      reason: "to must be a string",
+      id: "m2",
+      of: "message",
+    });
+  }
+});
+
+Deno.test("encodes the frames of §9–§11 as the protocol shows them", () => {
+  assert.equal(
+    encodeFeaturesOk(["presence", "direct"]),
+    '{"status":"ok","features":["presence","direct"]}\n',
+  );
+  assert.equal(encodeWho(["alice", "bob"]), '{"event":"who","nicknames":["alice","bob"]}\n');
+  assert.equal(encodeJoin("carol", "t"), '{"event":"join","nickname":"carol","time":"t"}\n');
+  assert.equal(
+    encodeLeave("carol", "t", "quit"),
+    '{"event":"leave","nickname":"carol","time":"t","reason":"quit"}\n',
+  );
+  assert.equal(
+    encodeDirect({ from: "bob", to: "alice", message: "a\u2028b", time: "t" }),
+    '{"from":"bob","to":"alice","message":"a\\u2028b","time":"t"}\n',
+  );
 });
 
 Deno.test("decodes a message and keeps its text exactly", () => {

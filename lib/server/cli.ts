@@ -12,6 +12,7 @@
 
 import { type CliContext, intFlag, parseFlags } from "../cli.ts";
 import { UsageError } from "../errors.ts";
+import { type Feature, FEATURES } from "../protocol.ts";
 import { parseFingerprint } from "../fingerprint.ts";
 import { type AccessConfig, AccessLists, type AccessReload } from "./access.ts";
 import { ensureGeneratedIdentity, loadIdentity, type TlsIdentity } from "./cert.ts";
@@ -60,6 +61,8 @@ Options:
   --nick-lease SECONDS      with --redis: how long a dead server's nicknames stay taken (default ${
   DEFAULT_LEASE_MS / 1000
 })
+  --features LIST           the protocol extensions offered at login, comma-separated, or
+                            none for a core-only server (default ${FEATURES.join(",")})
   --op FINGERPRINT          an operator: the SHA-256 fingerprint of their identity, as
                             chat identity prints it; repeatable
   --ops FILE                more operators, one fingerprint a line (# comments)
@@ -88,6 +91,7 @@ const FLAGS = {
   "history-limit": { type: "string" },
   redis: { type: "string" },
   "nick-lease": { type: "string" },
+  features: { type: "string" },
   op: { type: "string", multiple: true },
   ops: { type: "string" },
   invited: { type: "string" },
@@ -111,6 +115,8 @@ export interface ServerConfig {
   redis?: string;
   /** With `redis`: the nickname lease in milliseconds. */
   nickLeaseMs: number;
+  /** The features offered at login (PROTOCOL.md §9); empty for a core-only server. */
+  features: Feature[];
   /** The operators and the invitation list (§13). */
   access: AccessConfig;
 }
@@ -215,12 +221,29 @@ export function parseServerArgs(args: string[]): ServerConfig | "help" {
     historyLimit: intFlag(values, "history-limit", 0, 0),
     redis,
     nickLeaseMs: intFlag(values, "nick-lease", DEFAULT_LEASE_MS / 1000, 1, 86_400) * 1000,
+    features: parseFeatures(values.features as string | undefined),
     access: {
       ops,
       opsFile: values.ops as string | undefined,
       invitedFile: values.invited as string | undefined,
     },
   };
+}
+
+/** `--features`: a comma-separated list of FEATURES, or `none`; all of them when absent. */
+function parseFeatures(value: string | undefined): Feature[] {
+  if (value === undefined) return [...FEATURES];
+  if (value.trim() === "none") return [];
+  const names = value.split(",").map((name) => name.trim()).filter((name) => name !== "");
+  const unknown = names.filter((name) => !(FEATURES as readonly string[]).includes(name));
+  if (names.length === 0 || unknown.length > 0) {
+    throw new UsageError(
+      `--features must be none or a comma-separated list of ${FEATURES.join(", ")}, got ${
+        JSON.stringify(value)
+      }`,
+    );
+  }
+  return FEATURES.filter((name) => names.includes(name));
 }
 
 /** Runs `chat server` until the context's signal aborts. Returns the exit code. */
@@ -294,7 +317,15 @@ export async function runServer(args: string[], context: CliContext): Promise<nu
         certPem: identity.certPem,
         keyPem: identity.keyPem,
       },
-      { limits, store, shared: link, logger, clock, signal: context.signal },
+      {
+        limits,
+        store,
+        shared: link,
+        features: config.features,
+        logger,
+        clock,
+        signal: context.signal,
+      },
     );
   } catch (error) {
     await link?.close();

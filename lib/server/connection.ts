@@ -8,16 +8,27 @@
 // socket. A failure stays in its room: a bad frame gets an error reply and
 // the connection goes on; a broken connection ends only itself. Every way a
 // peer can vanish (FIN, reset, a failed or unfinished handshake) ends here
-// as one "disconnect" with a reason, and frees the nickname at once.
+// as one "disconnect" with a reason, and frees the nickname at once; the
+// others hear it left (`quit` for a close by the peer, `lost` for anything
+// else). What a logged-in connection's frames do is in commands.ts.
 
 import type { TLSSocket } from "node:tls";
 import { withDeadline } from "../deadline.ts";
 import { type LineError, LineSplitter } from "../lines.ts";
-import { decodeClientFrame, encodeStatus, type StatusFrame, utf8Length } from "../protocol.ts";
+import {
+  decodeClientFrame,
+  encodeStatus,
+  type Feature,
+  type LeaveReason,
+  type LoginFrame,
+  type StatusFrame,
+  utf8Length,
+} from "../protocol.ts";
 import { peerIdentity } from "../peer_certificate.ts";
 import { describeSocketError } from "../tls_socket.ts";
 import type { AddressQuota } from "./address_quota.ts";
-import { type Hub, type HubResult, type Member, STORAGE_UNAVAILABLE } from "./hub.ts";
+import { Commands } from "./commands.ts";
+import type { Hub, HubResult, Member } from "./hub.ts";
 import {
   CLOSE_LINGER_MS,
   type ConnectionLimits,
@@ -70,6 +81,7 @@ export class Connection implements Member {
   readonly id: number;
   readonly outbox: Outbox;
   nickname?: string;
+  features?: ReadonlySet<Feature>;
   readonly #socket: TLSSocket;
   readonly #peer: string;
   readonly #hub: Hub;
@@ -79,6 +91,7 @@ export class Connection implements Member {
   readonly #splitter: LineSplitter;
   readonly #quota: AddressQuota;
   readonly #watch: PeerWatch;
+  readonly #commands: Commands;
   #failedLogins = 0;
   /** Frames refused by the rate limit since the last one accepted. */
   #strikes = 0;
@@ -90,9 +103,6 @@ export class Connection implements Member {
   #lingerTimer: ReturnType<typeof setTimeout> | undefined;
   /** Set once the connection is ending; the first reason wins. */
   #endReason: string | undefined;
-  /** Acks waiting for their message to be durable; a polite end still owes them. */
-  #acksPending = 0;
-  #acksAnswered: (() => void) | undefined;
   /** Settles once a polite end has answered the pending acks and closed the outbox. */
   #owed: Promise<void> | undefined;
   /**
@@ -129,7 +139,12 @@ export class Connection implements Member {
     this.#splitter = new LineSplitter(limits.maxLineBytes, {
       line: (text) => this.#onLine(text),
       error: (reason) => this.#onLineError(reason),
-      blank: () => this.#watch.blankLine(),
+    });
+    this.#commands = new Commands({
+      hub,
+      member: this,
+      reply: (frame) => this.#reply(frame),
+      reject: (reason, id) => this.#reject(reason, id),
     });
   }
 
@@ -164,13 +179,13 @@ export class Connection implements Member {
       this.#watch.arrived();
       // Every frame of this read is handled before the others are woken, once.
       this.#hub.batch(() => this.#splitter.push(chunk));
-      this.#watch.handled(chunk, this.#splitter.bufferedBytes);
+      this.#watch.handled(this.#splitter.bufferedBytes);
     });
     socket.on("end", () => {
       // The peer is done sending: its last frame counts even without a newline.
       if (this.#endReason === undefined) this.#hub.batch(() => this.#splitter.end());
       if (this.#loginPending) this.#endHeld = true;
-      else this.end("closed by peer", "polite");
+      else this.end("closed by peer", "polite", "quit");
     });
     socket.on("error", (error: Error) => this.end(this.#describe(error), "abort"));
     const pump = this.outbox.run().then(
@@ -199,25 +214,23 @@ export class Connection implements Member {
   }
 
   /**
-   * Ends the connection: frees the nickname now and stops reading. A polite
-   * end lets the outbox write what it owes, acks still waiting for their
-   * message to be durable included (up to {@linkcode CLOSE_LINGER_MS}), and
-   * closes with close_notify; an abort destroys the socket at once. The
-   * first reason given is the one logged.
+   * Ends the connection: frees the nickname now (the others hear it left
+   * for `leaving`) and stops reading. A polite end lets the outbox write
+   * what it owes, acks still waiting for their message to be durable
+   * included (up to {@linkcode CLOSE_LINGER_MS}), and closes with
+   * close_notify; an abort destroys the socket at once. The first reason
+   * given is the one logged.
    */
-  end(reason: string, how: Ending = "polite"): void {
+  end(reason: string, how: Ending = "polite", leaving: LeaveReason = "lost"): void {
     if (this.#endReason === undefined) {
       this.#endReason = reason;
       clearTimeout(this.#loginDeadline);
       clearTimeout(this.#handshakeDeadline);
       this.#watch.stop();
-      this.#hub.leave(this);
-      if (how === "polite" && this.#acksPending > 0) {
-        this.#owed = new Promise<void>((resolve) => this.#acksAnswered = resolve)
-          .then(() => this.outbox.close());
-      } else {
-        this.outbox.close();
-      }
+      this.#hub.leave(this, leaving);
+      const owed = how === "polite" ? this.#commands.owed() : undefined;
+      if (owed !== undefined) this.#owed = owed.then(() => this.outbox.close());
+      else this.outbox.close();
     }
     if (how === "abort") this.outbox.close();
     const socket = this.#socket;
@@ -297,59 +310,29 @@ export class Connection implements Member {
       return;
     }
     if (frame.type === "login") {
-      this.#login(frame.nickname, frame.since);
+      this.#login(frame);
       return;
     }
     if (this.nickname === undefined) {
-      this.#reject("login required", frame.id);
+      this.#reject("login required", frame.type === "send" ? frame.id : undefined);
       return;
     }
-    const posted = this.#hub.post(this, frame.message);
-    if (!posted.ok) {
-      this.#reject(posted.reason, frame.id);
-      return;
-    }
-    this.#answerWhenStored(posted.stored, frame.id);
+    this.#commands.run(frame);
   }
 
-  /**
-   * Answers an accepted post once its fate is known: `ok` with its id (no
-   * answer without one) when stored, or refused as storage unavailable,
-   * with or without an id, when it cannot be. A polite end waits for these.
-   */
-  #answerWhenStored(stored: Promise<number>, id: string | undefined): void {
-    this.#acksPending++;
-    // One then() with both handlers, not then().finally(): one promise per
-    // message, not three, on the path every message takes.
-    stored.then(
-      () => {
-        if (id !== undefined) this.#reply({ status: "ok", id });
-        this.#answered();
-      },
-      () => {
-        this.#reject(STORAGE_UNAVAILABLE, id);
-        this.#answered();
-      },
-    );
-  }
-
-  #answered(): void {
-    if (--this.#acksPending === 0) this.#acksAnswered?.();
-  }
-
-  #login(nickname: string, since: number | undefined): void {
-    const result = this.#hub.login(this, nickname, since);
+  #login(frame: LoginFrame): void {
+    const result = this.#hub.login(this, frame.nickname, frame.since, frame.features);
     if (result.ok === "pending") {
       this.#loginPending = true;
       result.done.then((done) => {
         this.#loginPending = false;
         if (this.#endReason !== undefined) return;
-        this.#loginAnswered(done, since);
+        this.#loginAnswered(done, frame.since);
         this.#releaseHeld();
       });
       return;
     }
-    this.#loginAnswered(result, since);
+    this.#loginAnswered(result, frame.since);
   }
 
   /** Handles the frames read while a login was in flight, then reads on. */
@@ -362,14 +345,21 @@ export class Connection implements Member {
       for (const text of held) this.#onLine(text);
     });
     if (this.#loginPending || this.#endReason !== undefined) return;
-    if (this.#endHeld) this.end("closed by peer", "polite");
+    if (this.#endHeld) this.end("closed by peer", "polite", "quit");
   }
 
   #loginAnswered(result: HubResult, since: number | undefined): void {
     if (result.ok) {
       clearTimeout(this.#loginDeadline);
-      const identity = this.#identity;
-      this.#logger.log("login", { peer: this.#peer, nick: this.nickname, since, identity });
+      // Only a client that asked is cut for falling silent (peer_watch.ts).
+      if (this.features?.has("heartbeat")) this.#watch.heartbeat();
+      this.#logger.log("login", {
+        peer: this.#peer,
+        nick: this.nickname,
+        since,
+        identity: this.#identity,
+        features: this.features && [...this.features].join(","),
+      });
       return;
     }
     if (result.reason === "already logged in") {

@@ -189,8 +189,8 @@ export class FileStore implements HistoryStore {
     return new Promise((resolve, reject) => this.#waiters.push({ seq, resolve, reject }));
   }
 
-  read(fromSeq: number, maxBytes: number, skipAuthor: number): ReadResult {
-    return this.#memory.read(fromSeq, maxBytes, skipAuthor, this.#durable);
+  read(fromSeq: number, maxBytes: number, skipAuthor: number, upTo = Infinity): ReadResult {
+    return this.#memory.read(fromSeq, maxBytes, skipAuthor, Math.min(upTo, this.#durable));
   }
 
   bytesFrom(fromSeq: number): number {

@@ -13,13 +13,28 @@
 // nickname, a nickname in use here, a message too long). Messages then enter
 // the store only through the shared chat's follower, in the global order,
 // and members are woken from there.
+//
+// Presence (§10) and direct messages (§11) go through the roster of
+// presence.ts; with a shared chat the roster is the local mirror of the
+// shared one, fed by the shared chat, and a direct message for a member of
+// another server goes there through it (direct.ts).
 
 import { checkNickname, nicknameKey } from "../nickname.ts";
-import { checkMessageText, encodeChatMessage, encodeStatus } from "../protocol.ts";
+import {
+  checkMessageText,
+  encodeChatMessage,
+  encodeFeaturesOk,
+  encodeStatus,
+  type Feature,
+  FEATURES,
+  type LeaveReason,
+} from "../protocol.ts";
 import { formatWireTime } from "../time.ts";
+import { deliverDirect, type DirectResult, sendDirect } from "./direct.ts";
 import type { Outbox } from "./outbox.ts";
+import { Presence } from "./presence.ts";
 import { CATCH_UP_MS, type SharedChat } from "./shared_chat.ts";
-import type { HistoryStore } from "./store.ts";
+import { type HistoryStore, STORAGE_UNAVAILABLE } from "./store.ts";
 
 /** A logged-in or logging-in connection, as the hub sees it. */
 export interface Member {
@@ -28,6 +43,12 @@ export interface Member {
   readonly outbox: Outbox;
   /** Set by the hub on a successful login. */
   nickname?: string;
+  /**
+   * Set by the hub on a successful login that asked for features (§9): those
+   * asked for that the server speaks. Undefined for a core login, which then
+   * never gets a frame of §10–§11.
+   */
+  features?: ReadonlySet<Feature>;
   /** Called when the member's outbox failed (a slow reader): cut it off. */
   kick(reason: string): void;
 }
@@ -41,6 +62,12 @@ export interface HubOptions {
   clock: () => Date;
   /** Shares nicknames and history with other servers; the store is then its local copy. */
   shared?: SharedChat;
+  /**
+   * The features this server speaks (§9); none makes it a core server that
+   * ignores `features` at login.
+   * @default {FEATURES}
+   */
+  features?: readonly Feature[];
 }
 
 /** The result of a login: ok, or the reason that goes on the wire. */
@@ -58,12 +85,6 @@ export type PostResult = { ok: true; stored: Promise<number> } | { ok: false; re
 
 /** A login's result, or (with a shared chat) the promise of it. */
 export type LoginResult = HubResult | { ok: "pending"; done: Promise<HubResult> };
-
-/**
- * The one reason given when a message or a login cannot be stored (a disk
- * that fails, Redis out of reach): our client resends after a pause.
- */
-export const STORAGE_UNAVAILABLE = "storage unavailable";
 
 const encoder = new TextEncoder();
 const OK_BYTES = encoder.encode(encodeStatus({ status: "ok" }));
@@ -93,6 +114,10 @@ export class Hub {
   readonly #byId = new Map<number, Member>();
   /** Logins waiting for the shared chat: member → nickname key held for it here. */
   readonly #claiming = new Map<Member, string>();
+  readonly #features: readonly Feature[];
+  /** The `ok` to a login that asked for features. */
+  readonly #featuresOk: Uint8Array;
+  readonly #presence: Presence;
   /** Inside batch(): posts are stored at once, but members are woken once at the end. */
   #batchDepth = 0;
   /** The member whose posts await the wake-up; null when posts of several members wait. */
@@ -106,6 +131,9 @@ export class Hub {
     this.#maxMessageBytes = options.maxMessageBytes;
     this.#clock = options.clock;
     this.#shared = options.shared;
+    this.#features = options.features ?? FEATURES;
+    this.#featuresOk = encoder.encode(encodeFeaturesOk(this.#features));
+    this.#presence = new Presence(() => this.#store.visibleSeq);
     // A durable store makes messages visible after its fsync: relay them then.
     this.#store.onVisible?.(() => this.#wake(null));
     this.#shared?.listen({
@@ -116,6 +144,14 @@ export class Hub {
       lost: (key, owner) => {
         const member = this.#members.get(key);
         if (member?.id === owner) member.kick("nickname taken on another server");
+      },
+      joined: (key, present, time) => this.#presence.joined(key, present, time),
+      left: (key, place, reason, time) => this.#presence.left(key, place, reason, time),
+      direct: (id, line) => {
+        const member = this.#byId.get(id);
+        if (member?.features?.has("direct")) {
+          deliverDirect(member, encoder.encode(line), this.#store);
+        }
       },
     });
   }
@@ -130,26 +166,39 @@ export class Hub {
     return this.#store;
   }
 
+  /** Who is here (with a shared chat: on every server), and who watches. */
+  get presence(): Presence {
+    return this.#presence;
+  }
+
   /**
    * Logs a member in: reserves the nickname (case ignored), queues
-   * `{"status":"ok"}` and starts the replay of messages after `since`,
-   * followed seamlessly by live messages. Nothing is queued on failure.
+   * `{"status":"ok"}` (listing the server's features when the login asked
+   * for `features`) and starts the replay of messages after `since`,
+   * followed seamlessly by live messages, with the `who` event between them
+   * for a member that asked for presence. Nothing is queued on failure.
    */
-  login(member: Member, rawNickname: string, since = 0): LoginResult {
+  login(member: Member, rawNickname: string, since = 0, features?: readonly string[]): LoginResult {
     if (member.nickname !== undefined) return { ok: false, reason: "already logged in" };
     const checked = checkNickname(rawNickname);
     if (!checked.ok) return checked;
     const key = nicknameKey(checked.nickname);
     if (this.#members.has(key)) return { ok: false, reason: "nickname already in use" };
     this.#members.set(key, member);
+    // A core server ignores `features` (and answers as one).
+    const asked = features === undefined || this.#features.length === 0
+      ? undefined
+      : new Set(this.#features.filter((name) => features.includes(name)));
+    const nickname = checked.nickname;
     const shared = this.#shared;
-    if (shared === undefined) return this.#loggedIn(member, checked.nickname, since);
+    if (shared === undefined) return this.#loggedIn(member, nickname, key, since, asked);
     // Held here while Redis is asked; leave() meanwhile gives it back.
     this.#claiming.set(member, key);
-    const done = shared.claim(key, member.id).then(
+    const claimant = { nickname, direct: asked?.has("direct") ?? false };
+    const done = shared.claim(key, member.id, claimant, this.#now()).then(
       async (claim): Promise<HubResult> => {
         if (this.#members.get(key) !== member) {
-          if (claim.ok) shared.release(key, member.id);
+          if (claim.ok) shared.release(key, member.id, "lost", this.#now());
           return { ok: false, reason: "disconnected" };
         }
         if (!claim.ok) {
@@ -158,21 +207,22 @@ export class Hub {
         }
         // Replay starts from the local copy: it must hold every message
         // Redis had when the nickname was claimed, or a `since` from another
-        // server could point past it.
+        // server could point past it; and the roster must hold the member's
+        // own join, so that its `who` lists it and no event tells it of itself.
         try {
-          await shared.caughtUp(claim.seq, CATCH_UP_MS);
+          await shared.caughtUp(claim.seq, claim.presence, CATCH_UP_MS);
         } catch {
           this.#members.delete(key);
-          shared.release(key, member.id);
+          shared.release(key, member.id, "lost", this.#now());
           return { ok: false, reason: STORAGE_UNAVAILABLE };
         }
         if (this.#members.get(key) !== member) {
-          shared.release(key, member.id);
+          shared.release(key, member.id, "lost", this.#now());
           return { ok: false, reason: "disconnected" };
         }
         this.#claiming.delete(member);
         this.#byId.set(member.id, member);
-        return this.#loggedIn(member, checked.nickname, since);
+        return this.#loggedIn(member, nickname, key, since, asked);
       },
       (): HubResult => {
         if (this.#members.get(key) === member) this.#members.delete(key);
@@ -182,23 +232,81 @@ export class Hub {
     return { ok: "pending", done };
   }
 
-  #loggedIn(member: Member, nickname: string, since: number): HubResult {
+  #loggedIn(
+    member: Member,
+    nickname: string,
+    key: string,
+    since: number,
+    asked: ReadonlySet<Feature> | undefined,
+  ): HubResult {
     member.nickname = nickname;
-    member.outbox.reply(OK_BYTES);
+    member.features = asked;
+    member.outbox.reply(asked === undefined ? OK_BYTES : this.#featuresOk);
     // A `since` beyond anything this server has sent names a message of an
     // earlier life (a memory-only server that restarted, a log moved aside):
     // its seqs say nothing here, so the whole history is replayed, and the
     // client drops what it has already shown.
     const from = since > this.#store.visibleSeq ? 1 : since + 1;
     member.outbox.startStream(from, this.#store.lastSeq + 1);
+    // With a shared chat the roster holds the member already (its claim's join).
+    if (this.#shared === undefined) {
+      const present = {
+        nickname,
+        direct: asked?.has("direct") ?? false,
+        server: "",
+        member: member.id,
+      };
+      this.#presence.joined(key, present, this.#now());
+    }
+    // In the same step as the join: the `who` holds the member, and no event can fall between.
+    if (asked?.has("presence")) this.#presence.watch(member);
     return { ok: true };
   }
 
   /**
-   * Frees a member's nickname at once (a login still waiting for the
-   * shared chat included). Safe to call more than once.
+   * Answers `{"command":"who"}` with a fresh `who` event, for a member that
+   * logged in asking for features on a server that speaks presence; for
+   * anyone else it is the unknown command it is to a core server.
    */
-  leave(member: Member): void {
+  who(member: Member): HubResult {
+    if (member.nickname === undefined) return { ok: false, reason: "login required" };
+    if (member.features === undefined || !this.#features.includes("presence")) {
+      return { ok: false, reason: 'unknown command "who"' };
+    }
+    this.#presence.who(member);
+    return { ok: true };
+  }
+
+  /**
+   * Sends a direct message (§11) from a logged-in member to the one called
+   * `to`; see direct.ts.
+   */
+  direct(member: Member, to: string, text: string): DirectResult {
+    const from = member.nickname;
+    if (from === undefined) return { ok: false, reason: "login required" };
+    if (!this.#features.includes("direct")) {
+      return { ok: false, reason: "direct messages are not supported by this server" };
+    }
+    const invalid = checkMessageText(text, this.#maxMessageBytes);
+    if (invalid !== undefined) return { ok: false, reason: invalid };
+    return sendDirect({
+      presence: this.#presence,
+      store: this.#store,
+      shared: this.#shared,
+      local: (key, id) => {
+        const recipient = this.#shared === undefined ? this.#members.get(key) : this.#byId.get(id);
+        return recipient?.id === id && recipient.nickname !== undefined ? recipient : undefined;
+      },
+    }, { from, to, message: text, time: this.#now() });
+  }
+
+  /**
+   * Frees a member's nickname at once (a login still waiting for the
+   * shared chat included), and tells the others it left for `reason`.
+   * Safe to call more than once.
+   */
+  leave(member: Member, reason: LeaveReason = "lost"): void {
+    this.#presence.unwatch(member);
     if (this.#shared !== undefined) {
       this.#byId.delete(member.id);
       const claiming = this.#claiming.get(member);
@@ -213,7 +321,11 @@ export class Hub {
     const key = nicknameKey(member.nickname);
     if (this.#members.get(key) !== member) return;
     this.#members.delete(key);
-    this.#shared?.release(key, member.id);
+    if (this.#shared !== undefined) {
+      this.#shared.release(key, member.id, reason, this.#now());
+    } else {
+      this.#presence.left(key, { server: "", member: member.id }, reason, this.#now());
+    }
   }
 
   /**

@@ -1,8 +1,10 @@
 // Everything one connection has yet to receive, and the pump that writes it.
 //
-// A connection's outgoing data is two things: a short queue of its own
-// replies (login result, acks, errors), and a cursor into the shared history
-// store. Messages are never copied per receiver: the pump reads the stored
+// A connection's outgoing data is three things: a short queue of its own
+// replies (login result, acks, errors), a cursor into the shared history
+// store, and a queue of extra frames that are not stored (presence events,
+// direct messages), each positioned after the stored messages that came
+// before it. Messages are never copied per receiver: the pump reads the stored
 // wire bytes from the cursor as the socket drains, so a replay of a million
 // messages streams without ever being queued, and live messages cost each
 // receiver nothing until it is ready. Whatever is waiting is coalesced into
@@ -10,7 +12,7 @@
 //
 // The bound on a slow reader is on live traffic: the bytes stored since the
 // connection logged in that it has not yet been sent, plus its queued
-// replies. Over `sendQueueBytes` the outbox fails, and the connection is cut;
+// replies and extra frames. Over `sendQueueBytes` the outbox fails, and the connection is cut;
 // nobody else notices.
 
 import { concatBytes } from "../bytes.ts";
@@ -73,6 +75,10 @@ export class Outbox {
   readonly #batch: number;
   #replies: Uint8Array[] = [];
   #replyBytes = 0;
+  /** Frames not in the store, in order, from #extraHead on; see {@linkcode extra}. */
+  #extras: Extra[] = [];
+  #extraHead = 0;
+  #extraBytes = 0;
   /** Next seq to send; 0 until the connection has logged in. */
   #cursor = 0;
   /** The first seq stored after login: from here on, waiting bytes count against the limit. */
@@ -105,12 +111,13 @@ export class Outbox {
     const live = this.#cursor === 0
       ? 0
       : this.#store.bytesFrom(Math.max(this.#cursor, this.#liveFrom));
-    return this.#replyBytes + live;
+    return this.#replyBytes + this.#extraBytes + live;
   }
 
   /** True when nothing is waiting to be written. */
   get idle(): boolean {
-    return this.#replyBytes === 0 && (this.#cursor === 0 || this.#cursor > this.#store.visibleSeq);
+    return this.#replyBytes === 0 && this.#extraHead === this.#extras.length &&
+      (this.#cursor === 0 || this.#cursor > this.#store.visibleSeq);
   }
 
   /** Queues one encoded reply. Returns false when the outbox has failed or is closing. */
@@ -120,6 +127,25 @@ export class Outbox {
     this.#replyBytes += bytes.length;
     if (!this.#check()) return false;
     this.#poke();
+    return true;
+  }
+
+  /**
+   * Queues one encoded frame that is not in the store (a presence event, a
+   * direct message), to be written once every stored message up to `after`
+   * has been (the store's visibleSeq when it happened: it comes after what
+   * could be sent then). Frames queued so go out in the order queued. With
+   * `wake` false the pump is not woken: the frame goes out with the next
+   * write, or at the next {@linkcode notify} (presence events are gathered
+   * so). Returns false when the outbox has failed (the connection is then
+   * cut) or is closing.
+   */
+  extra(bytes: Uint8Array, after: number, wake = true): boolean {
+    if (this.#closing || this.#failure) return false;
+    this.#extras.push({ bytes, after });
+    this.#extraBytes += bytes.length;
+    if (!this.#check()) return false;
+    if (wake) this.#poke();
     return true;
   }
 
@@ -192,20 +218,41 @@ export class Outbox {
     }
   }
 
-  /** Gathers the next write: replies first, then stored messages. */
+  /**
+   * Gathers the next write: replies first, then stored messages, each extra
+   * frame after the stored messages up to its position.
+   */
   #take(): Uint8Array | undefined {
     const pieces = this.#replies;
     let bytes = this.#replyBytes;
     this.#replies = [];
     this.#replyBytes = 0;
-    if (this.#cursor !== 0 && this.#cursor <= this.#store.visibleSeq && bytes < this.#batch) {
+    while (this.#cursor !== 0 && bytes < this.#batch) {
+      const extra = this.#extras[this.#extraHead];
+      if (extra !== undefined && extra.after < this.#cursor) {
+        pieces.push(extra.bytes);
+        bytes += extra.bytes.length;
+        this.#extraBytes -= extra.bytes.length;
+        this.#extraHead++;
+        continue;
+      }
+      const visible = this.#store.visibleSeq;
+      const upTo = extra === undefined ? visible : Math.min(extra.after, visible);
+      if (this.#cursor > upTo) break;
       if (this.#cursor < this.#store.firstSeq && !this.#check()) return undefined;
-      const read = this.#store.read(this.#cursor, this.#batch - bytes, this.#author);
+      const read = this.#store.read(this.#cursor, this.#batch - bytes, this.#author, upTo);
       this.#cursor = read.next;
-      if (pieces.length === 0 && read.pieces.length === 1) return read.pieces[0];
       for (const piece of read.pieces) pieces.push(piece);
       bytes += read.bytes;
     }
+    if (this.#extraHead === this.#extras.length) {
+      if (this.#extraHead > 0) this.#extras = [];
+      this.#extraHead = 0;
+    } else if (this.#extraHead > 1024 && this.#extraHead * 2 > this.#extras.length) {
+      this.#extras = this.#extras.slice(this.#extraHead);
+      this.#extraHead = 0;
+    }
+    if (pieces.length === 1) return pieces[0];
     return pieces.length === 0 ? undefined : concatBytes(pieces, bytes);
   }
 
@@ -220,6 +267,9 @@ export class Outbox {
       this.#failure = dropped ? "fell behind the history limit" : "send queue full";
       this.#replies = [];
       this.#replyBytes = 0;
+      this.#extras = [];
+      this.#extraHead = 0;
+      this.#extraBytes = 0;
       this.#poke();
       return false;
     }
@@ -236,4 +286,10 @@ export class Outbox {
     this.#idle = [];
     for (const resolve of waiting) resolve();
   }
+}
+
+/** A frame of {@linkcode Outbox.extra}: written once the cursor is past `after`. */
+interface Extra {
+  bytes: Uint8Array;
+  after: number;
 }

@@ -8,26 +8,18 @@
 // - A vanished peer that heartbeats. TCP keepalive (server.ts) notices a
 //   peer gone without a word only after ~12 minutes (the kernel's 9 probes
 //   75 s apart; Deno sets only the idle time), and until then its nickname
-//   stays taken. Our client sends a blank line after 20 s without sending
-//   anything (PROTOCOL.md §1: every receiver skips blank lines). A peer
-//   that has sent such a heartbeat, and then sends nothing at all for
-//   `heartbeatGraceMs`, is gone: it is cut and its nickname is free. A
-//   silent peer that never heartbeats (a core client) is never cut for
-//   silence, so a healthy one pays nothing. (A person at openssl s_client
-//   who presses Enter on an empty line has sent a heartbeat, and is cut
-//   after a minute without typing: the price of the rule.)
+//   stays taken. Our client asks for the feature `heartbeat` at login
+//   (PROTOCOL.md §9: other peers ignore the name) and then sends a blank
+//   line after 20 s without sending anything (§1: every receiver skips
+//   blank lines). A peer that asked for it and then sends nothing at all
+//   for `heartbeatGraceMs` is gone: it is cut and its nickname is free.
+//   Nobody else is ever cut for silence: not a core client, and not a
+//   person typing into openssl s_client who presses Enter on an empty line
+//   (a blank line alone once counted as asking, and cut such a person
+//   after a minute without typing).
 
 /** Why a watched connection is cut. */
 export type Stalled = "unfinished line" | "no heartbeat";
-
-/**
- * A blank line counts as a heartbeat when it comes alone (its read holds
- * nothing but white space) after at least this share of the grace without
- * a byte (10 s of the default 60 s): our client's come after 20 s of quiet,
- * while a blank line after a frame (a client that ends its frames with
- * "\n\n") says nothing about liveness.
- */
-export const HEARTBEAT_QUIET_SHARE = 1 / 6;
 
 /** Options of {@linkcode PeerWatch}. */
 export interface PeerWatchOptions {
@@ -43,8 +35,9 @@ export interface PeerWatchOptions {
 
 /**
  * Watches one connection's reading side; see the top of this file. Call
- * {@linkcode arrived} as a read comes in, {@linkcode blankLine} for a blank
- * line in it, {@linkcode handled} after it, {@linkcode stop} at the end.
+ * {@linkcode arrived} as a read comes in, {@linkcode handled} after it,
+ * {@linkcode heartbeat} once the peer asked to be watched for silence,
+ * {@linkcode stop} at the end.
  *
  * @example
  * ```ts
@@ -52,22 +45,19 @@ export interface PeerWatchOptions {
  *   partialLineMs: 300_000, heartbeatGraceMs: 60_000, now: () => performance.now(),
  *   stalled: (why) => console.log("cut:", why),
  * });
- * const read = new TextEncoder().encode('{"message":"hel');
- * watch.arrived();
- * watch.handled(read, 15); // 15 bytes of an unfinished line are held
+ * watch.arrived(); // a read came in: '{"message":"hel'
+ * watch.handled(15); // 15 bytes of an unfinished line are held
+ * watch.heartbeat(); // it logged in asking for "heartbeat": cut after 60 s of silence
  * watch.stop();
  * ```
  */
 export class PeerWatch {
   readonly #options: PeerWatchOptions;
-  /** When the last read came in, and how quiet the peer was before it. */
+  /** When the last read came in. */
   #lastRead: number;
-  #quietBefore = 0;
   /** When the unfinished line held now began; undefined when none is held. */
   #lineSince: number | undefined;
   #heartbeating = false;
-  /** The read being handled held a blank line. */
-  #blank = false;
   #timer: ReturnType<typeof setTimeout> | undefined;
   /** When the armed timer fires. */
   #timerAt = Infinity;
@@ -78,34 +68,28 @@ export class PeerWatch {
     this.#lastRead = options.now();
   }
 
-  /** True once the peer has sent a heartbeat: it is cut if it falls silent. */
+  /** True once the peer asked for heartbeats: it is cut if it falls silent. */
   get heartbeating(): boolean {
     return this.#heartbeating;
   }
 
   /** A read came in. */
   arrived(): void {
-    const now = this.#options.now();
-    this.#quietBefore = now - this.#lastRead;
-    this.#lastRead = now;
+    this.#lastRead = this.#options.now();
   }
 
-  /** The read that just arrived held a blank line. */
-  blankLine(): void {
-    this.#blank = true;
+  /**
+   * The peer asked for the `heartbeat` feature at login: from now on it is
+   * cut once it sends nothing for `heartbeatGraceMs` (unless that is 0).
+   */
+  heartbeat(): void {
+    if (this.#heartbeating || this.#options.heartbeatGraceMs <= 0) return;
+    this.#heartbeating = true;
+    this.#arm();
   }
 
-  /** The read `bytes` was handled; `buffered` bytes of an unfinished line are held now. */
-  handled(bytes: Uint8Array, buffered: number): void {
-    if (this.#blank) {
-      this.#blank = false;
-      const grace = this.#options.heartbeatGraceMs;
-      const quiet = this.#quietBefore >= grace * HEARTBEAT_QUIET_SHARE;
-      if (grace > 0 && !this.#heartbeating && quiet && isWhiteSpace(bytes)) {
-        this.#heartbeating = true;
-        this.#arm();
-      }
-    }
+  /** A read was handled; `buffered` bytes of an unfinished line are held now. */
+  handled(buffered: number): void {
     if (buffered === 0) {
       this.#lineSince = undefined;
     } else if (this.#lineSince === undefined && this.#options.partialLineMs > 0) {
@@ -156,10 +140,4 @@ export class PeerWatch {
     this.stop();
     this.#options.stalled(why);
   }
-}
-
-/** True when `bytes` are only ASCII white space (a blank line's). */
-function isWhiteSpace(bytes: Uint8Array): boolean {
-  for (const b of bytes) if (b !== 0x0a && b !== 0x0d && b !== 0x20 && b !== 0x09) return false;
-  return true;
 }

@@ -29,6 +29,7 @@ import { descriptorShortage } from "./fd_budget.ts";
 import { Hub } from "./hub.ts";
 import type { ServerLimits } from "./limits.ts";
 import type { Logger } from "./log.ts";
+import type { Feature } from "../protocol.ts";
 import type { SharedChat } from "./shared_chat.ts";
 import type { HistoryStore } from "./store.ts";
 
@@ -63,6 +64,8 @@ export interface ServeOptions {
   store: HistoryStore;
   /** Other servers to share the chat with (Redis); `store` is then the local copy it fills. */
   shared?: SharedChat;
+  /** The features the server speaks (PROTOCOL.md §9); none for a core server. Default: all. */
+  features?: readonly Feature[];
   logger: Logger;
   /** The wall clock; messages are stamped with it. */
   clock: () => Date;
@@ -122,6 +125,7 @@ export async function startServer(
   const hub = new Hub({
     store: options.store,
     shared: options.shared,
+    features: options.features,
     maxMessageBytes: limits.maxMessageBytes,
     clock: options.clock,
   });

@@ -7,6 +7,13 @@
 // and a replay of consecutive messages is a handful of large slices rather
 // than one small write per message.
 
+/**
+ * The one reason given when a message or a login cannot be stored (a disk
+ * that fails, Redis out of reach), or a direct message cannot go through
+ * Redis: our client resends after a pause.
+ */
+export const STORAGE_UNAVAILABLE = "storage unavailable";
+
 /** The bytes to write for a run of stored messages. */
 export interface ReadResult {
   /** Slices of wire bytes, in seq order; consecutive messages share a slice. */
@@ -47,10 +54,10 @@ export interface HistoryStore {
   whenDurable(seq: number): Promise<number>;
   /**
    * Reads messages from `fromSeq` on, up to about `maxBytes` (at least one
-   * message when any is there) and never past visibleSeq, leaving out those
-   * tagged `skipAuthor`.
+   * message when any is there) and never past visibleSeq (nor past `upTo`,
+   * when given), leaving out those tagged `skipAuthor`.
    */
-  read(fromSeq: number, maxBytes: number, skipAuthor: number): ReadResult;
+  read(fromSeq: number, maxBytes: number, skipAuthor: number, upTo?: number): ReadResult;
   /**
    * Bytes of wire data in messages `fromSeq`…visibleSeq (0 when none): what
    * a reader at `fromSeq` has waiting (a slow reader's limit counts them).

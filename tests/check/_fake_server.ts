@@ -275,6 +275,10 @@ export class FakeChatServer {
       this.#login(peer, frame.nickname, Array.isArray(features));
       return;
     }
+    if (frame.type === "who") {
+      this.#error(peer, 'unknown command "who"');
+      return;
+    }
     if (peer.nickname === undefined) {
       this.#error(peer, "login required");
       if (this.#flaws.storeBeforeLogin) this.#post(peer, "anonymous", frame.message);

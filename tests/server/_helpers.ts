@@ -2,11 +2,17 @@
 // and a line-oriented TLS test client.
 
 import { localIdentity } from "../../bench/in_process_server.ts";
+import type { Feature } from "../../lib/protocol.ts";
 import { createLogger, type LogFormat, type Logger } from "../../lib/server/log.ts";
 import { DEFAULT_LIMITS, type ServerLimits } from "../../lib/server/limits.ts";
 import { startServer as runServer } from "../../lib/server/server.ts";
 import type { SharedChat } from "../../lib/server/shared_chat.ts";
 import { type HistoryStore, MemoryStore } from "../../lib/server/store.ts";
+import {
+  type Frame,
+  LineClient as TestClient,
+  type Target,
+} from "../../bench/fault/line_client.ts";
 
 /** A server started for a test. */
 export interface TestServer {
@@ -29,6 +35,8 @@ export interface TestServerOptions {
   shared?: SharedChat;
   /** Log through the server's own logger in this format: `logs` then holds its lines as written. */
   logFormat?: LogFormat;
+  /** The features the server speaks; all by default, none for a core server. */
+  features?: readonly Feature[];
 }
 
 /** Starts the real server on 127.0.0.1:0 with `limits` over the defaults. */
@@ -56,6 +64,7 @@ export async function startServer(
     limits: { ...DEFAULT_LIMITS, rateLimit: 0, rateLimitBytes: 0, ...limits },
     store,
     shared: options.shared,
+    features: options.features,
     logger,
     clock,
     signal: stopper.signal,
@@ -65,6 +74,33 @@ export async function startServer(
     await running.done;
   };
   return { port: running.port, certPem, logs, store, stop, [Symbol.asyncDispose]: stop };
+}
+
+/**
+ * Connects and logs in asking for `features` (PROTOCOL.md §9): the client,
+ * and the server's answer (throws unless it is ok).
+ */
+export async function loginAsking(
+  target: Target,
+  nickname: string,
+  features: unknown[],
+  since?: number,
+): Promise<{ client: TestClient; ok: Frame }> {
+  const client = await TestClient.connect(target);
+  try {
+    await client.send({
+      command: "login",
+      nickname,
+      features,
+      ...since === undefined ? {} : { since },
+    });
+    const ok = await client.next(10_000);
+    if (ok.status !== "ok") throw new Error(`login as ${nickname} failed: ${JSON.stringify(ok)}`);
+    return { client, ok };
+  } catch (error) {
+    await client.close();
+    throw error;
+  }
 }
 
 /** The line client of the fault scenarios (TLS, TCP_NODELAY, any bytes), under the name the tests use. */

@@ -4,7 +4,9 @@
 // `chat server --redis …` as real processes sharing one certificate.
 
 import { GENERATED_CERT_FILE, GENERATED_KEY_FILE } from "../../lib/server/cert.ts";
-import type { SharedChatEvents } from "../../lib/server/shared_chat.ts";
+import type { Claim, SharedChatEvents } from "../../lib/server/shared_chat.ts";
+import type { Present } from "../../lib/server/presence.ts";
+import type { LeaveReason } from "../../lib/protocol.ts";
 import type { Logger } from "../../lib/server/log.ts";
 import { RedisLink } from "../../lib/server/redis/link.ts";
 import { MemoryStore } from "../../lib/server/store.ts";
@@ -23,12 +25,21 @@ export async function until(what: string, check: () => boolean | Promise<boolean
 
 const decoder = new TextDecoder();
 
+/** The time the tests' presence events carry. */
+export const TIME = "2026-11-27T10:00:00Z";
+
 /** One "server" in-process: its local store, its Redis link, what it logged and heard. */
 export class RedisNode {
   readonly store = new MemoryStore();
   readonly logs: string[] = [];
   readonly authored: [number, number][] = [];
   readonly lost: [string, number][] = [];
+  /** The roster as this node's hub would hold it: nickname key → where. */
+  readonly roster = new Map<string, Present>();
+  /** Every roster change heard, as "join key" or "leave key reason". */
+  readonly changes: string[] = [];
+  /** Direct messages that arrived for local members: [member id, line]. */
+  readonly directs: [number, string][] = [];
   link!: RedisLink;
 
   static async open(redis: RedisServer, leaseMs = 5_000): Promise<RedisNode> {
@@ -40,9 +51,29 @@ export class RedisNode {
     const events: SharedChatEvents = {
       arrived: (authored) => node.authored.push(...authored),
       lost: (key, owner) => node.lost.push([key, owner]),
+      joined: (key, present) => {
+        node.roster.set(key, present);
+        node.changes.push(`join ${key}`);
+      },
+      left: (key, place, reason) => {
+        const held = node.roster.get(key);
+        if (held?.server === place.server && held.member === place.member) node.roster.delete(key);
+        node.changes.push(`leave ${key} ${reason}`);
+      },
+      direct: (member, line) => node.directs.push([member, line]),
     };
     node.link.listen(events);
     return node;
+  }
+
+  /** Claims nickname `key` (also the nickname) for member `owner`, as a login does. */
+  claim(key: string, owner: number, direct = false): Promise<Claim> {
+    return this.link.claim(key, owner, { nickname: key, direct }, TIME);
+  }
+
+  /** Releases nickname `key` of member `owner`, as a leave does. */
+  release(key: string, owner: number, reason: LeaveReason = "quit"): void {
+    this.link.release(key, owner, reason, TIME);
   }
 
   /** Every stored message as [seq, from, message]. */

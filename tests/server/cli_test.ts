@@ -48,6 +48,7 @@ Deno.test("server --help lists every flag with its default", async () => {
       "--max-message-bytes",
       "--send-queue-bytes",
       "--max-clients",
+      "--features",
       "--log-format",
     ]
   ) {
@@ -70,6 +71,9 @@ Deno.test("bad flag values are usage errors", async () => {
       ["--redis", "localhost:6379"],
       ["--redis", "http://localhost:6379"],
       ["--nick-lease", "5"],
+      ["--features", "presence,teleport"],
+      ["--features", ""],
+      ["--features", ","],
     ]
   ) {
     const { code, stderr } = await run(["server", ...args]);
@@ -135,6 +139,48 @@ Deno.test("generates a certificate once, keeps the key private, and reuses it", 
     assert.match(second.stdout, /using self-signed certificate certs\/cert\.pem/);
     assert.ok(second.stdout.includes(fingerprint), "the same certificate is served again");
     assert.equal(await second.stop(), 0);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("--features picks the extensions offered at login; none makes a core-only server", () => {
+  const features = (...args: string[]) => {
+    const config = parseServerArgs(args);
+    return config === "help" ? undefined : config.features;
+  };
+  assert.deepEqual(features(), ["presence", "direct", "heartbeat"]);
+  assert.deepEqual(features("--features", "none"), []);
+  assert.deepEqual(features("--features", "direct, presence"), ["presence", "direct"]);
+  assert.deepEqual(features("--features=heartbeat"), ["heartbeat"]);
+});
+
+Deno.test("a server started with --features none answers a login asking for features as a core server", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const server = new ChatProcess(
+      ["server", "--host", "127.0.0.1", "--port", "0", "--features", "none"],
+      dir,
+    );
+    const port = await server.listening();
+    const certPem = await Deno.readTextFile(`${dir}/certs/cert.pem`);
+    await using other = await TestClient.login({ port, certPem }, "other");
+    await using client = await TestClient.connect({ port, certPem });
+    await client.send({ command: "login", nickname: "asker", features: ["presence", "direct"] });
+    assert.equal(await client.nextLine(), '{"status":"ok"}');
+    await client.send({ command: "who" });
+    assert.equal(
+      await client.nextLine(),
+      '{"status":"error","reason":"unknown command \\"who\\""}',
+    );
+    await client.send({ message: "secret", to: "other" });
+    assert.deepEqual(await client.next(), {
+      status: "error",
+      reason: "direct messages are not supported by this server",
+    });
+    await other.close();
+    assert.deepEqual(await client.quiet(300), []);
+    assert.equal(await server.stop("SIGTERM"), 0);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -16,6 +16,7 @@ import { eventually, startServer, TestClient, type TestServer } from "./_helpers
  * next seq, or are refused while `refuse` is set.
  */
 class GatedChat implements SharedChat {
+  readonly serverId = "gated";
   readonly #gate = Promise.withResolvers<void>();
   #seq = 0;
   refuse = false;
@@ -32,7 +33,7 @@ class GatedChat implements SharedChat {
 
   async claim(): Promise<Claim> {
     await this.#gate.promise;
-    return { ok: true, seq: 0 };
+    return { ok: true, seq: 0, presence: 0 };
   }
 
   release(): void {}
@@ -44,6 +45,10 @@ class GatedChat implements SharedChat {
 
   caughtUp(): Promise<void> {
     return Promise.resolve();
+  }
+
+  direct(): Promise<boolean> {
+    return Promise.resolve(false);
   }
 }
 

@@ -370,3 +370,79 @@ Deno.test("a replay that starts before a limited history is what the limit means
   assert.equal(outbox.failure, undefined);
   assert.equal(writer.text, kept);
 });
+
+/** A memory store whose messages become visible only when told, like a durable one's after fsync. */
+class GatedStore extends MemoryStore {
+  visible = 0;
+  override get visibleSeq(): number {
+    return Math.min(this.visible, this.lastSeq);
+  }
+  override read(fromSeq: number, maxBytes: number, skipAuthor: number, upTo = Infinity) {
+    return super.read(fromSeq, maxBytes, skipAuthor, Math.min(upTo, this.visibleSeq));
+  }
+  override bytesFrom(fromSeq: number): number {
+    return super.bytesFrom(fromSeq, this.visibleSeq);
+  }
+}
+
+Deno.test("writes each extra frame after the stored messages visible when it was queued, in order", async () => {
+  const store = new MemoryStore();
+  const m1 = post(store, OTHER), m2 = post(store, OTHER);
+  const writer = new MemoryWriter({ blocked: true });
+  const outbox = new Outbox(writer, store, ME, { sendQueueBytes: 1 << 20 });
+  const pump = outbox.run();
+  outbox.startStream(1, store.lastSeq + 1);
+  assert.equal(outbox.extra(reply('{"event":"who"}'), store.visibleSeq), true);
+  const m3 = post(store, OTHER);
+  const mine = post(store, ME);
+  outbox.authored(store.lastSeq);
+  outbox.extra(reply('{"event":"join"}'), store.visibleSeq);
+  outbox.extra(reply('{"event":"leave"}'), store.visibleSeq);
+  const m5 = post(store, OTHER);
+  outbox.notify();
+  assert.equal(outbox.idle, false);
+  writer.release();
+  outbox.close();
+  await pump;
+  assert.ok(!writer.text.includes(mine), "its own message is skipped");
+  assert.equal(
+    writer.text,
+    `${m1}${m2}{"event":"who"}\n${m3}{"event":"join"}\n{"event":"leave"}\n${m5}`,
+  );
+});
+
+Deno.test("an extra frame waits for no message that is not yet visible, and overtakes none that is", async () => {
+  const store = new GatedStore();
+  store.visible = 1;
+  const m1 = post(store, OTHER), m2 = post(store, OTHER), m3 = post(store, OTHER);
+  const writer = new MemoryWriter();
+  const outbox = new Outbox(writer, store, ME, { sendQueueBytes: 1 << 20 });
+  const pump = outbox.run();
+  outbox.startStream(1, 1);
+  outbox.extra(reply('{"event":"who"}'), store.visibleSeq);
+  await settle();
+  assert.equal(writer.text, `${m1}{"event":"who"}\n`, "sent before the fsync of 2 and 3");
+  store.visible = 3;
+  outbox.notify();
+  outbox.close();
+  await pump;
+  assert.equal(writer.text, `${m1}{"event":"who"}\n${m2}${m3}`);
+});
+
+Deno.test("extra frames count against the send queue limit, and a failed outbox takes none", async () => {
+  const store = new MemoryStore();
+  const writer = new MemoryWriter({ blocked: true });
+  const outbox = new Outbox(writer, store, ME, { sendQueueBytes: 1000 });
+  const pump = outbox.run();
+  outbox.startStream(1, 1);
+  const event = encoder.encode(line(0, 100));
+  for (let i = 0; i < 10; i++) assert.equal(outbox.extra(event, 0), true, `frame ${i + 1}`);
+  assert.equal(outbox.queuedBytes, 1000);
+  const stored = post(store, OTHER);
+  assert.equal(outbox.notify(), false);
+  assert.equal(outbox.failure, "send queue full");
+  assert.equal(outbox.extra(event, 0), false);
+  assert.equal(outbox.queuedBytes, stored.length, "the extra frames it held are dropped");
+  await pump;
+  assert.equal(writer.text, "");
+});

@@ -1,12 +1,12 @@
 // Peers that stall on their sending side (lib/server/peer_watch.ts, issue 16
 // items 4 and 6), against the real server over real TLS, with its limits
-// made small: a line left unfinished for good, and a heartbeating peer that
-// vanished without a word (no FIN: the socket stays open, as after a
-// network switch).
+// made small: a line left unfinished for good, and a peer that asked for
+// heartbeats and vanished without a word (no FIN: the socket stays open, as
+// after a network switch).
 
 import assert from "node:assert/strict";
 import { sleep } from "../../lib/deadline.ts";
-import { eventually, startServer, TestClient, type TestServer } from "./_helpers.ts";
+import { eventually, loginAsking, startServer, TestClient, type TestServer } from "./_helpers.ts";
 
 const encoder = new TextEncoder();
 
@@ -80,15 +80,14 @@ Deno.test("whole lines sent slowly, one every 400 ms, are never cut by the unfin
   assert.ok(!slow.closed);
 });
 
-Deno.test("a peer that heartbeats and then falls silent is cut after the grace, and its nickname is free", async () => {
+Deno.test("a peer that asked for heartbeats and then falls silent is cut after the grace, and its nickname is free", async () => {
   await using server = await startServer({ heartbeatGraceMs: 600 });
-  await using gone = await TestClient.login(server, "gone");
-  await using alice = await TestClient.login(server, "alice");
-  // A heartbeat: a blank line alone, after a sixth of the grace (100 ms) or more of quiet.
-  await sleep(150);
-  await gone.send("\n");
+  const { client: gone, ok } = await loginAsking(server, "gone", ["heartbeat"]);
+  await using _gone = gone;
   const silentFrom = performance.now();
-  // Then nothing, with the socket left open: from the server's side it vanished.
+  assert.ok((ok.features as string[]).includes("heartbeat"), JSON.stringify(ok));
+  await using alice = await TestClient.login(server, "alice");
+  // Nothing after the login, with the socket left open: from the server's side it vanished.
   await assertCutAndFree(server, alice, {
     client: gone,
     nickname: "gone",
@@ -99,21 +98,26 @@ Deno.test("a peer that heartbeats and then falls silent is cut after the grace, 
   });
 });
 
-Deno.test("a peer that keeps heartbeating is kept, and a silent one that never heartbeats is never cut for it", async () => {
+Deno.test("a peer that asked for heartbeats and sends them is kept; nobody who did not ask is cut for silence, blank lines or not", async () => {
   await using server = await startServer({ heartbeatGraceMs: 600 });
-  await using beating = await TestClient.login(server, "beating");
+  const { client: beating } = await loginAsking(server, "beating", ["heartbeat", "presence"]);
+  await using _beating = beating;
   await using silent = await TestClient.login(server, "silent");
-  // A client that ends its frames with a blank line has not sent a heartbeat: it came with a frame.
-  await using chatty = await TestClient.login(server, "chatty");
-  await chatty.send('{"message":"hi"}\n\n');
+  // A person at openssl s_client who presses Enter on an empty line after some quiet:
+  // that once counted as asking for heartbeats, and cut them a minute later.
+  await using typist = await TestClient.login(server, "typist");
+  const { client: asking } = await loginAsking(server, "asking", ["direct"]);
+  await using _asking = asking;
+  await sleep(200);
+  await typist.send("\n");
   for (let i = 0; i < 8; i++) {
     await sleep(200);
     await beating.send("\n");
   }
-  assert.ok(!beating.closed && !silent.closed && !chatty.closed);
+  assert.ok(!beating.closed && !silent.closed && !typist.closed && !asking.closed);
   assert.ok(!server.logs.some((l) => l.startsWith("heartbeat lost")), server.logs.join("\n"));
-  // All three still chat.
+  // They all still chat.
   await silent.send({ message: "still here" });
-  assert.equal((await beating.next()).message, "hi");
-  assert.equal((await beating.next()).message, "still here");
+  await typist.send({ message: "me too" });
+  assert.deepEqual((await asking.take(2)).map((f) => f.message), ["still here", "me too"]);
 });

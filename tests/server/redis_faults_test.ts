@@ -48,11 +48,11 @@ test("a nickname released while a multi-batch lease renewal is in flight stays f
   const a = await RedisNode.open(redis, 300);
   try {
     const claims = [];
-    for (let i = 0; i < 1200; i++) claims.push(a.link.claim(`user${i}`, i + 1));
+    for (let i = 0; i < 1200; i++) claims.push(a.claim(`user${i}`, i + 1));
     for (const claim of await Promise.all(claims)) assert.ok(claim.ok);
     // Members 600..1199 leave, one every ~1.5 ms, over several renewals.
     for (let i = 600; i < 1200; i++) {
-      a.link.release(`user${i}`, i + 1);
+      a.release(`user${i}`, i + 1);
       await sleep(1);
     }
     await sleep(50); // every release and renewal answered
@@ -231,7 +231,7 @@ test("a login refused because its claim was cut off in flight leaves no lease be
   try {
     const claims: Promise<boolean>[] = [];
     for (let i = 0; i < 3000; i++) {
-      claims.push(a.link.claim(`nick${i}`, i + 1).then((claim) => claim.ok, () => false));
+      claims.push(a.claim(`nick${i}`, i + 1).then((claim) => claim.ok, () => false));
     }
     await redis.command("CLIENT", "KILL", "TYPE", "normal");
     const outcomes = await Promise.all(claims);
@@ -264,7 +264,9 @@ test("close() while Redis is down returns promptly and settles what waits on it"
   const a = await RedisNode.open(redis);
   // A login waiting for the local copy to catch up (as hub.login does after a claim).
   let settled = false;
-  const waiting = a.link.caughtUp(1_000_000, 5_000).catch(() => {}).finally(() => settled = true);
+  const waiting = a.link.caughtUp(1_000_000, 0, 5_000).catch(() => {}).finally(() =>
+    settled = true
+  );
   await redis.stop();
   await sleep(300);
   const started = performance.now();

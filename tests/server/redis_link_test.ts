@@ -67,21 +67,21 @@ test("a nickname is held by one server; released, or renewed for as long as it l
   const a = await RedisNode.open(redis, 300);
   const b = await RedisNode.open(redis, 300);
   try {
-    const claim = await a.link.claim("alice", 1);
-    assert.deepEqual(claim, { ok: true, seq: 0 });
-    assert.deepEqual(await b.link.claim("alice", 2), {
+    const claim = await a.claim("alice", 1);
+    assert.deepEqual(claim, { ok: true, seq: 0, presence: 1 });
+    assert.deepEqual(await b.claim("alice", 2), {
       ok: false,
       reason: "nickname already in use",
     });
     // Renewed every third of the lease: still held after several leases.
     await new Promise((resolve) => setTimeout(resolve, 1_000));
     assert.ok(Number(await redis.command("PTTL", NICK_PREFIX + "alice")) > 0);
-    assert.equal((await b.link.claim("alice", 2)).ok, false);
+    assert.equal((await b.claim("alice", 2)).ok, false);
     // Released by another member of the same server: nothing happens.
-    a.link.release("alice", 99);
-    assert.equal((await b.link.claim("alice", 2)).ok, false);
-    a.link.release("alice", 1);
-    await until("the release", async () => (await b.link.claim("alice", 2)).ok);
+    a.release("alice", 99);
+    assert.equal((await b.claim("alice", 2)).ok, false);
+    a.release("alice", 1);
+    await until("the release", async () => (await b.claim("alice", 2)).ok);
   } finally {
     await a.close();
     await b.close();
@@ -93,10 +93,10 @@ test("a claim answers with the newest seq, for the replay to reach first", async
   const a = await RedisNode.open(redis);
   try {
     for (let i = 0; i < 3; i++) await a.link.append(post("x", `m${i}`), 1);
-    assert.deepEqual(await a.link.claim("bob", 2), { ok: true, seq: 3 });
-    await a.link.caughtUp(3, 1_000);
+    assert.deepEqual(await a.claim("bob", 2), { ok: true, seq: 3, presence: 1 });
+    await a.link.caughtUp(3, 0, 1_000);
     assert.equal(a.store.lastSeq, 3);
-    await assert.rejects(a.link.caughtUp(10, 50), Unavailable);
+    await assert.rejects(a.link.caughtUp(10, 0, 50), Unavailable);
   } finally {
     await a.close();
   }
@@ -106,7 +106,7 @@ test("a nickname that another server took while this one could not renew is repo
   await using redis = await RedisServer.start();
   const a = await RedisNode.open(redis, 300);
   try {
-    assert.equal((await a.link.claim("carol", 4)).ok, true);
+    assert.equal((await a.claim("carol", 4)).ok, true);
     await redis.command("SET", NICK_PREFIX + "carol", "elsewhere/1");
     await until("the loss", () => a.lost.length > 0);
     assert.deepEqual(a.lost, [["carol", 4]]);
@@ -148,7 +148,7 @@ test("while Redis is down, appends and claims fail at once; after it is back, bo
     // ...everything is refused at once, not after a timeout.
     const started = performance.now();
     await assert.rejects(a.link.append(post("x", "during"), 1), Unavailable);
-    await assert.rejects(a.link.claim("dave", 3));
+    await assert.rejects(a.claim("dave", 3));
     assert.ok(performance.now() - started < 1_000, "refused at once");
     await redis.restart();
     await until("an append goes through", async () => {

@@ -1,5 +1,6 @@
 // Nicknames across servers: one lease key per logged-in nickname in Redis
-// (scripts.ts), held by the server whose member uses it.
+// (scripts.ts), held by the server whose member uses it, and its entry in
+// the shared roster (presence), which the same scripts change with it.
 //
 // A claim sets the key with NX and a lease; the server renews every lease
 // it holds every third of the lease, so a nickname stays taken for as long
@@ -9,17 +10,20 @@
 // the nickname lost, and the hub cuts its member off. A claim whose answer
 // was lost with the connection may have been set all the same: it is given
 // back once Redis answers again, so a refused login never leaves its
-// nickname taken.
+// nickname taken. A release that could not reach Redis is sent again once
+// it answers: a lease ends by itself, but a roster entry does not.
 
 import { withDeadline } from "../../deadline.ts";
 import { Unavailable } from "../../errors.ts";
-import type { Claim } from "../shared_chat.ts";
+import type { LeaveReason } from "../../protocol.ts";
+import type { Claim, Claimant } from "../shared_chat.ts";
 import { integerReply, mayHaveReachedRedis, type RedisClient } from "./client.ts";
 import {
   CLAIM_SCRIPT,
   NICK_PREFIX,
   RELEASE_SCRIPT,
   RENEW_SCRIPT,
+  rosterValue,
   runScript,
   SEQ_KEY,
 } from "./scripts.ts";
@@ -40,15 +44,32 @@ export interface LeaseOptions {
   usable: () => boolean;
   /** Another server holds nickname `key` now, which local member `owner` had. */
   lost: (key: string, owner: number) => void;
+  /** The wall clock as a wire time, for the roster's events. */
+  time: () => string;
+}
+
+/** A nickname held here: its owner (member id) and its roster entry. */
+interface Held {
+  owner: number;
+  value: string;
+}
+
+/** A release to send again: the owner, and why it left. */
+interface Unreleased {
+  owner: number;
+  reason: LeaveReason;
+  time: string;
 }
 
 /** The nickname leases of one Redis link; see the top of this file. */
 export class NicknameLeases {
   readonly #options: LeaseOptions;
-  /** Nicknames held by local members: key → owner (member id). */
-  readonly #held = new Map<string, number>();
+  /** Nicknames held by local members. */
+  readonly #held = new Map<string, Held>();
   /** Claims whose answer was lost with the connection: released once Redis is back. */
   readonly #orphans = new Map<string, number>();
+  /** Releases that did not reach Redis: sent again once it answers. */
+  readonly #unreleased = new Map<string, Unreleased>();
   readonly #releases = new Set<Promise<unknown>>();
   #timer: ReturnType<typeof setInterval> | undefined;
 
@@ -62,49 +83,68 @@ export class NicknameLeases {
     this.#timer = setInterval(() => this.#renew(), every);
   }
 
-  /** Claims nickname `key` for local member `owner`; rejects when Redis cannot be asked. */
-  async claim(key: string, owner: number): Promise<Claim> {
+  /**
+   * Claims nickname `key` for local member `owner`, joining the roster at
+   * `time`; rejects when Redis cannot be asked.
+   */
+  async claim(key: string, owner: number, claimant: Claimant, time: string): Promise<Claim> {
     if (!this.#options.usable()) throw new Unavailable("Redis is unreachable");
-    let seq: number;
+    const value = rosterValue(this.#owner(owner), claimant.direct, claimant.nickname);
+    let reply: unknown;
     try {
-      const reply = await runScript(
+      reply = await runScript(
         this.#options.client(),
         CLAIM_SCRIPT,
         [NICK_PREFIX + key, SEQ_KEY],
-        [this.#owner(owner), String(this.#options.leaseMs)],
+        [this.#owner(owner), String(this.#options.leaseMs), key, value, time],
       );
-      // The script answers the counter, -1 when taken; a counter that is no number counts as 0.
-      seq = integerReply(reply) ?? 0;
     } catch (error) {
       // The key may be set all the same: give it back once Redis answers again.
       if (mayHaveReachedRedis(error)) this.#orphans.set(key, owner);
       throw error;
     }
-    if (seq < 0) return { ok: false, reason: "nickname already in use" };
-    this.#held.set(key, owner);
-    return { ok: true, seq };
+    // [counter, presence event], or -1 when taken; counters that are no number count as 0.
+    if (!Array.isArray(reply)) return { ok: false, reason: "nickname already in use" };
+    this.#held.set(key, { owner, value });
+    return { ok: true, seq: integerReply(reply[0]) ?? 0, presence: integerReply(reply[1]) ?? 0 };
   }
 
-  /** Gives up nickname `key` if `owner` holds it. Never rejects. */
-  release(key: string, owner: number): void {
-    if (this.#held.get(key) === owner) this.#held.delete(key);
+  /**
+   * Gives up nickname `key` if `owner` holds it, leaving the roster for
+   * `reason` at `time`. Never rejects: sent again once Redis answers.
+   */
+  release(key: string, owner: number, reason: LeaveReason = "lost", time?: string): void {
+    if (this.#held.get(key)?.owner === owner) this.#held.delete(key);
+    const at = time ?? this.#options.time();
     const done = runScript(this.#options.client(), RELEASE_SCRIPT, [NICK_PREFIX + key], [
       this.#owner(owner),
+      key,
+      reason,
+      at,
     ])
-      .catch(() => {}) // Unreachable: the lease ends by itself.
+      .catch(() => {
+        // Unreachable: the lease ends by itself, the roster entry does not.
+        if (!this.#held.has(key)) this.#unreleased.set(key, { owner, reason, time: at });
+      })
       .finally(() => this.#releases.delete(done));
     this.#releases.add(done);
   }
 
   /**
-   * Redis answers again: gives back the claims whose answer was lost, and
-   * renews every lease at once (some may have ended meanwhile).
+   * Redis answers again: gives back the claims whose answer was lost and
+   * sends the releases that did not arrive, and renews every lease at once
+   * (some may have ended meanwhile).
    */
   recover(): void {
     for (const [key, owner] of this.#orphans) {
-      if (this.#held.get(key) !== owner) this.release(key, owner);
+      if (this.#held.get(key)?.owner !== owner) this.release(key, owner);
     }
     this.#orphans.clear();
+    const unreleased = [...this.#unreleased];
+    this.#unreleased.clear();
+    for (const [key, { owner, reason, time }] of unreleased) {
+      if (!this.#held.has(key)) this.release(key, owner, reason, time);
+    }
     void this.#renew();
   }
 
@@ -126,7 +166,7 @@ export class NicknameLeases {
   async #renew(): Promise<void> {
     if (this.#held.size === 0 || !this.#options.usable()) return;
     const held = [...this.#held];
-    const batches: [string, number][][] = [];
+    const batches: [string, Held][][] = [];
     for (let start = 0; start < held.length; start += RENEW_BATCH) {
       batches.push(held.slice(start, start + RENEW_BATCH));
     }
@@ -138,7 +178,11 @@ export class NicknameLeases {
           client,
           RENEW_SCRIPT,
           batch.map(([key]) => NICK_PREFIX + key),
-          [String(this.#options.leaseMs), ...batch.map(([, owner]) => this.#owner(owner))],
+          [
+            String(this.#options.leaseMs),
+            this.#options.time(),
+            ...batch.flatMap(([key, { owner, value }]) => [this.#owner(owner), key, value]),
+          ],
         );
       } catch {
         return; // Unreachable: tried again at the next tick.
@@ -146,8 +190,8 @@ export class NicknameLeases {
       for (const position of Array.isArray(lost) ? lost : []) {
         const entry = batch[(integerReply(position) ?? 0) - 1];
         if (entry === undefined) continue; // Not a position of ours.
-        const [key, owner] = entry;
-        if (this.#held.get(key) !== owner) continue;
+        const [key, { owner }] = entry;
+        if (this.#held.get(key)?.owner !== owner) continue;
         this.#held.delete(key);
         this.#options.lost(key, owner);
       }

@@ -2,14 +2,18 @@
 //
 // The Redis link is what the hub sees as its SharedChat (shared_chat.ts).
 // One plain Redis (6.2 or newer) serves every server; Redis Cluster is not
-// needed. The link holds two connections, one for commands and one for the
-// follower's blocking reads, and the state they share (is Redis up?); the
-// work is in the files beside it:
+// needed. The link holds four connections (one for commands, one for each
+// follower's blocking reads, one given to pub/sub) and the state they share
+// (is Redis up?); the work is in the files beside it:
 // - scripts.ts: the keys in Redis and the Lua scripts that change them;
 // - appends.ts: posts on their way into the shared history, each settled
 //   once (stored, refused, or in doubt until the follower knows);
 // - follower.ts: the local copy of the history, read from the stream;
-// - leases.ts: nickname leases, claimed, renewed and given back;
+// - leases.ts: nickname leases and roster entries, claimed, renewed and
+//   given back;
+// - roster.ts: the local copy of the roster (presence), read from its stream;
+// - servers.ts: this server's heartbeat, and the roster cleared of dead ones;
+// - direct_channel.ts: direct messages to and from the other servers;
 // - watchdog.ts: a Redis that hangs counts as down;
 // - client.ts: how a connection is made, and which errors may have
 //   reached Redis.
@@ -21,9 +25,12 @@
 
 import { withDeadline } from "../../deadline.ts";
 import { errorReason, FatalError, Unavailable } from "../../errors.ts";
+import type { LeaveReason } from "../../protocol.ts";
+import { formatWireTime } from "../../time.ts";
 import type { Logger } from "../log.ts";
 import {
   type Claim,
+  type Claimant,
   DEFAULT_LEASE_MS,
   type Posted,
   type SharedChat,
@@ -32,8 +39,11 @@ import {
 import type { MemoryStore } from "../store.ts";
 import { AppendQueue } from "./appends.ts";
 import { clientMaker, redactUrl, type RedisClient } from "./client.ts";
+import { DirectChannel } from "./direct_channel.ts";
 import { StreamFollower } from "./follower.ts";
 import { NicknameLeases } from "./leases.ts";
+import { RosterFollower } from "./roster.ts";
+import { ServerHeartbeat } from "./servers.ts";
 import { HANG_MS, HealthWatchdog } from "./watchdog.ts";
 
 /** How long startup may try to reach Redis, by default. */
@@ -54,6 +64,16 @@ export interface RedisLinkOptions {
   historyLimit?: number;
   /** How long startup may try to reach Redis. */
   connectTimeoutMs?: number;
+  /** The wall clock (the roster's events are stamped with it). Defaults to the real one. */
+  clock?: () => Date;
+}
+
+/** The link's connections: commands, the two followers' blocking reads, and pub/sub. */
+interface Clients {
+  commands: RedisClient;
+  follower: RedisClient;
+  roster: RedisClient;
+  subscriber: RedisClient;
 }
 
 /**
@@ -73,15 +93,19 @@ export interface RedisLinkOptions {
  * ```
  */
 export class RedisLink implements SharedChat {
-  /** Makes a client; the two below are replaced when Redis stops answering. */
+  /** Tags this process's posts, nickname leases and roster entries. */
+  readonly serverId: string = crypto.randomUUID().slice(0, 8);
+  /** Makes a client; the ones below are replaced when Redis stops answering. */
   readonly #make: () => RedisClient;
-  #commandClient: RedisClient;
-  #followerClient: RedisClient;
+  #clients: Clients;
   readonly #url: string;
   readonly #logger: Logger;
   readonly #appends: AppendQueue;
   readonly #follower: StreamFollower;
   readonly #leases: NicknameLeases;
+  readonly #roster: RosterFollower;
+  readonly #heartbeat: ServerHeartbeat;
+  readonly #direct: DirectChannel;
   readonly #watchdog: HealthWatchdog;
   #events: SharedChatEvents | undefined;
   #up = true;
@@ -93,15 +117,16 @@ export class RedisLink implements SharedChat {
 
   private constructor(make: () => RedisClient, options: RedisLinkOptions) {
     this.#make = make;
-    this.#commandClient = this.#connectable(make());
-    this.#followerClient = this.#connectable(make());
+    this.#clients = this.#newClients();
     this.#url = options.url;
     this.#logger = options.logger;
-    /** Tags this process's posts and nickname leases. */
-    const serverId = crypto.randomUUID().slice(0, 8);
+    const serverId = this.serverId;
     const store = options.store;
-    const commands = () => this.#commandClient;
+    const commands = () => this.#clients.commands;
     const usable = () => this.#up && !this.#closed;
+    const clock = options.clock ?? (() => new Date());
+    const time = () => formatWireTime(clock());
+    const leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
     this.#appends = new AppendQueue({
       client: commands,
       serverId,
@@ -113,7 +138,7 @@ export class RedisLink implements SharedChat {
       store,
       logger: options.logger,
       appends: this.#appends,
-      client: () => this.#followerClient,
+      client: () => this.#clients.follower,
       closed: () => this.#closed,
       up: () => this.#up,
       down: (why) => this.#down(why),
@@ -124,9 +149,26 @@ export class RedisLink implements SharedChat {
     this.#leases = new NicknameLeases({
       client: commands,
       serverId,
-      leaseMs: options.leaseMs ?? DEFAULT_LEASE_MS,
+      leaseMs,
       usable,
       lost: (key, owner) => this.#events?.lost(key, owner),
+      time,
+    });
+    this.#roster = new RosterFollower({
+      client: () => this.#clients.roster,
+      closed: () => this.#closed,
+      up: () => this.#up,
+      down: (why) => this.#down(why),
+      ready: () => this.#ready(),
+      hung: (why) => this.#hung(why),
+      time,
+    });
+    this.#heartbeat = new ServerHeartbeat({ client: commands, serverId, leaseMs, usable, time });
+    this.#direct = new DirectChannel({
+      client: commands,
+      serverId,
+      arrived: (member, line) => this.#events?.direct(member, line),
+      hung: (why) => this.#hung(why),
     });
     this.#watchdog = new HealthWatchdog({
       client: commands,
@@ -148,19 +190,23 @@ export class RedisLink implements SharedChat {
     });
     const link = new RedisLink(make, options);
     try {
-      await link.#commandClient.connect();
-      await link.#followerClient.connect();
+      for (const client of Object.values(link.#clients)) await client.connect();
       connected = true;
+      await link.#direct.listen(link.#clients.subscriber);
       await link.#follower.load();
+      // A first heartbeat clears the roster of servers that died before the roster is read.
+      await link.#heartbeat.start();
+      await link.#roster.load();
     } catch (error) {
-      link.#commandClient.destroy();
-      link.#followerClient.destroy();
+      await link.#heartbeat.stop(0);
+      for (const client of Object.values(link.#clients)) client.destroy();
       throw new FatalError(
         `cannot reach Redis at ${link.url}: ${link.#lastError || errorReason(error)}`,
       );
     }
     link.#started = true;
     link.#follower.start();
+    link.#roster.start();
     link.#leases.start();
     link.#watchdog.start();
     return link;
@@ -178,14 +224,15 @@ export class RedisLink implements SharedChat {
 
   listen(events: SharedChatEvents): void {
     this.#events = events;
+    this.#roster.listen(events);
   }
 
-  claim(key: string, owner: number): Promise<Claim> {
-    return this.#leases.claim(key, owner);
+  claim(key: string, owner: number, claimant: Claimant, time: string): Promise<Claim> {
+    return this.#leases.claim(key, owner, claimant, time);
   }
 
-  release(key: string, owner: number): void {
-    this.#leases.release(key, owner);
+  release(key: string, owner: number, reason: LeaveReason, time: string): void {
+    this.#leases.release(key, owner, reason, time);
   }
 
   append(message: Posted, author: number): Promise<number> {
@@ -197,8 +244,18 @@ export class RedisLink implements SharedChat {
     return this.#appends.add(message, author);
   }
 
-  caughtUp(seq: number, timeoutMs: number): Promise<void> {
-    return this.#follower.caughtUp(seq, timeoutMs);
+  async caughtUp(seq: number, presence: number, timeoutMs: number): Promise<void> {
+    await Promise.all([
+      this.#follower.caughtUp(seq, timeoutMs),
+      this.#roster.caughtUp(presence, timeoutMs),
+    ]);
+  }
+
+  direct(server: string, member: number, line: string): Promise<boolean> {
+    if (!this.#up || this.#closed) {
+      return Promise.reject(new Unavailable("Redis is unreachable"));
+    }
+    return this.#direct.send(server, member, line);
   }
 
   /**
@@ -210,22 +267,38 @@ export class RedisLink implements SharedChat {
     this.#closed = true;
     this.#watchdog.stop();
     this.#follower.rejectWaiters();
-    await this.#leases.close(CLOSE_MS);
-    // The follower is blocked in XREAD: cut it rather than wait for the block to end.
-    this.#followerClient.destroy();
+    await Promise.all([this.#leases.close(CLOSE_MS), this.#heartbeat.stop(CLOSE_MS)]);
+    // The followers are blocked in XREAD: cut them rather than wait for the block to end.
+    const { commands, follower, roster, subscriber } = this.#clients;
+    for (const client of [follower, roster, subscriber]) client.destroy();
     await this.#follower.stop();
+    await this.#roster.stop();
     this.#appends.refuseAll("server shutting down");
-    const command = this.#commandClient;
-    if (await withDeadline(command.close().then(() => true, () => false), CLOSE_MS) !== true) {
-      command.destroy();
+    if (await withDeadline(commands.close().then(() => true, () => false), CLOSE_MS) !== true) {
+      commands.destroy();
     }
+  }
+
+  /** A fresh set of connections, not yet connected. */
+  #newClients(): Clients {
+    return {
+      commands: this.#connectable(this.#make()),
+      follower: this.#connectable(this.#make()),
+      roster: this.#connectable(this.#make()),
+      subscriber: this.#connectable(this.#make()),
+    };
+  }
+
+  /** True when `client` is one of the link's connections now. */
+  #current(client: RedisClient): boolean {
+    return Object.values(this.#clients).includes(client);
   }
 
   /** Wires a new client's events to this link. */
   #connectable(client: RedisClient): RedisClient {
     client.on("error", (error: Error) => {
       // A replaced one.
-      if (client !== this.#commandClient && client !== this.#followerClient) return;
+      if (!this.#current(client)) return;
       this.#lastError = errorReason(error);
       this.#down(this.#lastError);
     });
@@ -234,21 +307,24 @@ export class RedisLink implements SharedChat {
   }
 
   /**
-   * Redis stopped answering while the connections look open: drop both
-   * connections (whatever was in flight on them is in doubt, for the
-   * follower to settle) and start new ones, which retry until Redis is back.
+   * Redis stopped answering while the connections look open: drop every
+   * connection (whatever was in flight on them is in doubt, for the
+   * followers to settle) and start new ones, which retry until Redis is back.
    */
   #hung(why: string): void {
     if (this.#closed) return;
     this.#down(`${why} within ${HANG_MS / 1000} s`);
     this.#appends.doubtAll();
     this.#follower.resync();
-    const old = [this.#commandClient, this.#followerClient];
-    this.#commandClient = this.#connectable(this.#make());
-    this.#followerClient = this.#connectable(this.#make());
+    this.#roster.resync();
+    const old = Object.values(this.#clients);
+    this.#clients = this.#newClients();
     for (const client of old) client.destroy();
-    for (const client of [this.#commandClient, this.#followerClient]) {
-      client.connect().catch(() => {});
+    const subscriber = this.#clients.subscriber;
+    for (const client of Object.values(this.#clients)) {
+      client.connect().then(
+        () => client === subscriber ? this.#direct.listen(client) : undefined,
+      ).catch(() => {});
     }
   }
 
@@ -260,7 +336,7 @@ export class RedisLink implements SharedChat {
 
   #ready(): void {
     if (this.#up || this.#closed) return;
-    if (!this.#commandClient.isReady || !this.#followerClient.isReady) return;
+    if (Object.values(this.#clients).some((client) => !client.isReady)) return;
     this.#up = true;
     this.#logger.log("redis connected", { redis: this.url });
     this.#leases.recover();
