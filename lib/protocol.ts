@@ -11,6 +11,7 @@
 // a `toString` of its own would throw, or say whatever it likes).
 
 import { concatBytes, utf8Length } from "./bytes.ts";
+import { decodeBans, type WireBan } from "./ops_frames.ts";
 
 export { utf8Length };
 
@@ -83,6 +84,8 @@ export interface StatusFrame {
   id?: string;
   /** In the `ok` to a login that asked for features: every feature the server speaks (§9). */
   features?: string[];
+  /** In the answer to `{"command":"bans"}` (§13; ops_frames.ts). */
+  bans?: WireBan[];
 }
 
 /**
@@ -249,6 +252,7 @@ export function decodeServerFrame(line: string): ServerFrame | FrameError {
     if (typeof frame.reason === "string") status.reason = frame.reason;
     if (typeof frame.id === "string") status.id = frame.id;
     if (Array.isArray(frame.features)) status.features = strings(frame.features);
+    if (Array.isArray(frame.bans)) status.bans = decodeBans(frame.bans);
     return status;
   }
   if (typeof frame.event === "string") return decodeEvent(frame.event, frame);
@@ -301,9 +305,9 @@ export function encodeDirectSend(to: string, message: string, id?: string): stri
   return line(id === undefined ? { message, to } : { message, to, id });
 }
 
-/** A command without arguments after login, such as `{"command":"who"}` (§10), as one line. */
-export function encodeCommand(command: string): string {
-  return line({ command });
+/** A command after login, `{"command":"who"}` (§10) or `{"command":"kick",…}` (§13), as one line. */
+export function encodeCommand(command: string, fields: Record<string, unknown> = {}): string {
+  return line({ command, ...fields });
 }
 
 /** A status frame as one line, fields in the protocol's order. */

@@ -21,7 +21,7 @@ import { errorMessage, FatalError, UsageError } from "../errors.ts";
 import { checkNickname } from "../nickname.ts";
 import { preview, sanitize } from "../terminal_text.ts";
 import { TrustPolicy } from "../trust_policy.ts";
-import { type CommandHost, runTyped } from "./commands.ts";
+import { type CommandHost, commandsFor, runTyped } from "./commands.ts";
 import { complete } from "./completion.ts";
 import { chatConfigDir } from "./config_dir.ts";
 import { dialLink } from "./connect.ts";
@@ -33,7 +33,7 @@ import { SEND_BURST, SEND_RATE_PER_SECOND } from "./pacer.ts";
 import { Transcript } from "./render.ts";
 import { Session, type SessionStatus } from "./session.ts";
 import { TerminalUi } from "./terminal.ts";
-import { View } from "./view.ts";
+import { commandProblem, View } from "./view.ts";
 
 /** The address offered when none is given on a terminal. */
 export const DEFAULT_ADDRESS = "localhost:1337";
@@ -44,12 +44,14 @@ const USAGE =
 
 Connects to a chat server over TLS and chats. On a terminal, what is
 missing is asked for; without one, each line of standard input is one
-message (or a command such as /msg NICK TEXT, as on a terminal; //text
-sends /text), and at end of input the client sends what is left, waits until a
+message (or a command such as /msg NICK TEXT or /ban NICK, as on a terminal;
+//text sends /text), and at end of input the client sends what is left, waits until a
 server that acks messages has confirmed every line (giving up after ${FINISH_WAIT_MS / 1000} s
 without progress; a server that never acks gets ${FINISH_DRAIN_MS / 1000} s), and leaves: exit
-status 0 when all got there, 1, listing on stderr those not delivered or
-not confirmed, otherwise. Messages go out at most ${SEND_RATE_PER_SECOND} a second (bursts of
+status 0 when all got there (and every command was done), 1, listing on
+stderr those not delivered or not confirmed (and the commands refused),
+otherwise. Kicked or banned by an operator, or refused as banned or not
+invited, the client says so and exits 1 without reconnecting. Messages go out at most ${SEND_RATE_PER_SECOND} a second (bursts of
 ${SEND_BURST}), under the server's rate limit.
 
 Options:
@@ -188,11 +190,20 @@ export async function runClient(
       notify,
       ask: ui && (async (question) => /^\s*y(es)?\s*$/i.test((await ask(ui, question)) ?? "")),
     });
+    /** Commands of §12–§13 refused or never answered: listed at the end of a pipe. */
+    const failedCommands: string[] = [];
     session = new Session({
       nickname: nickname!,
       label: target.label,
       interactive,
-      events: view.events,
+      events: {
+        ...view.events,
+        answer(command, line, outcome, frame) {
+          view.events.answer(command, line, outcome, frame);
+          const problem = commandProblem(outcome);
+          if (problem !== undefined) failedCommands.push(`${line.trim()}: ${problem}`);
+        },
+      },
       heartbeatMs: options.heartbeatMs,
       dial: (sink) =>
         dialLink(
@@ -232,7 +243,12 @@ export async function runClient(
         ui.setHandlers({
           line: (text) => runTyped(text, host),
           quit: () => quit.abort(),
-          complete: (line) => complete(line, live.here.names),
+          complete: (line) =>
+            complete(
+              line,
+              live.here.names,
+              commandsFor(live.here.known ? live.here.features : undefined),
+            ),
         });
       } else if (context.stdin) {
         const input = context.stdin();
@@ -250,12 +266,13 @@ export async function runClient(
       await live.run();
       view.close();
       if (interactive) return 0;
-      const report = linesNotSent(notSent) + listed("not delivered", live.undelivered) +
+      const report = linesNotSent(notSent) + commandsNotDone(failedCommands) +
+        listed("not delivered", live.delivery.undelivered) +
         listed(
           "not confirmed (written, but the server, which acks messages, never acked these: " +
             "they may not have been stored)",
-          live.notConfirmed,
-        ) + unnamed(live.unnamedRefusals);
+          live.delivery.notConfirmed,
+        ) + unnamed(live.delivery.unnamedRefusals);
       context.stderr(report);
       return report === "" ? 0 : 1;
     } finally {
@@ -341,6 +358,13 @@ function listed(what: string, texts: string[]): string {
 function linesNotSent(lines: string[]): string {
   if (lines.length === 0) return "";
   return `chat: ${lines.length} line(s) not sent:\n` +
+    lines.map((line) => `chat:   ${sanitize(line)}\n`).join("");
+}
+
+/** `chat: N command(s) not done:` and each with why (refused, unanswered); nothing for none. */
+function commandsNotDone(lines: string[]): string {
+  if (lines.length === 0) return "";
+  return `chat: ${lines.length} command(s) not done:\n` +
     lines.map((line) => `chat:   ${sanitize(line)}\n`).join("");
 }
 

@@ -6,6 +6,10 @@
 // - `/msg NICK TEXT` sends TEXT to NICK alone (§11), through the outgoing
 //   queue like any message; `/who` asks who is here (§10); `/help`;
 //   `/quit` leaves (in a pipe: input ends there).
+// - `/register`, `/unregister` (§12) and the operators' `/kick NICK
+//   [reason]`, `/ban NICK [minutes] [reason]`, `/unban TARGET`, `/bans`
+//   (§13) go to the session's pending commands (pending_commands.ts),
+//   which send them only to a server that listed their feature.
 // - `//text` sends `/text` as a message.
 // - Any other `/word` is refused and never sent: a mistyped `/mgs alice
 //   secret` must not become a public message. A pipe lists it at the end
@@ -13,27 +17,86 @@
 //
 // A nickname may hold spaces (§2), so `/msg` takes the longest nickname
 // present that the text starts with, or one in double quotes
-// (`/msg "bob smith" hi`), or else the first word.
+// (`/msg "bob smith" hi`), or else the first word; so do /kick and /ban.
+//
+// /help and Tab list only what the server listed (§9), once it has
+// answered a login; before that, everything the client knows.
 
 import { checkNickname, nicknameKey } from "../nickname.ts";
 import { quoted } from "./outgoing_queue.ts";
+import type { OpsCommand } from "./pending_commands.ts";
+import type { Feature } from "./room.ts";
 import type { Session } from "./session.ts";
 
-/** The commands, as Tab completes them at the start of a line. */
-export const COMMANDS = ["/help", "/msg ", "/quit", "/who"] as const;
-
-/** What /help prints. */
-export const HELP = [
-  "commands:",
-  "  /help            this list",
-  "  /who             who is here",
-  "  /msg NICK TEXT   a direct message: only NICK sees it",
-  "  /quit            leave (Ctrl-C and Ctrl-D too)",
-  "  //text           send a message that starts with /",
-  "Tab completes nicknames and commands; Up/Down recall earlier lines; the usual line editing keys work.",
+/**
+ * The commands: as Tab completes them at the start of a line, their line
+ * in /help, and the feature (§9) the server must list for them.
+ */
+const COMMAND_LIST: { command: string; help: string; feature?: Feature }[] = [
+  { command: "/help", help: "/help            this list" },
+  { command: "/who", help: "/who             who is here", feature: "presence" },
+  {
+    command: "/msg ",
+    help: "/msg NICK TEXT   a direct message: only NICK sees it",
+    feature: "direct",
+  },
+  {
+    command: "/register",
+    help: "/register        make your nickname yours (your identity: chat identity)",
+    feature: "identity",
+  },
+  { command: "/unregister", help: "/unregister      give your nickname up", feature: "identity" },
+  { command: "/kick ", help: "/kick NICK [reason]            (operators)", feature: "ops" },
+  {
+    command: "/ban ",
+    help: "/ban NICK [minutes] [reason]   (operators; no minutes: until unbanned)",
+    feature: "ops",
+  },
+  {
+    command: "/unban ",
+    help: "/unban TARGET    lift a ban (an identity or address, as /bans lists it)",
+    feature: "ops",
+  },
+  { command: "/bans", help: "/bans            the bans in force (operators)", feature: "ops" },
+  { command: "/quit", help: "/quit            leave (Ctrl-C and Ctrl-D too)" },
 ];
 
+/**
+ * The commands Tab completes at the start of a line: those of the
+ * features in `features` (all of them while `features` is undefined:
+ * before the server has answered a login).
+ */
+export function commandsFor(features: readonly string[] | undefined): string[] {
+  return COMMAND_LIST.filter((c) => offered(c.feature, features)).map((c) => c.command).sort();
+}
+
+/**
+ * What /help prints: the commands of the features the server listed (all
+ * while `features` is undefined).
+ *
+ * @example
+ * ```ts
+ * helpLines([]).includes("  /who             who is here"); // false: a core server
+ * ```
+ */
+export function helpLines(features: readonly string[] | undefined): string[] {
+  return [
+    "commands:",
+    ...COMMAND_LIST.filter((c) => offered(c.feature, features)).map((c) => `  ${c.help}`),
+    "  //text           send a message that starts with /",
+    "Tab completes nicknames and commands; Up/Down recall earlier lines; the usual line editing keys work.",
+  ];
+}
+
+function offered(feature: Feature | undefined, features: readonly string[] | undefined): boolean {
+  return feature === undefined || features === undefined || features.includes(feature);
+}
+
 const MSG_USAGE = 'usage: /msg NICK TEXT (a nickname with spaces in "double quotes")';
+const KICK_USAGE = "usage: /kick NICK [reason]";
+const BAN_USAGE = "usage: /ban NICK [minutes] [reason] (no minutes, or 0: until unbanned)";
+/** The longest ban /ban asks for, in minutes (about a hundred years; 0 is "until unbanned"). */
+export const MAX_BAN_MINUTES = 52_560_000;
 
 /** A typed line, understood. */
 export type Typed =
@@ -41,6 +104,8 @@ export type Typed =
   | { kind: "message"; text: string }
   | { kind: "direct"; to: string; text: string }
   | { kind: "who" }
+  /** A command of §12–§13, answered by the server. */
+  | { kind: "command"; command: OpsCommand }
   | { kind: "help" }
   | { kind: "quit" }
   /** Not a command we know, or one used wrongly: nothing is sent. */
@@ -75,6 +140,24 @@ export function parseTyped(line: string, present: readonly string[]): Typed {
       return { kind: "who" };
     case "msg":
       return parseMsg(rest, present);
+    case "register":
+    case "unregister":
+    case "bans": {
+      const name = word.toLowerCase() as "register" | "unregister" | "bans";
+      if (rest !== "") return { kind: "bad", reason: `usage: /${name} (nothing after it)` };
+      return { kind: "command", command: { name } };
+    }
+    case "kick":
+    case "ban":
+      return parseCut(word.toLowerCase() as "kick" | "ban", rest, present);
+    case "unban":
+      if (rest === "" || /\s/.test(rest.trim())) {
+        return {
+          kind: "bad",
+          reason: "usage: /unban TARGET (an identity or address, as /bans lists it)",
+        };
+      }
+      return { kind: "command", command: { name: "unban", target: rest.trim() } };
     default:
       return {
         kind: "bad",
@@ -86,22 +169,57 @@ export function parseTyped(line: string, present: readonly string[]): Typed {
 
 /** `NICK TEXT` after /msg. */
 function parseMsg(rest: string, present: readonly string[]): Typed {
-  let to: string;
-  let text: string;
-  if (rest.startsWith('"')) {
-    const end = rest.indexOf('"', 1);
-    if (end === -1) return { kind: "bad", reason: MSG_USAGE };
-    to = rest.slice(1, end);
-    text = rest.slice(end + 1);
-  } else {
-    to = spacedNickname(rest, present) ?? rest.split(/\s/, 1)[0];
-    text = rest.slice(to.length);
-  }
-  text = text.trimStart();
-  if (to === "" || text.trim() === "") return { kind: "bad", reason: MSG_USAGE };
-  const checked = checkNickname(to);
+  const split = splitNickname(rest, present);
+  if (split === undefined) return { kind: "bad", reason: MSG_USAGE };
+  const text = split.after.trimStart();
+  if (split.nickname === "" || text.trim() === "") return { kind: "bad", reason: MSG_USAGE };
+  const checked = checkNickname(split.nickname);
   if (!checked.ok) return { kind: "bad", reason: `/msg: ${checked.reason}` };
   return { kind: "direct", to: checked.nickname, text };
+}
+
+/** `NICK [reason]` after /kick, `NICK [minutes] [reason]` after /ban. */
+function parseCut(name: "kick" | "ban", rest: string, present: readonly string[]): Typed {
+  const usage = name === "kick" ? KICK_USAGE : BAN_USAGE;
+  const split = splitNickname(rest, present);
+  if (split === undefined || split.nickname === "") return { kind: "bad", reason: usage };
+  const checked = checkNickname(split.nickname);
+  if (!checked.ok) return { kind: "bad", reason: `/${name}: ${checked.reason}` };
+  let reason = split.after.trim();
+  if (name === "kick") {
+    return { kind: "command", command: { name, nickname: checked.nickname, reason } };
+  }
+  let minutes = 0;
+  const number = /^(\d+)(?:\s+|$)/.exec(reason);
+  if (number) {
+    minutes = Number(number[1]);
+    if (minutes > MAX_BAN_MINUTES) {
+      return {
+        kind: "bad",
+        reason: `/ban: at most ${MAX_BAN_MINUTES} minutes (0: until unbanned)`,
+      };
+    }
+    reason = reason.slice(number[0].length);
+  }
+  return { kind: "command", command: { name, nickname: checked.nickname, minutes, reason } };
+}
+
+/**
+ * The nickname at the start of `rest` (in double quotes, the longest one
+ * present with a space, or the first word) and what follows it; undefined
+ * for an unclosed quote.
+ */
+function splitNickname(
+  rest: string,
+  present: readonly string[],
+): { nickname: string; after: string } | undefined {
+  if (rest.startsWith('"')) {
+    const end = rest.indexOf('"', 1);
+    if (end === -1) return undefined;
+    return { nickname: rest.slice(1, end), after: rest.slice(end + 1) };
+  }
+  const nickname = spacedNickname(rest, present) ?? rest.split(/\s/, 1)[0];
+  return { nickname, after: rest.slice(nickname.length) };
 }
 
 /** The longest nickname present that holds a space and that `rest` starts with, as it is spelled there. */
@@ -119,7 +237,7 @@ function spacedNickname(rest: string, present: readonly string[]): string | unde
 
 /** Where a typed line's effects go: the session, and the screen or stderr. */
 export interface CommandHost {
-  session: Pick<Session, "submit" | "who" | "here">;
+  session: Pick<Session, "submit" | "who" | "command" | "here">;
   /** A sentence for the user. */
   notify(text: string): void;
   /** /quit. */
@@ -139,9 +257,21 @@ export function runTyped(line: string, host: CommandHost): void {
     case "quit":
       host.quit();
       return;
-    case "help":
-      for (const text of HELP) host.notify(text);
+    case "help": {
+      const here = host.session.here;
+      for (const text of helpLines(here.known ? here.features : undefined)) host.notify(text);
       return;
+    }
+    case "command": {
+      const result = host.session.command(typed.command, line);
+      if (!result.ok) {
+        host.notify(result.reason);
+        host.notSent(line);
+      } else if (result.queued && host.sayQueued) {
+        host.notify(`not connected: ${line.trim()} goes out after the login`);
+      }
+      return;
+    }
     case "who": {
       const result = host.session.who();
       if (!result.ok) host.notify(result.reason);

@@ -231,8 +231,11 @@ export class Delivery {
     this.#armHold();
   }
 
-  /** A `who` event (§10): the one after a login (`atLogin`) ends its replay; any may answer a /who. */
-  who(atLogin: boolean): void {
+  /**
+   * An answer came: a `who` event (§10; the one after a login, `atLogin`,
+   * ends its replay) or a command's (§12–§13). End of input may be done.
+   */
+  answered(atLogin: boolean): void {
     if (atLogin && this.#holding) {
       this.#holdDeadline = this.#timers.now();
       this.#armHold();

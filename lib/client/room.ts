@@ -19,7 +19,7 @@ import { nicknameKey } from "../nickname.ts";
 import { encodeCommand, type PresenceEvent } from "../protocol.ts";
 
 /** The features of §9 the client speaks, asked for at every login. */
-export const CLIENT_FEATURES = ["presence", "direct", "heartbeat"] as const;
+export const CLIENT_FEATURES = ["presence", "direct", "heartbeat", "identity", "ops"] as const;
 
 /** A feature the client may use once the server lists it. */
 export type Feature = (typeof CLIENT_FEATURES)[number];

@@ -17,6 +17,8 @@
 //   speaks (§9); presence events and direct messages (§10, §11) go to the
 //   caller as they come, and /who and /msg are refused, with nothing sent,
 //   unless the server listed their feature.
+// - Commands of §12–§13 wait for their answers in order
+//   (pending_commands.ts); a ban or a kick ends the run (refusals.ts).
 //
 // This file owns the connection, the login's timers and the wait between
 // attempts. Nothing here touches the terminal: what to show goes to
@@ -29,10 +31,11 @@ import { Delivery, type SubmitResult } from "./delivery.ts";
 import { stallReport } from "./end_of_input.ts";
 import { backoffDelay } from "./backoff.ts";
 import { Heartbeat, HEARTBEAT_LINE, HEARTBEAT_MS } from "./heartbeat.ts";
-import { STORAGE_REASON } from "./outgoing_queue.ts";
+import { type CommandResult, type OpsCommand, PendingCommands } from "./pending_commands.ts";
+import { cutReason, loginRefusal } from "./refusals.ts";
 import { CLIENT_FEATURES, Room, type WhoResult } from "./room.ts";
 import type { Phase, SessionEvents, SessionOptions, SessionStatus } from "./session_types.ts";
-import { REAL_TIMERS, type TimerHandle, type Timers } from "./timers.ts";
+import { REAL_TIMERS, type TimerHandle, type Timers, wakeableSleep } from "./timers.ts";
 
 export type { Phase, SessionEvents, SessionOptions, SessionStatus };
 
@@ -52,6 +55,7 @@ export class Session {
   readonly #delivery: Delivery;
   readonly #heartbeat: Heartbeat;
   readonly #room = new Room((frame) => this.#write(frame));
+  readonly #commands: PendingCommands;
   #nickname: string;
 
   #phase: Phase = "connecting";
@@ -83,7 +87,7 @@ export class Session {
       timers: this.#timers,
       random: this.#random,
       nickname: () => this.#nickname,
-      awaitingAnswer: () => this.#room.awaitingAnswer,
+      awaitingAnswer: () => this.#room.awaitingAnswer || this.#commands.awaiting,
       write: (text) => this.#write(text),
       message: (message, line) => this.#events.message(message, line),
       sent: (text, to) => this.#events.sent(text, to),
@@ -91,6 +95,13 @@ export class Session {
       statusChanged: () => this.#emitStatus(),
       leave: () => this.quit(),
       stalled: () => this.#giveUp(),
+    });
+    this.#commands = new PendingCommands({
+      write: (text) => this.#write(text),
+      known: () => this.#room.known,
+      supports: (feature) => this.#room.supports(feature),
+      online: () => this.#loggedIn,
+      done: (command, line, outcome, frame) => this.#events.answer(command, line, outcome, frame),
     });
     this.#heartbeat = new Heartbeat(
       this.#timers,
@@ -121,19 +132,9 @@ export class Session {
     };
   }
 
-  /** The messages known not to have reached the server ({@linkcode Delivery.undelivered}). */
-  get undelivered(): string[] {
-    return this.#delivery.undelivered;
-  }
-
-  /** Written to a server that acks, never acked ({@linkcode Delivery.notConfirmed}). */
-  get notConfirmed(): string[] {
-    return this.#delivery.notConfirmed;
-  }
-
-  /** Refusals that named no message ({@linkcode Delivery.unnamedRefusals}). */
-  get unnamedRefusals(): { count: number; reason: string } {
-    return this.#delivery.unnamedRefusals;
+  /** What did not get there: {@linkcode Delivery.undelivered}, `notConfirmed`, `unnamedRefusals`. */
+  get delivery(): Pick<Delivery, "undelivered" | "notConfirmed" | "unnamedRefusals"> {
+    return this.#delivery;
   }
 
   /**
@@ -156,7 +157,10 @@ export class Session {
         this.#retryAt = this.#timers.now() + delay;
         this.#events.notice(`${outcome.reason}; reconnecting in ${Math.ceil(delay / 1000)} s`);
         this.#setPhase("waiting");
-        await this.#sleep(delay);
+        const sleep = wakeableSleep(this.#timers, delay);
+        this.#wake = sleep.wake;
+        await sleep.done;
+        this.#wake = undefined;
       }
     } catch (error) {
       if (!this.#stopping) throw error;
@@ -165,6 +169,7 @@ export class Session {
       this.#clearLoginTimers();
       this.#heartbeat.stop();
       this.#delivery.stop();
+      this.#commands.stop();
       this.#setPhase("closed");
     }
     if (this.#failure) throw this.#failure;
@@ -178,6 +183,11 @@ export class Session {
   /** Asks the server who is here, or says why not ({@linkcode Room.who}). */
   who(): WhoResult {
     return this.#room.who();
+  }
+
+  /** Sends a command of §12–§13 (typed as `line`), or says why not ({@linkcode PendingCommands.submit}). */
+  command(command: OpsCommand, line: string): CommandResult {
+    return this.#commands.submit(command, line);
   }
 
   /** Resolves when the queue has room (or the session ended): a long pipe waits, never overflows. */
@@ -302,14 +312,14 @@ export class Session {
     } else if (frame.type === "who" || frame.type === "join" || frame.type === "leave") {
       const atLogin = this.#room.apply(frame);
       this.#events.presence(frame, text, atLogin);
-      if (frame.type === "who") this.#delivery.who(atLogin);
-    } else {
-      if (frame.type === "status") this.#onStatus(frame);
+      if (frame.type === "who") this.#delivery.answered(atLogin);
+    } else if (frame.type !== "status" || !this.#onStatus(frame, text)) {
       this.#events.frame(frame, text);
     }
   }
 
-  #onStatus(frame: StatusFrame): void {
+  /** Handles a status frame; true when it was an answer to a command, shown as such. */
+  #onStatus(frame: StatusFrame, line: string): boolean {
     if (frame.id !== undefined) {
       this.#delivery.ack(frame);
     } else if (this.#awaitingLogin) {
@@ -317,6 +327,13 @@ export class Session {
       this.#clearLoginTimers();
       if (frame.status === "ok") this.#onLoginOk(frame.features);
       else this.#onLoginRefused(frame.reason);
+    } else if (cutReason(frame) !== undefined) {
+      // An operator cut us off (§13); the server closes the connection. Shown as a frame too.
+      this.#failure = new FatalError(`${frame.reason} (${this.#options.label}; not reconnecting)`);
+      this.quit();
+    } else if (this.#commands.answer(frame, line)) {
+      this.#delivery.answered(false);
+      return true;
     } else if (frame.status === "error" && this.#heartbeat.lastWasBeat) {
       // PROTOCOL.md §1 says to skip blank lines; this server does not.
       this.#heartbeat.disable();
@@ -327,6 +344,7 @@ export class Session {
     } else if (frame.status === "error") {
       this.#delivery.refused(frame.reason);
     }
+    return false;
   }
 
   #onLoginOk(features: string[] | undefined): void {
@@ -340,6 +358,7 @@ export class Session {
         : `reconnected to ${this.#options.label}`,
     );
     this.#delivery.online(first, this.#room.supports("direct"));
+    this.#commands.loggedIn();
     if (unasked) this.#events.notice(unasked);
     // Only once logged in: a server that wrongly answers a blank line would
     // have its error taken for the login's answer.
@@ -348,20 +367,23 @@ export class Session {
   }
 
   #onLoginRefused(reason: string | undefined): void {
-    const why = reason ?? "nickname taken or not allowed";
-    if (this.#everLoggedIn || (why === STORAGE_REASON && this.#options.interactive)) {
+    const choose = this.#options.chooseNickname;
+    const refusal = loginRefusal(reason, this.#nickname, {
+      everLoggedIn: this.#everLoggedIn,
+      interactive: this.#options.interactive,
+      canChoose: choose !== undefined,
+    });
+    if (refusal.then === "fail") {
+      this.#fail?.(new FatalError(refusal.text));
+      return;
+    }
+    this.#events.notice(refusal.text);
+    if (refusal.then === "retry") {
       // Often the server has not yet noticed our old connection: retry later.
-      this.#events.notice(`login as ${this.#nickname} refused: ${why}`);
       this.#link?.end();
       return;
     }
-    const choose = this.#options.chooseNickname;
-    if (!choose) {
-      this.#fail?.(new FatalError(`login as ${this.#nickname} refused: ${why}`));
-      return;
-    }
-    this.#events.notice(`login as ${this.#nickname} refused: ${why}`);
-    choose(why).then((next) => {
+    choose!(refusal.why).then((next) => {
       if (next === undefined) {
         this.quit();
         return;
@@ -380,6 +402,7 @@ export class Session {
     this.#heartbeat.stop();
     this.#room.offline();
     this.#delivery.offline();
+    this.#commands.offline();
     this.#emitStatus();
   }
 
@@ -402,20 +425,6 @@ export class Session {
     if (report.fatal) this.#failure = new FatalError(report.text);
     else this.#events.notice(report.text);
     this.quit();
-  }
-
-  #sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const handle = this.#timers.setTimeout(() => {
-        this.#wake = undefined;
-        resolve();
-      }, ms);
-      this.#wake = () => {
-        this.#timers.clearTimeout(handle);
-        this.#wake = undefined;
-        resolve();
-      };
-    });
   }
 
   #setPhase(phase: Phase): void {

@@ -5,6 +5,7 @@
 
 import type { ChatMessage, DirectMessage, PresenceEvent, ServerFrame } from "../protocol.ts";
 import type { Link, LinkSink } from "./connect.ts";
+import type { CommandOutcome, OpsCommand } from "./pending_commands.ts";
 import type { Timers } from "./timers.ts";
 
 /** Where the session is. */
@@ -33,6 +34,11 @@ export interface SessionEvents {
    * login's replay (any other `who` answers the command).
    */
   presence(event: PresenceEvent, line: string, atLogin: boolean): void;
+  /**
+   * What became of a command of §12–§13 typed as `line`: the server's
+   * answer (`frame`: its line as received), or why it got none.
+   */
+  answer(command: OpsCommand, line: string, outcome: CommandOutcome, frame?: string): void;
   /** Any other frame as received (status, ack, unknown), after the session handled it. */
   frame(frame: ServerFrame, line: string): void;
   /** A sentence for the user; may quote server text (the view sanitises it). */

@@ -4,8 +4,13 @@
 //   the input line (terminal.ts);
 // - pipe: the same lines on stdout, without colour; notices on stderr as
 //   `chat: …`;
-// - `--json`: every frame received, as its own JSON line (presence events
-//   and direct messages included), and nothing else on stdout.
+// - `--json`: every frame received, as its own JSON line (presence events,
+//   direct messages and the answers to commands included), and nothing
+//   else on stdout.
+//
+// The answer to a command of §12–§13 shows as `***` lines (`registered
+// bob`, the table of /bans); a refusal, or no answer, as a notice naming
+// the command.
 //
 // Joins and leaves are folded in busy moments (presence_lines.ts); the fold
 // is flushed before any other line, so nothing waits behind it and the
@@ -16,6 +21,7 @@ import type { PresenceEvent } from "../protocol.ts";
 import { sanitize } from "../terminal_text.ts";
 import { formatWireTime } from "../time.ts";
 import { safeJsonLine } from "./json_output.ts";
+import { type CommandOutcome, okLines, type OpsCommand } from "./pending_commands.ts";
 import { hereLine, PresenceFold } from "./presence_lines.ts";
 import type { Transcript } from "./render.ts";
 import { sortNames } from "./room.ts";
@@ -81,6 +87,7 @@ export class View {
           () => t.direct({ from: message.from, message: message.message, time: message.time }),
         ),
       presence: (event, line, atLogin) => this.#presence(event, line, atLogin),
+      answer: (command, line, outcome, frame) => this.#answer(command, line, outcome, frame),
       frame: (_frame, line) => {
         if (options.json) options.stdout(safeJsonLine(line) + "\n");
       },
@@ -119,6 +126,18 @@ export class View {
     );
   }
 
+  #answer(command: OpsCommand, line: string, outcome: CommandOutcome, frame?: string): void {
+    if (this.#options.json && frame !== undefined) this.#options.stdout(safeJsonLine(frame) + "\n");
+    const problem = commandProblem(outcome);
+    if (problem !== undefined) {
+      this.notify(`${line.trim()}: ${problem}`);
+    } else if (!this.#options.json && outcome.kind === "answered") {
+      this.#fold.flush();
+      const lines = okLines(command, outcome.frame, this.#options.nickname());
+      this.#write(lines.flatMap((text) => this.#transcript.presence(text)));
+    }
+  }
+
   #presence(event: PresenceEvent, line: string, atLogin: boolean): void {
     if (this.#options.json) {
       this.#options.stdout(safeJsonLine(line) + "\n");
@@ -145,4 +164,14 @@ export class View {
     if (this.#options.ui) this.#options.ui.print(lines);
     else this.#options.stdout(lines.join("\n") + "\n");
   }
+}
+
+/**
+ * Why a command did not do what it said, as a sentence (`refused: not an
+ * operator`), or undefined when the server said ok.
+ */
+export function commandProblem(outcome: CommandOutcome): string | undefined {
+  if (outcome.kind === "failed") return outcome.reason;
+  if (outcome.frame.status === "ok") return undefined;
+  return `refused: ${outcome.frame.reason ?? "no reason given"}`;
 }

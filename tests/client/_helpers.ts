@@ -172,7 +172,7 @@ export { eventually };
 export type Frame = Record<string, unknown>;
 
 /** The features the client asks for at every login (PROTOCOL.md §9), written out here to pin them. */
-export const LOGIN_FEATURES = ["presence", "direct", "heartbeat"];
+export const LOGIN_FEATURES = ["presence", "direct", "heartbeat", "identity", "ops"];
 
 /** The login line the client sends, as a peer reads it on the wire (no `since`). */
 export function loginLine(nickname: string): string {

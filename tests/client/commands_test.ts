@@ -3,7 +3,7 @@
 // for a command that is refused.
 
 import assert from "node:assert/strict";
-import { type CommandHost, HELP, parseTyped, runTyped } from "../../lib/client/commands.ts";
+import { type CommandHost, helpLines, parseTyped, runTyped } from "../../lib/client/commands.ts";
 import type { SubmitResult } from "../../lib/client/delivery.ts";
 import type { WhoResult } from "../../lib/client/room.ts";
 
@@ -84,6 +84,7 @@ function host(options: { submit?: SubmitResult; who?: WhoResult; names?: string[
         return options.submit ?? { ok: true, queued: false };
       },
       who: () => options.who ?? { ok: true, queued: false },
+      command: () => ({ ok: true, queued: false }),
       here: {
         known: true,
         supports: () => true,
@@ -108,7 +109,8 @@ Deno.test("running lines: messages and direct messages go to the session, comman
   runTyped("/mgs alice oops", t.h);
   runTyped("/quit", t.h);
   assert.deepEqual(t.log.submitted, [["hello", undefined], ["psst", "alice"], ["/x", undefined]]);
-  assert.deepEqual(t.log.notices.slice(0, HELP.length), HELP);
+  const help = helpLines([]);
+  assert.deepEqual(t.log.notices.slice(0, help.length), help, "a core server's commands");
   assert.match(t.log.notices.at(-1)!, /unknown command \/mgs/);
   assert.deepEqual(t.notSent, ["/mgs alice oops"]);
   assert.equal(t.quits(), 1);

@@ -2,6 +2,7 @@
 // presence, commands at the start of a line.
 
 import assert from "node:assert/strict";
+import { commandsFor } from "../../lib/client/commands.ts";
 import { complete, MAX_COMPLETIONS } from "../../lib/client/completion.ts";
 
 const names = ["alice", "Alan", "bob", "carol"];
@@ -20,8 +21,14 @@ Deno.test("inside a line the nickname alone; after /msg with a space", () => {
 
 Deno.test("commands at the start of the line", () => {
   assert.deepEqual(complete("/w", names), [["/who"], "/w"]);
-  assert.deepEqual(complete("/", names), [["/help", "/msg ", "/quit", "/who"], "/"]);
+  assert.deepEqual(complete("/", names, commandsFor([])), [["/help", "/quit"], "/"]);
+  assert.deepEqual(complete("/", names, commandsFor(["presence", "direct"])), [
+    ["/help", "/msg ", "/quit", "/who"],
+    "/",
+  ]);
   assert.deepEqual(complete("/M", names), [["/msg "], "/M"]);
+  assert.deepEqual(complete("/b", names), [["/ban ", "/bans"], "/b"], "all before a login");
+  assert.deepEqual(complete("/kick c", names), [["carol "], "c"]);
 });
 
 Deno.test("nothing to complete: no candidates", () => {

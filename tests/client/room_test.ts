@@ -25,8 +25,8 @@ const leave = (nickname: string) => ({
 });
 const who = (...nicknames: string[]) => ({ type: "who" as const, nicknames });
 
-Deno.test("the client asks for presence, direct and heartbeat", () => {
-  assert.deepEqual([...CLIENT_FEATURES], ["presence", "direct", "heartbeat"]);
+Deno.test("the client asks for presence, direct, heartbeat, identity and ops", () => {
+  assert.deepEqual([...CLIENT_FEATURES], ["presence", "direct", "heartbeat", "identity", "ops"]);
 });
 
 Deno.test("features are known only once a login was answered, and only those listed count", () => {

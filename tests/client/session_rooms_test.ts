@@ -31,6 +31,7 @@ function startSession() {
     notice: (text) => seen.notices.push(text),
     status: () => {},
     sent: (text, to) => seen.sent.push(to === undefined ? text : `-> ${to}: ${text}`),
+    answer: () => {},
   };
   return Object.assign(startFakeSession(events), { seen });
 }
@@ -57,13 +58,13 @@ function assertCoreOnly(link: FakeLink): void {
   }
 }
 
-Deno.test("the login asks for presence, direct and heartbeat, on every connection", async () => {
+Deno.test("the login asks for presence, direct, heartbeat, identity and ops, on every connection", async () => {
   const t = startSession();
   await tick();
   assert.deepEqual(frames(t.links[0])[0], {
     command: "login",
     nickname: "bob",
-    features: ["presence", "direct", "heartbeat"],
+    features: ["presence", "direct", "heartbeat", "identity", "ops"],
   });
   await t.session.quit();
   await t.running;
@@ -83,7 +84,7 @@ Deno.test("a core server (a plain ok): /who and /msg are refused and nothing of 
   t.timers.advance(REPLAY_QUIET_MS);
   assert.deepEqual(sentOn(link).map((f) => f.message), ["public"]);
   assertCoreOnly(link);
-  assert.deepEqual(t.session.undelivered, ["/msg alice psst"]);
+  assert.deepEqual(t.session.delivery.undelivered, ["/msg alice psst"]);
   assert.deepEqual(t.seen.sent, ["public"], "only what went out is echoed");
   await t.session.quit();
   await t.running;
@@ -106,8 +107,8 @@ Deno.test("a server that lists direct gets it with `to` and an id; its ack confi
   send(link, { status: "ok", id: psst.id });
   send(link, { status: "error", id: hello.id, reason: "nobody by that name" });
   assert(t.seen.notices.includes('not delivered: -> nobody: "hello?": nobody by that name'));
-  assert.deepEqual(t.session.undelivered, ["/msg nobody hello?"]);
-  assert.deepEqual(t.session.notConfirmed, []);
+  assert.deepEqual(t.session.delivery.undelivered, ["/msg nobody hello?"]);
+  assert.deepEqual(t.session.delivery.notConfirmed, []);
   await t.session.quit();
   await t.running;
 });
@@ -178,7 +179,7 @@ Deno.test("a direct message in doubt when the server comes back without direct i
   assert.deepEqual(sentOn(link), []);
   assertCoreOnly(link);
   assert(t.seen.notices.includes(`not delivered: -> alice: "secret": ${NO_DIRECT_REASON}`));
-  assert.deepEqual(t.session.undelivered, ["/msg alice secret"]);
+  assert.deepEqual(t.session.delivery.undelivered, ["/msg alice secret"]);
   await t.session.quit();
   await t.running;
 });

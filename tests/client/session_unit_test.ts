@@ -32,13 +32,14 @@ function recorder() {
     notice: (text) => notices.push(text),
     status: () => {},
     sent: () => {},
+    answer: () => {},
   };
   return { notices, events };
 }
 
 /** The login the client sends: it asks for every feature it speaks (§9). */
 const loginLine = (nickname: string) =>
-  `{"command":"login","nickname":"${nickname}","features":["presence","direct","heartbeat"]}\n`;
+  `{"command":"login","nickname":"${nickname}","features":["presence","direct","heartbeat","identity","ops"]}\n`;
 
 Deno.test("reconnect delays start near 1 s, double, stay within 30 s, and are jittered", () => {
   const low = () => 0;
@@ -214,12 +215,12 @@ Deno.test("at end of input it waits for the acks of the first messages too, then
   ack(link, "a"); // The first ack ever: this server acks, so "b" is waited for too.
   t.timers.advance(FINISH_DRAIN_MS * 2);
   assert.equal(link.ended, false, "still waiting for the ack of b");
-  assert.deepEqual(t.session.notConfirmed, ["b"]);
-  assert.deepEqual(t.session.undelivered, []);
+  assert.deepEqual(t.session.delivery.notConfirmed, ["b"]);
+  assert.deepEqual(t.session.delivery.undelivered, []);
   ack(link, "b");
   await t.running;
   assert.equal(link.ended, true);
-  assert.deepEqual(t.session.notConfirmed, []);
+  assert.deepEqual(t.session.delivery.notConfirmed, []);
 });
 
 Deno.test("at end of input, a server that never acks gets a short drain, and what was written counts as delivered", async () => {
@@ -235,7 +236,7 @@ Deno.test("at end of input, a server that never acks gets a short drain, and wha
   t.timers.advance(1);
   await t.running;
   assert.equal(link.ended, true);
-  assert.deepEqual(t.session.undelivered, []);
+  assert.deepEqual(t.session.delivery.undelivered, []);
 });
 
 Deno.test("a server that numbers its messages but never acks: end of input drains briefly and nothing is claimed lost", async () => {
@@ -252,8 +253,8 @@ Deno.test("a server that numbers its messages but never acks: end of input drain
   t.timers.advance(FINISH_DRAIN_MS);
   await t.running;
   assert.equal(link.ended, true, "left after the drain, not after the give-up deadline");
-  assert.deepEqual(t.session.undelivered, []);
-  assert.deepEqual(t.session.notConfirmed, []);
+  assert.deepEqual(t.session.delivery.undelivered, []);
+  assert.deepEqual(t.session.delivery.notConfirmed, []);
   assert.doesNotMatch(t.notices.join("\n"), /giving up/);
 });
 
@@ -275,8 +276,12 @@ Deno.test("at end of input with the server gone, it gives up after the deadline 
   await t.advance(200);
   assert.equal(t.settled, true, "gave up at the deadline instead of retrying forever");
   await t.running;
-  assert.deepEqual(t.session.notConfirmed, ["hi"], "written, never acked: it may have arrived");
-  assert.deepEqual(t.session.undelivered, []);
+  assert.deepEqual(
+    t.session.delivery.notConfirmed,
+    ["hi"],
+    "written, never acked: it may have arrived",
+  );
+  assert.deepEqual(t.session.delivery.undelivered, []);
   assert.match(t.notices.join("\n"), /giving up: could not reconnect to example:1337/);
 });
 
@@ -394,11 +399,11 @@ Deno.test("a server that answers the heartbeat with an error gets no more heartb
   );
   t.timers.advance(HEARTBEAT_MS * 5);
   assert.equal(link.written.filter((line) => line === "\n").length, 1);
-  assert.equal(t.session.unnamedRefusals.count, 0);
+  assert.equal(t.session.delivery.unnamedRefusals.count, 0);
   t.session.submit("hello");
   t.timers.advance(REPLAY_QUIET_MS);
   link.sink.line('{"status":"error","reason":"too long for me"}'); // After a message: about it.
-  assert.deepEqual(t.session.unnamedRefusals, { count: 1, reason: "too long for me" });
+  assert.deepEqual(t.session.delivery.unnamedRefusals, { count: 1, reason: "too long for me" });
   await t.session.quit();
   await t.running;
 });
