@@ -10,19 +10,27 @@
 // its type is checked: nothing a peer sends is ever coerced (an object with
 // a `toString` of its own would throw, or say whatever it likes).
 
-import { concatBytes, utf8Length } from "./bytes.ts";
-import { decodeBans, type WireBan } from "./ops_frames.ts";
+import { concatBytes } from "./bytes.ts";
+import {
+  decodeBans,
+  decodeOpsCommand,
+  OPS_COMMANDS,
+  type OpsFrame,
+  type WireBan,
+} from "./ops_frames.ts";
 
-export { utf8Length };
+export { utf8Length } from "./bytes.ts";
+export { checkMessageText, DEFAULT_MAX_MESSAGE_BYTES } from "./message_text.ts";
 
 const textEncoder = new TextEncoder();
 
 /**
  * The extensions a login may ask for (§9) that this code speaks, by name:
- * presence (§10), direct messages (§11), and `heartbeat`, ours beyond
- * PROTOCOL.md (a client that heartbeats and then falls silent is cut as gone).
+ * presence (§10), direct messages (§11), `heartbeat`, ours beyond
+ * PROTOCOL.md (a client that heartbeats and then falls silent is cut as
+ * gone), identity (§12) and operators (§13; their commands: ops_frames.ts).
  */
-export const FEATURES = ["presence", "direct", "heartbeat"] as const;
+export const FEATURES = ["presence", "direct", "heartbeat", "identity", "ops"] as const;
 
 /** One of {@linkcode FEATURES}. */
 export type Feature = typeof FEATURES[number];
@@ -55,7 +63,7 @@ export interface WhoFrame {
 }
 
 /** What a client may send. */
-export type ClientFrame = LoginFrame | SendFrame | WhoFrame;
+export type ClientFrame = LoginFrame | SendFrame | WhoFrame | OpsFrame;
 
 /** Why someone left (§10). */
 export type LeaveReason = "quit" | "lost" | "kicked" | "banned";
@@ -77,7 +85,7 @@ export interface ChatMessage {
   seq?: number;
 }
 
-/** A command response, ack or error (§2, §6, §8). */
+/** A command response, ack or error (§2, §6, §8), or the list of bans (§13). */
 export interface StatusFrame {
   status: "ok" | "error";
   reason?: string;
@@ -123,9 +131,6 @@ export interface FrameError {
 /** The longest `id` a message may carry (§8). */
 export const MAX_ID_LENGTH = 64;
 
-/** The server's default cap on a message's text, in UTF-8 bytes (§5). */
-export const DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024;
-
 /**
  * Decodes one line from a client.
  *
@@ -143,6 +148,7 @@ export function decodeClientFrame(line: string): ClientFrame | FrameError {
     const command = frame.command;
     if (typeof command !== "string") return fail("command must be a string", undefined, "other");
     if (command === "who") return { type: "who" };
+    if (OPS_COMMANDS.includes(command)) return decodeOpsCommand(command, frame);
     if (command !== "login") return fail(`unknown command ${quote(command)}`, undefined, "other");
     return decodeLogin(frame);
   }
@@ -191,25 +197,6 @@ function decodeLogin(frame: Record<string, unknown>): LoginFrame | FrameError {
     login.features = frame.features.filter((name): name is string => typeof name === "string");
   }
   return login;
-}
-
-/**
- * Checks a message's text against §5: a non-empty string of at most
- * `maxBytes` UTF-8 bytes, and valid Unicode. Returns the wire reason, or
- * undefined when valid.
- *
- * A lone surrogate (a JSON `"\ud800"` escape can carry one; UTF-8 cannot)
- * is refused like one in a nickname: stored, it would be replayed forever
- * in a frame that strict JSON parsers (serde_json) refuse whole.
- */
-export function checkMessageText(text: string, maxBytes: number): string | undefined {
-  if (text.length === 0) return "message must not be empty";
-  if (!text.isWellFormed()) return "message must be valid Unicode";
-  // A UTF-16 code unit is at most 3 UTF-8 bytes, so short texts skip the count.
-  if (text.length * 3 > maxBytes && utf8Length(text) > maxBytes) {
-    return `message must be at most ${maxBytes} bytes`;
-  }
-  return undefined;
 }
 
 /**
@@ -315,6 +302,7 @@ export function encodeStatus(frame: StatusFrame): string {
   const out: Record<string, unknown> = { status: frame.status };
   if (frame.id !== undefined) out.id = frame.id;
   if (frame.reason !== undefined) out.reason = frame.reason;
+  if (frame.bans !== undefined) out.bans = frame.bans;
   return line(out);
 }
 

@@ -322,6 +322,8 @@ export async function runServer(args: string[], context: CliContext): Promise<nu
         store,
         shared: link,
         features: config.features,
+        registry,
+        access,
         logger,
         clock,
         signal: context.signal,

@@ -1,10 +1,13 @@
 // What a logged-in connection's frames do: a message is posted, or sent to
-// one person when it has `to` (direct.ts), and `{"command":"who"}` is
-// answered (presence.ts). Also the answers a connection owes for later: the
-// ack of a message once it is stored, or once a direct message is on its
-// way, which a polite end waits for. connection.ts keeps the I/O, the login
-// and the limits; this file keeps what the hub is asked to do.
+// one person when it has `to` (direct.ts), `{"command":"who"}` is answered
+// (presence.ts), and the commands of §12–§13 go to moderation.ts. Also the
+// answers a connection owes for later: the ack of a message once it is
+// stored, or once a direct message is on its way, and a command's answer
+// once the registry holds its change, which a polite end waits for.
+// connection.ts keeps the I/O, the login and the limits; this file keeps
+// what the hub is asked to do.
 
+import type { OpsFrame } from "../ops_frames.ts";
 import type { SendFrame, StatusFrame, WhoFrame } from "../protocol.ts";
 import type { DirectResult } from "./direct.ts";
 import type { Hub, HubResult, Member } from "./hub.ts";
@@ -44,11 +47,15 @@ export class Commands {
   }
 
   /** Runs one frame of a logged-in connection. */
-  run(frame: SendFrame | WhoFrame): void {
+  run(frame: SendFrame | WhoFrame | OpsFrame): void {
     const { hub, member, reject } = this.#context;
     if (frame.type === "who") {
       const answer = hub.who(member);
       if (!answer.ok) reject(answer.reason);
+      return;
+    }
+    if (frame.type !== "send") {
+      this.#answerCommand(hub.moderate(member, frame));
       return;
     }
     if (frame.to !== undefined) {
@@ -99,6 +106,19 @@ export class Commands {
     this.#pending++;
     result.done.then((done) => {
       this.#answer(done, id);
+      this.#settle();
+    });
+  }
+
+  /** Answers a command of §12–§13, now or once the registry (or another server) has it. */
+  #answerCommand(answer: StatusFrame | Promise<StatusFrame>): void {
+    if (!(answer instanceof Promise)) {
+      this.#context.reply(answer);
+      return;
+    }
+    this.#pending++;
+    answer.then((frame) => {
+      this.#context.reply(frame);
       this.#settle();
     });
   }

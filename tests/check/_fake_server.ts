@@ -275,8 +275,9 @@ export class FakeChatServer {
       this.#login(peer, frame.nickname, Array.isArray(features));
       return;
     }
-    if (frame.type === "who") {
-      this.#error(peer, 'unknown command "who"');
+    if (frame.type !== "send") {
+      // A core server: who (§10) and the commands of §12–§13 are unknown to it.
+      this.#error(peer, `unknown command "${frame.type}"`);
       return;
     }
     if (peer.nickname === undefined) {

@@ -46,6 +46,7 @@ class Harness {
       kicks,
       pump: outbox.run(),
       kick: (reason) => kicks.push(reason),
+      cut: (reason) => kicks.push(reason),
     };
     this.#members.push(member);
     return member;
