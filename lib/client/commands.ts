@@ -32,33 +32,43 @@ import type { Session } from "./session.ts";
  * The commands: as Tab completes them at the start of a line, their line
  * in /help, and the feature (§9) the server must list for them.
  */
-const COMMAND_LIST: { command: string; help: string; feature?: Feature }[] = [
-  { command: "/help", help: "/help            this list" },
-  { command: "/who", help: "/who             who is here", feature: "presence" },
+const COMMAND_LIST: { command: string; usage: string; what: string; feature?: Feature }[] = [
+  { command: "/help", usage: "/help", what: "this list" },
+  { command: "/who", usage: "/who", what: "who is here", feature: "presence" },
   {
     command: "/msg ",
-    help: "/msg NICK TEXT   a direct message: only NICK sees it",
+    usage: "/msg NICK TEXT",
+    what: "a direct message: only NICK sees it",
     feature: "direct",
   },
   {
     command: "/register",
-    help: "/register        make your nickname yours (your identity: chat identity)",
+    usage: "/register",
+    what: "make your nickname yours (bound to your identity: chat identity)",
     feature: "identity",
   },
-  { command: "/unregister", help: "/unregister      give your nickname up", feature: "identity" },
-  { command: "/kick ", help: "/kick NICK [reason]            (operators)", feature: "ops" },
+  { command: "/unregister", usage: "/unregister", what: "give it up", feature: "identity" },
+  {
+    command: "/kick ",
+    usage: "/kick NICK [reason]",
+    what: "operators: cut NICK off",
+    feature: "ops",
+  },
   {
     command: "/ban ",
-    help: "/ban NICK [minutes] [reason]   (operators; no minutes: until unbanned)",
+    usage: "/ban NICK [minutes] [reason]",
+    what: "operators: cut off and keep out (no minutes: until unbanned)",
     feature: "ops",
   },
   {
     command: "/unban ",
-    help: "/unban TARGET    lift a ban (an identity or address, as /bans lists it)",
+    usage: "/unban TARGET",
+    what: "operators: lift a ban (an identity or address, as /bans lists it)",
     feature: "ops",
   },
-  { command: "/bans", help: "/bans            the bans in force (operators)", feature: "ops" },
-  { command: "/quit", help: "/quit            leave (Ctrl-C and Ctrl-D too)" },
+  { command: "/bans", usage: "/bans", what: "operators: the bans in force", feature: "ops" },
+  { command: "/quit", usage: "/quit", what: "leave (Ctrl-C and Ctrl-D too)" },
+  { command: "//", usage: "//text", what: "send a message that starts with /" },
 ];
 
 /**
@@ -67,7 +77,8 @@ const COMMAND_LIST: { command: string; help: string; feature?: Feature }[] = [
  * before the server has answered a login).
  */
 export function commandsFor(features: readonly string[] | undefined): string[] {
-  return COMMAND_LIST.filter((c) => offered(c.feature, features)).map((c) => c.command).sort();
+  return COMMAND_LIST.filter((c) => c.command !== "//" && offered(c.feature, features))
+    .map((c) => c.command).sort();
 }
 
 /**
@@ -80,10 +91,11 @@ export function commandsFor(features: readonly string[] | undefined): string[] {
  * ```
  */
 export function helpLines(features: readonly string[] | undefined): string[] {
+  const shown = COMMAND_LIST.filter((c) => offered(c.feature, features));
+  const width = Math.max(...shown.map((c) => c.usage.length)) + 2;
   return [
     "commands:",
-    ...COMMAND_LIST.filter((c) => offered(c.feature, features)).map((c) => `  ${c.help}`),
-    "  //text           send a message that starts with /",
+    ...shown.map((c) => `  ${c.usage.padEnd(width)}${c.what}`),
     "Tab completes nicknames and commands; Up/Down recall earlier lines; the usual line editing keys work.",
   ];
 }
