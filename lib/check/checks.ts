@@ -1,10 +1,11 @@
 // The checks of `chat check`, in the order they run: what PROTOCOL.md marks
-// core (each decides the exit code), then the extensions of §8–§11
+// core (each decides the exit code), then the extensions of §8–§13
 // (reported, never deciding it). The checks live by subject: login_checks.ts
 // (who may speak), message_checks.ts (relay, time, replay),
-// framing_checks.ts (lines and frames), extension_checks.ts (§8) and
-// room_checks.ts (§9–§11: features, presence, direct messages); a new check
-// is written there and listed here.
+// framing_checks.ts (lines and frames), extension_checks.ts (§8),
+// room_checks.ts (§9–§11: features, presence, direct messages) and
+// identity_checks.ts (§12–§13, as far as no operator rights are needed); a
+// new check is written there and listed here.
 //
 // Every check opens its own connections with fresh nicknames, so one
 // check's failure cannot spoil the next. A busy server is expected: a check
@@ -17,6 +18,7 @@
 
 import type { Check } from "./probe.ts";
 import { extIds, extSeq, extSince } from "./extension_checks.ts";
+import { extOpsRefused, extRegister } from "./identity_checks.ts";
 import { badFrames, lineEndings, oversizeLine, splitFrames } from "./framing_checks.ts";
 import {
   beforeLogin,
@@ -64,4 +66,6 @@ export const CHECKS: readonly Check[] = [
   extDirect,
   extDirectRefused,
   extDirectNotReplayed,
+  extRegister,
+  extOpsRefused,
 ];

@@ -48,6 +48,10 @@ export interface ProbeDialOptions {
   timeoutMs: number;
   /** Decides after the handshake whether to go on; throws to refuse (nothing is sent). */
   verify(peer: PeerCertificate): Promise<void>;
+  /** A client certificate and its key (PEM), presented when the server asks (§12); none by default. */
+  cert?: string;
+  /** The private key of `cert` (PEM). */
+  key?: string;
   /** Whether a message belongs to this run (everything else is dropped on arrival). */
   relevant(from: string, message: string): boolean;
   /** Ends every wait at once (Ctrl-C). */

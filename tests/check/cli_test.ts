@@ -7,14 +7,17 @@ import assert from "node:assert/strict";
 import type { CliContext } from "../../lib/cli.ts";
 import { runCheck } from "../../lib/check/cli.ts";
 import { CHECKS } from "../../lib/check/checks.ts";
+import * as identityChecks from "../../lib/check/identity_checks.ts";
 import * as roomChecks from "../../lib/check/room_checks.ts";
 import { ChatProcess, runChat as run } from "../../bench/chat_process.ts";
 import { FakeChatServer } from "./_fake_server.ts";
 import { localIdentity } from "../../bench/in_process_server.ts";
 
 const CORE = CHECKS.filter((c) => c.kind === "core").length;
-/** The room checks (§9–§11), skipped against a server that speaks none of them. */
-const ROOM_CHECKS = new Set(Object.values(roomChecks).map((check) => check.name));
+/** The checks of §9–§13, skipped against a server that speaks none of them. */
+const FEATURE_CHECKS = new Set(
+  [...Object.values(roomChecks), ...Object.values(identityChecks)].map((check) => check.name),
+);
 const decoder = new TextDecoder();
 
 /** Our server as a process in a temp dir, removed when it stops. */
@@ -149,7 +152,7 @@ Deno.test("--json prints one parseable line per check and a summary", async () =
   }
 });
 
-Deno.test("against our server with --features none the room checks are skipped, the rest pass", async () => {
+Deno.test("against our server with --features none the checks of §9–§13 are skipped, the rest pass", async () => {
   const server = await ServerProcess.start(["--features", "none"]);
   try {
     const { code, stdout } = await run([
@@ -162,9 +165,9 @@ Deno.test("against our server with --features none the room checks are skipped, 
     assert.equal(code, 0, stdout);
     const lines = stdout.trim().split("\n").map((line) => JSON.parse(line));
     assert.deepEqual(lines.pop(), { passed: CORE, failed: 0, notRun: 0, ok: true });
-    assert.equal(ROOM_CHECKS.size, 8);
+    assert.equal(FEATURE_CHECKS.size, 10);
     for (const line of lines) {
-      const result = ROOM_CHECKS.has(line.check) ? "skip" : "pass";
+      const result = FEATURE_CHECKS.has(line.check) ? "skip" : "pass";
       assert.equal(line.result, result, JSON.stringify(line));
     }
   } finally {

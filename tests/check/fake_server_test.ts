@@ -68,7 +68,9 @@ Deno.test("a core-only server passes every core check; its extensions are skippe
     for (const name of [...run.checks.keys()].filter((name) => name.startsWith("ext "))) {
       assert.equal(run.checks.get(name)?.result, "skip", name);
     }
-    assert.equal([...run.checks.keys()].filter((name) => name.startsWith("ext ")).length, 11);
+    assert.equal([...run.checks.keys()].filter((name) => name.startsWith("ext ")).length, 13);
+    assert.match(run.checks.get("ext register")!.detail, /identity \(§12\) not offered/);
+    assert.match(run.checks.get("ext ops refused")!.detail, /ops \(§13\) not offered/);
     assert.match(run.checks.get("ext seq")!.detail, /no seq/);
     assert.match(run.checks.get("ext features")!.detail, /plain ok: features \(§9\) not offered/);
     assert.match(run.checks.get("ext direct")!.detail, /lists no features/);
@@ -113,7 +115,13 @@ Deno.test("a server speaking features, presence and direct messages passes every
   await withFake({ rooms: true, seq: true, acks: true }, async (server) => {
     const run = await check(server.port);
     assert.deepEqual(failures(run), []);
-    assert.deepEqual(extensionsNotPassed(run).filter((row) => !row.startsWith("ext since")), []);
+    assert.deepEqual(
+      extensionsNotPassed(run).filter((row) => !/^ext (since|register|ops refused):/.test(row)),
+      [],
+    );
+    for (const name of ["ext register", "ext ops refused"]) {
+      assert.equal(run.checks.get(name)?.result, "skip", "a server without identity and ops");
+    }
     for (const name of ROOM_CHECKS) assert.equal(run.checks.get(name)?.result, "pass", name);
     assert.match(run.checks.get("ext features")!.detail, /listing presence, direct$/);
     assert.match(run.checks.get("ext direct")!.detail, /only check-\w+-\d+ got it.*acked/);
