@@ -6,6 +6,7 @@
 import tls from "node:tls";
 import { LineSplitter } from "../../lib/lines.ts";
 import { eventually } from "../../bench/fault/schedule.ts";
+import { ChatProcess } from "../../bench/chat_process.ts";
 import type { CliContext } from "../../lib/cli.ts";
 import { type ClientCliOptions, runClient } from "../../lib/client/cli.ts";
 
@@ -684,4 +685,54 @@ export class Tmux {
 /** Quotes a string for a POSIX shell command line. */
 export function shellQuote(text: string): string {
   return `'${text.replaceAll("'", `'\\''`)}'`;
+}
+
+/**
+ * Our server (`chat server`) as a process in a temp dir, with the
+ * certificate it makes there, and clients of it: `client` runs `chat
+ * client` piped, `typist` logs someone in over node:tls. `extra` are more
+ * server flags, or makes them in the dir (an operator's identity file).
+ * Disposing stops everything and removes the dir.
+ */
+export async function ourServer(
+  extra: string[] | ((dir: string) => Promise<string[]>) = [],
+) {
+  const dir = await Deno.makeTempDir({ prefix: "chat-client-our-server-" });
+  const flags = Array.isArray(extra) ? extra : await extra(dir);
+  const server = new ChatProcess(["server", "--host", "127.0.0.1", "--port", "0", ...flags], dir);
+  const clients: ClientProcess[] = [];
+  const people: Typist[] = [];
+  try {
+    await server.listening();
+  } catch (error) {
+    await server.kill("SIGKILL");
+    await Deno.remove(dir, { recursive: true });
+    throw error;
+  }
+  const ca = `${dir}/certs/cert.pem`;
+  const args = (nick: string) => ["--addr", `127.0.0.1:${server.port}`, "--nick", nick, "--ca", ca];
+  return {
+    server,
+    dir,
+    /** The client's flags for this server as `nick`. */
+    args,
+    /** `chat client` as a process without a terminal, logged in as `nick`, with `extra` flags. */
+    client(nick: string, extra: string[] = []): ClientProcess {
+      const client = new ClientProcess([...args(nick), ...extra], clientEnv(dir));
+      clients.push(client);
+      return client;
+    },
+    /** Someone typing frames (a core login unless `features`). */
+    async typist(nick: string, features?: string[]): Promise<Typist> {
+      const typist = await Typist.login(server.port, nick, features);
+      people.push(typist);
+      return typist;
+    },
+    async [Symbol.asyncDispose]() {
+      for (const client of clients) await client[Symbol.asyncDispose]();
+      await Promise.all(people.map((typist) => typist.close().catch(() => {})));
+      await server.stop();
+      await Deno.remove(dir, { recursive: true });
+    },
+  };
 }

@@ -8,15 +8,15 @@
 // none (on a terminal: asked for another nickname).
 
 import assert from "node:assert/strict";
-import { ChatProcess, runChat } from "../../bench/chat_process.ts";
+import { runChat } from "../../bench/chat_process.ts";
 import {
   clientEnv,
-  ClientProcess,
   clientShellCommand,
   eventually,
   lines,
+  ourServer,
   Tmux,
-  Typist,
+  type Typist,
 } from "./_helpers.ts";
 import { testNeeding } from "../_tools.ts";
 
@@ -29,55 +29,20 @@ async function identity(file: string): Promise<string> {
   return stdout.trim();
 }
 
-/** Our server with alice's identity as its operator, in a temp dir; clients with identities there. */
+/** Our server with alice's identity as its operator; `t.client(nick, who)` presents DIR/WHO.pem. */
 async function moderatedServer() {
-  const dir = await Deno.makeTempDir({ prefix: "chat-ops-e2e-" });
-  const alice = await identity(`${dir}/alice.pem`);
-  const server = new ChatProcess(
-    ["server", "--host", "127.0.0.1", "--port", "0", "--op", alice],
-    dir,
-  );
-  const clients: ClientProcess[] = [];
-  const people: Typist[] = [];
-  try {
-    await server.listening();
-  } catch (error) {
-    await server.kill("SIGKILL");
-    await Deno.remove(dir, { recursive: true });
-    throw error;
-  }
-  const args = (nick: string, who: string | null) => [
-    "--addr",
-    `127.0.0.1:${server.port}`,
-    "--nick",
-    nick,
-    "--ca",
-    `${dir}/certs/cert.pem`,
-    ...who === null ? ["--no-identity"] : ["--identity", `${dir}/${who}.pem`],
-  ];
-  return {
-    dir,
-    server,
-    args,
+  const t = await ourServer(async (dir) => ["--op", await identity(`${dir}/alice.pem`)]);
+  const flags = (who: string | null) =>
+    who === null ? ["--no-identity"] : ["--identity", `${t.dir}/${who}.pem`];
+  const { client, args } = t;
+  return Object.assign(t, {
     /** `chat client --nick NICK --identity DIR/WHO.pem` (no identity for null), piped. */
-    client(nick: string, who: string | null = nick): ClientProcess {
-      const client = new ClientProcess(args(nick, who), clientEnv(dir));
-      clients.push(client);
-      return client;
-    },
+    client: (nick: string, who: string | null = nick) => client(nick, flags(who)),
+    /** The client's flags as `nick` with identity `who`. */
+    args: (nick: string, who: string | null) => [...args(nick), ...flags(who)],
     /** Someone watching presence, without an identity. */
-    async watcher(nick: string): Promise<Typist> {
-      const typist = await Typist.login(server.port, nick, ["presence"]);
-      people.push(typist);
-      return typist;
-    },
-    async [Symbol.asyncDispose]() {
-      for (const client of clients) await client[Symbol.asyncDispose]();
-      await Promise.all(people.map((typist) => typist.close().catch(() => {})));
-      await server.stop();
-      await Deno.remove(dir, { recursive: true });
-    },
-  };
+    watcher: (nick: string) => t.typist(nick, ["presence"]),
+  });
 }
 
 /** Display lines without their clock. */

@@ -9,7 +9,6 @@
 import assert from "node:assert/strict";
 import {
   clientEnv,
-  ClientProcess,
   clientShellCommand,
   eventually,
   FakeServer,

@@ -7,59 +7,10 @@
 // bytes; these prove the two halves agree.
 
 import assert from "node:assert/strict";
-import { ChatProcess } from "../../bench/chat_process.ts";
-import {
-  clientEnv,
-  ClientProcess,
-  clientShellCommand,
-  eventually,
-  lines,
-  Tmux,
-  Typist,
-} from "./_helpers.ts";
+import { clientEnv, clientShellCommand, eventually, lines, ourServer, Tmux } from "./_helpers.ts";
 import { testNeeding } from "../_tools.ts";
 
 const testTty = testNeeding("tmux");
-
-/** Our server as a process in a temp dir (its own certificate there), and a config dir for clients. */
-async function ourServer(extra: string[] = []) {
-  const dir = await Deno.makeTempDir({ prefix: "chat-rooms-e2e-" });
-  const server = new ChatProcess(["server", "--host", "127.0.0.1", "--port", "0", ...extra], dir);
-  const clients: ClientProcess[] = [];
-  const people: Typist[] = [];
-  try {
-    await server.listening();
-  } catch (error) {
-    await server.kill("SIGKILL");
-    await Deno.remove(dir, { recursive: true });
-    throw error;
-  }
-  const ca = `${dir}/certs/cert.pem`;
-  const args = (nick: string) => ["--addr", `127.0.0.1:${server.port}`, "--nick", nick, "--ca", ca];
-  return {
-    server,
-    dir,
-    args,
-    /** `chat client` as a process without a terminal, logged in as `nick`. */
-    client(nick: string, extra: string[] = []): ClientProcess {
-      const client = new ClientProcess([...args(nick), ...extra], clientEnv(dir));
-      clients.push(client);
-      return client;
-    },
-    /** Someone typing frames (a core login unless `features`). */
-    async typist(nick: string, features?: string[]): Promise<Typist> {
-      const typist = await Typist.login(server.port, nick, features);
-      people.push(typist);
-      return typist;
-    },
-    async [Symbol.asyncDispose]() {
-      for (const client of clients) await client[Symbol.asyncDispose]();
-      await Promise.all(people.map((typist) => typist.close().catch(() => {})));
-      await server.stop();
-      await Deno.remove(dir, { recursive: true });
-    },
-  };
-}
 
 /** Display lines without their clock, and without the history's separators. */
 const shown = (text: string) =>
