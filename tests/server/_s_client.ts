@@ -50,7 +50,13 @@ export class SClient {
   }
 
   async kill(signal: Deno.Signal): Promise<void> {
-    this.child.kill(signal);
+    // s_client may already have gone by itself (the server closed, as after
+    // a kick or a SIGKILL of the server); then there is nothing to kill.
+    try {
+      this.child.kill(signal);
+    } catch (error) {
+      if (!(error instanceof TypeError && /already terminated/.test(error.message))) throw error;
+    }
     await this.child.status;
     await this.#writer.close().catch(() => {});
     await this.#reading;
