@@ -11,15 +11,26 @@
 // a `toString` of its own would throw, or say whatever it likes).
 
 import { concatBytes } from "./bytes.ts";
+import {
+  decodeBans,
+  decodeOpsCommand,
+  OPS_COMMANDS,
+  type OpsFrame,
+  type WireBan,
+} from "./ops_frames.ts";
+
+export { utf8Length } from "./bytes.ts";
+export { checkMessageText, DEFAULT_MAX_MESSAGE_BYTES } from "./message_text.ts";
 
 const textEncoder = new TextEncoder();
 
 /**
  * The extensions a login may ask for (§9) that this code speaks, by name:
- * presence (§10), direct messages (§11), and `heartbeat`, ours beyond
- * PROTOCOL.md (a client that heartbeats and then falls silent is cut as gone).
+ * presence (§10), direct messages (§11), `heartbeat`, ours beyond
+ * PROTOCOL.md (a client that heartbeats and then falls silent is cut as
+ * gone), identity (§12) and operators (§13; their commands: ops_frames.ts).
  */
-export const FEATURES = ["presence", "direct", "heartbeat"] as const;
+export const FEATURES = ["presence", "direct", "heartbeat", "identity", "ops"] as const;
 
 /** One of {@linkcode FEATURES}. */
 export type Feature = typeof FEATURES[number];
@@ -52,7 +63,7 @@ export interface WhoFrame {
 }
 
 /** What a client may send. */
-export type ClientFrame = LoginFrame | SendFrame | WhoFrame;
+export type ClientFrame = LoginFrame | SendFrame | WhoFrame | OpsFrame;
 
 /** Why someone left (§10). */
 export type LeaveReason = "quit" | "lost" | "kicked" | "banned";
@@ -74,17 +85,33 @@ export interface ChatMessage {
   seq?: number;
 }
 
-/** A command response, ack or error (§2, §6, §8). */
+/** A command response, ack or error (§2, §6, §8), or the list of bans (§13). */
 export interface StatusFrame {
   status: "ok" | "error";
   reason?: string;
   id?: string;
+  /** In the `ok` to a login that asked for features: every feature the server speaks (§9). */
+  features?: string[];
+  /** In the answer to `{"command":"bans"}` (§13; ops_frames.ts). */
+  bans?: WireBan[];
 }
+
+/**
+ * A presence event (§10), sent only to a login that asked for features:
+ * who is here (after the replay, and as the answer to the `who` command),
+ * someone came, someone went.
+ */
+export type PresenceEvent =
+  | { type: "who"; nicknames: string[] }
+  | { type: "join"; nickname: string; time: string }
+  | { type: "leave"; nickname: string; time: string; reason?: string };
 
 /** What a server may send, as a client understands it. */
 export type ServerFrame =
   | ({ type: "message" } & ChatMessage)
+  | ({ type: "direct" } & DirectMessage)
   | ({ type: "status" } & StatusFrame)
+  | PresenceEvent
   | { type: "unknown"; value: Record<string, unknown> };
 
 /** A frame that could not be accepted, and why (the wire reason). */
@@ -104,9 +131,6 @@ export interface FrameError {
 /** The longest `id` a message may carry (§8). */
 export const MAX_ID_LENGTH = 64;
 
-/** The server's default cap on a message's text, in UTF-8 bytes (§5). */
-export const DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024;
-
 /**
  * Decodes one line from a client.
  *
@@ -124,6 +148,7 @@ export function decodeClientFrame(line: string): ClientFrame | FrameError {
     const command = frame.command;
     if (typeof command !== "string") return fail("command must be a string", undefined, "other");
     if (command === "who") return { type: "who" };
+    if (OPS_COMMANDS.includes(command)) return decodeOpsCommand(command, frame);
     if (command !== "login") return fail(`unknown command ${quote(command)}`, undefined, "other");
     return decodeLogin(frame);
   }
@@ -175,27 +200,9 @@ function decodeLogin(frame: Record<string, unknown>): LoginFrame | FrameError {
 }
 
 /**
- * Checks a message's text against §5: a non-empty string of at most
- * `maxBytes` UTF-8 bytes, and valid Unicode. Returns the wire reason, or
- * undefined when valid.
- *
- * A lone surrogate (a JSON `"\ud800"` escape can carry one; UTF-8 cannot)
- * is refused like one in a nickname: stored, it would be replayed forever
- * in a frame that strict JSON parsers (serde_json) refuse whole.
- */
-export function checkMessageText(text: string, maxBytes: number): string | undefined {
-  if (text.length === 0) return "message must not be empty";
-  if (!text.isWellFormed()) return "message must be valid Unicode";
-  // A UTF-16 code unit is at most 3 UTF-8 bytes, so short texts skip the count.
-  if (text.length * 3 > maxBytes && utf8Length(text) > maxBytes) {
-    return `message must be at most ${maxBytes} bytes`;
-  }
-  return undefined;
-}
-
-/**
  * Decodes one line from a server. Tolerant: a frame we do not recognise is
- * `unknown` rather than an error, and a malformed `seq` is dropped.
+ * `unknown` rather than an error, a malformed `seq` is dropped, and so are
+ * the entries of a list (`features`, `nicknames`) that are not strings.
  */
 export function decodeServerFrame(line: string): ServerFrame | FrameError {
   const value = parseObject(line);
@@ -208,11 +215,19 @@ export function decodeServerFrame(line: string): ServerFrame | FrameError {
     // stand-in ("?", "42", "[object Object]") could be somebody's nickname,
     // so showing the text under it would put words in their mouth.
     if (typeof frame.from !== "string") return fail("from must be a string", undefined, "message");
+    const time = typeof frame.time === "string" ? frame.time : "";
+    if (frame.to !== undefined && frame.to !== null) {
+      // A direct message (§11). One whose recipient is not a string is
+      // refused like a bad `from`: shown as public, a private word would
+      // look like one said to everybody.
+      if (typeof frame.to !== "string") return fail("to must be a string", undefined, "message");
+      return { type: "direct", from: frame.from, to: frame.to, message: frame.message, time };
+    }
     const message: ServerFrame = {
       type: "message",
       from: frame.from,
       message: frame.message,
-      time: typeof frame.time === "string" ? frame.time : "",
+      time,
     };
     if (typeof frame.seq === "number" && Number.isSafeInteger(frame.seq) && frame.seq > 0) {
       message.seq = frame.seq;
@@ -223,15 +238,43 @@ export function decodeServerFrame(line: string): ServerFrame | FrameError {
     const status: ServerFrame = { type: "status", status: frame.status };
     if (typeof frame.reason === "string") status.reason = frame.reason;
     if (typeof frame.id === "string") status.id = frame.id;
+    if (Array.isArray(frame.features)) status.features = strings(frame.features);
+    if (Array.isArray(frame.bans)) status.bans = decodeBans(frame.bans);
     return status;
   }
+  if (typeof frame.event === "string") return decodeEvent(frame.event, frame);
   return { type: "unknown", value: frame };
 }
 
-/** `{"command":"login",…}` as one line. */
-export function encodeLogin(nickname: string, since?: number): string {
+/** A presence event (§10); an event of another name is `unknown`. */
+function decodeEvent(event: string, frame: Record<string, unknown>): ServerFrame | FrameError {
+  if (event === "who") {
+    if (!Array.isArray(frame.nicknames)) return fail("a who event must list nicknames");
+    return { type: "who", nicknames: strings(frame.nicknames) };
+  }
+  if (event !== "join" && event !== "leave") return { type: "unknown", value: frame };
+  if (typeof frame.nickname !== "string") return fail(`a ${event} event must name a nickname`);
+  const time = typeof frame.time === "string" ? frame.time : "";
+  if (event === "join") return { type: "join", nickname: frame.nickname, time };
+  const leave: PresenceEvent = { type: "leave", nickname: frame.nickname, time };
+  if (typeof frame.reason === "string") leave.reason = frame.reason;
+  return leave;
+}
+
+/** The strings of a peer's list, in order; anything else in it is dropped (§9: tolerant). */
+function strings(list: unknown[]): string[] {
+  return list.filter((entry): entry is string => typeof entry === "string");
+}
+
+/** `{"command":"login",…}` as one line, with `since` (§8) and `features` (§9) when given. */
+export function encodeLogin(
+  nickname: string,
+  since?: number,
+  features?: readonly string[],
+): string {
   const frame: Record<string, unknown> = { command: "login", nickname };
   if (since !== undefined) frame.since = since;
+  if (features !== undefined) frame.features = features;
   return line(frame);
 }
 
@@ -240,11 +283,26 @@ export function encodeSend(message: string, id?: string): string {
   return line(id === undefined ? { message } : { message, id });
 }
 
+/**
+ * A direct message (§11) from a client, `{"message":…,"to":…}`, as one
+ * line. Only for a server that listed `direct`: a core server would relay
+ * it to everybody.
+ */
+export function encodeDirectSend(to: string, message: string, id?: string): string {
+  return line(id === undefined ? { message, to } : { message, to, id });
+}
+
+/** A command after login, `{"command":"who"}` (§10) or `{"command":"kick",…}` (§13), as one line. */
+export function encodeCommand(command: string, fields: Record<string, unknown> = {}): string {
+  return line({ command, ...fields });
+}
+
 /** A status frame as one line, fields in the protocol's order. */
 export function encodeStatus(frame: StatusFrame): string {
   const out: Record<string, unknown> = { status: frame.status };
   if (frame.id !== undefined) out.id = frame.id;
   if (frame.reason !== undefined) out.reason = frame.reason;
+  if (frame.bans !== undefined) out.bans = frame.bans;
   return line(out);
 }
 
@@ -311,24 +369,6 @@ export function encodeChatMessage(message: ChatMessage): string {
   };
   if (message.seq !== undefined) out.seq = message.seq;
   return line(out);
-}
-
-/** The number of bytes `text` takes in UTF-8 (lone surrogates count as U+FFFD). */
-export function utf8Length(text: string): number {
-  let bytes = 0;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c < 0x80) bytes += 1;
-    else if (c < 0x800) bytes += 2;
-    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length) {
-      const next = text.charCodeAt(i + 1);
-      if (next >= 0xdc00 && next <= 0xdfff) {
-        bytes += 4;
-        i++;
-      } else bytes += 3;
-    } else bytes += 3;
-  }
-  return bytes;
 }
 
 /** What JSON.stringify leaves raw but a line reader or a terminal may act on. */

@@ -7,7 +7,9 @@ import {
   decodeServerFrame,
   DEFAULT_MAX_MESSAGE_BYTES,
   encodeChatMessage,
+  encodeCommand,
   encodeDirect,
+  encodeDirectSend,
   encodeFeaturesOk,
   encodeJoin,
   encodeLeave,
@@ -558,6 +560,109 @@ Deno.test("refuses server lines that are not JSON objects", () => {
   assert.equal(decodeServerFrame("not json").type, "error");
   assert.equal(decodeServerFrame("[1,2]").type, "error");
   assert.equal(decodeServerFrame("null").type, "error");
+});
+
+// §9–§11 as a client reads and writes them.
+
+Deno.test("decodes the features of a login's ok, dropping entries that are not strings", () => {
+  assert.deepEqual(decodeServerFrame('{"status":"ok","features":["presence","direct","x"]}'), {
+    type: "status",
+    status: "ok",
+    features: ["presence", "direct", "x"],
+  });
+  assert.deepEqual(decodeServerFrame('{"status":"ok","features":["presence",1,null,{"a":1}]}'), {
+    type: "status",
+    status: "ok",
+    features: ["presence"],
+  });
+  assert.deepEqual(decodeServerFrame('{"status":"ok","features":[]}'), {
+    type: "status",
+    status: "ok",
+    features: [],
+  });
+  // Not a list: no features at all, never a crash.
+  assert.deepEqual(decodeServerFrame('{"status":"ok","features":"presence"}'), {
+    type: "status",
+    status: "ok",
+  });
+});
+
+Deno.test("decodes the presence events of §10", () => {
+  assert.deepEqual(decodeServerFrame('{"event":"who","nicknames":["alice","bob",7]}'), {
+    type: "who",
+    nicknames: ["alice", "bob"],
+  });
+  assert.deepEqual(decodeServerFrame('{"event":"join","nickname":"carol","time":"t"}'), {
+    type: "join",
+    nickname: "carol",
+    time: "t",
+  });
+  assert.deepEqual(
+    decodeServerFrame('{"event":"leave","nickname":"carol","time":"t","reason":"quit"}'),
+    { type: "leave", nickname: "carol", time: "t", reason: "quit" },
+  );
+  // No reason, a time that is not a string: tolerated.
+  assert.deepEqual(decodeServerFrame('{"event":"leave","nickname":"carol","time":5}'), {
+    type: "leave",
+    nickname: "carol",
+    time: "",
+  });
+  // An event we do not know is unknown, not an error.
+  const value = { event: "dance", nickname: "carol" };
+  assert.deepEqual(decodeServerFrame(JSON.stringify(value)), { type: "unknown", value });
+});
+
+Deno.test("refuses presence events without their nickname or list, never inventing one", () => {
+  for (
+    const line of [
+      '{"event":"who"}',
+      '{"event":"who","nicknames":"alice"}',
+      '{"event":"join"}',
+      '{"event":"join","nickname":{"toString":1}}',
+      '{"event":"leave","nickname":42,"reason":"quit"}',
+    ]
+  ) {
+    assert.equal(decodeServerFrame(line).type, "error", line);
+  }
+});
+
+Deno.test("decodes a direct message apart from a public one, and refuses a recipient that is not a string", () => {
+  assert.deepEqual(
+    decodeServerFrame('{"from":"bob","to":"alice","message":"psst","time":"t","seq":9}'),
+    { type: "direct", from: "bob", to: "alice", message: "psst", time: "t" },
+  );
+  // `to` null is no recipient: a public message whose sender's client added it.
+  assert.deepEqual(decodeServerFrame('{"from":"bob","to":null,"message":"hi","time":"t"}'), {
+    type: "message",
+    from: "bob",
+    message: "hi",
+    time: "t",
+  });
+  for (const to of ["42", '["alice"]', '{"toString":1}', "true"]) {
+    const frame = decodeServerFrame(`{"from":"bob","to":${to},"message":"psst"}`);
+    assert.equal(frame.type, "error", to);
+    if (frame.type === "error") assert.match(frame.reason, /to must be a string/);
+  }
+});
+
+Deno.test("encodes logins with features, direct messages and commands byte for byte", () => {
+  assert.equal(
+    encodeLogin("bob", undefined, ["presence", "direct"]),
+    '{"command":"login","nickname":"bob","features":["presence","direct"]}\n',
+  );
+  assert.equal(
+    encodeLogin("bob", 3, ["presence"]),
+    '{"command":"login","nickname":"bob","since":3,"features":["presence"]}\n',
+  );
+  assert.equal(encodeDirectSend("alice", "psst"), '{"message":"psst","to":"alice"}\n');
+  assert.equal(
+    encodeDirectSend("alice", "two\nlines\u2028", "m1"),
+    '{"message":"two\\nlines\\u2028","to":"alice","id":"m1"}\n',
+  );
+  assert.equal(encodeCommand("who"), '{"command":"who"}\n');
+  // A direct message decodes on the server side as a message, never as a login or a command.
+  const frame = decodeClientFrame(encodeDirectSend("alice", "psst", "m1"));
+  assert.equal(frame.type, "send");
 });
 
 // utf8Length.

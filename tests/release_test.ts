@@ -15,6 +15,7 @@ import config from "../deno.json" with { type: "json" };
 import { runSession } from "./release/session.ts";
 import { readWorkflow, runs } from "./_workflows.ts";
 import { missing } from "./_tools.ts";
+import { denoDir, withDenoDir } from "./_deno_dir.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
@@ -176,7 +177,7 @@ async function libraryEnv(name: string): Promise<string[]> {
   const version = Object.keys(lock.npm ?? {}).find((key) => key.startsWith(`${name}@`))
     ?.slice(name.length + 1).split("_")[0];
   assert.ok(version, `${name} is not in deno.lock`);
-  const cache = Deno.env.get("DENO_DIR") ?? `${Deno.env.get("HOME")}/.cache/deno`;
+  const cache = denoDir();
   const root = `${cache}/npm/registry.npmjs.org/${name}/${version}`;
   const names = new Set<string>();
   for (let i = 0, dirs = [root]; i < dirs.length; i++) {
@@ -304,12 +305,11 @@ Deno.test(
   "the permission set runs a server and its clients (deno run, as the executable would)",
   { ignore: missing("tmux") },
   async () => {
-    const info = JSON.parse((await deno(["info", "--json"])).stdout);
     await runSession({
       command: [Deno.execPath(), ...denoCommand("server", "run").slice(1, -2), MAIN],
       tty: true,
       // The session moves HOME; the module cache stays where it is.
-      env: { DENO_DIR: info.denoDir },
+      env: withDenoDir({}),
     });
   },
 );

@@ -39,11 +39,31 @@ export class LineClient {
     this.#reading = this.#read();
   }
 
-  /** Connects over TLS to 127.0.0.1, trusting the server's certificate (SAN localhost). */
-  static async connect(target: Target): Promise<LineClient> {
-    const tcp = await Deno.connect({ hostname: "127.0.0.1", port: target.port });
-    tcp.setNoDelay(true);
-    const conn = await Deno.startTls(tcp, { hostname: "localhost", caCerts: [target.certPem] });
+  /**
+   * Connects over TLS to 127.0.0.1, trusting the server's certificate (SAN
+   * localhost); with `identity`, presenting that client certificate
+   * (PROTOCOL.md §12: Deno.startTls cannot, so it dials `localhost` itself).
+   */
+  static async connect(
+    target: Target,
+    identity?: { certPem: string; keyPem: string },
+  ): Promise<LineClient> {
+    const caCerts = [target.certPem];
+    let conn: Deno.TlsConn;
+    if (identity === undefined) {
+      const tcp = await Deno.connect({ hostname: "127.0.0.1", port: target.port });
+      tcp.setNoDelay(true);
+      conn = await Deno.startTls(tcp, { hostname: "localhost", caCerts });
+    } else {
+      const { certPem: cert, keyPem: key } = identity;
+      conn = await Deno.connectTls({
+        hostname: "localhost",
+        port: target.port,
+        caCerts,
+        cert,
+        key,
+      });
+    }
     try {
       await conn.handshake();
     } catch (error) {

@@ -1,9 +1,11 @@
 // The checks of `chat check`, in the order they run: what PROTOCOL.md marks
-// core (each decides the exit code), then the extensions of §8 (reported,
-// never deciding it). The checks live by subject: login_checks.ts (who may
-// speak), message_checks.ts (relay, time, replay), framing_checks.ts (lines
-// and frames) and extension_checks.ts (§8); a new check is written there and
-// listed here.
+// core (each decides the exit code), then the extensions of §8–§13
+// (reported, never deciding it). The checks live by subject: login_checks.ts
+// (who may speak), message_checks.ts (relay, time, replay),
+// framing_checks.ts (lines and frames), extension_checks.ts (§8),
+// room_checks.ts (§9–§11: features, presence, direct messages) and
+// identity_checks.ts (§12–§13, as far as no operator rights are needed); a
+// new check is written there and listed here.
 //
 // Every check opens its own connections with fresh nicknames, so one
 // check's failure cannot spoil the next. A busy server is expected: a check
@@ -16,6 +18,7 @@
 
 import type { Check } from "./probe.ts";
 import { extIds, extSeq, extSince } from "./extension_checks.ts";
+import { extOpsRefused, extRegister } from "./identity_checks.ts";
 import { badFrames, lineEndings, oversizeLine, splitFrames } from "./framing_checks.ts";
 import {
   beforeLogin,
@@ -25,6 +28,16 @@ import {
   retryAfterRefusal,
 } from "./login_checks.ts";
 import { relay, replay, replayOwn, spoofedFrom, time } from "./message_checks.ts";
+import {
+  extCoreLogin,
+  extDirect,
+  extDirectNotReplayed,
+  extDirectRefused,
+  extFeatures,
+  extJoinLeave,
+  extWho,
+  extWhoCommand,
+} from "./room_checks.ts";
 
 /** Every check, in the order they run: the login first (the others need it), extensions last. */
 export const CHECKS: readonly Check[] = [
@@ -45,4 +58,14 @@ export const CHECKS: readonly Check[] = [
   extIds,
   extSeq,
   extSince,
+  extFeatures,
+  extCoreLogin,
+  extWho,
+  extJoinLeave,
+  extWhoCommand,
+  extDirect,
+  extDirectRefused,
+  extDirectNotReplayed,
+  extRegister,
+  extOpsRefused,
 ];

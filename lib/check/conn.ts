@@ -9,9 +9,11 @@
 //
 // A real server may be busy: other people's messages and a long replay
 // arrive between the frames the probe waits for. Only frames that concern
-// this run (status frames, and messages that carry the run's marker in their
-// text or sender) are kept, and at most MAX_KEPT_FRAMES of them, so a replay
-// of millions of messages costs no memory.
+// this run (status frames, `who` events, and messages, direct messages,
+// joins and leaves that carry the run's marker in their text or nickname)
+// are kept, and at most MAX_KEPT_FRAMES of them, so a replay of millions of
+// messages costs no memory. Frames of §10–§11 are counted whoever they are
+// about: a login without features must get none at all.
 
 import type tls from "node:tls";
 import { LineSplitter } from "../lines.ts";
@@ -27,7 +29,7 @@ export const MAX_KEPT_FRAMES = 10_000;
 /** How long a polite close waits for the server's side before it cuts the connection. */
 export const PROBE_CLOSE_TIMEOUT_MS = 2_000;
 
-/** A frame the probe cares about: a message or a status frame. */
+/** A frame the probe cares about: a message, a status frame, or a frame of §10–§11. */
 export type Frame = Exclude<ServerFrame, { type: "unknown" }>;
 
 /** How a wait ended: with the frame, with the connection gone, or at its deadline. */
@@ -46,6 +48,10 @@ export interface ProbeDialOptions {
   timeoutMs: number;
   /** Decides after the handshake whether to go on; throws to refuse (nothing is sent). */
   verify(peer: PeerCertificate): Promise<void>;
+  /** A client certificate and its key (PEM), presented when the server asks (§12); none by default. */
+  cert?: string;
+  /** The private key of `cert` (PEM). */
+  key?: string;
   /** Whether a message belongs to this run (everything else is dropped on arrival). */
   relevant(from: string, message: string): boolean;
   /** Ends every wait at once (Ctrl-C). */
@@ -80,6 +86,7 @@ export class ProbeConn {
   /** Every kept frame, taken or not, for "was X ever received" questions. */
   readonly #seen: Frame[] = [];
   #messages = 0;
+  #extensionFrames = 0;
   #badLines = 0;
   #closedReason: string | undefined;
   #wake: (() => void) | undefined;
@@ -124,6 +131,11 @@ export class ProbeConn {
   /** Message frames received so far, ours or not (a connection before login must get none). */
   get messageCount(): number {
     return this.#messages;
+  }
+
+  /** Frames of §10–§11 received so far (presence events, direct messages), about anyone. */
+  get extensionFrames(): number {
+    return this.#extensionFrames;
   }
 
   /** Lines from the server that were too long or not UTF-8. */
@@ -201,6 +213,12 @@ export class ProbeConn {
     if (frame.type === "message") {
       this.#messages++;
       if (!this.#relevant(frame.from, frame.message)) return;
+    } else if (frame.type !== "status") {
+      this.#extensionFrames++;
+      if (frame.type === "direct" && !this.#relevant(frame.from, frame.message)) return;
+      if (frame.type === "join" || frame.type === "leave") {
+        if (!this.#relevant(frame.nickname, "")) return;
+      }
     }
     this.#keep(frame);
     this.#wake?.();

@@ -1,9 +1,9 @@
 // The checks of `chat check` for the extensions of PROTOCOL.md §8: message
 // ids and acks, `seq`, and a login with `since`. Informational: reported
 // as pass, fail or skip (the server does not offer it), never deciding the
-// exit code. New extension checks (presence, direct messages, identities)
-// belong here or in a file of their own beside it, and in CHECKS
-// (lib/check/checks.ts).
+// exit code. The room extensions (§9–§11) have a file of their own beside
+// it (room_checks.ts); new extension checks go here or beside them, and in
+// CHECKS (lib/check/checks.ts).
 
 import { encodeSend } from "../protocol.ts";
 import {

@@ -15,6 +15,7 @@ import { errorMessage } from "../errors.ts";
 import { encodeLogin, encodeSend, type StatusFrame } from "../protocol.ts";
 import { sanitize, truncate } from "../terminal_text.ts";
 import type { PeerCertificate } from "../peer_certificate.ts";
+import type { PemPair } from "../self_signed.ts";
 import { type Frame, ProbeConn, seconds, type WaitResult } from "./conn.ts";
 
 /** Whether a check is part of the core protocol (decides the exit code) or an extension. */
@@ -125,8 +126,11 @@ export class Probe {
     return message.includes(this.runId) || from.toLowerCase().includes(this.runId);
   }
 
-  /** Opens a TLS connection, trusted as the options say; a failure fails the check. */
-  async connect(): Promise<ProbeConn> {
+  /**
+   * Opens a TLS connection, trusted as the options say, presenting
+   * `identity` (a client certificate, §12) if given; a failure fails the check.
+   */
+  async connect(identity?: PemPair): Promise<ProbeConn> {
     const o = this.#options;
     let conn: ProbeConn;
     try {
@@ -136,6 +140,8 @@ export class Probe {
         ca: o.ca,
         timeoutMs: o.timeoutMs,
         verify: o.verify,
+        cert: identity?.certPem,
+        key: identity?.keyPem,
         relevant: (from, message) => this.relevant(from, message),
         signal: o.signal,
       });
@@ -157,13 +163,16 @@ export class Probe {
     return { conn, nick };
   }
 
-  /** Sends a login (optionally with `since`, optionally ending in "\r\n") and returns the answer. */
+  /**
+   * Sends a login (optionally with `since` or `features`, optionally ending
+   * in "\r\n") and returns the answer.
+   */
   async loginAnswer(
     conn: ProbeConn,
     nick: string,
-    options: { since?: number; before?: string; crlf?: boolean } = {},
+    options: { since?: number; features?: string[]; before?: string; crlf?: boolean } = {},
   ): Promise<StatusFrame> {
-    let frame = encodeLogin(nick, options.since);
+    let frame = encodeLogin(nick, options.since, options.features);
     if (options.crlf) frame = frame.replace(/\n$/, "\r\n");
     await conn.write((options.before ?? "") + frame);
     return this.status(conn, `the login as ${show(nick)}`);

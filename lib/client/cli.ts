@@ -3,12 +3,15 @@
 //
 // - terminal: stdin and stdout are terminals; readline input, prompts for
 //   what is missing, colours, status in the prompt.
-// - pipe: each stdin line is one message; plain display lines on stdout,
-//   notices on stderr; end of input sends what is pending, waits for the
-//   server to confirm it, and leaves: exit 0 when everything got there, 1
-//   with the lines that did not on stderr.
+// - pipe: each stdin line is one message (or a command, as typed on a
+//   terminal: commands.ts); plain display lines on stdout, notices on
+//   stderr; end of input sends what is pending, waits for the server to
+//   confirm it, and leaves: exit 0 when everything got there, 1 with the
+//   lines that did not on stderr.
 // - json (`--json`): like pipe, but every received frame is printed as one
 //   JSON line, for bots and scripts.
+//
+// What is shown is view.ts's; what typed lines do is commands.ts's.
 
 import { join } from "node:path";
 import { type Address, parseAddress } from "../address.ts";
@@ -17,19 +20,20 @@ import { type CliContext, parseFlags } from "../cli.ts";
 import { errorMessage, FatalError, UsageError } from "../errors.ts";
 import { checkNickname } from "../nickname.ts";
 import { preview, sanitize } from "../terminal_text.ts";
-import { formatWireTime } from "../time.ts";
 import { TrustPolicy } from "../trust_policy.ts";
+import { type CommandHost, commandsFor, runTyped } from "./commands.ts";
+import { complete } from "./completion.ts";
 import { chatConfigDir } from "./config_dir.ts";
 import { dialLink } from "./connect.ts";
 import { FINISH_DRAIN_MS, FINISH_WAIT_MS } from "./delivery.ts";
 import { readInputLines } from "./input.ts";
 import { identityFromFlags } from "./identity.ts";
-import { safeJsonLine } from "./json_output.ts";
 import { KnownHosts } from "./known_hosts.ts";
 import { SEND_BURST, SEND_RATE_PER_SECOND } from "./pacer.ts";
 import { Transcript } from "./render.ts";
-import { Session, type SessionEvents, type SessionStatus } from "./session.ts";
+import { Session, type SessionStatus } from "./session.ts";
 import { TerminalUi } from "./terminal.ts";
+import { commandProblem, View } from "./view.ts";
 
 /** The address offered when none is given on a terminal. */
 export const DEFAULT_ADDRESS = "localhost:1337";
@@ -40,11 +44,14 @@ const USAGE =
 
 Connects to a chat server over TLS and chats. On a terminal, what is
 missing is asked for; without one, each line of standard input is one
-message, and at end of input the client sends what is left, waits until a
+message (or a command such as /msg NICK TEXT or /ban NICK, as on a terminal;
+//text sends /text), and at end of input the client sends what is left, waits until a
 server that acks messages has confirmed every line (giving up after ${FINISH_WAIT_MS / 1000} s
 without progress; a server that never acks gets ${FINISH_DRAIN_MS / 1000} s), and leaves: exit
-status 0 when all got there, 1, listing on stderr those not delivered or
-not confirmed, otherwise. Messages go out at most ${SEND_RATE_PER_SECOND} a second (bursts of
+status 0 when all got there (and every command was done), 1, listing on
+stderr those not delivered or not confirmed (and the commands refused),
+otherwise. Kicked or banned by an operator, or refused as banned or not
+invited, the client says so and exits 1 without reconnecting. Messages go out at most ${SEND_RATE_PER_SECOND} a second (bursts of
 ${SEND_BURST}), under the server's rate limit.
 
 Options:
@@ -68,14 +75,6 @@ Your identity, presented to every server that asks (\`chat identity\`
 prints its fingerprint), is made on first use in identity.pem there.
 Colours are off with NO_COLOR or when standard output is not a terminal.
 `;
-
-const HELP = [
-  "commands:",
-  "  /help          this list",
-  "  /quit          leave (Ctrl-C and Ctrl-D too)",
-  "  //text         send a message that starts with /",
-  "Up/Down recall earlier lines; the usual line editing keys work.",
-];
 
 const FLAGS = {
   addr: { type: "string" },
@@ -155,8 +154,17 @@ export async function runClient(
 
   const ui = interactive ? new TerminalUi(context.terminal!()) : undefined;
   const transcript = new Transcript({ color });
-  const quit = new AbortController();
   let session: Session | undefined;
+  const view = new View({
+    ui,
+    json,
+    transcript,
+    stdout: context.stdout,
+    stderr: context.stderr,
+    nickname: () => session!.nickname,
+    status: (status) => ui?.setPrompt(promptFor(status, Date.now())),
+  });
+  const quit = new AbortController();
   const onSignal = () => quit.abort();
   context.signal.addEventListener("abort", onSignal);
   quit.signal.addEventListener("abort", () => {
@@ -173,10 +181,7 @@ export async function runClient(
       if (!address || !nickname) return 0;
     }
     const target = address!;
-    const notify = (text: string) => {
-      if (ui) ui.print(transcript.notice(text));
-      else context.stderr(`chat: ${sanitize(text)}\n`);
-    };
+    const notify = (text: string) => view.notify(text);
     const trust = new TrustPolicy({
       host: target.label,
       insecure: values.insecure === true,
@@ -185,35 +190,20 @@ export async function runClient(
       notify,
       ask: ui && (async (question) => /^\s*y(es)?\s*$/i.test((await ask(ui, question)) ?? "")),
     });
-    // Own messages are shown when they go out, so the transcript stays in order.
-    const echo = (text: string) => {
-      if (json) return;
-      const lines = transcript.message({
-        from: session!.nickname,
-        message: text,
-        time: formatWireTime(new Date()),
-      });
-      if (ui) ui.print(lines);
-      else context.stdout(lines.join("\n") + "\n");
-    };
-    const events: SessionEvents = {
-      message: (msg, line) => {
-        if (json) context.stdout(safeJsonLine(line) + "\n");
-        else if (ui) ui.print(transcript.message(msg));
-        else context.stdout(transcript.message(msg).join("\n") + "\n");
-      },
-      frame: (_frame, line) => {
-        if (json) context.stdout(safeJsonLine(line) + "\n");
-      },
-      notice: notify,
-      status: (status) => ui?.setPrompt(promptFor(status, Date.now())),
-      sent: echo,
-    };
+    /** Commands of §12–§13 refused or never answered: listed at the end of a pipe. */
+    const failedCommands: string[] = [];
     session = new Session({
       nickname: nickname!,
       label: target.label,
       interactive,
-      events,
+      events: {
+        ...view.events,
+        answer(command, line, outcome, frame) {
+          view.events.answer(command, line, outcome, frame);
+          const problem = commandProblem(outcome);
+          if (problem !== undefined) failedCommands.push(`${line.trim()}: ${problem}`);
+        },
+      },
       heartbeatMs: options.heartbeatMs,
       dial: (sink) =>
         dialLink(
@@ -238,17 +228,33 @@ export async function runClient(
       if (live.status.phase === "waiting") ui.setPrompt(promptFor(live.status, Date.now()));
     }, 1000);
     const stopInput = new AbortController();
+    /** Piped lines the client did not send (refused commands): listed at the end. */
+    const notSent: string[] = [];
+    const host: CommandHost = {
+      session: live,
+      notify,
+      notSent: (line) => notSent.push(line),
+      // A pipe's /quit ends its input: what was read goes out, the rest is not read.
+      quit: () => ui ? quit.abort() : stopInput.abort(),
+      sayQueued: ui !== undefined,
+    };
     try {
       if (ui) {
         ui.setHandlers({
-          line: (text) => handleTyped(text, live, ui, transcript, () => quit.abort()),
+          line: (text) => runTyped(text, host),
           quit: () => quit.abort(),
+          complete: (line) =>
+            complete(
+              line,
+              live.here.names,
+              commandsFor(live.here.known ? live.here.features : undefined),
+            ),
         });
       } else if (context.stdin) {
         const input = context.stdin();
         readInputLines(input, {
           // A full queue makes reading wait rather than drop lines.
-          line: (text) => live.room().then(() => submit(live, text, notify, false)),
+          line: (text) => live.room().then(() => runTyped(text, host)),
           skipped: notify,
         }, stopInput.signal).then(() => live.finish(), (error) => {
           notify(`cannot read standard input: ${errorMessage(error)}`);
@@ -258,13 +264,15 @@ export async function runClient(
         live.finish();
       }
       await live.run();
+      view.close();
       if (interactive) return 0;
-      const report = listed("not delivered", live.undelivered) +
+      const report = linesNotSent(notSent) + commandsNotDone(failedCommands) +
+        listed("not delivered", live.delivery.undelivered) +
         listed(
           "not confirmed (written, but the server, which acks messages, never acked these: " +
             "they may not have been stored)",
-          live.notConfirmed,
-        ) + unnamed(live.unnamedRefusals);
+          live.delivery.notConfirmed,
+        ) + unnamed(live.delivery.unnamedRefusals);
       context.stderr(report);
       return report === "" ? 0 : 1;
     } finally {
@@ -279,43 +287,9 @@ export async function runClient(
     }
     throw error;
   } finally {
+    view.close();
     context.signal.removeEventListener("abort", onSignal);
     ui?.close();
-  }
-}
-
-function handleTyped(
-  text: string,
-  session: Session,
-  ui: TerminalUi,
-  transcript: Transcript,
-  quit: () => void,
-): void {
-  if (text.trim() === "") return;
-  if (text.startsWith("/") && !text.startsWith("//")) {
-    const command = text.slice(1).trim().split(/\s+/)[0].toLowerCase();
-    if (command === "quit" || command === "exit" || command === "q") quit();
-    else if (command === "help" || command === "?") ui.print(transcript.notice(HELP.join("\n")));
-    else {
-      ui.print(transcript.notice(`unknown command /${command} (type /help for the commands)`));
-    }
-    return;
-  }
-  const notify = (notice: string) => ui.print(transcript.notice(notice));
-  submit(session, text.startsWith("//") ? text.slice(1) : text, notify, true);
-}
-
-/** Hands a line to the session; it is echoed when it goes out (SessionEvents.sent). */
-function submit(
-  session: Session,
-  text: string,
-  notify: (text: string) => void,
-  sayQueued: boolean,
-): void {
-  const result = session.submit(text);
-  if (!result.ok) notify(`not sent: ${result.reason}`);
-  else if (result.queued && sayQueued) {
-    notify(`not connected: "${preview(text)}" is queued and goes out after the login`);
   }
 }
 
@@ -378,6 +352,20 @@ function listed(what: string, texts: string[]): string {
   if (texts.length === 0) return "";
   return `chat: ${texts.length} message(s) ${what}:\n` +
     texts.map((text) => `chat:   ${sanitize(text)}\n`).join("");
+}
+
+/** `chat: N line(s) not sent:` and the lines (refused commands); nothing for none. */
+function linesNotSent(lines: string[]): string {
+  if (lines.length === 0) return "";
+  return `chat: ${lines.length} line(s) not sent:\n` +
+    lines.map((line) => `chat:   ${sanitize(line)}\n`).join("");
+}
+
+/** `chat: N command(s) not done:` and each with why (refused, unanswered); nothing for none. */
+function commandsNotDone(lines: string[]): string {
+  if (lines.length === 0) return "";
+  return `chat: ${lines.length} command(s) not done:\n` +
+    lines.map((line) => `chat:   ${sanitize(line)}\n`).join("");
 }
 
 /** The refusals that named no message (a core server's), as one line; nothing for none. */

@@ -2,15 +2,18 @@
 // outgoing queue (outgoing_queue.ts) and the replay filter
 // (replay_filter.ts), which decide but have no clock.
 //
-// - After each login nothing is sent until the replay is over (quiet for
-//   REPLAY_QUIET_MS, or REPLAY_MAX_WAIT_MS at most), so our messages come
-//   after it on every screen, and a message in doubt is resent only when
-//   the replay does not show it.
+// - After each login nothing is sent until the replay is over (the `who`
+//   event of §10 marks its end; without presence, quiet for REPLAY_QUIET_MS,
+//   or REPLAY_MAX_WAIT_MS at most), so our messages come after it on every
+//   screen, and a message in doubt is resent only when the replay does not
+//   show it.
 // - Then messages go out as fast as the pacing allows; a refusal for the
 //   server's rate limit or its storage pauses sending, then resends.
-// - End of input (pipes): send everything, wait for the acks (or, with a
-//   server that never acks, a short drain), then leave; give up when nothing
-//   moves for FINISH_WAIT_MS.
+// - End of input (pipes): send everything, wait for the acks, then leave
+//   (end_of_input.ts has its timers).
+// - A direct message (§11) goes the same way, with its id and ack, but
+//   only to a server that listed `direct`; the replay filter never sees it
+//   (never replayed, so no public line can be taken for one).
 //
 // The session (session.ts) owns the connection: it says when one is up,
 // logged in, or gone, and hands over what arrives; frames go out through it.
@@ -19,15 +22,17 @@ import {
   type ChatMessage,
   checkMessageText,
   DEFAULT_MAX_MESSAGE_BYTES,
+  encodeDirectSend,
   encodeSend,
   type StatusFrame,
 } from "../protocol.ts";
-import { preview } from "../terminal_text.ts";
+import { EndOfInput, type EndOfInputHost } from "./end_of_input.ts";
 import {
   MAX_QUEUED_MESSAGES,
   type OutgoingMessage,
   OutgoingQueue,
   type Pause,
+  quoted,
   RATE_LIMIT_REASON,
 } from "./outgoing_queue.ts";
 import { ReplayFilter } from "./replay_filter.ts";
@@ -37,39 +42,36 @@ import type { TimerHandle, Timers } from "./timers.ts";
 export const REPLAY_QUIET_MS = 300;
 /** ...or at the latest after this long; then waiting and unconfirmed messages are sent. */
 export const REPLAY_MAX_WAIT_MS = 3000;
-/** After end of input, give up when for this long no message went out or was confirmed. */
-export const FINISH_WAIT_MS = 10_000;
-/** After end of input, a server that has not acked yet gets this long to show that it acks. */
-export const FINISH_DRAIN_MS = 1000;
+export { FINISH_DRAIN_MS, FINISH_WAIT_MS } from "./end_of_input.ts";
+
+/** Why a direct message is not sent: the server did not list `direct` (§9). */
+export const NO_DIRECT_REASON = "this server does not support direct messages (/msg)";
 
 /** The answer to {@linkcode Delivery.submit}. */
 export type SubmitResult =
   | { ok: true; /** True when it waits for a connection. */ queued: boolean }
   | { ok: false; reason: string };
 
-/** What a {@linkcode Delivery} needs from its session. */
-export interface DeliveryHost {
+/** What a {@linkcode Delivery} needs from its session (`leave` and `stalled`: end of input). */
+export interface DeliveryHost extends EndOfInputHost {
   /** The server as the user knows it (`host:port`), for notices. */
   readonly label: string;
-  readonly timers: Timers;
   /** Uniform in [0, 1), for the messages' ids. */
   readonly random: () => number;
   /** Our nickname now (our own messages come back under it; it may change after a refusal). */
   nickname(): string;
+  /** True while a command waits for its answer (end of input waits for it too). */
+  awaitingAnswer(): boolean;
   /** Writes frames on the current connection. */
   write(text: string): void;
   /** A received message to show (repeats and our own already left out). */
   message(message: ChatMessage, line: string): void;
-  /** One of our messages went out for the first time (the moment to echo it). */
-  sent(text: string): void;
+  /** One of our messages went out for the first time (the moment to echo it); `to` for a direct one. */
+  sent(text: string, to?: string): void;
   /** A sentence for the user. */
   notice(text: string): void;
   /** What the status shows may have changed. */
   statusChanged(): void;
-  /** End of input is done: everything got there, or nothing is left to wait for. */
-  leave(): void;
-  /** End of input: nothing moved for FINISH_WAIT_MS. */
-  stalled(): void;
 }
 
 /**
@@ -84,6 +86,7 @@ export interface DeliveryHost {
  *   timers: REAL_TIMERS,
  *   random: Math.random,
  *   nickname: () => "bob",
+ *   awaitingAnswer: () => false,
  *   write: (text) => console.log(text),
  *   message: () => {},
  *   sent: () => {},
@@ -101,10 +104,12 @@ export class Delivery {
   readonly #timers: Timers;
   readonly #queue: OutgoingQueue;
   readonly #replay = new ReplayFilter<OutgoingMessage>();
+  readonly #end: EndOfInput;
   #online = false;
   #everOnline = false;
   #stopped = false;
-  #finishing = false;
+  /** Whether the server of the last login listed `direct`; undefined before the first login. */
+  #direct: boolean | undefined;
   /** After a login: wait for the replay before sending. */
   #holding = false;
   #holdDeadline = 0;
@@ -117,13 +122,17 @@ export class Delivery {
   #holdTimer: TimerHandle | undefined;
   #pumpTimer: TimerHandle | undefined;
   #pauseTimer: TimerHandle | undefined;
-  #drainTimer: TimerHandle | undefined;
-  #finishTimer: TimerHandle | undefined;
 
   constructor(host: DeliveryHost) {
     this.#host = host;
     this.#timers = host.timers;
     this.#queue = new OutgoingQueue(host.random, this.#timers.now());
+    this.#end = new EndOfInput(host, this.#queue, () => ({
+      loggedIn: this.#online,
+      everLoggedIn: this.#everOnline,
+      holding: this.#holding,
+      awaitingAnswer: host.awaitingAnswer(),
+    }));
   }
 
   /** Typed messages not yet sent. */
@@ -148,7 +157,7 @@ export class Delivery {
 
   /** True after end of input ({@linkcode finish}). */
   get finishing(): boolean {
-    return this.#finishing;
+    return this.#end.finishing;
   }
 
   /** The last seq seen: the login's `since`. */
@@ -157,14 +166,17 @@ export class Delivery {
   }
 
   /**
-   * Queues a message; it goes out as soon as the connection, the replay and
-   * the pacing allow. Refuses an empty or too long message and one that
-   * would overflow the queue.
+   * Queues a message (a direct one with its recipient `to`); it goes out as
+   * soon as the connection, the replay and the pacing allow. Refuses an
+   * empty or too long message, one that would overflow the queue, and a
+   * direct one when the server did not list `direct`.
    */
-  submit(text: string): SubmitResult {
+  submit(text: string, to?: string): SubmitResult {
     const invalid = checkMessageText(text, DEFAULT_MAX_MESSAGE_BYTES);
     if (invalid) return { ok: false, reason: invalid };
-    if (this.#stopped || this.#finishing) return { ok: false, reason: "the session is ending" };
+    if (this.#stopped || this.finishing) return { ok: false, reason: "the session is ending" };
+    // Before the first login nobody knows: it waits, and goes only where `direct` is listed.
+    if (to !== undefined && this.#direct === false) return { ok: false, reason: NO_DIRECT_REASON };
     if (!this.#queue.hasRoom) {
       return {
         ok: false,
@@ -173,7 +185,7 @@ export class Delivery {
     }
     const connected = this.#online;
     // Lines waiting for the first login are ordinary; lines typed while cut off are news.
-    this.#queue.add(text, !connected && this.#everOnline);
+    this.#queue.add(text, !connected && this.#everOnline, to);
     this.#pump();
     return { ok: true, queued: !connected };
   }
@@ -186,10 +198,7 @@ export class Delivery {
 
   /** End of input: send what is pending, wait for it to be confirmed, then leave. */
   finish(): void {
-    if (this.#finishing) return;
-    this.#finishing = true;
-    this.#progress();
-    this.#maybeFinish();
+    this.#end.begin();
   }
 
   /** A connection is open (before its login). */
@@ -198,10 +207,20 @@ export class Delivery {
     this.#here = { sent: 0, unnamed: 0 };
   }
 
-  /** The login succeeded: hold the messages until its replay is over. */
-  online(first: boolean): void {
+  /**
+   * The login succeeded: hold the messages until its replay is over.
+   * `direct`: whether the server listed it; if not, waiting direct
+   * messages are not delivered (never sent as public text).
+   */
+  online(first: boolean, direct: boolean): void {
     this.#online = true;
     this.#everOnline = true;
+    this.#direct = direct;
+    if (!direct) {
+      for (const item of this.#queue.dropDirect()) {
+        this.#host.notice(`not delivered: ${quoted(item)}: ${NO_DIRECT_REASON}`);
+      }
+    }
     if (this.#replay.loggedIn(first)) {
       this.#host.notice("the server's replay begins here (messages already shown are skipped)");
     }
@@ -212,6 +231,18 @@ export class Delivery {
     this.#armHold();
   }
 
+  /**
+   * An answer came: a `who` event (§10; the one after a login, `atLogin`,
+   * ends its replay) or a command's (§12–§13). End of input may be done.
+   */
+  answered(atLogin: boolean): void {
+    if (atLogin && this.#holding) {
+      this.#holdDeadline = this.#timers.now();
+      this.#armHold();
+    }
+    this.#end.check();
+  }
+
   /** A message from the server: shown unless the replay filter leaves it out. */
   message(message: ChatMessage, line: string): void {
     if (this.#holding) this.#armHold();
@@ -219,8 +250,8 @@ export class Delivery {
     if (verdict.restarted) this.#host.notice("the server's message numbers restarted");
     if (verdict.arrived) {
       this.#queue.arrived(verdict.arrived);
-      this.#host.notice(`delivered: "${preview(verdict.arrived.text)}"`);
-      this.#progress();
+      this.#host.notice(`delivered: ${quoted(verdict.arrived)}`);
+      this.#end.progress();
       this.#host.statusChanged();
     }
     if (verdict.show) this.#host.message(message, line);
@@ -234,20 +265,20 @@ export class Delivery {
     if (outcome.kind === "retry") {
       this.#replay.withdrawn(item);
       if (outcome.why === "rate limit") this.#rateLimited();
-      else this.#storageUnavailable(item.text);
+      else this.#storageUnavailable(item);
       this.#settleUnnamedRefusals();
       this.#host.statusChanged();
       return;
     }
     if (outcome.kind === "confirmed") {
       this.#replay.confirmed(item);
-      if (item.announce) this.#host.notice(`delivered: "${preview(item.text)}"`);
+      if (item.announce) this.#host.notice(`delivered: ${quoted(item)}`);
     } else {
       this.#replay.withdrawn(item);
-      this.#host.notice(`not delivered: "${preview(item.text)}": ${outcome.reason}`);
+      this.#host.notice(`not delivered: ${quoted(item)}: ${outcome.reason}`);
     }
     this.#settleUnnamedRefusals();
-    this.#progress();
+    this.#end.progress();
     this.#pump();
   }
 
@@ -285,14 +316,14 @@ export class Delivery {
     this.#clearTimers();
     this.#queue.connectionLost();
     this.#replay.connectionLost(); // After the queue marked what is in doubt.
-    this.#maybeFinish(); // Cut off with nothing left to send: no need to come back.
+    this.#end.check(); // Cut off with nothing left to send: no need to come back.
   }
 
   /** The session ends: no more timers, and whoever waits for room goes on. */
   stop(): void {
     this.#stopped = true;
     this.#clearTimers();
-    this.#clearFinishTimer();
+    this.#end.stop();
     this.#wakeRoomWaiters();
   }
 
@@ -316,11 +347,11 @@ export class Delivery {
   }
 
   /** The server could not store a message: pause, then resend one message at a time. */
-  #storageUnavailable(text: string): void {
+  #storageUnavailable(item: OutgoingMessage): void {
     const pause = this.#queue.storageUnavailable();
     if (!pause) return;
     this.#host.notice(
-      `the server cannot store messages right now; resending "${preview(text)}" in ${
+      `the server cannot store messages right now; resending ${quoted(item)} in ${
         pause.ms / 1000
       } s`,
     );
@@ -378,42 +409,19 @@ export class Delivery {
     }
     this.#wakeRoomWaiters();
     this.#host.statusChanged();
-    this.#maybeFinish();
+    this.#end.check();
   }
 
   #send(item: OutgoingMessage): void {
-    this.#host.write(encodeSend(item.text, item.id));
+    const to = item.to;
+    this.#host.write(
+      to === undefined ? encodeSend(item.text, item.id) : encodeDirectSend(to, item.text, item.id),
+    );
     this.#here.sent++;
-    if (this.#queue.sent(item)) this.#host.sent(item.text);
-    this.#replay.sent(item);
-    this.#progress();
-  }
-
-  #maybeFinish(): void {
-    if (!this.#finishing || this.#stopped) return;
-    const step = this.#queue.finishStep({
-      loggedIn: this.#online,
-      everLoggedIn: this.#everOnline,
-      holding: this.#holding,
-    });
-    if (step === "leave") {
-      this.#host.leave();
-    } else if (step === "drain") {
-      this.#drainTimer ??= this.#timers.setTimeout(() => {
-        this.#drainTimer = undefined;
-        if (!this.#queue.serverAcks) this.#host.leave();
-      }, FINISH_DRAIN_MS);
-    }
-  }
-
-  /** After end of input, something moved: the deadline starts again. */
-  #progress(): void {
-    if (!this.#finishing || this.#stopped) return;
-    this.#clearFinishTimer();
-    this.#finishTimer = this.#timers.setTimeout(() => {
-      this.#finishTimer = undefined;
-      this.#host.stalled();
-    }, FINISH_WAIT_MS);
+    if (this.#queue.sent(item)) this.#host.sent(item.text, to);
+    // Only public messages come back in a replay.
+    if (to === undefined) this.#replay.sent(item);
+    this.#end.progress();
   }
 
   #wakeRoomWaiters(): void {
@@ -429,19 +437,14 @@ export class Delivery {
     this.#pumpTimer = undefined;
   }
 
-  #clearFinishTimer(): void {
-    if (this.#finishTimer !== undefined) this.#timers.clearTimeout(this.#finishTimer);
-    this.#finishTimer = undefined;
-  }
-
   /** The timers of one connection (the finish deadline outlives a connection). */
   #clearTimers(): void {
     this.#clearPumpTimer();
-    for (const handle of [this.#holdTimer, this.#pauseTimer, this.#drainTimer]) {
+    for (const handle of [this.#holdTimer, this.#pauseTimer]) {
       if (handle !== undefined) this.#timers.clearTimeout(handle);
     }
     this.#holdTimer = undefined;
     this.#pauseTimer = undefined;
-    this.#drainTimer = undefined;
+    this.#end.connectionGone();
   }
 }

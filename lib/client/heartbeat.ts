@@ -6,7 +6,9 @@
 //
 // Every receiver skips blank lines (PROTOCOL.md §1), so a server that does
 // not look for heartbeats sees nothing, and a busy client never sends one:
-// any write pushes the next beat back.
+// any write pushes the next beat back. A server that answers a blank line
+// with an error anyway (`lastWasBeat` tells the session that an error
+// without an id answers a beat) gets no more (`disable`).
 
 import type { TimerHandle, Timers } from "./timers.ts";
 
@@ -38,6 +40,8 @@ export class Heartbeat {
   #lastWrite = 0;
   #timer: TimerHandle | undefined;
   #running = false;
+  #lastWasBeat = false;
+  #disabled = false;
 
   constructor(timers: Timers, intervalMs: number, beat: () => void) {
     if (!(intervalMs > 0)) {
@@ -48,9 +52,15 @@ export class Heartbeat {
     this.#beat = beat;
   }
 
-  /** Starts beating (again), counting from now. */
+  /** True when the last write was a beat: an error without an id now answers it. */
+  get lastWasBeat(): boolean {
+    return this.#lastWasBeat;
+  }
+
+  /** Starts beating (again), counting from now; never after {@linkcode disable}. */
   start(): void {
     this.stop();
+    if (this.#disabled) return;
     this.#running = true;
     this.#lastWrite = this.#timers.now();
     this.#arm(this.#intervalMs);
@@ -59,6 +69,13 @@ export class Heartbeat {
   /** Something was written: the next beat is due a whole interval from now. */
   wrote(): void {
     this.#lastWrite = this.#timers.now();
+    this.#lastWasBeat = false;
+  }
+
+  /** No more beats, ever: the server answers them with an error. */
+  disable(): void {
+    this.#disabled = true;
+    this.stop();
   }
 
   /** No more beats until {@linkcode start}. */
@@ -75,6 +92,7 @@ export class Heartbeat {
       if (idle >= this.#intervalMs) {
         this.#lastWrite = this.#timers.now();
         this.#beat();
+        this.#lastWasBeat = true;
         // The beat may have stopped (or restarted) the heartbeat.
         if (this.#running && this.#timer === undefined) this.#arm(this.#intervalMs);
       } else {

@@ -21,12 +21,17 @@
 //   confirmed" of what was written to a server that acks but did not ack it.
 // - A message in flight when the connection dropped is in doubt: the replay
 //   filter (replay_filter.ts) decides whether it arrived.
+// - A direct message (§11) carries its recipient (`to`) from the moment it
+//   is typed, so it can only ever go out as one; its recipient's server may
+//   turn out not to speak `direct`, and then it is dropped as not delivered
+//   (`dropDirect`), never sent as public text.
 //
 // Nothing here has a timer or a connection: the sending side (delivery.ts)
 // asks what to send now (`next`), passing the clock, and arms the timers the
 // answers call for.
 
 import type { StatusFrame } from "../protocol.ts";
+import { preview } from "../terminal_text.ts";
 import { SEND_BURST, SEND_RATE_PER_SECOND, SendPacer } from "./pacer.ts";
 
 /** The most typed messages waiting to be sent; beyond it `submit` refuses and input waits. */
@@ -53,6 +58,8 @@ export interface OutgoingMessage {
   /** The id it is sent with; the server's ack names it. */
   readonly id: string;
   readonly text: string;
+  /** A direct message's recipient (§11); undefined for a public message. */
+  readonly to?: string;
   /** Say "delivered" when confirmed: it waited offline or is being resent. */
   readonly announce: boolean;
   /** It was in flight when the connection dropped: resend unless the replay shows it. */
@@ -101,6 +108,8 @@ export interface LinkState {
   everLoggedIn: boolean;
   /** Waiting for the login's replay before sending. */
   holding: boolean;
+  /** A command (/who) waits for its answer. */
+  awaitingAnswer?: boolean;
 }
 
 /** What end of input does next: leave now, wait for more to happen, or give a server that may never ack a short drain. */
@@ -122,7 +131,7 @@ export class OutgoingQueue {
   #idCounter = 0;
   #items: Entry[] = [];
   /** Messages the server refused (other than for its rate limit or storage), for `undelivered`. */
-  #refused: { order: number; text: string }[] = [];
+  #refused: { order: number; text: string; to?: string }[] = [];
   /** The server acked a message: the one proof that it acks. */
   #acked = false;
 
@@ -190,7 +199,7 @@ export class OutgoingQueue {
    */
   get undelivered(): string[] {
     const lost = this.#items.filter((item) => !item.written);
-    return [...this.#refused, ...lost].sort((a, b) => a.order - b.order).map((item) => item.text);
+    return [...this.#refused, ...lost].sort((a, b) => a.order - b.order).map(asTyped);
   }
 
   /**
@@ -200,16 +209,20 @@ export class OutgoingQueue {
    */
   get notConfirmed(): string[] {
     if (!this.#acked) return [];
-    return this.#items.filter((item) => item.written).map((item) => item.text);
+    return this.#items.filter((item) => item.written).map(asTyped);
   }
 
-  /** Queues a message (the caller checked {@linkcode hasRoom}); `announce`: say when it is delivered. */
-  add(text: string, announce: boolean): void {
+  /**
+   * Queues a message (the caller checked {@linkcode hasRoom}); `announce`:
+   * say when it is delivered; `to`: a direct message's recipient.
+   */
+  add(text: string, announce: boolean, to?: string): void {
     const order = ++this.#idCounter;
     this.#items.push({
       order,
       id: `${this.#idPrefix}-${order.toString(36)}`,
       text,
+      ...(to === undefined ? {} : { to }),
       state: "queued",
       announce,
       inDoubt: false,
@@ -269,9 +282,20 @@ export class OutgoingQueue {
     }
     this.#items.splice(index, 1);
     if (frame.status === "ok") return { kind: "confirmed", item };
-    this.#refused.push({ order: item.order, text: item.text });
-    if (this.#refused.length > MAX_UNCONFIRMED) this.#refused.shift();
+    this.#refuse(item);
     return { kind: "refused", item, reason: frame.reason ?? "refused by the server" };
+  }
+
+  /**
+   * The server does not speak `direct`: every direct message not yet sent
+   * leaves the queue as not delivered (and is returned), so none can ever
+   * reach a server that would relay it publicly.
+   */
+  dropDirect(): OutgoingMessage[] {
+    const dropped = this.#items.filter((item) => item.to !== undefined);
+    this.#items = this.#items.filter((item) => item.to === undefined);
+    for (const item of dropped) this.#refuse(item);
+    return dropped;
   }
 
   /** The server refused a message over its rate limit without saying which (an older server). */
@@ -382,7 +406,7 @@ export class OutgoingQueue {
     // Cut off with nothing left to send: no need to come back.
     if (this.empty && link.everLoggedIn && !link.loggedIn) return "leave";
     // Otherwise wait for the login and its replay (`--json < /dev/null` prints the history).
-    if (!link.loggedIn || link.holding) return "wait";
+    if (!link.loggedIn || link.holding || link.awaitingAnswer) return "wait";
     if (this.queued > 0) return "wait";
     if (this.empty) return "leave";
     // Sent, not confirmed: a server that acks will (or FINISH_WAIT_MS gives up).
@@ -394,4 +418,20 @@ export class OutgoingQueue {
   #entry(message: OutgoingMessage): Entry | undefined {
     return this.#items.find((item) => item === message);
   }
+
+  #refuse(item: Entry): void {
+    this.#refused.push({ order: item.order, text: item.text, to: item.to });
+    if (this.#refused.length > MAX_UNCONFIRMED) this.#refused.shift();
+  }
+}
+
+/** A message as the user typed it: the text, or `/msg NICK text` for a direct one. */
+export function asTyped(message: { text: string; to?: string }): string {
+  return message.to === undefined ? message.text : `/msg ${message.to} ${message.text}`;
+}
+
+/** A message as notices quote it: `"text…"`, or `-> alice: "text…"` for a direct one. */
+export function quoted(message: { text: string; to?: string }): string {
+  const text = `"${preview(message.text)}"`;
+  return message.to === undefined ? text : `-> ${message.to}: ${text}`;
 }

@@ -1,6 +1,8 @@
 // How chat lines look: the time in local time, the nickname in its colour,
 // the text, continuation lines indented under the first, a separator when
-// the day changes, and notices.
+// the day changes, and notices. Direct messages (§11) look apart from public
+// ones: `*alice* text` from alice, `-> alice: text` to her, the text in
+// DIRECT_COLOR; presence lines (§10: joins, leaves, who is here) are dimmed.
 //
 // Pure formatting on typed values: the time zone and whether to colour are
 // passed in, nothing here reads the clock or the environment, so the tests
@@ -36,6 +38,9 @@ export const NICK_COLORS = [
   "magentaBright",
   "cyanBright",
 ] as const;
+
+/** The colour of a direct message's text (public texts are never coloured). */
+export const DIRECT_COLOR = "magentaBright";
 
 /** Options of a {@linkcode Transcript}. */
 export interface TranscriptOptions {
@@ -96,6 +101,27 @@ export class Transcript {
 
   /** The display lines of one message (a day separator first when the day changed). */
   message(message: ShownMessage, suffix?: string): string[] {
+    return this.#lines(message, "public", suffix);
+  }
+
+  /**
+   * The display lines of a direct message: `*from* text` as received, or,
+   * with `to` (one we sent), `-> to: text`.
+   */
+  direct(message: ShownMessage & { to?: string }): string[] {
+    return this.#lines(message, message.to === undefined ? "from" : "to");
+  }
+
+  /** A presence line (joins, leaves, who is here): `*** text`, dimmed, sanitised. */
+  presence(text: string): string[] {
+    return [this.#paint("dim", `*** ${sanitize(text)}`)];
+  }
+
+  #lines(
+    message: ShownMessage & { to?: string },
+    kind: "public" | "from" | "to",
+    suffix?: string,
+  ): string[] {
     const out: string[] = [];
     const parsed = parseWireTime(message.time);
     let clock: string;
@@ -109,16 +135,23 @@ export class Transcript {
     } else {
       clock = message.time === "" ? "--:--" : sanitize(truncate(message.time, MAX_SHOWN_RAW_TIME));
     }
-    const nick = sanitize(truncate(message.from, MAX_SHOWN_NICKNAME));
-    const head = `${clock} <${nick}> `;
+    const who = kind === "to" ? message.to! : message.from;
+    const nick = sanitize(truncate(who, MAX_SHOWN_NICKNAME));
+    const [open, close] = kind === "public"
+      ? ["<", ">"]
+      : kind === "from"
+      ? ["*", "*"]
+      : ["-> ", ":"];
+    const head = `${clock} ${open}${nick}${close} `;
     const indent = " ".repeat(Math.min(codePoints(head), MAX_INDENT));
-    const lines = message.message.split(/\r?\n/).map(sanitize);
+    const text = kind === "public" ? false : DIRECT_COLOR;
+    const lines = message.message.split(/\r?\n/).map((line) => this.#paint(text, sanitize(line)));
     const tail = suffix === undefined ? "" : ` ${this.#paint("dim", suffix)}`;
     lines.forEach((line, i) => {
       const end = i === lines.length - 1 ? tail : "";
       if (i === 0) {
-        const name = this.#paint(this.#color && this.#colorOf(message.from), nick);
-        out.push(`${this.#paint("dim", clock)} <${name}> ${line}${end}`);
+        const name = this.#paint(this.#color && this.#colorOf(who), nick);
+        out.push(`${this.#paint("dim", clock)} ${open}${name}${close} ${line}${end}`);
       } else {
         out.push(`${indent}${line}${end}`);
       }

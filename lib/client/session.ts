@@ -13,6 +13,12 @@
 //   sending side (delivery.ts): the outgoing queue with its ids, acks and
 //   pacing, and the replay filter that skips repeats and recognises our own
 //   messages. `undelivered` says what did not get there.
+// - The room (room.ts): every login asks for the features the client
+//   speaks (§9); presence events and direct messages (§10, §11) go to the
+//   caller as they come, and /who and /msg are refused, with nothing sent,
+//   unless the server listed their feature.
+// - Commands of §12–§13 wait for their answers in order
+//   (pending_commands.ts); a ban or a kick ends the run (refusals.ts).
 //
 // This file owns the connection, the login's timers and the wait between
 // attempts. Nothing here touches the terminal: what to show goes to
@@ -21,12 +27,15 @@
 import { decodeServerFrame, encodeLogin, type StatusFrame } from "../protocol.ts";
 import { FatalError, Unavailable } from "../errors.ts";
 import type { Link, LinkSink } from "./connect.ts";
-import { Delivery, FINISH_WAIT_MS, type SubmitResult } from "./delivery.ts";
+import { Delivery, type SubmitResult } from "./delivery.ts";
+import { stallReport } from "./end_of_input.ts";
 import { backoffDelay } from "./backoff.ts";
 import { Heartbeat, HEARTBEAT_LINE, HEARTBEAT_MS } from "./heartbeat.ts";
-import { STORAGE_REASON } from "./outgoing_queue.ts";
+import { type CommandResult, type OpsCommand, PendingCommands } from "./pending_commands.ts";
+import { cutReason, loginRefusal } from "./refusals.ts";
+import { CLIENT_FEATURES, Room, type WhoResult } from "./room.ts";
 import type { Phase, SessionEvents, SessionOptions, SessionStatus } from "./session_types.ts";
-import { REAL_TIMERS, type TimerHandle, type Timers } from "./timers.ts";
+import { REAL_TIMERS, type TimerHandle, type Timers, wakeableSleep } from "./timers.ts";
 
 export type { Phase, SessionEvents, SessionOptions, SessionStatus };
 
@@ -45,6 +54,8 @@ export class Session {
   readonly #random: () => number;
   readonly #delivery: Delivery;
   readonly #heartbeat: Heartbeat;
+  readonly #room = new Room((frame) => this.#write(frame));
+  readonly #commands: PendingCommands;
   #nickname: string;
 
   #phase: Phase = "connecting";
@@ -61,10 +72,6 @@ export class Session {
   #failure: FatalError | undefined;
   /** When the current login went out, to say how long it waited. */
   #loginSentAt = 0;
-  /** The last write was a heartbeat, so an error without an id now answers it. */
-  #beatLast = false;
-  /** The server answered a heartbeat with an error: none are sent to it any more. */
-  #heartbeatOff = false;
   /** The last status reported, to report only changes. */
   #lastStatus = "";
   #loginTimers: TimerHandle[] = [];
@@ -80,27 +87,37 @@ export class Session {
       timers: this.#timers,
       random: this.#random,
       nickname: () => this.#nickname,
+      awaitingAnswer: () => this.#room.awaitingAnswer || this.#commands.awaiting,
       write: (text) => this.#write(text),
       message: (message, line) => this.#events.message(message, line),
-      sent: (text) => this.#events.sent(text),
+      sent: (text, to) => this.#events.sent(text, to),
       notice: (text) => this.#events.notice(text),
       statusChanged: () => this.#emitStatus(),
       leave: () => this.quit(),
       stalled: () => this.#giveUp(),
     });
+    this.#commands = new PendingCommands({
+      write: (text) => this.#write(text),
+      known: () => this.#room.known,
+      supports: (feature) => this.#room.supports(feature),
+      online: () => this.#loggedIn,
+      done: (command, line, outcome, frame) => this.#events.answer(command, line, outcome, frame),
+    });
     this.#heartbeat = new Heartbeat(
       this.#timers,
       options.heartbeatMs ?? HEARTBEAT_MS,
-      () => {
-        this.#link?.write(HEARTBEAT_LINE);
-        this.#beatLast = true;
-      },
+      () => this.#link?.write(HEARTBEAT_LINE),
     );
   }
 
   /** The nickname in use (it changes when the user picks another after a refusal). */
   get nickname(): string {
     return this.#nickname;
+  }
+
+  /** The features and the people of the room, as the server of the last login showed them. */
+  get here(): Pick<Room, "known" | "supports" | "features" | "names"> {
+    return this.#room;
   }
 
   /** The current status. */
@@ -115,19 +132,9 @@ export class Session {
     };
   }
 
-  /** The messages known not to have reached the server ({@linkcode Delivery.undelivered}). */
-  get undelivered(): string[] {
-    return this.#delivery.undelivered;
-  }
-
-  /** Written to a server that acks, never acked ({@linkcode Delivery.notConfirmed}). */
-  get notConfirmed(): string[] {
-    return this.#delivery.notConfirmed;
-  }
-
-  /** Refusals that named no message ({@linkcode Delivery.unnamedRefusals}). */
-  get unnamedRefusals(): { count: number; reason: string } {
-    return this.#delivery.unnamedRefusals;
+  /** What did not get there: {@linkcode Delivery.undelivered}, `notConfirmed`, `unnamedRefusals`. */
+  get delivery(): Pick<Delivery, "undelivered" | "notConfirmed" | "unnamedRefusals"> {
+    return this.#delivery;
   }
 
   /**
@@ -150,7 +157,10 @@ export class Session {
         this.#retryAt = this.#timers.now() + delay;
         this.#events.notice(`${outcome.reason}; reconnecting in ${Math.ceil(delay / 1000)} s`);
         this.#setPhase("waiting");
-        await this.#sleep(delay);
+        const sleep = wakeableSleep(this.#timers, delay);
+        this.#wake = sleep.wake;
+        await sleep.done;
+        this.#wake = undefined;
       }
     } catch (error) {
       if (!this.#stopping) throw error;
@@ -159,14 +169,25 @@ export class Session {
       this.#clearLoginTimers();
       this.#heartbeat.stop();
       this.#delivery.stop();
+      this.#commands.stop();
       this.#setPhase("closed");
     }
     if (this.#failure) throw this.#failure;
   }
 
-  /** Queues a message, or says why not ({@linkcode Delivery.submit}). */
-  submit(text: string): SubmitResult {
-    return this.#delivery.submit(text);
+  /** Queues a message (with `to`, a direct one), or says why not ({@linkcode Delivery.submit}). */
+  submit(text: string, to?: string): SubmitResult {
+    return this.#delivery.submit(text, to);
+  }
+
+  /** Asks the server who is here, or says why not ({@linkcode Room.who}). */
+  who(): WhoResult {
+    return this.#room.who();
+  }
+
+  /** Sends a command of §12–§13 (typed as `line`), or says why not ({@linkcode PendingCommands.submit}). */
+  command(command: OpsCommand, line: string): CommandResult {
+    return this.#commands.submit(command, line);
   }
 
   /** Resolves when the queue has room (or the session ended): a long pipe waits, never overflows. */
@@ -257,23 +278,21 @@ export class Session {
     if (!this.#link) return;
     this.#awaitingLogin = true;
     this.#loginSentAt = this.#timers.now();
-    this.#write(encodeLogin(this.#nickname, this.#delivery.lastSeq));
+    this.#write(encodeLogin(this.#nickname, this.#delivery.lastSeq, CLIENT_FEATURES));
     this.#setPhase("logging-in");
     this.#clearLoginTimers();
-    this.#loginTimers.push(this.#timers.setTimeout(() => {
-      this.#events.notice(
-        `still waiting for ${this.#options.label} to answer the login` +
-          (this.#options.interactive ? " (/quit to leave)" : ""),
-      );
-    }, LOGIN_NOTICE_MS));
+    const label = this.#options.label;
+    const leave = this.#options.interactive ? " (/quit to leave)" : "";
+    this.#loginTimers.push(this.#timers.setTimeout(
+      () => this.#events.notice(`still waiting for ${label} to answer the login${leave}`),
+      LOGIN_NOTICE_MS,
+    ));
     if (!this.#options.interactive) {
-      this.#loginTimers.push(this.#timers.setTimeout(() => {
-        this.#fail?.(
-          new FatalError(
-            `${this.#options.label} did not answer the login within ${LOGIN_TIMEOUT_MS / 1000} s`,
-          ),
-        );
-      }, LOGIN_TIMEOUT_MS));
+      const seconds = LOGIN_TIMEOUT_MS / 1000;
+      this.#loginTimers.push(this.#timers.setTimeout(
+        () => this.#fail?.(new FatalError(`${label} did not answer the login within ${seconds} s`)),
+        LOGIN_TIMEOUT_MS,
+      ));
     }
   }
 
@@ -283,26 +302,41 @@ export class Session {
       this.#events.notice(`ignored a frame from the server: ${frame.reason}`);
       return;
     }
-    if (frame.type === "message") {
+    if (frame.type === "direct" && !this.#room.supports("direct")) {
+      // A server that did not list `direct` relayed it to everybody (a core server keeps a `to`).
+      this.#delivery.message({ from: frame.from, message: frame.message, time: frame.time }, text);
+    } else if (frame.type === "message") {
       this.#delivery.message(frame, text);
-      return;
+    } else if (frame.type === "direct") {
+      this.#events.direct(frame, text);
+    } else if (frame.type === "who" || frame.type === "join" || frame.type === "leave") {
+      const atLogin = this.#room.apply(frame);
+      this.#events.presence(frame, text, atLogin);
+      if (frame.type === "who") this.#delivery.answered(atLogin);
+    } else if (frame.type !== "status" || !this.#onStatus(frame, text)) {
+      this.#events.frame(frame, text);
     }
-    if (frame.type === "status") this.#onStatus(frame);
-    this.#events.frame(frame, text);
   }
 
-  #onStatus(frame: StatusFrame): void {
+  /** Handles a status frame; true when it was an answer to a command, shown as such. */
+  #onStatus(frame: StatusFrame, line: string): boolean {
     if (frame.id !== undefined) {
       this.#delivery.ack(frame);
     } else if (this.#awaitingLogin) {
       this.#awaitingLogin = false;
       this.#clearLoginTimers();
-      if (frame.status === "ok") this.#onLoginOk();
+      if (frame.status === "ok") this.#onLoginOk(frame.features);
       else this.#onLoginRefused(frame.reason);
-    } else if (frame.status === "error" && this.#beatLast) {
+    } else if (cutReason(frame) !== undefined) {
+      // An operator cut us off (§13); the server closes the connection. Shown as a frame too.
+      this.#failure = new FatalError(`${frame.reason} (${this.#options.label}; not reconnecting)`);
+      this.quit();
+    } else if (this.#commands.answer(frame, line)) {
+      this.#delivery.answered(false);
+      return true;
+    } else if (frame.status === "error" && this.#heartbeat.lastWasBeat) {
       // PROTOCOL.md §1 says to skip blank lines; this server does not.
-      this.#heartbeat.stop();
-      this.#heartbeatOff = true;
+      this.#heartbeat.disable();
       this.#events.notice(
         `${this.#options.label} answers a blank line with an error ` +
           `(${frame.reason ?? "no reason given"}): no more heartbeats to it`,
@@ -310,10 +344,12 @@ export class Session {
     } else if (frame.status === "error") {
       this.#delivery.refused(frame.reason);
     }
+    return false;
   }
 
-  #onLoginOk(): void {
+  #onLoginOk(features: string[] | undefined): void {
     const first = !this.#everLoggedIn;
+    const unasked = this.#room.loggedIn(features);
     this.#loggedIn = true;
     this.#everLoggedIn = true;
     this.#events.notice(
@@ -321,28 +357,33 @@ export class Session {
         ? `logged in to ${this.#options.label} as ${this.#nickname}`
         : `reconnected to ${this.#options.label}`,
     );
-    this.#delivery.online(first);
+    this.#delivery.online(first, this.#room.supports("direct"));
+    this.#commands.loggedIn();
+    if (unasked) this.#events.notice(unasked);
     // Only once logged in: a server that wrongly answers a blank line would
     // have its error taken for the login's answer.
-    if (!this.#heartbeatOff) this.#heartbeat.start();
+    this.#heartbeat.start();
     this.#setPhase("online");
   }
 
   #onLoginRefused(reason: string | undefined): void {
-    const why = reason ?? "nickname taken or not allowed";
-    if (this.#everLoggedIn || (why === STORAGE_REASON && this.#options.interactive)) {
+    const choose = this.#options.chooseNickname;
+    const refusal = loginRefusal(reason, this.#nickname, {
+      everLoggedIn: this.#everLoggedIn,
+      interactive: this.#options.interactive,
+      canChoose: choose !== undefined,
+    });
+    if (refusal.then === "fail") {
+      this.#fail?.(new FatalError(refusal.text));
+      return;
+    }
+    this.#events.notice(refusal.text);
+    if (refusal.then === "retry") {
       // Often the server has not yet noticed our old connection: retry later.
-      this.#events.notice(`login as ${this.#nickname} refused: ${why}`);
       this.#link?.end();
       return;
     }
-    const choose = this.#options.chooseNickname;
-    if (!choose) {
-      this.#fail?.(new FatalError(`login as ${this.#nickname} refused: ${why}`));
-      return;
-    }
-    this.#events.notice(`login as ${this.#nickname} refused: ${why}`);
-    choose(why).then((next) => {
+    choose!(refusal.why).then((next) => {
       if (next === undefined) {
         this.quit();
         return;
@@ -359,7 +400,9 @@ export class Session {
     this.#awaitingLogin = false;
     this.#clearLoginTimers();
     this.#heartbeat.stop();
+    this.#room.offline();
     this.#delivery.offline();
+    this.#commands.offline();
     this.#emitStatus();
   }
 
@@ -368,49 +411,20 @@ export class Session {
     if (!this.#link) return;
     this.#link.write(text);
     this.#heartbeat.wrote();
-    this.#beatLast = false;
   }
 
-  /**
-   * After end of input, nothing moved for FINISH_WAIT_MS: say where it got
-   * stuck, and leave. Never logged in, the run fails: a script must not
-   * take a server that never answered for an empty chat.
-   */
+  /** After end of input, nothing moved for FINISH_WAIT_MS: say where it got stuck, and leave. */
   #giveUp(): void {
-    const seconds = `${FINISH_WAIT_MS / 1000} s`;
-    const label = this.#options.label;
-    if (!this.#everLoggedIn) {
-      const waited = Math.ceil((this.#timers.now() - this.#loginSentAt) / 1000);
-      this.#failure = new FatalError(
-        this.#awaitingLogin
-          ? `${label} did not answer the login within ${waited} s`
-          : `could not connect to ${label} within ${seconds}`,
-      );
-      this.quit();
-      return;
-    }
-    this.#events.notice(
-      this.#loggedIn
-        ? `giving up: ${label} confirmed nothing for ${seconds}`
-        : this.#awaitingLogin
-        ? `giving up: ${label} did not answer the login for ${seconds}`
-        : `giving up: could not reconnect to ${label} within ${seconds}`,
-    );
-    this.quit();
-  }
-
-  #sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const handle = this.#timers.setTimeout(() => {
-        this.#wake = undefined;
-        resolve();
-      }, ms);
-      this.#wake = () => {
-        this.#timers.clearTimeout(handle);
-        this.#wake = undefined;
-        resolve();
-      };
+    const report = stallReport({
+      label: this.#options.label,
+      everLoggedIn: this.#everLoggedIn,
+      loggedIn: this.#loggedIn,
+      awaitingLogin: this.#awaitingLogin,
+      loginWaitedMs: this.#timers.now() - this.#loginSentAt,
     });
+    if (report.fatal) this.#failure = new FatalError(report.text);
+    else this.#events.notice(report.text);
+    this.quit();
   }
 
   #setPhase(phase: Phase): void {

@@ -3,8 +3,9 @@
 // show, notices, status changes) and the status the prompt shows. The
 // session itself (session.ts) never touches the terminal.
 
-import type { ChatMessage, ServerFrame } from "../protocol.ts";
+import type { ChatMessage, DirectMessage, PresenceEvent, ServerFrame } from "../protocol.ts";
 import type { Link, LinkSink } from "./connect.ts";
+import type { CommandOutcome, OpsCommand } from "./pending_commands.ts";
 import type { Timers } from "./timers.ts";
 
 /** Where the session is. */
@@ -26,14 +27,26 @@ export interface SessionStatus {
 export interface SessionEvents {
   /** A received message to show (duplicates from a replay are already left out). */
   message(message: ChatMessage, line: string): void;
+  /** A direct message to us (§11), from a server that listed `direct`. */
+  direct(message: DirectMessage, line: string): void;
+  /**
+   * A presence event (§10) as received; `atLogin`: the `who` after the
+   * login's replay (any other `who` answers the command).
+   */
+  presence(event: PresenceEvent, line: string, atLogin: boolean): void;
+  /**
+   * What became of a command of §12–§13 typed as `line`: the server's
+   * answer (`frame`: its line as received), or why it got none.
+   */
+  answer(command: OpsCommand, line: string, outcome: CommandOutcome, frame?: string): void;
   /** Any other frame as received (status, ack, unknown), after the session handled it. */
   frame(frame: ServerFrame, line: string): void;
   /** A sentence for the user; may quote server text (the view sanitises it). */
   notice(text: string): void;
   /** The status changed. */
   status(status: SessionStatus): void;
-  /** One of our messages went out for the first time (the moment to echo it). */
-  sent(text: string): void;
+  /** One of our messages went out for the first time (the moment to echo it); `to` for a direct one. */
+  sent(text: string, to?: string): void;
 }
 
 /** Options of a {@linkcode Session}. */

@@ -7,6 +7,7 @@
 // where they were. The submitted line is erased too, because the chat shows
 // it again as a proper chat line. Questions (nickname, address, trust) use
 // the same input line, so there is never a second reader on the terminal.
+// Tab asks the handlers for completions (completion.ts), never in a question.
 
 import readline from "node:readline";
 import type { Readable, Writable } from "node:stream";
@@ -28,6 +29,8 @@ export interface TerminalHandlers {
   line(text: string): void;
   /** Ctrl-C, or Ctrl-D on an empty line. */
   quit(): void;
+  /** Tab: the completions of the text before the cursor, and the text they replace. */
+  complete?(line: string): [string[], string];
 }
 
 /**
@@ -57,6 +60,8 @@ export class TerminalUi {
       historySize: HISTORY_LIMIT,
       removeHistoryDuplicates: true,
       prompt: this.#prompt,
+      completer: (line: string): [string[], string] =>
+        this.#asking || !this.#handlers.complete ? [[], line] : this.#handlers.complete(line),
     });
     // Runs before readline handles the key, while the line is still on screen.
     options.input.prependListener("keypress", this.#beforeKey);

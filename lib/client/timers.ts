@@ -17,3 +17,26 @@ export const REAL_TIMERS: Timers = {
   setTimeout: (callback, ms) => setTimeout(callback, ms),
   clearTimeout: (handle) => clearTimeout(handle),
 };
+
+/**
+ * Waits `ms` on `timers`; `wake()` ends the wait at once (the timer is
+ * cleared). `done` resolves either way.
+ *
+ * @example
+ * ```ts
+ * const sleep = wakeableSleep(REAL_TIMERS, 60_000);
+ * sleep.wake();
+ * await sleep.done; // at once
+ * ```
+ */
+export function wakeableSleep(timers: Timers, ms: number): { done: Promise<void>; wake(): void } {
+  let wake!: () => void;
+  const done = new Promise<void>((resolve) => {
+    const handle = timers.setTimeout(resolve, ms);
+    wake = () => {
+      timers.clearTimeout(handle);
+      resolve();
+    };
+  });
+  return { done, wake };
+}

@@ -53,7 +53,8 @@ Options:
   --rate-limit-bytes N      bytes of message text one address may send per second, shared the
                             same way, bursts of two seconds' worth (at least one message of
                             --max-message-bytes); 0 for no limit (default ${DEFAULT_LIMITS.rateLimitBytes}, 0 with --rate-limit 0)
-  --data-dir DIR            keep the history in DIR/messages.log across restarts (and the generated certificate in DIR)
+  --data-dir DIR            keep the history in DIR/messages.log across restarts (and the generated certificate in DIR),
+                            registered nicknames and bans in DIR/registry.log
   --history-limit N         replay only the newest N messages; 0 for all (default 0: all)
   --redis URL               share one chat among several servers through Redis:
                             redis://HOST:PORT[/DB], or rediss:// for TLS (history and
@@ -72,6 +73,7 @@ Options:
   -h, --help                show this help
 
 SIGHUP reads the --ops and --invited files again (a damaged one keeps its old list).
+Operators give kick, ban, unban and bans commands (PROTOCOL.md §13); see docs/server.md.
 `;
 
 const FLAGS = {
@@ -322,6 +324,8 @@ export async function runServer(args: string[], context: CliContext): Promise<nu
         store,
         shared: link,
         features: config.features,
+        registry,
+        access,
         logger,
         clock,
         signal: context.signal,

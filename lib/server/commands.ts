@@ -1,10 +1,13 @@
 // What a logged-in connection's frames do: a message is posted, or sent to
-// one person when it has `to` (direct.ts), and `{"command":"who"}` is
-// answered (presence.ts). Also the answers a connection owes for later: the
-// ack of a message once it is stored, or once a direct message is on its
-// way, which a polite end waits for. connection.ts keeps the I/O, the login
-// and the limits; this file keeps what the hub is asked to do.
+// one person when it has `to` (direct.ts), `{"command":"who"}` is answered
+// (presence.ts), and the commands of §12–§13 go to moderation.ts. Also the
+// answers a connection owes for later: the ack of a message once it is
+// stored, or once a direct message is on its way, and a command's answer
+// once the registry holds its change, which a polite end waits for.
+// connection.ts keeps the I/O, the login and the limits; this file keeps
+// what the hub is asked to do.
 
+import type { OpsFrame } from "../ops_frames.ts";
 import type { SendFrame, StatusFrame, WhoFrame } from "../protocol.ts";
 import type { DirectResult } from "./direct.ts";
 import type { Hub, HubResult, Member } from "./hub.ts";
@@ -38,17 +41,24 @@ export class Commands {
   /** Answers waiting for a message to be stored, or a direct message to be on its way. */
   #pending = 0;
   #answered: (() => void) | undefined;
+  /** Answers to commands of §12–§13 still to come, and the end of the last of them. */
+  #commandsOwed = 0;
+  #commandsAnswered: Promise<void> = Promise.resolve();
 
   constructor(context: CommandsContext) {
     this.#context = context;
   }
 
   /** Runs one frame of a logged-in connection. */
-  run(frame: SendFrame | WhoFrame): void {
+  run(frame: SendFrame | WhoFrame | OpsFrame): void {
     const { hub, member, reject } = this.#context;
     if (frame.type === "who") {
       const answer = hub.who(member);
       if (!answer.ok) reject(answer.reason);
+      return;
+    }
+    if (frame.type !== "send") {
+      this.#answerCommand(hub.moderate(member, frame));
       return;
     }
     if (frame.to !== undefined) {
@@ -99,6 +109,26 @@ export class Commands {
     this.#pending++;
     result.done.then((done) => {
       this.#answer(done, id);
+      this.#settle();
+    });
+  }
+
+  /**
+   * Answers a command of §12–§13, now or once the registry (or another
+   * server) has it, and always after the answers to the commands before it:
+   * they carry no id, so a client tells them apart by their order.
+   */
+  #answerCommand(answer: StatusFrame | Promise<StatusFrame>): void {
+    if (!(answer instanceof Promise) && this.#commandsOwed === 0) {
+      this.#context.reply(answer);
+      return;
+    }
+    this.#pending++;
+    this.#commandsOwed++;
+    // Moderation's answers never reject.
+    this.#commandsAnswered = this.#commandsAnswered.then(() => answer).then((frame) => {
+      this.#context.reply(frame);
+      this.#commandsOwed--;
       this.#settle();
     });
   }

@@ -45,6 +45,8 @@ import { socketWriter } from "./socket_writer.ts";
 export interface ConnectionContext {
   /** The peer's address, as logged. */
   peer: string;
+  /** The peer's IP address (a ban's target without an identity, §13). */
+  address?: string;
   /** Unique per connection for the life of the process. */
   id: number;
   hub: Hub;
@@ -80,6 +82,7 @@ type Ending = "polite" | "abort";
 export class Connection implements Member {
   readonly id: number;
   readonly outbox: Outbox;
+  readonly address: string | undefined;
   nickname?: string;
   features?: ReadonlySet<Feature>;
   readonly #socket: TLSSocket;
@@ -121,6 +124,7 @@ export class Connection implements Member {
     const { hub, limits } = context;
     this.#socket = socket;
     this.#peer = context.peer;
+    this.address = context.address;
     this.id = context.id;
     this.#hub = hub;
     this.#limits = limits;
@@ -211,6 +215,13 @@ export class Connection implements Member {
   /** Member.kick: the hub cut this connection off (a reader too slow to keep up). */
   kick(reason: string): void {
     this.end(reason, "abort");
+  }
+
+  /** Member.cut: an operator cut this connection off (§13): its error frame, then a polite close. */
+  cut(reason: string, leaving: LeaveReason): void {
+    if (this.#endReason !== undefined) return;
+    this.#reply({ status: "error", reason });
+    this.end(reason, "polite", leaving);
   }
 
   /**
@@ -327,12 +338,12 @@ export class Connection implements Member {
       result.done.then((done) => {
         this.#loginPending = false;
         if (this.#endReason !== undefined) return;
-        this.#loginAnswered(done, frame.since);
+        this.#loginAnswered(done, frame.since, frame.nickname);
         this.#releaseHeld();
       });
       return;
     }
-    this.#loginAnswered(result, frame.since);
+    this.#loginAnswered(result, frame.since, frame.nickname);
   }
 
   /** Handles the frames read while a login was in flight, then reads on. */
@@ -348,7 +359,7 @@ export class Connection implements Member {
     if (this.#endHeld) this.end("closed by peer", "polite", "quit");
   }
 
-  #loginAnswered(result: HubResult, since: number | undefined): void {
+  #loginAnswered(result: HubResult, since: number | undefined, nickname: string): void {
     if (result.ok) {
       clearTimeout(this.#loginDeadline);
       // Only a client that asked is cut for falling silent (peer_watch.ts).
@@ -369,6 +380,8 @@ export class Connection implements Member {
     this.#failedLogins++;
     this.#logger.log("login refused", {
       peer: this.#peer,
+      nick: nickname.slice(0, 64),
+      identity: this.#identity,
       reason: result.reason,
       attempt: this.#failedLogins,
     });

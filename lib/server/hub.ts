@@ -32,6 +32,8 @@ import {
 import { formatWireTime } from "../time.ts";
 import { deliverDirect, type DirectResult, sendDirect } from "./direct.ts";
 import type { Outbox } from "./outbox.ts";
+import type { Moderation, ModerationAnswer } from "./moderation.ts";
+import type { OpsFrame } from "../ops_frames.ts";
 import { Presence } from "./presence.ts";
 import { CATCH_UP_MS, type SharedChat } from "./shared_chat.ts";
 import { type HistoryStore, STORAGE_UNAVAILABLE } from "./store.ts";
@@ -51,6 +53,17 @@ export interface Member {
   features?: ReadonlySet<Feature>;
   /** Called when the member's outbox failed (a slow reader): cut it off. */
   kick(reason: string): void;
+  /**
+   * An operator cut it off (§13): `reason` goes to it as an error frame,
+   * then a polite close, and the others hear it left for `leaving`.
+   */
+  cut(reason: string, leaving: LeaveReason): void;
+  /** The peer's address, as logged. */
+  readonly peer?: string;
+  /** Its identity (§12): its certificate's fingerprint; undefined without one. */
+  readonly identity?: string;
+  /** Its IP address (what a ban is on without an identity). */
+  readonly address?: string;
 }
 
 /** What the hub needs from its surroundings. */
@@ -68,6 +81,8 @@ export interface HubOptions {
    * @default {FEATURES}
    */
   features?: readonly Feature[];
+  /** Who may log in, registered nicknames, operators (§12–§13); none: no checks, no commands. */
+  moderation?: Moderation;
 }
 
 /** The result of a login: ok, or the reason that goes on the wire. */
@@ -118,6 +133,7 @@ export class Hub {
   /** The `ok` to a login that asked for features. */
   readonly #featuresOk: Uint8Array;
   readonly #presence: Presence;
+  readonly #moderation: Moderation | undefined;
   /** Inside batch(): posts are stored at once, but members are woken once at the end. */
   #batchDepth = 0;
   /** The member whose posts await the wake-up; null when posts of several members wait. */
@@ -134,6 +150,13 @@ export class Hub {
     this.#features = options.features ?? FEATURES;
     this.#featuresOk = encoder.encode(encodeFeaturesOk(this.#features));
     this.#presence = new Presence(() => this.#store.visibleSeq);
+    this.#moderation = options.moderation;
+    this.#moderation?.attach({
+      local: (key) => this.#members.get(key),
+      members: () => this.#members.values(),
+      presence: this.#presence,
+      shared: this.#shared,
+    });
     // A durable store makes messages visible after its fsync: relay them then.
     this.#store.onVisible?.(() => this.#wake(null));
     this.#shared?.listen({
@@ -153,6 +176,7 @@ export class Hub {
           deliverDirect(member, encoder.encode(line), this.#store);
         }
       },
+      ordered: (id, order) => this.#moderation?.ordered(this.#byId.get(id), order),
     });
   }
 
@@ -183,6 +207,8 @@ export class Hub {
     const checked = checkNickname(rawNickname);
     if (!checked.ok) return checked;
     const key = nicknameKey(checked.nickname);
+    const refused = this.#moderation?.admit(member, key);
+    if (refused !== undefined) return { ok: false, reason: refused };
     if (this.#members.has(key)) return { ok: false, reason: "nickname already in use" };
     this.#members.set(key, member);
     // A core server ignores `features` (and answers as one).
@@ -275,6 +301,13 @@ export class Hub {
     }
     this.#presence.who(member);
     return { ok: true };
+  }
+
+  /** Runs a command of §12–§13 (moderation.ts); without moderation it is an unknown command. */
+  moderate(member: Member, frame: OpsFrame): ModerationAnswer {
+    if (member.nickname === undefined) return { status: "error", reason: "login required" };
+    return this.#moderation?.run(member, frame) ??
+      { status: "error", reason: `unknown command "${frame.type}"` };
   }
 
   /**

@@ -13,7 +13,10 @@
 // The bound on a slow reader is on live traffic: the bytes stored since the
 // connection logged in that it has not yet been sent, plus its queued
 // replies and extra frames. Over `sendQueueBytes` the outbox fails, and the connection is cut;
-// nobody else notices.
+// nobody else notices. Only while a write to it is stuck, though: a reader
+// whose pump is waiting for data has read everything it was sent, however
+// much arrives at once (a server that stalls, for CPU or GC, reads a burst
+// from every sender before any pump runs, and cut every healthy reader).
 
 import { concatBytes } from "../bytes.ts";
 import type { HistoryStore } from "./store.ts";
@@ -97,6 +100,8 @@ export class Outbox {
   /** The first seq stored after login: from here on, waiting bytes count against the limit. */
   #liveFrom = Infinity;
   #wake: (() => void) | undefined;
+  /** The pump is inside a write: the socket has not taken the last batch yet. */
+  #writing = false;
   #closing = false;
   #failure: OutboxFailure | undefined;
   #idle: (() => void)[] = [];
@@ -229,9 +234,11 @@ export class Outbox {
           continue;
         }
         let written = 0;
+        this.#writing = true;
         while (written < bytes.length) {
           written += await this.#writer.write(written === 0 ? bytes : bytes.subarray(written));
         }
+        this.#writing = false;
       }
     } finally {
       this.#closing = true;
@@ -284,7 +291,8 @@ export class Outbox {
     // what the history limit means, and is not this.)
     const dropped = this.#cursor !== 0 && this.#cursor >= this.#liveFrom &&
       this.#cursor < this.#store.firstSeq;
-    if (dropped || this.queuedBytes > this.#limit) {
+    // A pump that is not stuck in a write takes everything at its next turn.
+    if (dropped || (this.#writing && this.queuedBytes > this.#limit)) {
       this.#failure = dropped ? "fell behind the history limit" : "send queue full";
       this.#replies = [];
       this.#replyBytes = 0;

@@ -29,7 +29,10 @@ import { descriptorShortage } from "./fd_budget.ts";
 import { Hub } from "./hub.ts";
 import type { ServerLimits } from "./limits.ts";
 import type { Logger } from "./log.ts";
-import type { Feature } from "../protocol.ts";
+import { type Feature, FEATURES } from "../protocol.ts";
+import { AccessLists } from "./access.ts";
+import { Moderation } from "./moderation.ts";
+import { LocalRegistry, type Registry } from "./registry.ts";
 import type { SharedChat } from "./shared_chat.ts";
 import type { HistoryStore } from "./store.ts";
 
@@ -66,6 +69,10 @@ export interface ServeOptions {
   shared?: SharedChat;
   /** The features the server speaks (PROTOCOL.md §9); none for a core server. Default: all. */
   features?: readonly Feature[];
+  /** Registered nicknames and bans (§12–§13). Default: in memory, for this server alone. */
+  registry?: Registry;
+  /** Operators and the invitation list (§13). Default: no operators, everyone invited. */
+  access?: AccessLists;
   logger: Logger;
   /** The wall clock; messages are stamped with it. */
   clock: () => Date;
@@ -122,10 +129,19 @@ export async function startServer(
   } catch (error) {
     throw new FatalError(`cannot use the certificate and key: ${errorReason(error)}`);
   }
+  const features = options.features ?? FEATURES;
+  const moderation = new Moderation({
+    registry: options.registry ?? new LocalRegistry({ clock: options.clock }),
+    access: options.access ?? await AccessLists.load({ ops: [] }),
+    logger,
+    clock: options.clock,
+    features,
+  });
   const hub = new Hub({
     store: options.store,
     shared: options.shared,
-    features: options.features,
+    features,
+    moderation,
     maxMessageBytes: limits.maxMessageBytes,
     clock: options.clock,
   });
@@ -169,6 +185,7 @@ export async function startServer(
     });
     const connection = new Connection(socket, {
       peer,
+      address: ip.startsWith("::ffff:") ? ip.slice(7) : ip,
       id: nextId++,
       hub,
       limits,

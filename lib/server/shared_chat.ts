@@ -57,6 +57,8 @@ export interface SharedChatEvents {
   left(key: string, place: Place, reason: LeaveReason, time: string): void;
   /** A direct message from another server for local member `member`: its wire line. */
   direct(member: number, line: string): void;
+  /** An operator's order from another server for local member `member` (cut_order.ts). */
+  ordered(member: number, order: string): void;
 }
 
 /**
@@ -98,4 +100,10 @@ export interface SharedChat {
    * is not listening; rejects with Unavailable when Redis is unreachable.
    */
   direct(server: string, member: number, line: string): Promise<boolean>;
+  /**
+   * Sends an operator's order (cut_order.ts) for member `member` of server
+   * `server`; true once on its way, false when that server is not
+   * listening; rejects with Unavailable when Redis is unreachable.
+   */
+  order(server: string, member: number, order: string): Promise<boolean>;
 }

@@ -4,7 +4,14 @@
 // what it is. With no switch on it is a second, independent conforming
 // server: the probe must pass it too, extensions skipped. Two switches add
 // an extension each (`seq`, `acks`), so the client's tests meet servers
-// that number their messages without acking, and ones that ack.
+// that number their messages without acking, and ones that ack. `rooms`
+// adds §9–§11 (features, presence, direct messages), as a second,
+// independent implementation for the client's tests and the probe's room
+// checks, and its own flaws break one rule of those each.
+//
+// protocol.ts does not decode a client's `features`, `to` or `who` (the
+// server's half of §9–§11 is not in it yet), so this test fake reads them
+// from the JSON itself, and writes the room's frames with JSON.stringify.
 
 import { LineSplitter } from "../../lib/lines.ts";
 import { checkNickname, nicknameKey } from "../../lib/nickname.ts";
@@ -43,6 +50,37 @@ export interface Flaws {
   seq?: boolean;
   /** Not a flaw: answers a message's `id` with `{"status":"ok","id":…}` once stored (§8). */
   acks?: boolean;
+  /**
+   * Not a flaw: speaks §9–§11 with a login that asks for features: lists
+   * ["presence","direct"], the `who` event after the replay, join and leave
+   * events, the `who` command, direct messages (acked, or refused).
+   */
+  rooms?: boolean;
+  /** With rooms: a login without features gets presence events too. */
+  presenceToCore?: boolean;
+  /** With rooms: the `who` event comes before the replay. */
+  whoBeforeReplay?: boolean;
+  /** With rooms: leave events carry no reason. */
+  leaveWithoutReason?: boolean;
+  /** With rooms: a direct message is also relayed to everybody as a public one. */
+  directToAll?: boolean;
+  /** With rooms: a direct message to nobody is acked, and dropped. */
+  directToNobody?: boolean;
+  /** With rooms: direct messages are kept in the history and replayed. */
+  directReplayed?: boolean;
+}
+
+/** The features a rooms server lists (§9). */
+const ROOM_FEATURES = ["presence", "direct"];
+
+/** What the fake reads of a client frame beyond protocol.ts's decoding: §9–§11. */
+function roomFields(text: string): { features?: unknown; to?: unknown; command?: unknown } {
+  try {
+    const value = JSON.parse(text);
+    return typeof value === "object" && value !== null && !Array.isArray(value) ? value : {};
+  } catch {
+    return {};
+  }
 }
 
 const MAX_LINE_BYTES = 64 * 1024;
@@ -57,6 +95,8 @@ const decoder = new TextDecoder("utf-8", { fatal: true });
 
 class Peer {
   nickname?: string;
+  /** It asked for features at login (§9): it gets the room's frames. */
+  rooms = false;
   /** Rate-limit tokens left, and when they were last topped up. */
   tokens = Infinity;
   refilled = Date.now();
@@ -80,7 +120,7 @@ class Peer {
 export class FakeChatServer {
   readonly listener: Deno.TlsListener;
   readonly #flaws: Flaws;
-  readonly #history: { from: string; line: string }[] = [];
+  readonly #history: { from: string; line: string; to?: string }[] = [];
   readonly #members = new Map<string, Peer>();
   readonly #peers = new Set<Peer>();
   readonly #handlers: Promise<void>[] = [];
@@ -146,6 +186,7 @@ export class FakeChatServer {
     });
     const buffer = new Uint8Array(16 * 1024);
     let carry: Uint8Array = new Uint8Array(0);
+    let quit = true;
     try {
       while (true) {
         const n = await peer.conn.read(buffer);
@@ -158,8 +199,9 @@ export class FakeChatServer {
       }
     } catch {
       // Reset, or closed by us.
+      quit = false;
     }
-    this.#leave(peer);
+    this.#leave(peer, quit ? "quit" : "lost");
     await peer.flushed();
     try {
       peer.conn.close();
@@ -221,6 +263,7 @@ export class FakeChatServer {
       this.#error(peer, "empty frame");
       return;
     }
+    if (this.#flaws.rooms && this.#onRoomFrame(peer, text)) return;
     const frame = decodeClientFrame(text);
     if (frame.type === "error") {
       if (this.#flaws.closeOnBadFrame && frame.reason === "malformed JSON") this.#drop(peer);
@@ -228,11 +271,13 @@ export class FakeChatServer {
       return;
     }
     if (frame.type === "login") {
-      this.#login(peer, frame.nickname);
+      const features = this.#flaws.rooms ? roomFields(text).features : undefined;
+      this.#login(peer, frame.nickname, Array.isArray(features));
       return;
     }
-    if (frame.type === "who") {
-      this.#error(peer, 'unknown command "who"');
+    if (frame.type !== "send") {
+      // A core server: who (§10) and the commands of §12–§13 are unknown to it.
+      this.#error(peer, `unknown command "${frame.type}"`);
       return;
     }
     if (peer.nickname === undefined) {
@@ -256,7 +301,7 @@ export class FakeChatServer {
     }
   }
 
-  #login(peer: Peer, raw: string): void {
+  #login(peer: Peer, raw: string, rooms = false): void {
     if (peer.nickname !== undefined) {
       this.#error(peer, "already logged in");
       return;
@@ -274,10 +319,70 @@ export class FakeChatServer {
     }
     this.#members.set(key, peer);
     peer.nickname = nickname;
-    peer.send(encodeStatus({ status: "ok" }));
+    peer.rooms = rooms;
+    peer.send(
+      rooms
+        ? JSON.stringify({ status: "ok", features: ROOM_FEATURES }) + "\n"
+        : encodeStatus({ status: "ok" }),
+    );
+    if (rooms && this.#flaws.whoBeforeReplay) this.#who(peer);
     for (const stored of this.#history) {
       if (this.#flaws.noOwnReplay && stored.from === nickname) continue;
       peer.send(stored.line);
+    }
+    if (rooms && !this.#flaws.whoBeforeReplay) this.#who(peer);
+    if (this.#flaws.rooms) {
+      this.#presence(peer, { event: "join", nickname, time: formatWireTime(new Date()) });
+    }
+  }
+
+  /** A frame of §10–§11 (a `who` command, a message with `to`), handled; false for any other. */
+  #onRoomFrame(peer: Peer, text: string): boolean {
+    const fields = roomFields(text);
+    if (fields.command === "who" && peer.nickname !== undefined && peer.rooms) {
+      this.#who(peer);
+      return true;
+    }
+    // A `to` from any logged-in connection is direct, never public (a leak is worse than a refusal).
+    if (fields.to === undefined || fields.to === null || peer.nickname === undefined) return false;
+    const frame = decodeClientFrame(text);
+    if (frame.type !== "send") return false; // The core path answers it.
+    const id = frame.id;
+    if (typeof fields.to !== "string" || frame.message === "") {
+      peer.send(encodeStatus({ status: "error", id, reason: "bad direct message" }));
+      return true;
+    }
+    const recipient = this.#members.get(nicknameKey(fields.to));
+    const time = formatWireTime(new Date());
+    const line =
+      JSON.stringify({ from: peer.nickname, to: fields.to, message: frame.message, time }) + "\n";
+    if (this.#flaws.directReplayed) {
+      this.#history.push({ from: peer.nickname, line, to: fields.to });
+    }
+    if (this.#flaws.directToAll) this.#post(peer, peer.nickname, frame.message);
+    if (!recipient?.rooms && !this.#flaws.directToNobody) {
+      const reason = recipient
+        ? `${fields.to} does not take direct messages`
+        : "nobody by that name";
+      peer.send(encodeStatus({ status: "error", id, reason }));
+      return true;
+    }
+    recipient?.send(line);
+    if (id !== undefined) peer.send(encodeStatus({ status: "ok", id }));
+    return true;
+  }
+
+  /** The `who` event: everybody logged in now, `peer` included. */
+  #who(peer: Peer): void {
+    const nicknames = [...this.#members.values()].map((member) => member.nickname);
+    peer.send(JSON.stringify({ event: "who", nicknames }) + "\n");
+  }
+
+  /** A join or leave to every member that asked for the room's frames, `peer` left out. */
+  #presence(peer: Peer, event: Record<string, unknown>): void {
+    const line = JSON.stringify(event) + "\n";
+    for (const member of this.#members.values()) {
+      if (member !== peer && (member.rooms || this.#flaws.presenceToCore)) member.send(line);
     }
   }
 
@@ -296,9 +401,18 @@ export class FakeChatServer {
     }
   }
 
-  #leave(peer: Peer): void {
+  #leave(peer: Peer, reason: "quit" | "lost"): void {
     for (const [key, member] of this.#members) {
-      if (member === peer) this.#members.delete(key);
+      if (member !== peer) continue;
+      this.#members.delete(key);
+      if (!this.#flaws.rooms) continue;
+      const event: Record<string, unknown> = {
+        event: "leave",
+        nickname: peer.nickname,
+        time: formatWireTime(new Date()),
+      };
+      if (!this.#flaws.leaveWithoutReason) event.reason = reason;
+      this.#presence(peer, event);
     }
   }
 
@@ -307,7 +421,7 @@ export class FakeChatServer {
   }
 
   #drop(peer: Peer): void {
-    this.#leave(peer);
+    this.#leave(peer, "lost");
     try {
       peer.conn.close();
     } catch {

@@ -7,11 +7,17 @@ import assert from "node:assert/strict";
 import type { CliContext } from "../../lib/cli.ts";
 import { runCheck } from "../../lib/check/cli.ts";
 import { CHECKS } from "../../lib/check/checks.ts";
+import * as identityChecks from "../../lib/check/identity_checks.ts";
+import * as roomChecks from "../../lib/check/room_checks.ts";
 import { ChatProcess, runChat as run } from "../../bench/chat_process.ts";
 import { FakeChatServer } from "./_fake_server.ts";
 import { localIdentity } from "../../bench/in_process_server.ts";
 
 const CORE = CHECKS.filter((c) => c.kind === "core").length;
+/** The checks of §9–§13, skipped against a server that speaks none of them. */
+const FEATURE_CHECKS = new Set(
+  [...Object.values(roomChecks), ...Object.values(identityChecks)].map((check) => check.name),
+);
 const decoder = new TextDecoder();
 
 /** Our server as a process in a temp dir, removed when it stops. */
@@ -20,14 +26,16 @@ class ServerProcess extends ChatProcess {
   /** The generated certificate to pass as --ca. */
   readonly ca: string;
 
-  private constructor(dir: string) {
-    super(["server", "--host", "127.0.0.1", "--port", "0"], dir);
+  private constructor(dir: string, extra: string[]) {
+    super(["server", "--host", "127.0.0.1", "--port", "0", ...extra], dir);
     this.dir = dir;
     this.ca = `${dir}/certs/cert.pem`;
   }
 
-  static async start(): Promise<ServerProcess> {
-    const server = new ServerProcess(await Deno.makeTempDir({ prefix: "chat-check-server-" }));
+  /** Starts `chat server` with `extra` flags. */
+  static async start(extra: string[] = []): Promise<ServerProcess> {
+    const dir = await Deno.makeTempDir({ prefix: "chat-check-server-" });
+    const server = new ServerProcess(dir, extra);
     try {
       await server.listening();
     } catch (error) {
@@ -67,11 +75,19 @@ Deno.test("against our server every check passes, exit 0, and the server is left
     const results = lines.slice(1, -1);
     assert.equal(results.length, CHECKS.length);
     for (const [i, check] of CHECKS.entries()) {
-      assert.match(results[i], new RegExp(`^PASS ${check.name}: \\S`), results[i]);
+      assert.match(
+        results[i],
+        new RegExp(`^PASS ${check.name}: \\S`),
+        results[i],
+      );
     }
     assert.equal(
       lines.at(-1),
-      `${CORE} passed, 0 failed; extensions (informational): ids pass, seq pass, since pass`,
+      `${CORE} passed, 0 failed; extensions (informational): ${
+        CHECKS.filter((c) => c.kind === "extension").map((c) =>
+          `${c.name.replace(/^ext /, "")} pass`
+        ).join(", ")
+      }`,
     );
     assert.ok(!stdout.includes("\x1b"), "no colour without a terminal");
     assert.equal(stderr, "");
@@ -130,6 +146,29 @@ Deno.test("--json prints one parseable line per check and a summary", async () =
       assert.equal(line.result, "pass", JSON.stringify(line));
       assert.equal(typeof line.detail, "string");
       assert.ok(line.kind === "core" || line.kind === "extension");
+    }
+  } finally {
+    await server.stop();
+  }
+});
+
+Deno.test("against our server with --features none the checks of §9–§13 are skipped, the rest pass", async () => {
+  const server = await ServerProcess.start(["--features", "none"]);
+  try {
+    const { code, stdout } = await run([
+      "check",
+      `127.0.0.1:${server.port}`,
+      "--ca",
+      server.ca,
+      "--json",
+    ]);
+    assert.equal(code, 0, stdout);
+    const lines = stdout.trim().split("\n").map((line) => JSON.parse(line));
+    assert.deepEqual(lines.pop(), { passed: CORE, failed: 0, notRun: 0, ok: true });
+    assert.equal(FEATURE_CHECKS.size, 10);
+    for (const line of lines) {
+      const result = FEATURE_CHECKS.has(line.check) ? "skip" : "pass";
+      assert.equal(line.result, result, JSON.stringify(line));
     }
   } finally {
     await server.stop();

@@ -65,10 +65,15 @@ Deno.test("a core-only server passes every core check; its extensions are skippe
     assert.equal(run.code, 0);
     assert.equal(run.summary.ok, true);
     assert.equal(run.summary.failed, 0);
-    for (const name of ["ext ids", "ext seq", "ext since"]) {
+    for (const name of [...run.checks.keys()].filter((name) => name.startsWith("ext "))) {
       assert.equal(run.checks.get(name)?.result, "skip", name);
     }
+    assert.equal([...run.checks.keys()].filter((name) => name.startsWith("ext ")).length, 13);
+    assert.match(run.checks.get("ext register")!.detail, /identity \(§12\) not offered/);
+    assert.match(run.checks.get("ext ops refused")!.detail, /ops \(§13\) not offered/);
     assert.match(run.checks.get("ext seq")!.detail, /no seq/);
+    assert.match(run.checks.get("ext features")!.detail, /plain ok: features \(§9\) not offered/);
+    assert.match(run.checks.get("ext direct")!.detail, /lists no features/);
   });
 });
 
@@ -87,6 +92,94 @@ Deno.test("a server with a rate limit a fifth of the announced default (10/s, bu
     assert.equal(run.code, 0);
   });
 });
+
+/** The room checks (§9–§11), which a server that speaks them passes. */
+const ROOM_CHECKS = [
+  "ext features",
+  "ext core login",
+  "ext who",
+  "ext join leave",
+  "ext who command",
+  "ext direct",
+  "ext direct refused",
+  "ext direct not replayed",
+];
+
+/** The extension checks that did not pass (warn or skip), by name. */
+function extensionsNotPassed(run: Run): string[] {
+  return [...run.checks].filter(([name, c]) => name.startsWith("ext ") && c.result !== "pass")
+    .map(([name, c]) => `${name}: ${c.result} ${c.detail}`);
+}
+
+Deno.test("a server speaking features, presence and direct messages passes every room check", async () => {
+  await withFake({ rooms: true, seq: true, acks: true }, async (server) => {
+    const run = await check(server.port);
+    assert.deepEqual(failures(run), []);
+    assert.deepEqual(
+      extensionsNotPassed(run).filter((row) => !/^ext (since|register|ops refused):/.test(row)),
+      [],
+    );
+    for (const name of ["ext register", "ext ops refused"]) {
+      assert.equal(run.checks.get(name)?.result, "skip", "a server without identity and ops");
+    }
+    for (const name of ROOM_CHECKS) assert.equal(run.checks.get(name)?.result, "pass", name);
+    assert.match(run.checks.get("ext features")!.detail, /listing presence, direct$/);
+    assert.match(run.checks.get("ext direct")!.detail, /only check-\w+-\d+ got it.*acked/);
+    assert.match(
+      run.checks.get("ext direct refused")!.detail,
+      /to nobody \("nobody by that name"\); to a login without direct \(".*does not take direct messages"\)/,
+    );
+    assert.equal(run.code, 0);
+  });
+});
+
+/** Each flaw of the room extensions, the check that must warn about it, and the reason. */
+const ROOM_FLAWS: [string, Flaws, string, RegExp][] = [
+  [
+    "sends presence events to a login without features",
+    { presenceToCore: true },
+    "ext core login",
+    /logged in without features, got \d+ presence or direct frame/,
+  ],
+  [
+    "sends the who event before the replay",
+    { whoBeforeReplay: true },
+    "ext who",
+    /before the end of the replay/,
+  ],
+  [
+    "gives no reason for a leave",
+    { leaveWithoutReason: true },
+    "ext join leave",
+    /missing, not "quit"/,
+  ],
+  [
+    "relays a direct message to everybody too",
+    { directToAll: true },
+    "ext direct",
+    /not its recipient, got/,
+  ],
+  ["acks a direct message to nobody", { directToNobody: true }, "ext direct refused", /was acked/],
+  [
+    "replays direct messages",
+    { directReplayed: true },
+    "ext direct not replayed",
+    /replay held the direct message/,
+  ],
+];
+
+for (const [what, flaws, name, reason] of ROOM_FLAWS) {
+  Deno.test(`a server that ${what} gets WARN on "${name}", and still exit 0`, async () => {
+    await withFake({ rooms: true, ...flaws }, async (server) => {
+      const run = await check(server.port);
+      const result = run.checks.get(name);
+      assert.equal(result?.result, "warn", `${name}: ${JSON.stringify(result)}`);
+      assert.match(result!.detail, reason);
+      assert.deepEqual(failures(run), [], "extensions never fail the run");
+      assert.equal(run.code, 0);
+    });
+  });
+}
 
 /** Each flaw, the check it must fail, and the reason that must be given. */
 const FLAWED: [string, Flaws, string, RegExp][] = [

@@ -3,10 +3,13 @@
 // what the client sends and lets the test answer frame by frame, the client
 // run in-process without a terminal, and a tmux-driven terminal.
 
+import tls from "node:tls";
 import { LineSplitter } from "../../lib/lines.ts";
 import { eventually } from "../../bench/fault/schedule.ts";
+import { ChatProcess } from "../../bench/chat_process.ts";
 import type { CliContext } from "../../lib/cli.ts";
 import { type ClientCliOptions, runClient } from "../../lib/client/cli.ts";
+import { withDenoDir } from "../_deno_dir.ts";
 
 /** The repository root (main.ts lives there). */
 export const ROOT = new URL("../../", import.meta.url).pathname;
@@ -169,6 +172,22 @@ export { eventually };
 
 /** A frame as the fake server received it. */
 export type Frame = Record<string, unknown>;
+
+/** The features the client asks for at every login (PROTOCOL.md §9), written out here to pin them. */
+export const LOGIN_FEATURES = ["presence", "direct", "heartbeat", "identity", "ops"];
+
+/** The login line the client sends, as a peer reads it on the wire (no `since`). */
+export function loginLine(nickname: string): string {
+  return JSON.stringify(loginFrame(nickname));
+}
+
+/** The login frame the client sends, as the fake server parses it. */
+export function loginFrame(nickname: string, since?: number): Frame {
+  const frame: Frame = { command: "login", nickname };
+  if (since !== undefined) frame.since = since;
+  frame.features = LOGIN_FEATURES;
+  return frame;
+}
 
 const encoder = new TextEncoder();
 
@@ -372,9 +391,13 @@ export async function pipeSetup(cert: TestCert) {
   };
 }
 
-/** Default environment for in-process clients: no colour, config in a temp dir. */
+/**
+ * Default environment for clients, in-process or a process: no colour,
+ * config (and HOME) in a temp dir, and this run's module cache (a process
+ * with that HOME would otherwise fetch its npm packages again).
+ */
 export function clientEnv(configDir: string, extra: Record<string, string> = {}) {
-  return { NO_COLOR: "1", XDG_CONFIG_HOME: configDir, HOME: configDir, ...extra };
+  return withDenoDir({ NO_COLOR: "1", XDG_CONFIG_HOME: configDir, HOME: configDir, ...extra });
 }
 
 /** The flags of `deno task client` (its permission set), so tests prove the task's permissions suffice. */
@@ -531,6 +554,67 @@ export class OpensslServer {
   }
 }
 
+/**
+ * Someone else on the server: a client typing frames over node:tls, with a
+ * core login or (`features`) one that asks for §9–§11.
+ */
+export class Typist {
+  readonly received: string[] = [];
+  readonly #socket: tls.TLSSocket;
+
+  private constructor(socket: tls.TLSSocket) {
+    this.#socket = socket;
+    const splitter = new LineSplitter(1 << 20, {
+      line: (text) => this.received.push(text),
+      error: () => {},
+    });
+    socket.on("data", (chunk: Uint8Array) => splitter.push(chunk));
+  }
+
+  /** Connects (trusting anything: this is the test's own peer) and logs in. */
+  static async login(port: number, nickname: string, features?: string[]): Promise<Typist> {
+    const socket = await new Promise<tls.TLSSocket>((resolve, reject) => {
+      const s = tls.connect({ host: "127.0.0.1", port, rejectUnauthorized: false });
+      s.once("secureConnect", () => resolve(s));
+      s.once("error", reject);
+    });
+    const typist = new Typist(socket);
+    typist.send(
+      features ? { command: "login", nickname, features } : { command: "login", nickname },
+    );
+    if (
+      !await eventually(() => typist.received.some((line) => line.startsWith('{"status":"ok"')))
+    ) {
+      throw new Error(`${nickname} could not log in: ${typist.received.join(" ")}`);
+    }
+    return typist;
+  }
+
+  send(frame: Record<string, unknown>): void {
+    this.#socket.write(JSON.stringify(frame) + "\n");
+  }
+
+  /** The messages received, as `from: message` (a direct one as `from -> to: message`). */
+  get messages(): string[] {
+    return this.frames.filter((f) => "from" in f)
+      .map((f) => "to" in f ? `${f.from} -> ${f.to}: ${f.message}` : `${f.from}: ${f.message}`);
+  }
+
+  /** Every frame received, parsed. */
+  get frames(): Frame[] {
+    return this.received.map((line) => JSON.parse(line));
+  }
+
+  /** Leaves politely (close_notify); resolves once the connection is gone (at once if it is). */
+  close(): Promise<void> {
+    if (this.#socket.closed) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.#socket.once("close", () => resolve());
+      this.#socket.end();
+    });
+  }
+}
+
 /** A terminal in tmux, on its own server socket, at a fixed size. */
 export class Tmux {
   readonly socket = `chat-test-${crypto.randomUUID().slice(0, 8)}`;
@@ -575,6 +659,31 @@ export class Tmux {
     throw new Error(`screen never matched ${pattern}:\n${screen}`);
   }
 
+  /** Where the cursor is: column and row, counted from 0. */
+  async cursor(): Promise<{ x: number; y: number }> {
+    const [x, y] = (await this.#tmux("display-message", "-p", "#{cursor_x} #{cursor_y}"))
+      .trim().split(" ").map(Number);
+    return { x, y };
+  }
+
+  /**
+   * Polls until the last `expected.length` non-empty rows of the screen are
+   * `expected`; throws with the screen after `timeoutMs`. A redraw is several
+   * writes (erase, lines, prompt), so a screen caught in between is not yet
+   * the answer.
+   */
+  async waitForRows(expected: string[], timeoutMs = 10_000): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    let screen = "";
+    while (Date.now() < deadline) {
+      screen = await this.screen();
+      const rows = screen.split("\n").filter((row) => row.trim() !== "").slice(-expected.length);
+      if (rows.join("\n") === expected.join("\n")) return screen;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    throw new Error(`the last rows never were:\n${expected.join("\n")}\nscreen:\n${screen}`);
+  }
+
   /**
    * Presses Ctrl-D in a window started with {@linkcode clientShellCommand}
    * and waits for the client to exit: its exit code, how many ms after the
@@ -606,4 +715,54 @@ export class Tmux {
 /** Quotes a string for a POSIX shell command line. */
 export function shellQuote(text: string): string {
   return `'${text.replaceAll("'", `'\\''`)}'`;
+}
+
+/**
+ * Our server (`chat server`) as a process in a temp dir, with the
+ * certificate it makes there, and clients of it: `client` runs `chat
+ * client` piped, `typist` logs someone in over node:tls. `extra` are more
+ * server flags, or makes them in the dir (an operator's identity file).
+ * Disposing stops everything and removes the dir.
+ */
+export async function ourServer(
+  extra: string[] | ((dir: string) => Promise<string[]>) = [],
+) {
+  const dir = await Deno.makeTempDir({ prefix: "chat-client-our-server-" });
+  const flags = Array.isArray(extra) ? extra : await extra(dir);
+  const server = new ChatProcess(["server", "--host", "127.0.0.1", "--port", "0", ...flags], dir);
+  const clients: ClientProcess[] = [];
+  const people: Typist[] = [];
+  try {
+    await server.listening();
+  } catch (error) {
+    await server.kill("SIGKILL");
+    await Deno.remove(dir, { recursive: true });
+    throw error;
+  }
+  const ca = `${dir}/certs/cert.pem`;
+  const args = (nick: string) => ["--addr", `127.0.0.1:${server.port}`, "--nick", nick, "--ca", ca];
+  return {
+    server,
+    dir,
+    /** The client's flags for this server as `nick`. */
+    args,
+    /** `chat client` as a process without a terminal, logged in as `nick`, with `extra` flags. */
+    client(nick: string, extra: string[] = []): ClientProcess {
+      const client = new ClientProcess([...args(nick), ...extra], clientEnv(dir));
+      clients.push(client);
+      return client;
+    },
+    /** Someone typing frames (a core login unless `features`). */
+    async typist(nick: string, features?: string[]): Promise<Typist> {
+      const typist = await Typist.login(server.port, nick, features);
+      people.push(typist);
+      return typist;
+    },
+    async [Symbol.asyncDispose]() {
+      for (const client of clients) await client[Symbol.asyncDispose]();
+      await Promise.all(people.map((typist) => typist.close().catch(() => {})));
+      await server.stop();
+      await Deno.remove(dir, { recursive: true });
+    },
+  };
 }

@@ -7,8 +7,6 @@
 // code, how soon it leaves after end of input, and nothing false on stderr.
 
 import assert from "node:assert/strict";
-import tls from "node:tls";
-import { LineSplitter } from "../../lib/lines.ts";
 import { FakeChatServer, type Flaws } from "../check/_fake_server.ts";
 import {
   clientEnv,
@@ -19,6 +17,7 @@ import {
   makeSeedCert,
   type TestCert,
   Tmux,
+  Typist,
 } from "./_helpers.ts";
 import { missing, testNeeding } from "../_tools.ts";
 
@@ -33,53 +32,6 @@ globalThis.addEventListener("unload", () => Deno.removeSync(dir, { recursive: tr
 /** The notice for the seed's certificate, pinned by --ca although its name is not the address. */
 const PINNED =
   /^the certificate of 127\.0\.0\.1:\d+ is for another name \(CN chat server\); trusted because it is pinned with --ca: it is the very certificate in that file$/;
-
-/** Someone else on the server: a core client typing frames over node:tls. */
-class Typist {
-  readonly received: string[] = [];
-  readonly #socket: tls.TLSSocket;
-
-  private constructor(socket: tls.TLSSocket) {
-    this.#socket = socket;
-    const splitter = new LineSplitter(1 << 20, {
-      line: (text) => this.received.push(text),
-      error: () => {},
-    });
-    socket.on("data", (chunk: Uint8Array) => splitter.push(chunk));
-  }
-
-  /** Connects (trusting anything: this is the test's own peer) and logs in. */
-  static async login(port: number, nickname: string): Promise<Typist> {
-    const socket = await new Promise<tls.TLSSocket>((resolve, reject) => {
-      const s = tls.connect({ host: "127.0.0.1", port, rejectUnauthorized: false });
-      s.once("secureConnect", () => resolve(s));
-      s.once("error", reject);
-    });
-    const typist = new Typist(socket);
-    typist.send({ command: "login", nickname });
-    if (!await eventually(() => typist.received.includes('{"status":"ok"}'))) {
-      throw new Error(`${nickname} could not log in: ${typist.received.join(" ")}`);
-    }
-    return typist;
-  }
-
-  send(frame: Record<string, unknown>): void {
-    this.#socket.write(JSON.stringify(frame) + "\n");
-  }
-
-  /** The messages received, as `from: message`. */
-  get messages(): string[] {
-    return this.received.map((line) => JSON.parse(line)).filter((f) => "from" in f)
-      .map((f) => `${f.from}: ${f.message}`);
-  }
-
-  close(): Promise<void> {
-    return new Promise((resolve) => {
-      this.#socket.once("close", () => resolve());
-      this.#socket.end();
-    });
-  }
-}
 
 /** The server kinds of issue 12, each a switch set of the fake core server. */
 const KINDS: { name: string; flaws: Flaws }[] = [

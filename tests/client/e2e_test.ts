@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { eventually, makeCerts, ROOT } from "./_helpers.ts";
 import { missing, testNeeding } from "../_tools.ts";
+import { withDenoDir } from "../_deno_dir.ts";
 
 /** Deno.test for the tests that use certificates made with openssl: skipped without it. */
 const test = testNeeding("openssl");
@@ -74,7 +75,7 @@ class Child {
 
 test("two clients chat through our server; the later one gets the history", async () => {
   const config = await Deno.makeTempDir({ prefix: "chat-client-e2e-" });
-  const env = { NO_COLOR: "1", TZ: "UTC", HOME: config, XDG_CONFIG_HOME: config };
+  const env = withDenoDir({ NO_COLOR: "1", TZ: "UTC", HOME: config, XDG_CONFIG_HOME: config });
   const server = new Child([
     "server",
     "--port",
@@ -151,7 +152,7 @@ test("two clients chat through our server; the later one gets the history", asyn
 
 test("a piped file gets through a strict rate limit: every line reaches another client once, in order", async () => {
   const config = await Deno.makeTempDir({ prefix: "chat-client-e2e-" });
-  const env = { NO_COLOR: "1", TZ: "UTC", HOME: config, XDG_CONFIG_HOME: config };
+  const env = withDenoDir({ NO_COLOR: "1", TZ: "UTC", HOME: config, XDG_CONFIG_HOME: config });
   const server = new Child([
     "server",
     "--port",

@@ -10,13 +10,12 @@ import { MAIN, PERMISSIONS } from "../../bench/chat_process.ts";
 import { ensureIdentity, IDENTITY_FILE } from "../../lib/client/identity.ts";
 import { startServer, tempDir, type TestServer } from "../server/_helpers.ts";
 import { testNeeding } from "../_tools.ts";
+import { withDenoDir } from "../_deno_dir.ts";
 import { makeCerts } from "./_helpers.ts";
 
 /** Deno.test for the tests that compare with openssl: skipped without it. */
 const withOpenssl = testNeeding("openssl");
 
-/** The module cache of this run: a process with another HOME must not fetch its own. */
-const DENO_DIR = Deno.env.get("DENO_DIR") ?? join(Deno.env.get("HOME") ?? "/", ".cache", "deno");
 const decoder = new TextDecoder();
 
 interface Run {
@@ -29,7 +28,7 @@ interface Run {
 function spawnChat(args: string[], env: Record<string, string>, input?: string) {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", ...PERMISSIONS, MAIN, ...args],
-    env: { NO_COLOR: "1", DENO_DIR, XDG_CONFIG_HOME: "", ...env },
+    env: withDenoDir({ NO_COLOR: "1", XDG_CONFIG_HOME: "", ...env }),
     stdin: input === undefined ? "null" : "piped",
     stdout: "piped",
     stderr: "piped",

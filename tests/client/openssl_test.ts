@@ -12,6 +12,7 @@ import {
   clientShellCommand,
   eventually,
   lines,
+  loginLine,
   makeCerts,
   makeSeedCert,
   OpensslServer,
@@ -49,7 +50,7 @@ test("works with openssl s_server and a person typing frames, trusting it throug
   );
   await client.type("hello from bob");
   assert(
-    await eventually(() => server.stdout.includes('{"command":"login","nickname":"bob"}'), 15_000),
+    await eventually(() => server.stdout.includes(loginLine("bob")), 15_000),
     server.stdout + client.stderr,
   );
   await server.type('{"status":"ok"}');
@@ -76,7 +77,7 @@ test("pipe: s_server with the seed's own certificate, dialed by address with --c
     clientEnv(config),
   );
   assert(
-    await eventually(() => server.stdout.includes('{"command":"login","nickname":"bob"}'), 15_000),
+    await eventually(() => server.stdout.includes(loginLine("bob")), 15_000),
     server.stdout + client.stderr,
   );
   await server.type('{"status":"ok"}');
@@ -128,7 +129,7 @@ testTty(
     );
     assert(
       await eventually(
-        () => server.stdout.includes('{"command":"login","nickname":"bob"}'),
+        () => server.stdout.includes(loginLine("bob")),
         15_000,
       ),
       server.stdout,

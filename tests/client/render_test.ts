@@ -112,3 +112,43 @@ Deno.test("--json lines keep the frame's value and hold nothing unsafe", () => {
     assert.doesNotMatch(safe, RAW_UNSAFE);
   }
 });
+
+Deno.test("a direct message looks apart: *from* text as received, -> to: text as sent", () => {
+  const t = new Transcript({ color: false, timeZone: "UTC" });
+  t.message(at("2017-01-12T20:00:00Z")); // The day's separator is behind us.
+  assert.deepEqual(t.direct(at("2017-01-12T20:01:00Z", "alice", "psst\nsecond line")), [
+    "20:01 *alice* psst",
+    "              second line",
+  ]);
+  assert.deepEqual(t.direct({ ...at("2017-01-12T20:02:00Z", "bob", "ok"), to: "alice" }), [
+    "20:02 -> alice: ok",
+  ]);
+  // In colour the text of a direct message is coloured; a public one's never is.
+  const c = new Transcript({ color: true, timeZone: "UTC" });
+  const [, direct] = c.direct(at("2017-01-12T20:01:00Z", "alice", "psst"));
+  assert(direct.includes(`\x1b[95mpsst\x1b[39m`), JSON.stringify(direct));
+  const [publicLine] = c.message(at("2017-01-12T20:01:00Z", "alice", "psst"));
+  assert(publicLine.endsWith("> psst"), JSON.stringify(publicLine));
+});
+
+Deno.test("presence lines are dimmed notices, and hostile text in them or in a direct message is escaped", () => {
+  const c = new Transcript({ color: true, timeZone: "UTC" });
+  assert.deepEqual(c.presence("carol joined"), ["\x1b[2m*** carol joined\x1b[22m"]);
+  assert.deepEqual(new Transcript({ color: false }).presence("carol left (quit)"), [
+    "*** carol left (quit)",
+  ]);
+  for (const from of HOSTILE_NICKNAMES) {
+    for (const line of c.presence(`${from} joined`)) {
+      assert.doesNotMatch(line.replace(OUR_COLOR_CODES, ""), RAW_UNSAFE, JSON.stringify(line));
+    }
+    for (const message of HOSTILE_MESSAGES) {
+      const lines = [
+        ...c.direct(at("2017-01-12T20:00:00Z", from, message)),
+        ...c.direct({ ...at("2017-01-12T20:00:00Z", "bob", message), to: from }),
+      ];
+      for (const line of lines) {
+        assert.doesNotMatch(line.replace(OUR_COLOR_CODES, ""), RAW_UNSAFE, JSON.stringify(line));
+      }
+    }
+  }
+});

@@ -6,7 +6,14 @@
 // crash, or a claim that is not true.
 
 import assert from "node:assert/strict";
-import { eventually, lines, makeCerts, type PipeClient, pipeSetup } from "./_helpers.ts";
+import {
+  eventually,
+  lines,
+  loginFrame,
+  makeCerts,
+  type PipeClient,
+  pipeSetup,
+} from "./_helpers.ts";
 import { missing, testNeeding } from "../_tools.ts";
 
 /** Deno.test for the tests that use certificates made with openssl: skipped without it. */
@@ -24,7 +31,7 @@ const setup = () => pipeSetup(certs.caTrue);
 async function loggedIn(t: Awaited<ReturnType<typeof setup>>) {
   const client = t.start(["--nick", "bob"]);
   const conn = await t.server.accept();
-  assert.deepEqual(await conn.next(), { command: "login", nickname: "bob" });
+  assert.deepEqual(await conn.next(), loginFrame("bob"));
   await conn.send({ status: "ok" });
   return { client, conn };
 }
@@ -39,7 +46,7 @@ test("messages before the login's answer, unknown fields and frames, a second ok
   await using t = await setup();
   const client = t.start(["--nick", "bob"]);
   const conn = await t.server.accept();
-  assert.deepEqual(await conn.next(), { command: "login", nickname: "bob" });
+  assert.deepEqual(await conn.next(), loginFrame("bob"));
   await conn.send(
     // History before the answer, with fields nobody asked for.
     { from: "alice", message: "early", time: "2017-01-12T20:00:00.25+01:00", mood: "keen" },
@@ -68,6 +75,7 @@ test("messages before the login's answer, unknown fields and frames, a second ok
   assert.deepEqual(shown.map((line) => line.replace(/^\d\d:\d\d/, "HH:MM")), [
     "HH:MM <alice> early",
     "HH:MM <carol> zulu",
+    "*** dave joined", // It listed presence: a join event is no unknown frame now.
     "HH:MM <alice> late",
     "HH:MM <bob> hi",
   ]);
@@ -125,7 +133,7 @@ test("a server that closes right after the login's answer: the client comes back
   await first.send({ status: "ok" });
   await first.drop();
   const second = await t.server.accept(5000);
-  assert.deepEqual(await second.next(), { command: "login", nickname: "bob" });
+  assert.deepEqual(await second.next(), loginFrame("bob"));
   await second.send({ status: "ok" });
   assert.equal((await second.next()).message, "hello");
   const eof = performance.now();

@@ -13,6 +13,7 @@ import {
   type FakeConn,
   type Frame,
   lines,
+  loginFrame,
   makeCerts,
   PipeClient,
   pipeSetup,
@@ -36,7 +37,7 @@ test("sends the login first, then each input line as one message, and leaves pol
   const client = t.start(["--nick", "bob"]);
   client.type("hello", "", "second line");
   const conn = await t.server.accept();
-  assert.deepEqual(await conn.next(), { command: "login", nickname: "bob" });
+  assert.deepEqual(await conn.next(), loginFrame("bob"));
   await new Promise((resolve) => setTimeout(resolve, 100));
   assert.equal(conn.received.length, 1, "nothing but the login before the answer");
   await conn.send({ status: "ok" });
@@ -117,7 +118,7 @@ test("a login error without a terminal exits non-zero with the server's reason",
   await using t = await setup();
   const client = t.start([], { CHAT_NICK: "bob" });
   const conn = await t.server.accept();
-  assert.deepEqual(await conn.next(), { command: "login", nickname: "bob" });
+  assert.deepEqual(await conn.next(), loginFrame("bob"));
   await conn.send({ status: "error", reason: "nickname already in use" });
   assert.equal(await client.code, 1);
   assert.match(client.stderr, /login as bob refused: nickname already in use/);
@@ -148,7 +149,7 @@ test("after a dropped connection it logs in again with since, sends queued lines
   assert(await eventually(() => /reconnecting in \d+ s/.test(client.stderr)), client.stderr);
   client.type("typed while away");
   const again = await t.server.accept(5000);
-  assert.deepEqual(await again.next(), { command: "login", nickname: "bob", since: 2 });
+  assert.deepEqual(await again.next(), loginFrame("bob", 2));
   await again.send(
     { status: "ok" },
     // A server that ignores `since` repeats seq 2: it must not show twice.
@@ -189,7 +190,7 @@ test("a server whose numbers went back (it lost its last messages in a restart):
   // Restarted: 9 and 10 were relayed but never written. Asked for `since` 10, beyond its
   // newest, it replays everything it has (as our server does).
   const second = await t.server.accept(5000);
-  assert.deepEqual(await second.next(), { command: "login", nickname: "bob", since: 10 });
+  assert.deepEqual(await second.next(), loginFrame("bob", 10));
   await second.send({ status: "ok" }, ...before.slice(0, 8));
   assert(await eventually(() => client.stderr.includes("reconnected")), client.stderr);
   await new Promise((resolve) => setTimeout(resolve, 200)); // The replay is taken in.
@@ -231,7 +232,7 @@ test("against a server without seq, a reconnect marks the replay and skips what 
   assert(await eventually(() => client.stdout.includes("<carol> b")));
   await conn.drop();
   const again = await t.server.accept(5000);
-  assert.deepEqual(await again.next(), { command: "login", nickname: "bob" });
+  assert.deepEqual(await again.next(), loginFrame("bob"));
   const mine = { from: "bob", message: "mine", time: "2017-01-12T20:02:00Z" };
   const c = { from: "alice", message: "c", time: "2017-01-12T20:03:00Z" };
   await again.send({ status: "ok" }, a, b, mine, c);
@@ -499,7 +500,7 @@ test("two identical messages in doubt after a drop: only the copies the replay s
   const third = await conn.next(); // Never reached the server.
   await conn.drop();
   const again = await t.server.accept(5000);
-  assert.deepEqual(await again.next(), { command: "login", nickname: "bob", since: 1 });
+  assert.deepEqual(await again.next(), loginFrame("bob", 1));
   await again.send(
     { status: "ok" },
     { from: "bob", message: "ok", time: "2017-01-12T20:00:01Z", seq: 2 },

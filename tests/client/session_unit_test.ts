@@ -4,8 +4,7 @@
 // gone), and recognising own messages in a replay after a reconnect.
 
 import assert from "node:assert/strict";
-import type { Link, LinkSink } from "../../lib/client/connect.ts";
-import { FatalError, Unavailable } from "../../lib/errors.ts";
+import { FatalError } from "../../lib/errors.ts";
 import { SEND_BURST, SEND_RATE_PER_SECOND, SendPacer } from "../../lib/client/pacer.ts";
 import {
   FINISH_DRAIN_MS,
@@ -21,72 +20,26 @@ import {
   type SessionEvents,
 } from "../../lib/client/session.ts";
 import { HEARTBEAT_MS } from "../../lib/client/heartbeat.ts";
-import type { TimerHandle, Timers } from "../../lib/client/timers.ts";
-
-/** Timers that fire only when the test advances the clock. */
-class FakeTimers implements Timers {
-  time = 0;
-  #next = 1;
-  #pending = new Map<number, { at: number; run: () => void }>();
-
-  now(): number {
-    return this.time;
-  }
-  setTimeout(run: () => void, ms: number): TimerHandle {
-    const id = this.#next++;
-    this.#pending.set(id, { at: this.time + ms, run });
-    return id as unknown as TimerHandle;
-  }
-  clearTimeout(handle: TimerHandle): void {
-    this.#pending.delete(handle as unknown as number);
-  }
-  /** Moves the clock forward, running what falls due, in order. */
-  advance(ms: number): void {
-    const end = this.time + ms;
-    while (true) {
-      const due = [...this.#pending].filter(([, t]) => t.at <= end).sort((a, b) =>
-        a[1].at - b[1].at
-      );
-      if (due.length === 0) break;
-      const [id, timer] = due[0];
-      this.#pending.delete(id);
-      this.time = timer.at;
-      timer.run();
-    }
-    this.time = end;
-  }
-}
-
-/** A link that records what the session writes and lets the test play the server. */
-class FakeLink implements Link {
-  written: string[] = [];
-  ended = false;
-  constructor(readonly sink: LinkSink) {}
-  write(text: string): void {
-    this.written.push(text);
-  }
-  end(): Promise<void> {
-    if (!this.ended) {
-      this.ended = true;
-      this.sink.closed();
-    }
-    return Promise.resolve();
-  }
-}
+import { FakeLink, FakeTimers, startFakeSession, tick } from "./_fake_clock.ts";
 
 function recorder() {
   const notices: string[] = [];
   const events: SessionEvents = {
     message: () => {},
+    direct: () => {},
+    presence: () => {},
     frame: () => {},
     notice: (text) => notices.push(text),
     status: () => {},
     sent: () => {},
+    answer: () => {},
   };
   return { notices, events };
 }
 
-const tick = () => new Promise((resolve) => setTimeout(resolve, 0));
+/** The login the client sends: it asks for every feature it speaks (§9). */
+const loginLine = (nickname: string) =>
+  `{"command":"login","nickname":"${nickname}","features":["presence","direct","heartbeat","identity","ops"]}\n`;
 
 Deno.test("reconnect delays start near 1 s, double, stay within 30 s, and are jittered", () => {
   const low = () => 0;
@@ -121,7 +74,7 @@ Deno.test("without a terminal, a login that is never answered ends with an error
   });
   const running = session.run();
   await tick();
-  assert.deepEqual(link?.written, ['{"command":"login","nickname":"bob"}\n']);
+  assert.deepEqual(link?.written, [loginLine("bob")]);
   timers.advance(LOGIN_NOTICE_MS);
   assert.match(notices.at(-1)!, /still waiting for example:1337 to answer the login/);
   timers.advance(LOGIN_TIMEOUT_MS - LOGIN_NOTICE_MS);
@@ -156,8 +109,8 @@ Deno.test("on a terminal, a refused login asks for another nickname and tries it
   await tick();
   assert.deepEqual(reasons, ["nickname taken or not allowed"]);
   assert.deepEqual(links[0].written, [
-    '{"command":"login","nickname":"bob"}\n',
-    '{"command":"login","nickname":"bobby"}\n',
+    loginLine("bob"),
+    loginLine("bobby"),
   ]);
   links[0].sink.line('{"status":"ok"}');
   assert.equal(session.nickname, "bobby");
@@ -199,44 +152,8 @@ Deno.test("a message typed while offline waits, is counted in the status, and go
 
 /** A session without a terminal on fake timers; each dial makes a FakeLink (or fails, once the server is "gone"). */
 function startSession() {
-  const timers = new FakeTimers();
   const { notices, events } = recorder();
-  const links: FakeLink[] = [];
-  let gone = false;
-  const session = new Session({
-    nickname: "bob",
-    label: "example:1337",
-    interactive: false,
-    events,
-    timers,
-    random: () => 0.5,
-    dial: (sink) => {
-      if (gone) return Promise.reject(new Unavailable("connection refused"));
-      links.push(new FakeLink(sink));
-      return Promise.resolve(links.at(-1)!);
-    },
-  });
-  let settled = false;
-  const running = session.run().finally(() => settled = true);
-  return {
-    timers,
-    notices,
-    links,
-    session,
-    running,
-    get settled() {
-      return settled;
-    },
-    /** The server stops accepting connections. */
-    goAway: () => void (gone = true),
-    /** Advances the clock in small steps, letting promises (dials, sleeps) settle in between. */
-    async advance(ms: number) {
-      for (let done = 0; done < ms; done += 50) {
-        timers.advance(Math.min(50, ms - done));
-        await tick();
-      }
-    },
-  };
+  return Object.assign(startFakeSession(events), { notices });
 }
 
 /** The messages a link carried, parsed. */
@@ -298,12 +215,12 @@ Deno.test("at end of input it waits for the acks of the first messages too, then
   ack(link, "a"); // The first ack ever: this server acks, so "b" is waited for too.
   t.timers.advance(FINISH_DRAIN_MS * 2);
   assert.equal(link.ended, false, "still waiting for the ack of b");
-  assert.deepEqual(t.session.notConfirmed, ["b"]);
-  assert.deepEqual(t.session.undelivered, []);
+  assert.deepEqual(t.session.delivery.notConfirmed, ["b"]);
+  assert.deepEqual(t.session.delivery.undelivered, []);
   ack(link, "b");
   await t.running;
   assert.equal(link.ended, true);
-  assert.deepEqual(t.session.notConfirmed, []);
+  assert.deepEqual(t.session.delivery.notConfirmed, []);
 });
 
 Deno.test("at end of input, a server that never acks gets a short drain, and what was written counts as delivered", async () => {
@@ -319,7 +236,7 @@ Deno.test("at end of input, a server that never acks gets a short drain, and wha
   t.timers.advance(1);
   await t.running;
   assert.equal(link.ended, true);
-  assert.deepEqual(t.session.undelivered, []);
+  assert.deepEqual(t.session.delivery.undelivered, []);
 });
 
 Deno.test("a server that numbers its messages but never acks: end of input drains briefly and nothing is claimed lost", async () => {
@@ -336,8 +253,8 @@ Deno.test("a server that numbers its messages but never acks: end of input drain
   t.timers.advance(FINISH_DRAIN_MS);
   await t.running;
   assert.equal(link.ended, true, "left after the drain, not after the give-up deadline");
-  assert.deepEqual(t.session.undelivered, []);
-  assert.deepEqual(t.session.notConfirmed, []);
+  assert.deepEqual(t.session.delivery.undelivered, []);
+  assert.deepEqual(t.session.delivery.notConfirmed, []);
   assert.doesNotMatch(t.notices.join("\n"), /giving up/);
 });
 
@@ -359,8 +276,12 @@ Deno.test("at end of input with the server gone, it gives up after the deadline 
   await t.advance(200);
   assert.equal(t.settled, true, "gave up at the deadline instead of retrying forever");
   await t.running;
-  assert.deepEqual(t.session.notConfirmed, ["hi"], "written, never acked: it may have arrived");
-  assert.deepEqual(t.session.undelivered, []);
+  assert.deepEqual(
+    t.session.delivery.notConfirmed,
+    ["hi"],
+    "written, never acked: it may have arrived",
+  );
+  assert.deepEqual(t.session.delivery.undelivered, []);
   assert.match(t.notices.join("\n"), /giving up: could not reconnect to example:1337/);
 });
 
@@ -418,7 +339,7 @@ Deno.test("at end of input with a login never answered, the run fails with one r
   const t = startSession();
   await tick();
   const link = t.links[0];
-  assert.deepEqual(link.written, ['{"command":"login","nickname":"bob"}\n']);
+  assert.deepEqual(link.written, [loginLine("bob")]);
   const failed = assert.rejects(
     t.running,
     (error) =>
@@ -440,7 +361,7 @@ Deno.test("a blank line goes out after 20 s without sending, and not while messa
   assert.deepEqual(link.written.filter((line) => line === "\n"), [], "not before the login");
   link.sink.line('{"status":"ok"}');
   t.timers.advance(HEARTBEAT_MS - 1);
-  assert.equal(link.written.at(-1), '{"command":"login","nickname":"bob"}\n');
+  assert.equal(link.written.at(-1), loginLine("bob"));
   t.timers.advance(1);
   assert.equal(link.written.at(-1), "\n", "20 s after the login");
   t.timers.advance(HEARTBEAT_MS);
@@ -478,11 +399,11 @@ Deno.test("a server that answers the heartbeat with an error gets no more heartb
   );
   t.timers.advance(HEARTBEAT_MS * 5);
   assert.equal(link.written.filter((line) => line === "\n").length, 1);
-  assert.equal(t.session.unnamedRefusals.count, 0);
+  assert.equal(t.session.delivery.unnamedRefusals.count, 0);
   t.session.submit("hello");
   t.timers.advance(REPLAY_QUIET_MS);
   link.sink.line('{"status":"error","reason":"too long for me"}'); // After a message: about it.
-  assert.deepEqual(t.session.unnamedRefusals, { count: 1, reason: "too long for me" });
+  assert.deepEqual(t.session.delivery.unnamedRefusals, { count: 1, reason: "too long for me" });
   await t.session.quit();
   await t.running;
 });

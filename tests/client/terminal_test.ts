@@ -9,6 +9,7 @@ import {
   clientShellCommand,
   eventually,
   FakeServer,
+  loginFrame,
   makeCerts,
   makeSeedCert,
   type TestCert,
@@ -60,7 +61,7 @@ test("typing while messages arrive keeps the partial line intact", async () => {
     certs.caTrue.certFile,
   ]);
   const conn = await t.server.accept(15_000);
-  assert.deepEqual(await conn.next(), { command: "login", nickname: "bob" });
+  assert.deepEqual(await conn.next(), loginFrame("bob"));
   await conn.send({ status: "ok" });
   await t.tmux.waitFor(/logged in to 127\.0\.0\.1:\d+ as bob/);
   await t.tmux.type("half a li");
@@ -120,12 +121,12 @@ test("asks for the address and the nickname, and for another nickname after a re
   await t.tmux.type("bob");
   await t.tmux.keys("Enter");
   const conn = await t.server.accept(15_000);
-  assert.deepEqual(await conn.next(), { command: "login", nickname: "bob" });
+  assert.deepEqual(await conn.next(), loginFrame("bob"));
   await conn.send({ status: "error", reason: "nickname already in use\x1b[2J" });
   await t.tmux.waitFor(/Another nickname \(nickname already in use\\x1b\[2J\):$/m);
   await t.tmux.type("bobby");
   await t.tmux.keys("Enter");
-  assert.deepEqual(await conn.next(), { command: "login", nickname: "bobby" });
+  assert.deepEqual(await conn.next(), loginFrame("bobby"));
   await conn.send({ status: "ok" });
   await t.tmux.waitFor(/logged in to 127\.0\.0\.1:\d+ as bobby/);
   await t.tmux.waitFor(/^bobby>$/m);
@@ -146,7 +147,7 @@ test("an untrusted certificate: the fingerprint is shown, yes pins it, the next 
   assert.deepEqual(conn.received, [], "nothing is sent before the user answers");
   await t.tmux.type("y");
   await t.tmux.keys("Enter");
-  assert.deepEqual(await conn.next(), { command: "login", nickname: "bob" });
+  assert.deepEqual(await conn.next(), loginFrame("bob"));
   await conn.send({ status: "ok" });
   await t.tmux.waitFor(/logged in/);
   const pins = await Deno.readTextFile(`${t.config}/chat/known_hosts`);
@@ -160,7 +161,7 @@ test("an untrusted certificate: the fingerprint is shown, yes pins it, the next 
     const env = { ...clientEnv(t.config), TZ: "UTC" };
     await again.start(clientShellCommand(args, env));
     const second = await t.server.accept(15_000);
-    assert.deepEqual(await second.next(), { command: "login", nickname: "bob" });
+    assert.deepEqual(await second.next(), loginFrame("bob"));
     await second.send({ status: "ok" });
     const screen = await again.waitFor(/logged in/);
     assert.doesNotMatch(screen, /Trust this certificate/);
@@ -227,7 +228,7 @@ test("the status shows reconnecting with a countdown, and lines typed meanwhile 
   await conn.drop();
   await t.tmux.waitFor(/\[reconnecting in \d s\] bob>$/m);
   const again = await t.server.accept(15_000);
-  assert.deepEqual(await again.next(), { command: "login", nickname: "bob", since: 7 });
+  assert.deepEqual(await again.next(), loginFrame("bob", 7));
   await t.tmux.waitFor(/\[logging in…\] bob>$/m);
   // 40 characters end in an emoji: the notice quotes it whole, never half of it.
   const offline = `while offline ${"-".repeat(25)}😀 and more`;
@@ -263,22 +264,24 @@ test("a partial line that wraps over several rows survives messages arriving", a
   await conn.send({ status: "ok" });
   await t.tmux.waitFor(/logged in/);
   const draft = "0123456789".repeat(8); // 80 characters: three rows with the prompt
+  const drawn = [`bob> ${draft.slice(0, 35)}`, draft.slice(35, 75), draft.slice(75)];
+  // The draft and the cursor's move are on the screen before anything arrives
+  // (under load the client may read the messages before the keys otherwise).
   await t.tmux.type(draft);
+  await t.tmux.waitForRows(drawn);
   await t.tmux.keys("Left", "Left", "Left");
+  assert.ok(await eventually(async () => (await t.tmux.cursor()).x === 2, 10_000), "cursor moved");
   for (let i = 1; i <= 3; i++) {
     await conn.send({ from: "alice", message: `message ${i}`, time: "2017-01-12T20:00:00Z" });
   }
-  const screen = await t.tmux.waitFor(/message 3/);
-  const rows = screen.split("\n").filter((row) => row.trim() !== "");
-  assert.deepEqual(rows.slice(-6), [
+  await t.tmux.waitForRows([
     "20:00 <alice> message 1",
     "20:00 <alice> message 2",
     "20:00 <alice> message 3",
-    `bob> ${draft.slice(0, 35)}`,
-    draft.slice(35, 75),
-    draft.slice(75),
+    ...drawn,
   ]);
   // The cursor stayed where it was: typing inserts three characters before the end.
+  assert.ok(await eventually(async () => (await t.tmux.cursor()).x === 2, 10_000), "cursor kept");
   await t.tmux.type("X");
   await t.tmux.keys("Enter");
   assert.equal((await conn.next()).message, `${draft.slice(0, 77)}X${draft.slice(77)}`);

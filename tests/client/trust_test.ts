@@ -10,6 +10,7 @@ import {
   clientEnv,
   eventually,
   FakeServer,
+  loginFrame,
   makeCerts,
   makeSeedCert,
   makeSignedCert,
@@ -45,7 +46,7 @@ async function chatOnce(server: FakeServer, args: string[], config: string, host
   client.type("hi");
   client.end();
   const conn = await server.accept();
-  assert.deepEqual(await conn.next(), { command: "login", nickname: "bob" });
+  assert.deepEqual(await conn.next(), loginFrame("bob"));
   await conn.send({ status: "ok" });
   const hi = await conn.next();
   assert.equal(hi.message, "hi");
@@ -92,12 +93,12 @@ test("the certificate given with --ca is pinned: trusted by address although its
     clientEnv(config),
   );
   const conn = await server.accept();
-  assert.deepEqual(await conn.next(), { command: "login", nickname: "bob" });
+  assert.deepEqual(await conn.next(), loginFrame("bob"));
   await conn.send({ status: "ok" });
   assert(await eventually(() => client.stderr.includes("logged in")), client.stderr);
   await conn.drop();
   const again = await server.accept();
-  assert.deepEqual(await again.next(), { command: "login", nickname: "bob" });
+  assert.deepEqual(await again.next(), loginFrame("bob"));
   await again.send({ status: "ok" });
   client.type("hi");
   client.end();
@@ -171,7 +172,7 @@ test("--insecure skips verification and says so once, across reconnects", async 
   assert(await eventually(() => client.stderr.includes("logged in")));
   await first.drop();
   const second = await server.accept();
-  assert.deepEqual(await second.next(), { command: "login", nickname: "bob" });
+  assert.deepEqual(await second.next(), loginFrame("bob"));
   await second.send({ status: "ok" });
   assert(await eventually(() => client.stderr.includes("reconnected")));
   client.end();

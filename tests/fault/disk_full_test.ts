@@ -1,11 +1,20 @@
 // A real full disk under a server process (issue 16, item 1): --data-dir on
-// a 2 MiB tmpfs that fills while four clients post with ids, then frees. The
+// a small tmpfs that fills while four clients post with ids, then frees. The
 // retry path used to drop the messages posted while a failed write ran, and
 // ack them all the same: acked messages were missing from messages.log, and
 // the restart refused the log ("seq 42 where 36 was expected"). Mounting
 // needs root (as in CI here); elsewhere the test says so and does nothing
 // (tests/server/file_store_faults_test.ts injects the same failures
 // in-process everywhere).
+//
+// Under CPU load this test used to fail on its own timing, twice over: the
+// log grew past the 200 KiB left between `df` and the filler's write (the
+// filler's write failed with ENOSPC), and after a recovery the posts kept
+// coming while the test was slow to fill again, until the log itself had
+// taken the whole 2 MiB disk and freeing the filler freed nothing ("posting
+// never worked again"). Now the posters pause until all they sent is
+// answered before each fill (the log stands still while it is measured),
+// the filler stops at ENOSPC, and the disk has room for the log to grow.
 
 import assert from "node:assert/strict";
 import { LineClient } from "../../bench/fault/line_client.ts";
@@ -23,13 +32,25 @@ const WINDOW = 1000;
 /** Times the disk fills and frees in one run: each had about even odds of losing acked posts. */
 const EPISODES = 3;
 const TEXT_BYTES = 1000;
+/** The tmpfs: the filler leaves 200 KiB of it; the rest is room for the log to grow. */
+const DISK_SIZE = "16m";
 
-/** Runs `test` with a 2 MiB tmpfs mounted at a temporary folder; false where it cannot mount. */
+/** What the test tells the posters, and what they tell it. */
+interface Posting {
+  /** End posting. */
+  stop: boolean;
+  /** Send nothing new (while the disk is measured and filled). */
+  paused: boolean;
+  /** Messages sent and not yet answered, over all posters. */
+  unanswered: number;
+}
+
+/** Runs `test` with a small tmpfs mounted at a temporary folder; false where it cannot mount. */
 async function withTmpfs(test: (mount: string) => Promise<void>): Promise<boolean> {
   const mount = await Deno.makeTempDir({ prefix: "chat-disk-full-" });
   try {
     const mounted = await new Deno.Command("mount", {
-      args: ["-t", "tmpfs", "-o", "size=2m", "tmpfs", mount],
+      args: ["-t", "tmpfs", "-o", `size=${DISK_SIZE}`, "tmpfs", mount],
       stdout: "null",
       stderr: "null",
     }).output().catch(() => ({ success: false }));
@@ -55,18 +76,27 @@ async function available(dir: string): Promise<number> {
 /**
  * Takes all but `leave` bytes of the disk with the file `path`: the log then
  * fills the rest itself, through writes that succeed in part and then fail,
- * as a real disk fills.
+ * as a real disk fills. A disk that fills first is full all the same.
  */
 async function fillUp(path: string, leave: number): Promise<void> {
-  const size = await available(path.slice(0, path.lastIndexOf("/"))) - leave;
-  await Deno.writeFile(path, new Uint8Array(Math.max(size, 0)));
+  let size = await available(path.slice(0, path.lastIndexOf("/"))) - leave;
+  using file = await Deno.open(path, { write: true, create: true, truncate: true });
+  const chunk = new Uint8Array(64 * 1024);
+  try {
+    while (size > 0) size -= await file.write(chunk.subarray(0, Math.min(size, chunk.length)));
+  } catch (error) {
+    if (!(error instanceof Error && /No space left/.test(error.message))) throw error;
+  }
 }
 
-/** Sends numbered messages with ids, up to WINDOW unanswered, until `stop()`; records the acked texts. */
+/**
+ * Sends numbered messages with ids, up to WINDOW unanswered, until told to
+ * stop, holding back while paused; records the acked texts.
+ */
 async function post(
   client: LineClient,
   name: string,
-  stop: () => boolean,
+  control: Posting,
   acked: string[],
   refused: { count: number },
 ): Promise<void> {
@@ -78,11 +108,13 @@ async function post(
     if (frame.status === "ok") acked.push(pending.get(frame.id)!);
     else refused.count++;
     pending.delete(frame.id);
+    control.unanswered--;
     wake?.();
   };
   const pad = "x".repeat(TEXT_BYTES);
+  const stop = () => control.stop;
   for (let n = 0; !stop() && !client.closed; n++) {
-    while (pending.size >= WINDOW && !stop()) {
+    while ((pending.size >= WINDOW || control.paused) && !stop()) {
       let timer: ReturnType<typeof setTimeout> | undefined;
       await new Promise<void>((resolve) => {
         wake = resolve;
@@ -93,6 +125,7 @@ async function post(
     const id = `${name}-${n}`;
     const text = `${name} n${n} ${pad}`;
     pending.set(id, text);
+    control.unanswered++;
     await client.send({ message: text, id });
     if (n % 8 === 7) await sleep(1);
   }
@@ -110,16 +143,18 @@ Deno.test({
         const server = await ServerProcess.start({ dir: work, args });
         const acked: string[] = [];
         const refused = { count: 0 };
-        let done = false;
+        const control: Posting = { stop: false, paused: false, unanswered: 0 };
         const clients = await Promise.all(
           Array.from({ length: SENDERS }, (_, k) => LineClient.login(server, `s${k}`)),
         );
-        const posting = clients.map((client, k) =>
-          post(client, `s${k}`, () => done, acked, refused)
-        );
+        const posting = clients.map((client, k) => post(client, `s${k}`, control, acked, refused));
         for (let episode = 0; episode < EPISODES; episode++) {
           const refusedBefore = refused.count;
+          // The log stands still while the disk is measured and filled.
+          control.paused = true;
+          assert.ok(await eventually(() => control.unanswered === 0, 15_000), "never answered");
           await fillUp(`${mount}/filler`, 200 * 1024);
+          control.paused = false;
           assert.ok(await eventually(() => refused.count > refusedBefore, 15_000), "never refused");
           assert.ok(
             await eventually(() => /cannot write .*messages\.log/.test(server.stderr), 5000),
@@ -131,7 +166,7 @@ Deno.test({
             `episode ${episode}: posting never worked again after the disk was freed`,
           );
         }
-        done = true;
+        control.stop = true;
         await Promise.all(posting);
         for (const client of clients) await client.close();
         assert.equal((await server.kill("SIGTERM")).code, 0, server.stderr);

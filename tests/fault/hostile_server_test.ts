@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { MAIN, PERMISSIONS, runChat } from "../../bench/chat_process.ts";
 import { LineSplitter } from "../../lib/lines.ts";
 import { localIdentity } from "../../bench/in_process_server.ts";
+import { withDenoDir } from "../_deno_dir.ts";
 
 /** The frames a hostile server sends after every successful login. */
 const HOSTILE_FRAMES = [
@@ -161,7 +162,7 @@ async function client(
     stdin: "piped",
     stdout: "piped",
     stderr: "piped",
-    env: { NO_COLOR: "1", HOME: home, XDG_CONFIG_HOME: home },
+    env: withDenoDir({ NO_COLOR: "1", HOME: home, XDG_CONFIG_HOME: home }),
     signal: AbortSignal.timeout(30_000),
   }).spawn();
   const writer = child.stdin.getWriter();

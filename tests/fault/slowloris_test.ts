@@ -55,6 +55,12 @@ Deno.test("slow and silent connections are cut at their deadlines, and the chat 
   assert.equal(figures.received, figures.sent);
   assert.ok(figures.sent > 50, report);
   assert.ok(figures.chatHeld.count > 30, report);
-  assert.ok(figures.chatHeld.max < 200, `chat delay: ${report}`);
+  // A server that waited on slow peers would hold the chat for about a
+  // deadline (1 s or 2 s); the typical delay is a millisecond or two. Under
+  // a starved CPU single messages take a few hundred milliseconds, so the
+  // bound on the worst is half the handshake deadline, and on the median
+  // far below it.
+  assert.ok(figures.chatHeld.p50 < 50, `chat delay: ${report}`);
+  assert.ok(figures.chatHeld.max < HANDSHAKE_MS / 2, `chat delay: ${report}`);
   assert.ok(figures.chat.max < 1000, `chat delay while the slow connections opened: ${report}`);
 });

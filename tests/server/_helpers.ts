@@ -7,6 +7,8 @@ import { createLogger, type LogFormat, type Logger } from "../../lib/server/log.
 import { DEFAULT_LIMITS, type ServerLimits } from "../../lib/server/limits.ts";
 import { startServer as runServer } from "../../lib/server/server.ts";
 import type { SharedChat } from "../../lib/server/shared_chat.ts";
+import type { AccessLists } from "../../lib/server/access.ts";
+import type { Registry } from "../../lib/server/registry.ts";
 import { type HistoryStore, MemoryStore } from "../../lib/server/store.ts";
 import {
   type Frame,
@@ -37,6 +39,10 @@ export interface TestServerOptions {
   logFormat?: LogFormat;
   /** The features the server speaks; all by default, none for a core server. */
   features?: readonly Feature[];
+  /** Registered nicknames and bans (§12–§13); in memory by default. */
+  registry?: Registry;
+  /** Operators and invitations (§13); none by default. */
+  access?: AccessLists;
 }
 
 /** Starts the real server on 127.0.0.1:0 with `limits` over the defaults. */
@@ -65,6 +71,8 @@ export async function startServer(
     store,
     shared: options.shared,
     features: options.features,
+    registry: options.registry,
+    access: options.access,
     logger,
     clock,
     signal: stopper.signal,

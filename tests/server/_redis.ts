@@ -40,6 +40,7 @@ export class RedisNode {
   readonly changes: string[] = [];
   /** Direct messages that arrived for local members: [member id, line]. */
   readonly directs: [number, string][] = [];
+  readonly orders: [number, string][] = [];
   link!: RedisLink;
 
   static async open(redis: RedisServer, leaseMs = 5_000): Promise<RedisNode> {
@@ -61,6 +62,7 @@ export class RedisNode {
         node.changes.push(`leave ${key} ${reason}`);
       },
       direct: (member, line) => node.directs.push([member, line]),
+      ordered: (member, order) => node.orders.push([member, order]),
     };
     node.link.listen(events);
     return node;

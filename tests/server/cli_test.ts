@@ -149,7 +149,7 @@ Deno.test("--features picks the extensions offered at login; none makes a core-o
     const config = parseServerArgs(args);
     return config === "help" ? undefined : config.features;
   };
-  assert.deepEqual(features(), ["presence", "direct", "heartbeat"]);
+  assert.deepEqual(features(), ["presence", "direct", "heartbeat", "identity", "ops"]);
   assert.deepEqual(features("--features", "none"), []);
   assert.deepEqual(features("--features", "direct, presence"), ["presence", "direct"]);
   assert.deepEqual(features("--features=heartbeat"), ["heartbeat"]);

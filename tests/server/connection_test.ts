@@ -50,6 +50,10 @@ class GatedChat implements SharedChat {
   direct(): Promise<boolean> {
     return Promise.resolve(false);
   }
+
+  order(): Promise<boolean> {
+    return Promise.resolve(false);
+  }
 }
 
 /** A message line of `count` "€" (3 bytes each in UTF-8, one UTF-16 unit). */

@@ -46,6 +46,7 @@ class Harness {
       kicks,
       pump: outbox.run(),
       kick: (reason) => kicks.push(reason),
+      cut: (reason) => kicks.push(reason),
     };
     this.#members.push(member);
     return member;
@@ -364,7 +365,10 @@ Deno.test("kicks a slow member over its send queue limit while the others still 
   const alice = h.login("alice");
   const carol = h.login("carol");
   const slow = h.login("slow", undefined, { blocked: true, sendQueueBytes: 1000 });
-  const sent: string[] = [];
+  const sent = ["stuck in the write"];
+  h.hub.post(alice, sent[0]);
+  await settle();
+  assert.equal(slow.writer.blocked, 1, "the first message is being written, and stuck");
   for (let i = 0; i < 30; i++) {
     sent.push(`message number ${i}`);
     assert.equal(h.hub.post(alice, `message number ${i}`).ok, true);

@@ -6,63 +6,10 @@ import { eventually, startServer, TestClient, type TestServer } from "./_helpers
 import { testNeeding } from "../_tools.ts";
 import { withDeadline } from "../../lib/deadline.ts";
 import { makeCerts } from "../client/_helpers.ts";
+import { SClient } from "./_s_client.ts";
 
 /** Deno.test for the tests that talk to the server through openssl s_client: skipped without it. */
 const test = testNeeding("openssl");
-
-/** `openssl s_client` as a person at a terminal would run it (with -crlf, as some do). */
-class SClient {
-  readonly child: Deno.ChildProcess;
-  readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
-  output = "";
-  readonly #reading: Promise<void>;
-
-  /** `extra`: more s_client flags, such as `-cert FILE -key FILE` to present a certificate. */
-  constructor(port: number, caFile: string, extra: string[] = []) {
-    this.child = new Deno.Command("openssl", {
-      args: [
-        "s_client",
-        "-connect",
-        `127.0.0.1:${port}`,
-        "-servername",
-        "localhost",
-        "-CAfile",
-        caFile,
-        "-verify_return_error",
-        "-quiet",
-        "-crlf",
-        ...extra,
-      ],
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "null",
-    }).spawn();
-    this.#writer = this.child.stdin.getWriter();
-    const stdout = this.child.stdout;
-    this.#reading = (async () => {
-      for await (const text of stdout.pipeThrough(new TextDecoderStream())) {
-        this.output += text;
-      }
-    })();
-  }
-
-  /** Types a line and presses Enter. */
-  async type(line: string): Promise<void> {
-    await this.#writer.write(new TextEncoder().encode(line + "\n"));
-  }
-
-  /** Waits until the screen shows a line matching `pattern`. */
-  async sees(pattern: RegExp, timeoutMs = 5000): Promise<boolean> {
-    return await eventually(() => pattern.test(this.output), timeoutMs);
-  }
-
-  async kill(signal: Deno.Signal): Promise<void> {
-    this.child.kill(signal);
-    await this.child.status;
-    await this.#writer.close().catch(() => {});
-    await this.#reading;
-  }
-}
 
 /** Runs `test` with the server's certificate in a file for s_client's -CAfile, removed after. */
 async function withCaFile(

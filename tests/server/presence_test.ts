@@ -16,7 +16,7 @@ import {
 } from "./_helpers.ts";
 import { sleep } from "../../lib/deadline.ts";
 
-const ALL = ["presence", "direct", "heartbeat"];
+const ALL = ["presence", "direct", "heartbeat", "identity", "ops"];
 
 /** Logs in asking for presence (and direct); the client, after its `ok`. */
 async function watcher(target: Target, nickname: string): Promise<TestClient> {

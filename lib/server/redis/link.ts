@@ -168,6 +168,7 @@ export class RedisLink implements SharedChat {
       client: commands,
       serverId,
       arrived: (member, line) => this.#events?.direct(member, line),
+      ordered: (member, order) => this.#events?.ordered(member, order),
       hung: (why) => this.#hung(why),
     });
     this.#watchdog = new HealthWatchdog({
@@ -256,6 +257,13 @@ export class RedisLink implements SharedChat {
       return Promise.reject(new Unavailable("Redis is unreachable"));
     }
     return this.#direct.send(server, member, line);
+  }
+
+  order(server: string, member: number, order: string): Promise<boolean> {
+    if (!this.#up || this.#closed) {
+      return Promise.reject(new Unavailable("Redis is unreachable"));
+    }
+    return this.#direct.order(server, member, order);
   }
 
   /**
