@@ -3,10 +3,15 @@
 // allows runs out in the middle of a burst, when accepting fails.
 //
 // The server cannot ask the limit directly: Deno reads /proc/self/limits
-// only with every permission, and running `ulimit` needs --allow-run. It
-// counts instead, by opening /dev/null (allowed by --allow-read) until the
-// open fails or enough are open, then closing them all: about 10 ms for
-// 10,000 at start, and one open a second while it listens (server.ts).
+// and /proc/self/fd only with every permission, and running `ulimit` needs
+// --allow-run. It counts instead, by opening /dev/null (allowed by
+// --allow-read) until the open fails or enough are open, then closing them
+// all, and one open a second while it listens (server.ts). The count opens
+// plain integer descriptors (node:fs), not Deno.FsFile objects: at
+// --max-clients 20000 the server's malloc heap kept 3 MiB after counting
+// instead of 7 (issue 15), and the count took 240 instead of 340 ms.
+
+import { closeSync, constants, openSync } from "node:fs";
 
 /**
  * Descriptors kept free for everything that is not a connection: the log
@@ -28,13 +33,13 @@ const NULL_DEVICE = "/dev/null";
  * ```
  */
 export function freeDescriptors(max: number): number | undefined {
-  const opened: Deno.FsFile[] = [];
+  const opened: number[] = [];
   try {
-    while (opened.length < max) opened.push(Deno.openSync(NULL_DEVICE));
+    while (opened.length < max) opened.push(openSync(NULL_DEVICE, constants.O_RDONLY));
   } catch (error) {
     if (!isOutOfDescriptors(error)) return undefined;
   } finally {
-    for (const file of opened) file.close();
+    for (const fd of opened) closeSync(fd);
   }
   return opened.length;
 }

@@ -1,25 +1,30 @@
 // The outbox's Writer (outbox.ts) over a connection's TLS socket. node's
-// socket.write never refuses bytes, it buffers them; the writer lets the
-// socket buffer up to SOCKET_BUFFER_BYTES (so the outbox gathers its next
-// batch while this one is sent) and then waits for "drain", so what a slow
-// reader costs stays bounded.
+// socket.write never refuses bytes, it buffers them; the writer resolves at
+// once while the socket holds less than SOCKET_BUFFER_BYTES, and otherwise
+// waits for "drain", so what a slow reader costs stays bounded.
+//
+// The buffer is small on purpose. With 512 KiB (before issue 15's phase B2)
+// a burst to 1000 receivers left each with up to half a megabyte encrypted
+// and queued natively; the outbox gathers the next batch from the store
+// when this one has gone instead, which costs nothing in speed because the
+// turn budget (turn_budget.ts) paces the writes anyway.
 
 import type { TLSSocket } from "node:tls";
 import type { Writer } from "./outbox.ts";
 
 /**
- * Bytes a connection's socket may buffer beyond what the outbox still holds;
- * together with `sendQueueBytes` this bounds a slow reader's memory.
+ * Bytes a connection's socket may buffer before a write waits for "drain"
+ * (node's default high-water mark). A slow reader holds at most this, one
+ * batch being written, and its outbox's `sendQueueBytes`.
  */
-export const SOCKET_BUFFER_BYTES = 512 * 1024;
+export const SOCKET_BUFFER_BYTES = 16 * 1024;
 
 /** The outbox's Writer over a socket: resolves when the socket can take more. */
 export function socketWriter(socket: TLSSocket): Writer {
   return {
     write(bytes: Uint8Array): Promise<number> {
       if (socket.destroyed) return Promise.reject(new Error("connection closed"));
-      // Keep up to SOCKET_BUFFER_BYTES in the socket's own buffer, so the
-      // next batch is gathered while this one is still being sent.
+      // Written through (or nearly): the next batch may follow at once.
       if (socket.write(bytes) || socket.writableLength < SOCKET_BUFFER_BYTES) {
         return Promise.resolve(bytes.length);
       }
