@@ -290,3 +290,24 @@ test("a partial line that wraps over several rows survives messages arriving", a
   await t.tmux.keys("C-c");
   await t.tmux.waitFor(/EXIT=0/);
 });
+
+test("Ctrl-D leaves as /quit does: the prompt row is cleared, the shell's next line starts clean", async () => {
+  await using t = await setup();
+  await t.start([
+    "--addr",
+    `127.0.0.1:${t.server.port}`,
+    "--nick",
+    "bob",
+    "--ca",
+    certs.caTrue.certFile,
+  ]);
+  const conn = await t.server.accept(15_000);
+  assert.deepEqual(await conn.next(), loginFrame("bob"));
+  await conn.send({ status: "ok" });
+  await t.tmux.waitFor(/^bob>$/m);
+  await t.tmux.keys("C-d");
+  const screen = await t.tmux.waitFor(/EXIT=0/);
+  assert.match(screen, /^EXIT=0/m, `EXIT starts its own row, not after the prompt:\n${screen}`);
+  assert.doesNotMatch(screen, /^bob>/m, `the prompt row is cleared:\n${screen}`);
+  assert.equal(await conn.ended, "close_notify");
+});
