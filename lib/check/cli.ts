@@ -34,9 +34,11 @@ login, history replay (own messages included), bad frames, an oversize
 line, split frames, \\r\\n and blank lines. One line per check, PASS or FAIL
 with the reason, then a summary. Exit 0 only when every core check passes.
 
-Extensions (message ids, seq, since) are reported as well, but only for
-information: PASS when offered, SKIP when not, WARN when offered but wrong;
-they never change the exit code, so a core-only server passes.
+Extensions (message ids, seq, since; features, presence, direct messages,
+register, and ops commands refused to a non-operator: §8–§13) are reported
+as well, but only for information: PASS when offered, SKIP when not, WARN
+when offered but wrong; they never change the exit code, so a core-only
+server passes.
 
 It logs in with its own nicknames (check-RUN-N, RUN random per run), leaves
 the server as it found it apart from about 30 short messages it stores

@@ -51,8 +51,8 @@ without progress; a server that never acks gets ${FINISH_DRAIN_MS / 1000} s), an
 status 0 when all got there (and every command was done), 1, listing on
 stderr those not delivered or not confirmed (and the commands refused),
 otherwise. Kicked or banned by an operator, or refused as banned or not
-invited, the client says so and exits 1 without reconnecting. Messages go out at most ${SEND_RATE_PER_SECOND} a second (bursts of
-${SEND_BURST}), under the server's rate limit.
+invited, the client says so and exits 1 without reconnecting. Messages go
+out at most ${SEND_RATE_PER_SECOND} a second (bursts of ${SEND_BURST}), under the server's rate limit.
 
 Options:
   --addr HOST[:PORT]  server address (default port 1337; IPv6 as [::1]:1337)

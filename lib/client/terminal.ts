@@ -73,7 +73,11 @@ export class TerminalUi {
       // Ctrl-D on an empty line, or the input ended: readline has closed itself.
       const wasOpen = !this.#closed;
       this.#closed = true;
-      if (wasOpen) this.#quit();
+      if (!wasOpen) return;
+      // As close() does for /quit and Ctrl-C: the prompt row goes, so what
+      // follows (the shell's prompt) starts on a clean row.
+      this.#eraseRows(this.#rl.getCursorPos().rows + 1);
+      this.#quit();
     });
   }
 

@@ -43,18 +43,22 @@ Options:
   --login-timeout SECONDS   time from accept to login, handshake included (default 30)
   --max-line-bytes N        longest frame accepted (default ${DEFAULT_LIMITS.maxLineBytes})
   --max-message-bytes N     longest message text in UTF-8 bytes (default ${DEFAULT_LIMITS.maxMessageBytes})
-  --send-queue-bytes N      bytes a slow reader may fall behind before it is cut off (default ${DEFAULT_LIMITS.sendQueueBytes})
+  --send-queue-bytes N      bytes a slow reader may fall behind before it is cut off
+                            (default ${DEFAULT_LIMITS.sendQueueBytes})
   --max-clients N           open connections beyond this are closed at once; lowered at start
                             to what ulimit -n allows (default ${DEFAULT_LIMITS.maxClients})
-  --max-per-ip N            open connections from one address beyond this are closed at once (default ${DEFAULT_LIMITS.maxPerIp})
+  --max-per-ip N            open connections from one address beyond this are closed at once
+                            (default ${DEFAULT_LIMITS.maxPerIp})
   --rate-limit PER_SECOND   frames one address may send per second, shared by its up to
                             --max-per-ip connections (reconnecting refills nothing), bursts
                             of twice that; 0 for no rate limit at all (default ${DEFAULT_LIMITS.rateLimit})
   --rate-limit-bytes N      bytes of message text one address may send per second, shared the
                             same way, bursts of two seconds' worth (at least one message of
-                            --max-message-bytes); 0 for no limit (default ${DEFAULT_LIMITS.rateLimitBytes}, 0 with --rate-limit 0)
-  --data-dir DIR            keep the history in DIR/messages.log across restarts (and the generated certificate in DIR),
-                            registered nicknames and bans in DIR/registry.log
+                            --max-message-bytes); 0 for no limit
+                            (default ${DEFAULT_LIMITS.rateLimitBytes}, 0 with --rate-limit 0)
+  --data-dir DIR            keep the history in DIR/messages.log across restarts, registered
+                            nicknames and bans in DIR/registry.log (and the generated
+                            certificate in DIR)
   --history-limit N         replay only the newest N messages; 0 for all (default 0: all)
   --redis URL               share one chat among several servers through Redis:
                             redis://HOST:PORT[/DB], or rediss:// for TLS (history and
@@ -63,7 +67,8 @@ Options:
   DEFAULT_LEASE_MS / 1000
 })
   --features LIST           the protocol extensions offered at login, comma-separated, or
-                            none for a core-only server (default ${FEATURES.join(",")})
+                            none for a core-only server
+                            (default ${FEATURES.join(",")})
   --op FINGERPRINT          an operator: the SHA-256 fingerprint of their identity, as
                             chat identity prints it; repeatable
   --ops FILE                more operators, one fingerprint a line (# comments)

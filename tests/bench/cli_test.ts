@@ -12,6 +12,7 @@ import {
   target,
 } from "./_helpers.ts";
 import { testNeeding } from "../_tools.ts";
+import { ourServer } from "../client/_helpers.ts";
 
 /** Deno.test for the tests that make a certificate with openssl: skipped without it. */
 const test = testNeeding("openssl");
@@ -240,4 +241,25 @@ Deno.test("an unreachable server is one sentence and exit 1", async () => {
   const context = memoryContext();
   assert.equal(await runBench(["--addr", `127.0.0.1:${port}`], context), 1);
   assert.match(context.err.join(""), /^chat bench: cannot connect to 127\.0\.0\.1:\d+: .*refused/i);
+});
+
+Deno.test("the README tour's bench command, against a server with default limits, loses nothing", async () => {
+  const readme = await Deno.readTextFile(new URL("../../README.md", import.meta.url));
+  const line = readme.match(/^\$ \.\/chat bench (.*)$/m)?.[1];
+  assert.ok(line, "README.md's tour shows a `$ ./chat bench` line");
+  // Its flags as written, pointed at this server (the tour's --ca is the server's certs/cert.pem).
+  const flags = line.split(/\s+/);
+  const ca = flags.indexOf("--ca");
+  assert.ok(ca >= 0, line);
+  flags.splice(ca, 2);
+  await using server = await ourServer();
+  const context = memoryContext();
+  const code = await runBench(
+    [...flags, "--addr", `127.0.0.1:${server.server.port}`, "--ca", `${server.dir}/certs/cert.pem`],
+    context,
+  );
+  const out = context.out.join("");
+  assert.equal(code, 0, out + context.err.join(""));
+  assert.match(out, /lost 0, duplicated 0, out of order 0 \(/, out);
+  assert.doesNotMatch(out, /error replies/, out);
 });

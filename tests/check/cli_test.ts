@@ -209,6 +209,10 @@ Deno.test("a wrong command line is a usage error, exit 2; --help explains the ex
   assert.equal(help.code, 0);
   assert.match(help.stdout, /Exit 0 only when every core check passes/);
   assert.match(help.stdout, /never change the exit code/);
+  // Every extension the summary reports is named where the help explains them.
+  for (const name of ["ids", "seq", "since", "features", "presence", "direct", "register", "ops"]) {
+    assert.match(help.stdout, new RegExp(`Extensions \\([^)]*\\b${name}\\b`), name);
+  }
   const top = await run(["--help"]);
   assert.match(top.stdout, /chat check HOST\[:PORT\]/);
 });

@@ -45,13 +45,8 @@ async function setup(cert: TestCert = certs.caTrue) {
   };
 }
 
-/** The last non-empty row of the screen (where the input line is). */
-function inputRow(screen: string): string {
-  return screen.split("\n").filter((row) => row.trim() !== "").at(-1) ?? "";
-}
-
-test("typing while messages arrive keeps the partial line intact", async () => {
-  await using t = await setup();
+/** Starts the client as bob against the fake server and lets it log in; the server's side. */
+async function loggedInAsBob(t: Awaited<ReturnType<typeof setup>>) {
   await t.start([
     "--addr",
     `127.0.0.1:${t.server.port}`,
@@ -63,6 +58,17 @@ test("typing while messages arrive keeps the partial line intact", async () => {
   const conn = await t.server.accept(15_000);
   assert.deepEqual(await conn.next(), loginFrame("bob"));
   await conn.send({ status: "ok" });
+  return conn;
+}
+
+/** The last non-empty row of the screen (where the input line is). */
+function inputRow(screen: string): string {
+  return screen.split("\n").filter((row) => row.trim() !== "").at(-1) ?? "";
+}
+
+test("typing while messages arrive keeps the partial line intact", async () => {
+  await using t = await setup();
+  const conn = await loggedInAsBob(t);
   await t.tmux.waitFor(/logged in to 127\.0\.0\.1:\d+ as bob/);
   await t.tmux.type("half a li");
   await t.tmux.waitFor(/bob> half a li$/m);
@@ -289,4 +295,15 @@ test("a partial line that wraps over several rows survives messages arriving", a
   assert.doesNotMatch(after, /^bob> 0123/m, after);
   await t.tmux.keys("C-c");
   await t.tmux.waitFor(/EXIT=0/);
+});
+
+test("Ctrl-D leaves as /quit does: the prompt row is cleared, the shell's next line starts clean", async () => {
+  await using t = await setup();
+  const conn = await loggedInAsBob(t);
+  await t.tmux.waitFor(/^bob>$/m);
+  await t.tmux.keys("C-d");
+  const screen = await t.tmux.waitFor(/EXIT=0/);
+  assert.match(screen, /^EXIT=0/m, `EXIT starts its own row, not after the prompt:\n${screen}`);
+  assert.doesNotMatch(screen, /^bob>/m, `the prompt row is cleared:\n${screen}`);
+  assert.equal(await conn.ended, "close_notify");
 });

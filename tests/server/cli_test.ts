@@ -34,6 +34,18 @@ Deno.test("an unknown subcommand or flag prints usage on stderr and exits 2", as
   }
 });
 
+/** The widest a --help line may be: it reads on a terminal of that width without wrapping. */
+const HELP_COLUMNS = 100;
+
+Deno.test("every --help fits in 100 columns", async () => {
+  for (const command of [[], ["server"], ["client"], ["bench"], ["check"], ["identity"]]) {
+    const { code, stdout } = await run([...command, "--help"]);
+    assert.equal(code, 0);
+    const wide = stdout.split("\n").filter((line) => [...line].length > HELP_COLUMNS);
+    assert.deepEqual(wide, [], `chat ${command.join(" ")} --help`);
+  }
+});
+
 Deno.test("server --help lists every flag with its default", async () => {
   const { code, stdout } = await run(["server", "--help"]);
   assert.equal(code, 0);
