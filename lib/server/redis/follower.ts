@@ -30,13 +30,12 @@ const BLOCK_MS = 5_000;
 const MIN_BACKOFF_MS = 100;
 const MAX_BACKOFF_MS = 2_000;
 
-/** Options of {@linkcode StreamFollower}. */
-export interface FollowerOptions {
-  /** The local copy; filled only by the follower. */
-  store: MemoryStore;
-  logger: Logger;
-  appends: AppendQueue;
-  /** The connection the follower reads on now (the link replaces it after a hang). */
+/**
+ * What a loop that reads from Redis needs from the link (link.ts): this
+ * follower's and the roster's (roster.ts).
+ */
+export interface LinkReading {
+  /** The connection the loop reads on now (the link replaces it after a hang). */
   client: () => RedisClient;
   closed: () => boolean;
   /** False while Redis is known to be down. */
@@ -47,6 +46,14 @@ export interface FollowerOptions {
   ready: () => void;
   /** Redis did not answer in time (watchdog.ts). */
   hung: (why: string) => void;
+}
+
+/** Options of {@linkcode StreamFollower}. */
+export interface FollowerOptions extends LinkReading {
+  /** The local copy; filled only by the follower. */
+  store: MemoryStore;
+  logger: Logger;
+  appends: AppendQueue;
   /** Entries were added; `authored` lists local members' as [member id, seq]. */
   arrived: (authored: [number, number][]) => void;
 }

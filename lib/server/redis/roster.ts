@@ -19,7 +19,7 @@ import { pause } from "../../deadline.ts";
 import { errorReason, Unavailable } from "../../errors.ts";
 import type { LeaveReason } from "../../protocol.ts";
 import type { Place, Present } from "../presence.ts";
-import { integerReply, type RedisClient } from "./client.ts";
+import { integerReply } from "./client.ts";
 import {
   parseRosterValue,
   PRESENCE_EVENTS_KEY,
@@ -27,6 +27,7 @@ import {
   ROSTER_SCRIPT,
   runScript,
 } from "./scripts.ts";
+import type { LinkReading } from "./follower.ts";
 import { answerWithin } from "./watchdog.ts";
 
 /** Roster changes read per XREAD. */
@@ -47,18 +48,7 @@ export interface RosterEvents {
 }
 
 /** Options of {@linkcode RosterFollower}. */
-export interface RosterOptions {
-  /** The connection the follower reads on now (the link replaces it after a hang). */
-  client: () => RedisClient;
-  closed: () => boolean;
-  /** False while Redis is known to be down. */
-  up: () => boolean;
-  /** A command failed: Redis counts as down. */
-  down: (why: string) => void;
-  /** A read succeeded while Redis counted as down. */
-  ready: () => void;
-  /** Redis did not answer in time (watchdog.ts). */
-  hung: (why: string) => void;
+export interface RosterOptions extends LinkReading {
   /** The wall clock as a wire time, for the events of a difference. */
   time: () => string;
 }
