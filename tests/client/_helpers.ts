@@ -3,6 +3,7 @@
 // what the client sends and lets the test answer frame by frame, the client
 // run in-process without a terminal, and a tmux-driven terminal.
 
+import { missing } from "../_tools.ts";
 import tls from "node:tls";
 import { LineSplitter } from "../../lib/lines.ts";
 import { eventually } from "../../bench/fault/schedule.ts";
@@ -142,6 +143,17 @@ export async function makeSignedCert(dir: string, ca: TestCert, name: string): P
     `${base}.pem`,
   ]);
   return await loadCert(`${base}.pem`, `${base}.key`);
+}
+
+/**
+ * The test certificates of one test file: made once, removed when its tests
+ * end; without openssl, whose tests skip (tests/_tools.ts), none.
+ */
+export async function fileCerts(): Promise<TestCerts> {
+  if (missing("openssl")) return undefined!;
+  const certs = await makeCerts();
+  globalThis.addEventListener("unload", () => Deno.removeSync(certs.dir, { recursive: true }));
+  return certs;
 }
 
 /** Makes the test certificates (about a second; do it once per test file). */

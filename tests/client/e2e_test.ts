@@ -4,18 +4,14 @@
 // strict rate limit whole and in order.
 
 import assert from "node:assert/strict";
-import { eventually, makeCerts, ROOT } from "./_helpers.ts";
-import { missing, testNeeding } from "../_tools.ts";
+import { eventually, fileCerts, ROOT } from "./_helpers.ts";
+import { testNeeding } from "../_tools.ts";
 import { withDenoDir } from "../_deno_dir.ts";
 
 /** Deno.test for the tests that use certificates made with openssl: skipped without it. */
 const test = testNeeding("openssl");
 // Without openssl there are no certificates, and every test that reads them is skipped.
-const certs = missing("openssl") ? undefined! : await makeCerts();
-globalThis.addEventListener(
-  "unload",
-  () => certs && Deno.removeSync(certs.dir, { recursive: true }),
-);
+const certs = await fileCerts();
 
 const PERMISSIONS = ["--allow-net", "--allow-read", "--allow-write", "--allow-env", "--allow-sys"];
 

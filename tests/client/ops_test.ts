@@ -12,21 +12,17 @@ import {
   clientShellCommand,
   eventually,
   FakeServer,
+  fileCerts,
   lines,
   loginFrame,
-  makeCerts,
   PipeClient,
   Tmux,
 } from "./_helpers.ts";
-import { missing, testNeeding } from "../_tools.ts";
+import { testNeeding } from "../_tools.ts";
 
 const test = testNeeding("openssl");
 const testTty = testNeeding("openssl", "tmux");
-const certs = missing("openssl") ? undefined! : await makeCerts();
-globalThis.addEventListener(
-  "unload",
-  () => certs && Deno.removeSync(certs.dir, { recursive: true }),
-);
+const certs = await fileCerts();
 
 /** What our server lists. */
 const ALL = ["presence", "direct", "heartbeat", "identity", "ops"];

@@ -14,25 +14,21 @@ import {
   clientShellCommand,
   eventually,
   FakeServer,
+  fileCerts,
   lines,
   loginFrame,
-  makeCerts,
   PipeClient,
   type TestCert,
   Tmux,
   Typist,
 } from "./_helpers.ts";
-import { missing, testNeeding } from "../_tools.ts";
+import { testNeeding } from "../_tools.ts";
 
 /** Deno.test for the tests that use certificates made with openssl: skipped without it. */
 const test = testNeeding("openssl");
 /** The same for the ones that also drive the client in tmux. */
 const testTty = testNeeding("openssl", "tmux");
-const certs = missing("openssl") ? undefined! : await makeCerts();
-globalThis.addEventListener(
-  "unload",
-  () => certs && Deno.removeSync(certs.dir, { recursive: true }),
-);
+const certs = await fileCerts();
 
 /** What another client asks for to get the room's frames. */
 const FEATURES = ["presence", "direct"];

@@ -8,22 +8,18 @@
 import assert from "node:assert/strict";
 import {
   eventually,
+  fileCerts,
   lines,
   loginFrame,
-  makeCerts,
   type PipeClient,
   pipeSetup,
 } from "./_helpers.ts";
-import { missing, testNeeding } from "../_tools.ts";
+import { testNeeding } from "../_tools.ts";
 
 /** Deno.test for the tests that use certificates made with openssl: skipped without it. */
 const test = testNeeding("openssl");
 // Without openssl there are no certificates, and every test that reads them is skipped.
-const certs = missing("openssl") ? undefined! : await makeCerts();
-globalThis.addEventListener(
-  "unload",
-  () => certs && Deno.removeSync(certs.dir, { recursive: true }),
-);
+const certs = await fileCerts();
 
 const setup = () => pipeSetup(certs.caTrue);
 

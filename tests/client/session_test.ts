@@ -11,24 +11,20 @@ import {
   clientEnv,
   eventually,
   type FakeConn,
+  fileCerts,
   type Frame,
   lines,
   loginFrame,
-  makeCerts,
   PipeClient,
   pipeSetup,
 } from "./_helpers.ts";
-import { missing, testNeeding } from "../_tools.ts";
+import { testNeeding } from "../_tools.ts";
 import { HOSTILE_MESSAGES, HOSTILE_NICKNAMES, RAW_UNSAFE } from "./hostile_corpus.ts";
 
 /** Deno.test for the tests that use certificates made with openssl: skipped without it. */
 const test = testNeeding("openssl");
 // Without openssl there are no certificates, and every test that reads them is skipped.
-const certs = missing("openssl") ? undefined! : await makeCerts();
-globalThis.addEventListener(
-  "unload",
-  () => certs && Deno.removeSync(certs.dir, { recursive: true }),
-);
+const certs = await fileCerts();
 
 const setup = () => pipeSetup(certs.caTrue);
 

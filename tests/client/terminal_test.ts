@@ -9,22 +9,18 @@ import {
   clientShellCommand,
   eventually,
   FakeServer,
+  fileCerts,
   loginFrame,
-  makeCerts,
   makeSeedCert,
   type TestCert,
   Tmux,
 } from "./_helpers.ts";
-import { missing, testNeeding } from "../_tools.ts";
+import { testNeeding } from "../_tools.ts";
 
 /** Deno.test for the tests that drive the client in tmux and use certificates made with openssl: skipped without them. */
 const test = testNeeding("openssl", "tmux");
 // Without openssl there are no certificates, and every test that reads them is skipped.
-const certs = missing("openssl") ? undefined! : await makeCerts();
-globalThis.addEventListener(
-  "unload",
-  () => certs && Deno.removeSync(certs.dir, { recursive: true }),
-);
+const certs = await fileCerts();
 
 async function setup(cert: TestCert = certs.caTrue) {
   const server = new FakeServer(cert);

@@ -10,8 +10,8 @@ import {
   clientEnv,
   eventually,
   FakeServer,
+  fileCerts,
   loginFrame,
-  makeCerts,
   makeSeedCert,
   makeSignedCert,
   PipeClient,
@@ -21,11 +21,7 @@ import { missing, testNeeding } from "../_tools.ts";
 /** Deno.test for the tests that use certificates made with openssl: skipped without it. */
 const test = testNeeding("openssl");
 // Without openssl there are no certificates, and every test that reads them is skipped.
-const certs = missing("openssl") ? undefined! : await makeCerts();
-globalThis.addEventListener(
-  "unload",
-  () => certs && Deno.removeSync(certs.dir, { recursive: true }),
-);
+const certs = await fileCerts();
 
 async function tempDir(): Promise<string> {
   return await Deno.makeTempDir({ prefix: "chat-client-trust-" });
