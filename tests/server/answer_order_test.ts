@@ -8,9 +8,9 @@ import assert from "node:assert/strict";
 import { AccessLists } from "../../lib/server/access.ts";
 import { LocalRegistry } from "../../lib/server/registry.ts";
 import { type Frame, startServer, type TestServer } from "./_helpers.ts";
-import { identity, login } from "./_identities.ts";
+import { identity, login, untilClosed } from "./_identities.ts";
 
-const ALICE = await identity("alice");
+const [ALICE, OP] = await Promise.all([identity("alice"), identity("op")]);
 
 /** A server whose registry makes each change durable only once the test opens the gate. */
 async function slowRegistryServer(): Promise<{ server: TestServer; open(): void }> {
@@ -18,7 +18,7 @@ async function slowRegistryServer(): Promise<{ server: TestServer; open(): void 
   const registry = new LocalRegistry({ clock: () => new Date(), persist: () => gate.promise });
   const server = await startServer({}, {
     registry,
-    access: await AccessLists.load({ ops: [] }),
+    access: await AccessLists.load({ ops: [OP.fingerprint] }),
   });
   return { server, open: () => gate.resolve() };
 }
@@ -56,6 +56,19 @@ Deno.test("a slow register holds back the answers to the frames after it, not th
     { status: "error", reason: "frame must be a JSON object" },
     { status: "error", reason: "not an operator" },
   ]);
+});
+
+Deno.test("a kick reaches a connection whose register still waits, and its close lets that answer out", async () => {
+  const { server, open } = await slowRegistryServer();
+  await using _ = server;
+  await using alice = await login(server, "alice", ALICE);
+  await using op = await login(server, "op", OP);
+  await alice.send({ command: "register" });
+  await op.send({ command: "kick", nickname: "alice", reason: "bye" });
+  assert.deepEqual(await op.next(), { status: "ok" });
+  assert.deepEqual(await alice.next(), { status: "error", reason: "kicked by op: bye" });
+  open();
+  assert.deepEqual(await untilClosed(alice), [{ status: "ok" }]);
 });
 
 Deno.test("a register without a certificate is answered before the malformed line after it", async () => {
