@@ -145,6 +145,7 @@ export class Connection implements Member {
       send: (frame) => this.#send(frame),
       logRejection: (reason) =>
         this.#logger.log("frame rejected", { peer: this.#peer, nick: this.nickname, reason }),
+      now: context.now,
     });
     this.#commands = new Commands({ hub, member: this, answers: this.#answers });
   }
@@ -197,6 +198,7 @@ export class Connection implements Member {
       socket.once("close", () => {
         this.end("closed", "abort");
         clearTimeout(this.#lingerTimer);
+        this.#answers.stop();
         pump.then(() => {
           this.#logger.log("disconnect", {
             peer: this.#peer,

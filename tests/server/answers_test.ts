@@ -5,7 +5,7 @@
 
 import assert from "node:assert/strict";
 import { Answers } from "../../lib/server/answers.ts";
-import { LOGGED_REJECTIONS } from "../../lib/server/limits.ts";
+import { ANSWER_WAIT_MS, LOGGED_REJECTIONS } from "../../lib/server/limits.ts";
 import type { StatusFrame } from "../../lib/protocol.ts";
 
 function answersFor() {
@@ -14,6 +14,7 @@ function answersFor() {
   const answers = new Answers({
     send: (frame) => sent.push(frame),
     logRejection: (reason) => logged.push(reason),
+    now: () => performance.now(),
   });
   return { answers, sent, logged };
 }
@@ -67,4 +68,25 @@ Deno.test("refused frames are logged up to LOGGED_REJECTIONS, then once more to 
   assert.equal(sent.length, LOGGED_REJECTIONS + 5);
   assert.equal(logged.length, LOGGED_REJECTIONS + 1);
   assert.match(logged.at(-1)!, /not logged/);
+});
+
+Deno.test("an answer that takes longer than ANSWER_WAIT_MS stops holding back the rest, and follows once known", async () => {
+  const { answers, sent } = answersFor();
+  const hung = Promise.withResolvers<void>();
+  answers.later(hung.promise, () => answers.reply({ status: "ok", id: "in doubt" }));
+  answers.reject("malformed JSON");
+  const owed = answers.owed();
+  await new Promise((resolve) => setTimeout(resolve, ANSWER_WAIT_MS / 2));
+  assert.deepEqual(sent, [], "held back within ANSWER_WAIT_MS");
+  await new Promise((resolve) => setTimeout(resolve, ANSWER_WAIT_MS / 2 + 100));
+  assert.deepEqual(sent, [{ status: "error", reason: "malformed JSON", id: undefined }]);
+  answers.reply({ status: "ok" });
+  assert.equal(sent.length, 2, "nothing held back by the late one");
+  let done = false;
+  owed!.then(() => done = true);
+  await Promise.resolve();
+  assert.equal(done, false, "the late answer is still owed");
+  hung.resolve();
+  await owed;
+  assert.deepEqual(sent.at(-1), { status: "ok", id: "in doubt" });
 });
