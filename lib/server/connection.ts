@@ -10,7 +10,8 @@
 // peer can vanish (FIN, reset, a failed or unfinished handshake) ends here
 // as one "disconnect" with a reason, and frees the nickname at once; the
 // others hear it left (`quit` for a close by the peer, `lost` for anything
-// else). What a logged-in connection's frames do is in commands.ts.
+// else). What a logged-in connection's frames do is in commands.ts; the
+// answers it owes go out in the order of its frames (answers.ts).
 
 import type { TLSSocket } from "node:tls";
 import { withDeadline } from "../deadline.ts";
@@ -27,15 +28,10 @@ import {
 import { peerIdentity } from "../peer_certificate.ts";
 import { describeSocketError } from "../tls_socket.ts";
 import type { AddressQuota } from "./address_quota.ts";
+import { Answers } from "./answers.ts";
 import { Commands } from "./commands.ts";
 import type { Hub, HubResult, Member } from "./hub.ts";
-import {
-  CLOSE_LINGER_MS,
-  type ConnectionLimits,
-  FLOOD_STRIKES,
-  HELD_BYTES,
-  LOGGED_REJECTIONS,
-} from "./limits.ts";
+import { CLOSE_LINGER_MS, type ConnectionLimits, FLOOD_STRIKES, HELD_BYTES } from "./limits.ts";
 import type { Logger } from "./log.ts";
 import { Outbox } from "./outbox.ts";
 import { PeerWatch, type Stalled } from "./peer_watch.ts";
@@ -95,10 +91,11 @@ export class Connection implements Member {
   readonly #quota: AddressQuota;
   readonly #watch: PeerWatch;
   readonly #commands: Commands;
+  /** What it owes, in the order of its frames (answers.ts). */
+  readonly #answers: Answers;
   #failedLogins = 0;
   /** Frames refused by the rate limit since the last one accepted. */
   #strikes = 0;
-  #rejected = 0;
   #secure = false;
   #identity: string | undefined;
   #loginDeadline: ReturnType<typeof setTimeout> | undefined;
@@ -144,12 +141,13 @@ export class Connection implements Member {
       line: (text) => this.#onLine(text),
       error: (reason) => this.#onLineError(reason),
     });
-    this.#commands = new Commands({
-      hub,
-      member: this,
-      reply: (frame) => this.#reply(frame),
-      reject: (reason, id) => this.#reject(reason, id),
+    this.#answers = new Answers({
+      send: (frame) => this.#send(frame),
+      logRejection: (reason) =>
+        this.#logger.log("frame rejected", { peer: this.#peer, nick: this.nickname, reason }),
+      now: context.now,
     });
+    this.#commands = new Commands({ hub, member: this, answers: this.#answers });
   }
 
   /** The peer's address, as logged. */
@@ -200,6 +198,7 @@ export class Connection implements Member {
       socket.once("close", () => {
         this.end("closed", "abort");
         clearTimeout(this.#lingerTimer);
+        this.#answers.stop();
         pump.then(() => {
           this.#logger.log("disconnect", {
             peer: this.#peer,
@@ -217,10 +216,14 @@ export class Connection implements Member {
     this.end(reason, "abort");
   }
 
-  /** Member.cut: an operator cut this connection off (§13): its error frame, then a polite close. */
+  /**
+   * Member.cut: an operator cut this connection off (§13): its error frame,
+   * then a polite close. The frame answers none of its own: it goes out at
+   * once, ahead of answers still owed, which the close waits for.
+   */
   cut(reason: string, leaving: LeaveReason): void {
     if (this.#endReason !== undefined) return;
-    this.#reply({ status: "error", reason });
+    this.#send({ status: "error", reason });
     this.end(reason, "polite", leaving);
   }
 
@@ -239,7 +242,7 @@ export class Connection implements Member {
       clearTimeout(this.#handshakeDeadline);
       this.#watch.stop();
       this.#hub.leave(this, leaving);
-      const owed = how === "polite" ? this.#commands.owed() : undefined;
+      const owed = how === "polite" ? this.#answers.owed() : undefined;
       if (owed !== undefined) this.#owed = owed.then(() => this.outbox.close());
       else this.outbox.close();
     }
@@ -280,7 +283,7 @@ export class Connection implements Member {
   #timeOut(): void {
     if (this.nickname !== undefined) return;
     this.#logger.log("login timeout", { peer: this.#peer });
-    this.#reply({ status: "error", reason: "login timeout" });
+    this.#answers.reply({ status: "error", reason: "login timeout" });
     this.end("login timeout");
   }
 
@@ -317,7 +320,7 @@ export class Connection implements Member {
       // Before login, only a login is worth a specific answer (PROTOCOL.md §3);
       // text that is not JSON at all is told so, to help a person typing.
       const early = this.nickname === undefined && frame.of !== undefined && frame.of !== "login";
-      this.#reject(early ? "login required" : frame.reason, frame.id);
+      this.#answers.reject(early ? "login required" : frame.reason, frame.id);
       return;
     }
     if (frame.type === "login") {
@@ -325,7 +328,7 @@ export class Connection implements Member {
       return;
     }
     if (this.nickname === undefined) {
-      this.#reject("login required", frame.type === "send" ? frame.id : undefined);
+      this.#answers.reject("login required", frame.type === "send" ? frame.id : undefined);
       return;
     }
     this.#commands.run(frame);
@@ -374,7 +377,7 @@ export class Connection implements Member {
       return;
     }
     if (result.reason === "already logged in") {
-      this.#reply({ status: "error", reason: result.reason });
+      this.#answers.reply({ status: "error", reason: result.reason });
       return;
     }
     this.#failedLogins++;
@@ -385,7 +388,7 @@ export class Connection implements Member {
       reason: result.reason,
       attempt: this.#failedLogins,
     });
-    this.#reply({ status: "error", reason: result.reason });
+    this.#answers.reply({ status: "error", reason: result.reason });
     if (this.#failedLogins >= this.#limits.maxLoginAttempts) this.end("too many failed logins");
   }
 
@@ -410,39 +413,24 @@ export class Connection implements Member {
         nick: this.nickname,
         refused: this.#strikes,
       });
-      this.#reply({ status: "error", id, reason: "rate limit exceeded: closing the connection" });
+      this.#answers.reply({
+        status: "error",
+        id,
+        reason: "rate limit exceeded: closing the connection",
+      });
       this.end("flooding");
       return;
     }
-    this.#reply({ status: "error", id, reason: "rate limit exceeded" });
+    this.#answers.reply({ status: "error", id, reason: "rate limit exceeded" });
   }
 
   #onLineError(reason: LineError): void {
     if (this.#endReason !== undefined) return;
-    this.#reject(reason);
+    this.#answers.reject(reason);
   }
 
-  /**
-   * Answers a frame we cannot accept, and logs it: a team debugging its
-   * client at a meetup wants to see why. The log is capped per connection
-   * so a peer cannot flood it.
-   */
-  #reject(reason: string, id?: string): void {
-    this.#rejected++;
-    if (this.#rejected <= LOGGED_REJECTIONS) {
-      this.#logger.log("frame rejected", { peer: this.#peer, nick: this.nickname, reason });
-      if (this.#rejected === LOGGED_REJECTIONS) {
-        this.#logger.log("frame rejected", {
-          peer: this.#peer,
-          nick: this.nickname,
-          reason: `further rejected frames from this connection are not logged`,
-        });
-      }
-    }
-    this.#reply({ status: "error", reason, id });
-  }
-
-  #reply(frame: StatusFrame): void {
+  /** Queues a frame now; answers go through #answers, to keep their order. */
+  #send(frame: StatusFrame): void {
     if (!this.outbox.reply(encoder.encode(encodeStatus(frame))) && this.outbox.failure) {
       this.end(this.outbox.failure, "abort");
     }

@@ -53,6 +53,14 @@ export const LOGGED_REJECTIONS = 20;
  */
 export const HELD_BYTES = 1024 * 1024;
 
+/**
+ * How long an answer still to come (a message in doubt while Redis hangs,
+ * a registry change not yet durable) holds back the answers after it
+ * (answers.ts). Beyond it they go out, and it follows once known: a failing
+ * store must not silence a connection.
+ */
+export const ANSWER_WAIT_MS = 1000;
+
 /** How long a politely closed connection may take to finish its close before it is destroyed. */
 export const CLOSE_LINGER_MS = 1000;
 

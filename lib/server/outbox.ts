@@ -9,6 +9,9 @@
 // messages streams without ever being queued, and live messages cost each
 // receiver nothing until it is ready. Whatever is waiting is coalesced into
 // large writes (one write per line per receiver is many times slower).
+// Replies go ahead of both, except behind an extra frame that is itself an
+// answer (the `who` that answers the command, see fence()): a connection's
+// answers keep the order of its frames.
 //
 // The bound on a slow reader is on live traffic: the bytes stored since the
 // connection logged in that it has not yet been sent, plus its queued
@@ -95,6 +98,10 @@ export class Outbox {
   #extras: Extra[] = [];
   #extraHead = 0;
   #extraBytes = 0;
+  /** Extra frames queued and taken since the start, and how many a reply must wait for. */
+  #extrasQueued = 0;
+  #extrasTaken = 0;
+  #fence = 0;
   /** Next seq to send; 0 until the connection has logged in. */
   #cursor = 0;
   /** The first seq stored after login: from here on, waiting bytes count against the limit. */
@@ -139,9 +146,20 @@ export class Outbox {
       (this.#cursor === 0 || this.#cursor > this.#store.visibleSeq);
   }
 
-  /** Queues one encoded reply. Returns false when the outbox has failed or is closing. */
+  /**
+   * Queues one encoded reply: ahead of stored messages and extra frames,
+   * except those before a {@linkcode fence}. Returns false when the outbox
+   * has failed or is closing.
+   */
   reply(bytes: Uint8Array): boolean {
     if (this.#closing || this.#failure) return false;
+    if (this.#extrasTaken < this.#fence) {
+      // Behind an answer that waits among the extras, as an extra itself
+      // (`after` 0: right behind the frames queued before it).
+      this.extra(bytes, 0);
+      this.#fence = this.#extrasQueued;
+      return this.#failure === undefined;
+    }
     this.#replies.push(bytes);
     this.#replyBytes += bytes.length;
     if (!this.#check()) return false;
@@ -162,10 +180,20 @@ export class Outbox {
   extra(bytes: Uint8Array, after: number, wake = true): boolean {
     if (this.#closing || this.#failure) return false;
     this.#extras.push({ bytes, after });
+    this.#extrasQueued++;
     this.#extraBytes += bytes.length;
     if (!this.#check()) return false;
     if (wake) this.#poke();
     return true;
+  }
+
+  /**
+   * Replies queued from now on go out after every extra frame queued so
+   * far: one of them is an answer (a `who` that answers the command), and
+   * a connection's answers keep the order of its frames (answers.ts).
+   */
+  fence(): void {
+    this.#fence = this.#extrasQueued;
   }
 
   /**
@@ -262,6 +290,7 @@ export class Outbox {
         bytes += extra.bytes.length;
         this.#extraBytes -= extra.bytes.length;
         this.#extraHead++;
+        this.#extrasTaken++;
         continue;
       }
       const visible = this.#store.visibleSeq;
@@ -299,6 +328,7 @@ export class Outbox {
       this.#extras = [];
       this.#extraHead = 0;
       this.#extraBytes = 0;
+      this.#extrasTaken = this.#extrasQueued;
       this.#poke();
       return false;
     }

@@ -478,3 +478,47 @@ Deno.test("extra frames count against the send queue limit, and a failed outbox 
   await pump;
   assert.equal(writer.text, line(0, 100), "only the frame already in the write went out");
 });
+
+Deno.test("a reply after a fence waits for the extra frames before it, and the replies after it for it", async () => {
+  const store = new MemoryStore();
+  const m1 = post(store, OTHER, 100);
+  const writer = new MemoryWriter({ blocked: true });
+  // A batch that holds one frame: each reply is taken in a write of its own.
+  const outbox = new Outbox(writer, store, ME, { sendQueueBytes: 1 << 20, batchBytes: 16 });
+  const pump = outbox.run();
+  outbox.startStream(1, store.lastSeq + 1);
+  outbox.reply(reply('{"status":"ok","id":"before"}'));
+  outbox.extra(reply('{"event":"who"}'), store.visibleSeq);
+  outbox.fence();
+  outbox.reply(reply('{"status":"error","reason":"malformed JSON"}'));
+  const m2 = post(store, OTHER, 100);
+  outbox.notify();
+  outbox.reply(reply('{"status":"ok","id":"after"}'));
+  writer.release();
+  outbox.close();
+  await pump;
+  assert.equal(
+    writer.text,
+    `{"status":"ok","id":"before"}\n${m1}{"event":"who"}\n` +
+      `{"status":"error","reason":"malformed JSON"}\n{"status":"ok","id":"after"}\n${m2}`,
+  );
+});
+
+Deno.test("once the frames before a fence are written, replies go ahead of stored messages again", async () => {
+  const store = new MemoryStore();
+  const writer = new MemoryWriter();
+  const outbox = new Outbox(writer, store, ME, { sendQueueBytes: 1 << 20 });
+  const pump = outbox.run();
+  outbox.startStream(1, store.lastSeq + 1);
+  outbox.extra(reply('{"event":"who"}'), store.visibleSeq);
+  outbox.fence();
+  await outbox.drained();
+  writer.block();
+  const m1 = post(store, OTHER);
+  outbox.notify();
+  outbox.reply(reply('{"status":"ok"}'));
+  writer.release();
+  outbox.close();
+  await pump;
+  assert.equal(writer.text, `{"event":"who"}\n{"status":"ok"}\n${m1}`);
+});
