@@ -91,7 +91,10 @@ export class Answers {
    */
   now(give: () => void): void {
     if (this.#giving || this.#head === this.#queue.length) give();
-    else this.#queue.push({ give, since: 0, late: false });
+    else {
+      this.#queue.push({ give, since: 0, late: false });
+      this.#arm();
+    }
   }
 
   /**
@@ -112,6 +115,25 @@ export class Answers {
       (value) => this.#settle(owed, () => given(value)),
       (error) => this.#settle(owed, () => failed(error)),
     );
+  }
+
+  /**
+   * An answer that keeps no place: `failed` (when `answer` rejects) is
+   * given once known, after the answers owed then; nothing when it
+   * resolves. `owed()` still waits for it.
+   */
+  whenever<T>(answer: Promise<T>, failed: (error: unknown) => void): void {
+    this.#unsettled++;
+    answer.then(
+      () => this.#settleUnplaced(),
+      (error) => this.#settleUnplaced(() => failed(error)),
+    );
+  }
+
+  #settleUnplaced(give?: () => void): void {
+    this.#unsettled--;
+    if (give !== undefined) this.now(give);
+    if (this.#head === this.#queue.length) this.#flush();
   }
 
   /** Resolves once every answer owed has been given; undefined when none is owed now. */
@@ -174,11 +196,15 @@ export class Answers {
     }
   }
 
-  /** Starts the wait of the answer at the head, unless it is already running. */
+  /**
+   * Starts the wait of the answer at the head, unless it is already running
+   * or nothing waits behind it: the common case, one message at a time
+   * stored before the next, then costs no timer (a timer per message cost
+   * 10-20 % of the deliveries at N=10 fan-out).
+   */
   #arm(): void {
-    if (this.#timer !== undefined) return;
+    if (this.#timer !== undefined || this.#queue.length - this.#head < 2) return;
     const head = this.#queue[this.#head];
-    if (head === undefined) return;
     const left = head.since + ANSWER_WAIT_MS - this.#context.now();
     this.#timer = setTimeout(() => {
       this.#timer = undefined;

@@ -70,14 +70,19 @@ export class Commands {
       return;
     }
     // An accepted post is answered once its fate is known: `ok` with its id
-    // (no answer without one) when stored, or refused as storage
-    // unavailable, with or without an id, when it cannot be.
+    // when stored, or refused as storage unavailable when it cannot be. A
+    // post without id (every core client's) is answered only if refused: it
+    // keeps no place among the answers, which cost 10-20 % of the
+    // deliveries at N=10 fan-out; its rare refusal goes after the answers
+    // owed when it is known.
     const id = frame.id;
+    if (id === undefined) {
+      answers.whenever(posted.stored, () => answers.reject(STORAGE_UNAVAILABLE));
+      return;
+    }
     answers.later(
       posted.stored,
-      () => {
-        if (id !== undefined) answers.reply({ status: "ok", id });
-      },
+      () => answers.reply({ status: "ok", id }),
       () => answers.reject(STORAGE_UNAVAILABLE, id),
     );
   }

@@ -90,3 +90,29 @@ Deno.test("an answer that takes longer than ANSWER_WAIT_MS stops holding back th
   await owed;
   assert.deepEqual(sent.at(-1), { status: "ok", id: "in doubt" });
 });
+
+Deno.test("an answer that keeps no place: nothing when it resolves, its refusal after what was owed, owed() waits for it", async () => {
+  const { answers, sent } = answersFor();
+  const stored = Promise.withResolvers<void>();
+  const failed = Promise.withResolvers<void>();
+  const slow = Promise.withResolvers<void>();
+  answers.whenever(stored.promise, () => answers.reject("storage unavailable"));
+  answers.whenever(failed.promise, () => answers.reject("storage unavailable"));
+  answers.reject("malformed JSON");
+  assert.deepEqual(sent, [{ status: "error", reason: "malformed JSON", id: undefined }]);
+  answers.later(slow.promise, () => answers.reply({ status: "ok", id: "m1" }));
+  const owed = answers.owed();
+  assert.ok(owed !== undefined, "two unplaced answers and one placed are owed");
+  stored.resolve();
+  failed.reject(new Error("disk full"));
+  await Promise.resolve();
+  await Promise.resolve();
+  assert.equal(sent.length, 1, "the refusal waits behind the answer owed before it");
+  slow.resolve();
+  await owed;
+  assert.deepEqual(sent.slice(1), [
+    { status: "ok", id: "m1" },
+    { status: "error", reason: "storage unavailable", id: undefined },
+  ]);
+  answers.stop();
+});
