@@ -25,7 +25,13 @@ import { sleep, withDeadline } from "../lib/deadline.ts";
 import { pool } from "./fault/schedule.ts";
 import { errorMessage } from "../lib/errors.ts";
 import { cpuSnapshot, cpuUse, describeCpu, startOurServer } from "./processes.ts";
-import { type ColumnRow, formatColumns, median, type RunFigure } from "./table.ts";
+import {
+  columnMedians,
+  type ColumnRow,
+  columnsOk,
+  formatColumns,
+  type RunFigure,
+} from "./table.ts";
 import {
   benchProcess,
   DENO,
@@ -404,20 +410,9 @@ export async function mainChurn(
     const rows = await churnComparison(scenario, runs, dir, serverPermissions(), benchExtra);
     const headers = CHURN_CONFIGURATIONS.map((configuration) => configuration.name);
     const table = formatColumns(rows, headers, CHURN_BASE_COLUMN, "presence on vs off");
-    const ok = rows.every((row) =>
-      row.columns.every((column) =>
-        column.every((run) => run.failure === undefined && run.lost === 0 && run.duplicated === 0)
-      )
-    );
+    const ok = columnsOk(rows);
     if (json) {
-      const medians = rows.map((row) => ({
-        scenario: row.scenario,
-        metric: row.metric,
-        medians: Object.fromEntries(
-          headers.map((header, i) => [header, median(row.columns[i].map((run) => run.value))]),
-        ),
-        runs: Object.fromEntries(headers.map((header, i) => [header, row.columns[i]])),
-      }));
+      const medians = columnMedians(rows, headers);
       write(
         Deno.stdout,
         JSON.stringify({ ok, machine, runs, scenario, rows: medians, table }) + "\n",

@@ -64,6 +64,8 @@ import {
   type ScaleScenario,
 } from "./scenarios.ts";
 import {
+  columnMedians,
+  columnsOk,
   type ComparisonRow,
   formatColumns,
   formatComparison,
@@ -405,20 +407,9 @@ async function mainRedis(
     const rows = await redisComparison(scenarios, runs, dir, serverPermissions(), benchExtra);
     const headers = REDIS_CONFIGURATIONS.map((configuration) => configuration.name);
     const table = formatColumns(rows, headers, REDIS_BASE_COLUMN, "3 servers vs 1 (Redis)");
-    const ok = rows.every((row) =>
-      row.columns.every((column) =>
-        column.every((run) => run.failure === undefined && run.lost === 0 && run.duplicated === 0)
-      )
-    );
+    const ok = columnsOk(rows);
     if (json) {
-      const medians = rows.map((row) => ({
-        scenario: row.scenario,
-        metric: row.metric,
-        medians: Object.fromEntries(
-          headers.map((header, i) => [header, median(row.columns[i].map((run) => run.value))]),
-        ),
-        runs: Object.fromEntries(headers.map((header, i) => [header, row.columns[i]])),
-      }));
+      const medians = columnMedians(rows, headers);
       write(Deno.stdout, JSON.stringify({ ok, machine, runs, rows: medians, table }) + "\n");
     } else {
       const context = Object.entries(machine).map(([key, value]) => `- ${key}: ${value}`).join(

@@ -216,6 +216,32 @@ export interface ColumnRow {
   columns: RunFigure[][];
 }
 
+/** Every run of every column finished and lost or duplicated nothing. */
+export function columnsOk(rows: ColumnRow[]): boolean {
+  return rows.every((row) =>
+    row.columns.every((column) =>
+      column.every((run) => run.failure === undefined && run.lost === 0 && run.duplicated === 0)
+    )
+  );
+}
+
+/** Each row's medians and runs by column header, for `--json`. */
+export function columnMedians(rows: ColumnRow[], headers: string[]): {
+  scenario: string;
+  metric: string;
+  medians: Record<string, number>;
+  runs: Record<string, RunFigure[]>;
+}[] {
+  return rows.map((row) => ({
+    scenario: row.scenario,
+    metric: row.metric,
+    medians: Object.fromEntries(
+      headers.map((header, i) => [header, median(row.columns[i].map((run) => run.value))]),
+    ),
+    runs: Object.fromEntries(headers.map((header, i) => [header, row.columns[i]])),
+  }));
+}
+
 /**
  * A table of configurations side by side (the Redis comparison: no Redis,
  * one server through Redis, three): the medians of each column, the ratio
