@@ -8,6 +8,11 @@
 
 import type { FrameError } from "./protocol.ts";
 
+/** §12's refusal of a login whose nickname another identity (or an identity at all) holds. */
+export const NICKNAME_REGISTERED = "nickname is registered";
+/** §13's refusal of a login with an invitation list, for an identity not on it. */
+export const NOT_INVITED = "not invited";
+
 /** `{"command":"register"}` / `{"command":"unregister"}` (§12). */
 export interface RegisterFrame {
   type: "register" | "unregister";

@@ -132,6 +132,12 @@ export interface FrameError {
 export const MAX_ID_LENGTH = 64;
 
 /**
+ * Our server's refusal of a frame it could not store (a failing disk, Redis
+ * out of reach): nothing was stored, and our client sends it again later.
+ */
+export const STORAGE_UNAVAILABLE = "storage unavailable";
+
+/**
  * Decodes one line from a client.
  *
  * @example

@@ -30,7 +30,7 @@
 // asks what to send now (`next`), passing the clock, and arms the timers the
 // answers call for.
 
-import type { StatusFrame } from "../protocol.ts";
+import { type StatusFrame, STORAGE_UNAVAILABLE } from "../protocol.ts";
 import { preview } from "../terminal_text.ts";
 import { SEND_BURST, SEND_RATE_PER_SECOND, SendPacer } from "./pacer.ts";
 
@@ -47,12 +47,6 @@ export const STORAGE_PAUSE_MS = 2000;
 
 /** The reason (prefix) of our server's refusal of a frame over its rate limit. */
 export const RATE_LIMIT_REASON = "rate limit exceeded";
-/**
- * Our server's refusal while it cannot store messages (a failing disk, or
- * Redis unreachable): nothing was stored, so the message is sent again later.
- */
-export const STORAGE_REASON = "storage unavailable";
-
 /** One typed message, as the sending side and the replay filter see it. */
 export interface OutgoingMessage {
   /** The id it is sent with; the server's ack names it. */
@@ -275,7 +269,7 @@ export class OutgoingQueue {
     if (index === -1) return { kind: "unknown" };
     const item = this.#items[index];
     const rateLimited = frame.status === "error" && frame.reason?.startsWith(RATE_LIMIT_REASON);
-    if (rateLimited || (frame.status === "error" && frame.reason === STORAGE_REASON)) {
+    if (rateLimited || (frame.status === "error" && frame.reason === STORAGE_UNAVAILABLE)) {
       item.state = "queued";
       item.written = false;
       return { kind: "retry", item, why: rateLimited ? "rate limit" : "storage" };

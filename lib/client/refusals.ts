@@ -17,12 +17,9 @@
 // server has often not yet noticed our old connection), fatal in a pipe.
 
 import type { StatusFrame } from "../protocol.ts";
-import { STORAGE_REASON } from "./outgoing_queue.ts";
+import { NICKNAME_REGISTERED, NOT_INVITED } from "../ops_frames.ts";
+import { STORAGE_UNAVAILABLE } from "../protocol.ts";
 
-/** §12's refusal of a registered nickname, word for word. */
-export const REGISTERED_REASON = "nickname is registered";
-/** §13's refusal of an identity not on the invitation list, word for word. */
-export const NOT_INVITED_REASON = "not invited";
 /** What a refused login without a reason is taken to mean (a core server). */
 const DEFAULT_REASON = "nickname taken or not allowed";
 
@@ -56,7 +53,7 @@ export function loginRefusal(
   if (/^banned\b/.test(why)) {
     return { then: "fail", why, text: `${refused} (an operator banned you; not retrying)` };
   }
-  if (why === NOT_INVITED_REASON) {
+  if (why === NOT_INVITED) {
     return {
       then: "fail",
       why,
@@ -64,7 +61,7 @@ export function loginRefusal(
         "(`chat identity` prints yours, for its operators)",
     };
   }
-  if (why === REGISTERED_REASON) {
+  if (why === NICKNAME_REGISTERED) {
     return {
       then: where.canChoose ? "choose" : "fail",
       why,
@@ -72,7 +69,7 @@ export function loginRefusal(
         "(pick another nickname, or present that identity: --identity FILE)",
     };
   }
-  if (where.everLoggedIn || (why === STORAGE_REASON && where.interactive)) {
+  if (where.everLoggedIn || (why === STORAGE_UNAVAILABLE && where.interactive)) {
     return { then: "retry", why, text: refused };
   }
   return { then: where.canChoose ? "choose" : "fail", why, text: refused };

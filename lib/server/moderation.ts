@@ -27,7 +27,7 @@
 import { withDeadline } from "../deadline.ts";
 import { errorReason } from "../errors.ts";
 import { checkNickname, nicknameKey } from "../nickname.ts";
-import type { OpsFrame } from "../ops_frames.ts";
+import { NICKNAME_REGISTERED, NOT_INVITED, type OpsFrame } from "../ops_frames.ts";
 import { parseFingerprint } from "../fingerprint.ts";
 import type { Feature, StatusFrame } from "../protocol.ts";
 import { formatWireTime } from "../time.ts";
@@ -40,10 +40,6 @@ import { type Ban, NOT_REGISTERED, type Registry, type RegistryChange } from "./
 import type { SharedChat } from "./shared_chat.ts";
 import { STORAGE_UNAVAILABLE } from "./store.ts";
 
-/** The refusal of a login whose nickname another identity (or an identity at all) holds. */
-export const NICKNAME_REGISTERED = "nickname is registered";
-/** The refusal of a login with an invitation list, for an identity not on it. */
-export const NOT_INVITED = "not invited";
 /** The answer to an operator command from anyone else. */
 export const NOT_AN_OPERATOR = "not an operator";
 /** The answer to a kick or ban of a nickname nobody uses (and, for a ban, nobody registered). */

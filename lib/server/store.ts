@@ -7,12 +7,8 @@
 // and a replay of consecutive messages is a handful of large slices rather
 // than one small write per message.
 
-/**
- * The one reason given when a message or a login cannot be stored (a disk
- * that fails, Redis out of reach), or a direct message cannot go through
- * Redis: our client resends after a pause.
- */
-export const STORAGE_UNAVAILABLE = "storage unavailable";
+/** The refusal while messages cannot be stored (PROTOCOL.md has no word for it; ours). */
+export { STORAGE_UNAVAILABLE } from "../protocol.ts";
 
 /** The bytes to write for a run of stored messages. */
 export interface ReadResult {

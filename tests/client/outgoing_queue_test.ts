@@ -12,8 +12,8 @@ import {
   RATE_LIMIT_PAUSE_MS,
   RATE_LIMIT_REASON,
   STORAGE_PAUSE_MS,
-  STORAGE_REASON,
 } from "../../lib/client/outgoing_queue.ts";
+import { STORAGE_UNAVAILABLE } from "../../lib/protocol.ts";
 import { SEND_BURST, SEND_RATE_PER_SECOND } from "../../lib/client/pacer.ts";
 
 /** Sends everything `next` allows at `now`, as the session would; returns what went out and the last step. */
@@ -174,7 +174,7 @@ Deno.test("after recovering, the usual pace comes back once the queue is empty",
   const queue = new OutgoingQueue(Math.random, 0);
   queue.add("a", false);
   const [a] = drain(queue, 0).sent;
-  queue.ack(error(a, STORAGE_REASON));
+  queue.ack(error(a, STORAGE_UNAVAILABLE));
   assert.deepEqual(queue.storageUnavailable(), { ms: STORAGE_PAUSE_MS, firstRateLimit: false });
   assert.equal(queue.storageUnavailable(), undefined);
   queue.resume(STORAGE_PAUSE_MS);
